@@ -1,0 +1,321 @@
+import csv
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from attendance.models import Attendance, AttendanceCorrection, Event
+from attendance.services.attendance import (
+    AttendanceError,
+    attendance_correct,
+    attendance_expect,
+)
+
+from .display import status_badge
+
+_CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
+
+
+def _save_attendance_form(request, form, *, event=None):
+    """Route an admin attendance form through the service so corrections are recorded."""
+    obj = form.instance
+    changed = {f: form.cleaned_data[f] for f in form.changed_data if f in _CORRECTABLE}
+    reason = form.cleaned_data.get("correction_reason", "")
+    if obj.pk is None:
+        attendance = attendance_expect(
+            event=event or form.cleaned_data["event"],
+            user=form.cleaned_data["user"],
+            call_time=form.cleaned_data.get("call_time"),
+        )
+        changed.pop("call_time", None)
+    else:
+        attendance = obj
+    if changed:
+        attendance = attendance_correct(
+            attendance=attendance, by=request.user, reason=reason or "Recorded in admin", **changed
+        )
+    form.instance = attendance
+    return attendance
+
+
+class AttendanceForm(forms.ModelForm):
+    correction_reason = forms.CharField(
+        required=False,
+        max_length=255,
+        help_text="Why this record is being changed (kept in its history).",
+    )
+
+    class Meta:
+        model = Attendance
+        fields = ("event", "user", "call_time", "status", "check_in_at", "check_out_at", "notes")
+
+    def clean(self):
+        cleaned = super().clean()
+        check_in, check_out = cleaned.get("check_in_at"), cleaned.get("check_out_at")
+        if check_out and not check_in:
+            self.add_error("check_out_at", "A check-out needs a check-in.")
+        elif check_in and check_out and check_out <= check_in:
+            self.add_error("check_out_at", "Check-out must come after check-in.")
+        return cleaned
+
+
+class AttendanceInline(admin.TabularInline):
+    model = Attendance
+    form = AttendanceForm
+    fields = ("user", "call_time", "status", "check_in_at", "check_out_at", "hours_worked")
+    readonly_fields = ("hours_worked",)
+    autocomplete_fields = ("user",)
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "event")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "client",
+        "venue",
+        "starts_at",
+        "call_time",
+        "status_badge",
+        "crew_count",
+    )
+    list_filter = ("status", "starts_at")
+    date_hierarchy = "starts_at"
+    search_fields = ("name", "client", "venue")
+    filter_horizontal = ("managers",)
+    inlines = [AttendanceInline]
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("name", "client", "status", "managers")}),
+        (
+            "When and where",
+            {"fields": ("starts_at", "ends_at", "call_time", "venue", "venue_map_url")},
+        ),
+        ("Details", {"fields": ("description", "special_instructions")}),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).annotate(_crew_count=Count("attendances", distinct=True))
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Crew", ordering="_crew_count")
+    def crew_count(self, obj):
+        return obj._crew_count
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Attendance:
+            return super().save_formset(request, form, formset, change)
+        for inline_form in formset.forms:
+            if inline_form in formset.deleted_forms or not inline_form.has_changed():
+                continue
+            if not inline_form.cleaned_data:
+                continue
+            try:
+                _save_attendance_form(request, inline_form, event=form.instance)
+            except AttendanceError as error:
+                messages.error(request, f"{inline_form.cleaned_data['user']}: {error}")
+        for obj in formset.deleted_objects:
+            obj.delete()
+
+
+class CorrectionInline(admin.TabularInline):
+    model = AttendanceCorrection
+    fields = ("changed_at", "changed_by", "changes", "reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("changed_by")
+
+
+class ExportForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end") and cleaned["end"] < cleaned["start"]:
+            raise forms.ValidationError("The end date is before the start date.")
+        return cleaned
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_HEADER = [
+    "event",
+    "event_date",
+    "client",
+    "venue",
+    "username",
+    "name",
+    "call_time",
+    "check_in",
+    "check_out",
+    "status",
+    "hours_worked",
+    "check_in_method",
+    "notes",
+]
+
+
+def attendance_csv_rows(queryset):
+    def fmt(value):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    yield CSV_HEADER
+    for a in (
+        queryset.select_related("event", "user")
+        .order_by("event__starts_at", "user__username")
+        .iterator(chunk_size=2000)
+    ):
+        yield [
+            a.event.name,
+            fmt(a.event.starts_at)[:10],
+            a.event.client,
+            a.event.venue,
+            a.user.username,
+            a.user.get_full_name(),
+            fmt(a.expected_call_time),
+            fmt(a.check_in_at),
+            fmt(a.check_out_at),
+            a.status,
+            a.hours_worked if a.hours_worked is not None else "",
+            a.check_in_method,
+            a.notes,
+        ]
+
+
+def attendance_csv_response(queryset, filename):
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in attendance_csv_rows(queryset)), content_type="text/csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(Attendance)
+class AttendanceAdmin(admin.ModelAdmin):
+    form = AttendanceForm
+    change_list_template = "admin/attendance/attendance/change_list.html"
+    list_display = (
+        "event",
+        "member",
+        "event_date",
+        "call",
+        "status_badge",
+        "check_in_at",
+        "check_out_at",
+        "hours_worked",
+        "check_in_method",
+    )
+    list_filter = ("status", "check_in_method", "event__starts_at")
+    date_hierarchy = "event__starts_at"
+    search_fields = ("user__username", "user__first_name", "user__last_name", "event__name")
+    list_select_related = ("event", "user")
+    autocomplete_fields = ("user", "event")
+    readonly_fields = (
+        "hours_worked",
+        "check_in_method",
+        "check_out_method",
+        "created_at",
+        "updated_at",
+    )
+    inlines = [CorrectionInline]
+    actions = ["export_csv"]
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("event", "user", "call_time", "status")}),
+        (
+            "Times",
+            {
+                "fields": (
+                    "check_in_at",
+                    "check_out_at",
+                    "hours_worked",
+                    "check_in_method",
+                    "check_out_method",
+                )
+            },
+        ),
+        ("Notes", {"fields": ("notes", "correction_reason", "created_at", "updated_at")}),
+    )
+
+    def get_urls(self):
+        return [
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="attendance_attendance_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        form = ExportForm(request.GET or None)
+        if form.is_valid():
+            tz = timezone.get_current_timezone()
+            start = datetime.combine(form.cleaned_data["start"], time.min, tzinfo=tz)
+            end = datetime.combine(
+                form.cleaned_data["end"] + timedelta(days=1), time.min, tzinfo=tz
+            )
+            queryset = Attendance.objects.filter(
+                event__starts_at__gte=start, event__starts_at__lt=end
+            )
+            name = f"attendance-{form.cleaned_data['start']}-{form.cleaned_data['end']}.csv"
+            return attendance_csv_response(queryset, name)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "opts": self.model._meta,
+            "title": "Export attendance",
+        }
+        return TemplateResponse(request, "admin/attendance/attendance/export.html", context)
+
+    @admin.action(description="Export selected attendance as CSV")
+    def export_csv(self, request, queryset):
+        return attendance_csv_response(queryset, "attendance-selected.csv")
+
+    @admin.display(description="Member", ordering="user__first_name")
+    def member(self, obj):
+        return obj.user.get_full_name() or obj.user.username
+
+    @admin.display(description="Date", ordering="event__starts_at")
+    def event_date(self, obj):
+        return timezone.localtime(obj.event.starts_at).strftime("%d %b %Y")
+
+    @admin.display(description="Call time")
+    def call(self, obj):
+        return timezone.localtime(obj.expected_call_time).strftime("%H:%M")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    def save_model(self, request, obj, form, change):
+        _save_attendance_form(request, form)

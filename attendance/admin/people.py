@@ -1,0 +1,148 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from attendance.models import LedgerEntry, Profile
+from attendance.services.ledger import LedgerError, ledger_delta, ledger_post
+from attendance.templatetags.soundfusion import kes
+
+User = get_user_model()
+
+
+class ProfileInline(admin.StackedInline):
+    model = Profile
+    can_delete = False
+    fields = ("phone_number", "department", "skills", "balance")
+    readonly_fields = ("balance",)
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [ProfileInline]
+    list_display = ("username", "first_name", "last_name", "email", "is_staff", "is_active")
+    list_select_related = ("profile",)
+
+    def get_inline_instances(self, request, obj=None):
+        # The profile is created by a signal when the user is saved; an inline on the add
+        # page would try to create a second one.
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "username", "phone_number", "department", "balance_kes")
+    list_filter = ("department",)
+    search_fields = ("user__username", "user__first_name", "user__last_name", "phone_number")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "balance", "created_at", "updated_at")
+    fields = ("user", "phone_number", "department", "skills", "balance", "created_at", "updated_at")
+    ordering = ("user__first_name", "user__last_name")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # profiles come with users
+
+    @admin.display(description="Name", ordering="user__first_name")
+    def display_name(self, obj):
+        return obj.display_name
+
+    @admin.display(description="Username", ordering="user__username")
+    def username(self, obj):
+        return obj.user.username
+
+    @admin.display(description="Balance", ordering="balance")
+    def balance_kes(self, obj):
+        return kes(obj.balance)
+
+
+class LedgerEntryForm(forms.ModelForm):
+    class Meta:
+        model = LedgerEntry
+        fields = ("user", "kind", "amount", "description")
+        help_texts = {
+            "amount": "Positive for charges and payments; signed for adjustments "
+            "(negative lowers what the member owes).",
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") and cleaned.get("amount") is not None:
+            try:
+                ledger_delta(kind=cleaned["kind"], amount=cleaned["amount"])
+            except LedgerError as error:
+                raise forms.ValidationError({"amount": str(error)}) from error
+        return cleaned
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """Entries are added through the ledger service and never changed afterwards."""
+
+    form = LedgerEntryForm
+    list_display = (
+        "created_at",
+        "user",
+        "kind",
+        "amount_kes",
+        "balance_after_kes",
+        "description",
+        "created_by",
+    )
+    list_filter = ("kind", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("user__username", "user__first_name", "user__last_name", "description")
+    list_select_related = ("user", "created_by")
+    autocomplete_fields = ("user",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (
+            "user",
+            "kind",
+            "amount",
+            "balance_after",
+            "description",
+            "created_by",
+            "created_at",
+            "source_type",
+            "source_id",
+        )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("user", "kind", "amount", "description")
+        return self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # Viewing is allowed; the form is read-only and save_model never updates a row.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        entry = ledger_post(
+            user=form.cleaned_data["user"],
+            kind=form.cleaned_data["kind"],
+            amount=form.cleaned_data["amount"],
+            description=form.cleaned_data["description"],
+            created_by=request.user,
+        )
+        obj.pk = entry.pk
+        obj.__dict__.update(entry.__dict__)
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_kes(self, obj):
+        return kes(obj.amount)
+
+    @admin.display(description="Balance after")
+    def balance_after_kes(self, obj):
+        return kes(obj.balance_after)

@@ -1,0 +1,248 @@
+"""Demo data for a first look, and volume for benchmarks. Safe to run again."""
+
+import random
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from attendance.models import Attendance, Department, Event, LedgerEntry, Profile
+from attendance.phones import normalise_phone
+from attendance.services.attendance import attendance_correct, attendance_expect
+from attendance.services.ledger import ledger_post
+
+User = get_user_model()
+
+DEMO_PASSWORD = "soundfusion-demo"  # noqa: S105  (printed for the demo; never used in production)
+
+CREW = [
+    ("wanjiku", "Wanjiku", "Kamau", "0712345001", Department.AUDIO, "FOH engineer"),
+    ("otieno", "Brian", "Otieno", "0722345002", Department.AUDIO, "Monitor engineer"),
+    ("achieng", "Achieng", "Odhiambo", "0733345003", Department.LIGHTING, "Lighting design"),
+    ("kiprop", "Kevin", "Kiprop", "0110345004", Department.STAGING, "Rigging, stagehand"),
+    ("mwangi", "Peter", "Mwangi", "0745345005", Department.LOGISTICS, "Driver (BCE licence)"),
+    ("njeri", "Njeri", "Wambui", "0757345006", Department.DJ, "DJ, MC"),
+    ("mutua", "James", "Mutua", "0768345007", Department.STAGING, "Stagehand"),
+    ("chebet", "Faith", "Chebet", "0111345008", Department.LIGHTING, "Lighting tech"),
+    ("omondi", "Collins", "Omondi", "0791345009", Department.AUDIO, "Audio tech, RF"),
+    ("akinyi", "Mercy", "Akinyi", "0708345010", Department.LOGISTICS, "Driver, stores"),
+]
+
+EVENTS = [
+    # name, client, venue, days from today, start hour, hours, status
+    (
+        "Safari Sevens hospitality",
+        "Kenya Rugby Union",
+        "RFUEA Grounds, Ngong Road",
+        -21,
+        10,
+        9,
+        "completed",
+    ),
+    (
+        "Corporate gala dinner",
+        "Equity Group",
+        "Villa Rosa Kempinski, Westlands",
+        -7,
+        17,
+        6,
+        "completed",
+    ),
+    ("Sunday service live sound", "CITAM Valley Road", "CITAM Valley Road", -2, 8, 5, "completed"),
+    ("Product launch", "Safaricom PLC", "KICC Tsavo Ballroom", 0, 18, 5, "confirmed"),
+    ("Wedding reception", "Kariuki family", "Windsor Golf Hotel, Ridgeways", 3, 14, 8, "confirmed"),
+    ("Blankets & Wine", "Blankets & Wine", "Laureate Gardens, Kasarani", 10, 12, 10, "planned"),
+    ("Koroga Festival", "Capital FM", "Two Rivers Mall Grounds", 24, 11, 11, "planned"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo users, events, attendance and charges (idempotent); optionally add volume."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--crew", type=int, default=0, help="extra generated crew members")
+        parser.add_argument("--events", type=int, default=0, help="extra generated past events")
+        parser.add_argument("--seed", type=int, default=7, help="random seed for generated data")
+        parser.add_argument("--quiet", action="store_true")
+
+    def handle(self, *args, crew, events, seed, quiet, **options):
+        rng = random.Random(seed)
+        with transaction.atomic():
+            admin = self._user("admin", "Grace", "Admin", "0700000001", is_superuser=True)
+            manager = self._user("manager", "Daniel", "Manager", "0700000002", is_staff=True)
+            members = [
+                self._user(u, first, last, phone, department=dept, skills=skills)
+                for u, first, last, phone, dept, skills in CREW
+            ]
+            self._demo_events(admin, manager, members)
+        if crew:
+            members += self._bulk_crew(crew)
+        if events:
+            self._bulk_events(events, members, manager, rng)
+        if not quiet:
+            self.stdout.write(
+                self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/")
+            )
+            self.stdout.write(f"  admin    / {DEMO_PASSWORD}  (superuser, /admin/)")
+            self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (event manager, staff)")
+            self.stdout.write(
+                f"  wanjiku  / {DEMO_PASSWORD}  (crew; also otieno, achieng, kiprop ...)"
+            )
+
+    def _user(
+        self,
+        username,
+        first,
+        last,
+        phone,
+        *,
+        is_staff=False,
+        is_superuser=False,
+        department="",
+        skills="",
+    ):
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@soundfusion.local",
+                "is_staff": is_staff or is_superuser,
+                "is_superuser": is_superuser,
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            Profile.objects.filter(user=user).update(
+                phone_number=normalise_phone(phone),
+                department=department,
+                skills=skills,
+            )
+        return user
+
+    def _demo_events(self, admin, manager, members):
+        today = timezone.localdate()
+        tz = timezone.get_current_timezone()
+        for index, (name, client, venue, days, hour, hours, status) in enumerate(EVENTS):
+            starts = datetime.combine(today + timedelta(days=days), time(hour), tzinfo=tz)
+            event, created = Event.objects.get_or_create(
+                name=name,
+                client=client,
+                defaults={
+                    "venue": venue,
+                    "starts_at": starts,
+                    "ends_at": starts + timedelta(hours=hours),
+                    "call_time": starts - timedelta(hours=2),
+                    "status": status,
+                    "created_by": admin,
+                    "description": f"{name} for {client}. Full PA, lighting and stage.",
+                    "special_instructions": "Black crew shirts. Load in through the service gate; "
+                    "ask security for the Sound Fusion list.",
+                },
+            )
+            if not created:
+                continue
+            event.managers.add(manager)
+            crew = members[index % 3 : index % 3 + 6]
+            for member in crew:
+                attendance = attendance_expect(event=event, user=member)
+                if days < 0:
+                    self._past_attendance(attendance, manager, event)
+            if days < 0:
+                for member in crew[:2]:
+                    ledger_post(
+                        user=member,
+                        kind=LedgerEntry.Kind.CHARGE,
+                        amount=Decimal(
+                            random.Random(member.pk + event.pk).choice([500, 1200, 2500])
+                        ),
+                        description=f"Lost cable / equipment damage at {event.name}",
+                        created_by=manager,
+                        source=event,
+                    )
+
+    def _past_attendance(self, attendance, manager, event):
+        rng = random.Random(attendance.pk)
+        roll = rng.random()
+        if roll < 0.1:
+            attendance_correct(
+                attendance=attendance, by=manager, status=Attendance.Status.ABSENT, reason="No show"
+            )
+            return
+        late = roll > 0.8
+        check_in = event.call_time + timedelta(
+            minutes=rng.randint(25, 50) if late else rng.randint(-30, 10)
+        )
+        check_out = event.ends_at + timedelta(minutes=rng.randint(15, 90))
+        attendance_correct(
+            attendance=attendance,
+            by=manager,
+            check_in_at=check_in,
+            check_out_at=check_out,
+            reason="Recorded from the paper sign-in sheet",
+        )
+
+    def _bulk_crew(self, count):
+        existing = set(
+            User.objects.filter(username__startswith="crew").values_list("username", flat=True)
+        )
+        new = [
+            User(
+                username=f"crew{n:05d}",
+                first_name="Crew",
+                last_name=f"{n:05d}",
+                email=f"crew{n:05d}@soundfusion.local",
+            )
+            for n in range(count)
+            if f"crew{n:05d}" not in existing
+        ]
+        User.objects.bulk_create(new, batch_size=1000)
+        users = list(User.objects.filter(username__startswith="crew").order_by("username")[:count])
+        have_profile = set(Profile.objects.filter(user__in=users).values_list("user_id", flat=True))
+        Profile.objects.bulk_create(
+            [
+                Profile(user=u, phone_number=f"2547{u.pk % 100000000:08d}")
+                for u in users
+                if u.pk not in have_profile
+            ],
+            batch_size=1000,
+        )
+        return users
+
+    def _bulk_events(self, count, members, manager, rng):
+        tz = timezone.get_current_timezone()
+        base = timezone.localdate() - timedelta(days=365)
+        already = Event.objects.filter(name__startswith="Generated event").count()
+        for n in range(already, count):
+            starts = datetime.combine(
+                base + timedelta(days=n * 365 // max(count, 1)), time(rng.randint(8, 18)), tzinfo=tz
+            )
+            with transaction.atomic():
+                event = Event.objects.create(
+                    name=f"Generated event {n:05d}",
+                    client="Bench client",
+                    venue="Nairobi",
+                    starts_at=starts,
+                    ends_at=starts + timedelta(hours=6),
+                    call_time=starts - timedelta(hours=2),
+                    status=Event.Status.COMPLETED,
+                )
+                crew = rng.sample(members, min(len(members), 8))
+                Attendance.objects.bulk_create(
+                    [
+                        Attendance(
+                            event=event,
+                            user=u,
+                            status=Attendance.Status.PRESENT,
+                            check_in_at=event.call_time,
+                            check_out_at=event.ends_at,
+                            check_in_method=Attendance.Method.ADMIN,
+                            hours_worked=Decimal("8.00"),
+                        )
+                        for u in crew
+                    ]
+                )

@@ -1,0 +1,13 @@
+"""Every model of the app, re-exported so that the label stays `attendance`."""
+
+from .events import Attendance, AttendanceCorrection, Event
+from .people import Department, LedgerEntry, Profile
+
+__all__ = [
+    "Attendance",
+    "AttendanceCorrection",
+    "Department",
+    "Event",
+    "LedgerEntry",
+    "Profile",
+]

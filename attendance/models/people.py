@@ -1,0 +1,111 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+from attendance.phones import format_phone
+
+from .fields import KenyanPhoneField
+
+
+class Department(models.TextChoices):
+    AUDIO = "audio", "Audio"
+    LIGHTING = "lighting", "Lighting"
+    STAGING = "staging", "Staging"
+    LOGISTICS = "logistics", "Logistics"
+    DJ = "dj", "DJ"
+    OFFICE = "office", "Office"
+
+
+class Profile(models.Model):
+    """What we know of a crew member beyond their login.
+
+    `balance` is what the member owes the company (negative: the company owes them). It is
+    never written directly: `attendance.services.ledger.ledger_post` changes it together with
+    a LedgerEntry, so that it always equals the sum of the member's entries.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    phone_number = KenyanPhoneField(blank=True, db_index=True)
+    department = models.CharField(max_length=20, choices=Department.choices, blank=True)
+    skills = models.CharField(max_length=255, blank=True)
+    balance = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user__first_name", "user__last_name", "user__username"]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+    @property
+    def phone_display(self) -> str:
+        return format_phone(self.phone_number)
+
+
+class LedgerEntry(models.Model):
+    """One change of a member's balance. Rows are never edited or deleted.
+
+    `amount` is signed, as it moved the balance: a charge is positive (the member owes more),
+    a payment negative. `source` links the row to what caused it (an M-Pesa payment, an
+    event); the unique constraint makes a second credit for the same payment impossible at
+    the database level, whatever the application code does.
+    """
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        PAYMENT = "payment", "Payment"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    balance_after = models.DecimalField(max_digits=12, decimal_places=2)
+    description = models.CharField(max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    source_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source_id = models.PositiveBigIntegerField(null=True, blank=True)
+    source = GenericForeignKey("source_type", "source_id")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "ledger entry"
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="ledger_user_recent"),
+            models.Index(fields=["created_at"], name="ledger_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "source_type", "source_id", "kind"],
+                condition=Q(source_id__isnull=False),
+                name="ledger_one_entry_per_source_kind",
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} for {self.user}"

@@ -1,0 +1,176 @@
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from attendance.models import Attendance, AttendanceCorrection, Event
+
+
+class AttendanceError(Exception):
+    """A check-in or check-out that the rules do not allow; the message is for the member."""
+
+
+def attendance_status_for(*, check_in_at: datetime, call_time: datetime) -> str:
+    """On time up to the grace period after the call time, late after that."""
+    grace = timedelta(minutes=settings.ATTENDANCE_GRACE_MINUTES)
+    if check_in_at <= call_time + grace:
+        return Attendance.Status.PRESENT
+    return Attendance.Status.LATE
+
+
+def attendance_checkin_window(attendance: Attendance) -> tuple[datetime, datetime]:
+    call = attendance.expected_call_time
+    opens = call - timedelta(minutes=settings.CHECKIN_OPENS_MINUTES_BEFORE)
+    closes = min(
+        call + timedelta(minutes=settings.CHECKIN_CLOSES_MINUTES_AFTER), attendance.event.ends_at
+    )
+    return opens, closes
+
+
+def attendance_can_check_in(attendance: Attendance, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    opens, closes = attendance_checkin_window(attendance)
+    return attendance.check_in_at is None and opens <= now <= closes and _event_is_on(attendance)
+
+
+def attendance_can_check_out(attendance: Attendance, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return attendance.is_checked_in and now <= _checkout_deadline(attendance)
+
+
+def _checkout_deadline(attendance: Attendance) -> datetime:
+    return attendance.event.ends_at + timedelta(hours=settings.CHECKOUT_CLOSES_HOURS_AFTER_END)
+
+
+def _event_is_on(attendance: Attendance) -> bool:
+    return attendance.event.status != Event.Status.CANCELLED
+
+
+def _hours_between(start: datetime, end: datetime) -> Decimal:
+    hours = Decimal((end - start).total_seconds()) / Decimal(3600)
+    return hours.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def attendance_expect(*, event: Event, user, call_time: datetime | None = None) -> Attendance:
+    """Put a person on an event's attendance list (idempotent)."""
+    attendance, created = Attendance.objects.get_or_create(
+        event=event, user=user, defaults={"call_time": call_time}
+    )
+    if not created and call_time and attendance.call_time != call_time:
+        attendance.call_time = call_time
+        attendance.save(update_fields=["call_time", "updated_at"])
+    return attendance
+
+
+def attendance_check_in(*, attendance: Attendance, now: datetime | None = None) -> Attendance:
+    """A member checks themself in from the portal.
+
+    Allowed once, inside the window around their call time. Raises AttendanceError otherwise.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Locked so that a double tap on the button cannot check in twice.
+        attendance = (
+            Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
+        )
+        if attendance.check_in_at is not None:
+            raise AttendanceError("You are already checked in.")
+        if not _event_is_on(attendance):
+            raise AttendanceError("This event has been cancelled.")
+        opens, closes = attendance_checkin_window(attendance)
+        local_opens = timezone.localtime(opens)
+        if now < opens:
+            raise AttendanceError(f"Check-in opens at {local_opens:%H:%M} on {local_opens:%d %b}.")
+        if now > closes:
+            raise AttendanceError("Check-in for this event has closed. Ask the event manager.")
+        attendance.check_in_at = now
+        attendance.check_in_method = Attendance.Method.SELF
+        attendance.status = attendance_status_for(
+            check_in_at=now, call_time=attendance.expected_call_time
+        )
+        attendance.save(update_fields=["check_in_at", "check_in_method", "status", "updated_at"])
+    return attendance
+
+
+def attendance_check_out(*, attendance: Attendance, now: datetime | None = None) -> Attendance:
+    """A member checks themself out; hours worked are computed from check-in."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        attendance = (
+            Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
+        )
+        if attendance.check_in_at is None:
+            raise AttendanceError("Check in first.")
+        if attendance.check_out_at is not None:
+            raise AttendanceError("You have already checked out.")
+        if now > _checkout_deadline(attendance):
+            raise AttendanceError("Check-out has closed. Ask the event manager to record it.")
+        if now <= attendance.check_in_at:
+            raise AttendanceError("Check-out must come after check-in.")
+        attendance.check_out_at = now
+        attendance.check_out_method = Attendance.Method.SELF
+        attendance.hours_worked = _hours_between(attendance.check_in_at, now)
+        attendance.save(
+            update_fields=["check_out_at", "check_out_method", "hours_worked", "updated_at"]
+        )
+    return attendance
+
+
+_CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
+
+
+def attendance_correct(*, attendance: Attendance, by, reason: str = "", **changes) -> Attendance:
+    """Staff record or correct attendance; every changed field is kept with who changed it.
+
+    Accepts any of status, check_in_at, check_out_at, call_time, notes. A check-in without an
+    explicit status is judged against the call time; hours are recomputed.
+    """
+    unknown = set(changes) - set(_CORRECTABLE)
+    if unknown:
+        raise ValueError(f"Cannot correct {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        current = (
+            Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
+        )
+        diff = {}
+        for field, value in changes.items():
+            before = getattr(current, field)
+            if before != value:
+                diff[field] = [_jsonable(before), _jsonable(value)]
+                setattr(current, field, value)
+        if "check_in_at" in diff:
+            current.check_in_method = Attendance.Method.ADMIN if current.check_in_at else ""
+            if "status" not in changes and current.check_in_at:
+                current.status = attendance_status_for(
+                    check_in_at=current.check_in_at, call_time=current.expected_call_time
+                )
+        if "check_out_at" in diff:
+            current.check_out_method = Attendance.Method.ADMIN if current.check_out_at else ""
+        if (
+            current.check_out_at
+            and current.check_in_at
+            and current.check_out_at <= current.check_in_at
+        ):
+            raise AttendanceError("Check-out must come after check-in.")
+        if current.check_out_at and not current.check_in_at:
+            raise AttendanceError("A check-out needs a check-in.")
+        current.hours_worked = (
+            _hours_between(current.check_in_at, current.check_out_at)
+            if current.check_in_at and current.check_out_at
+            else None
+        )
+        if not diff:
+            return current
+        current.save()
+        AttendanceCorrection.objects.create(
+            attendance=current, changed_by=by, changes=diff, reason=reason[:255]
+        )
+    return current
+
+
+def _jsonable(value):
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat()
+    return value

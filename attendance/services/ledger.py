@@ -1,0 +1,77 @@
+from decimal import Decimal
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Model, Sum
+
+from attendance.models import LedgerEntry, Profile
+
+_SIGN = {
+    LedgerEntry.Kind.CHARGE: Decimal(1),
+    LedgerEntry.Kind.PAYMENT: Decimal(-1),
+}
+CENT = Decimal("0.01")
+
+
+class LedgerError(ValueError):
+    pass
+
+
+def ledger_delta(*, kind: str, amount: Decimal) -> Decimal:
+    """How an entry of `kind` and `amount` moves the balance; LedgerError if it cannot."""
+    amount = Decimal(amount)
+    if amount != amount.quantize(CENT):
+        raise LedgerError("Amounts are in shillings and cents.")
+    if kind in _SIGN:
+        if amount <= 0:
+            raise LedgerError("A charge or payment must be a positive amount.")
+        return amount * _SIGN[kind]
+    if kind == LedgerEntry.Kind.ADJUSTMENT:
+        if amount == 0:
+            raise LedgerError("An adjustment cannot be zero.")
+        return amount
+    raise LedgerError(f"Unknown ledger kind {kind!r}.")
+
+
+def ledger_post(
+    *,
+    user,
+    kind: str,
+    amount: Decimal,
+    description: str,
+    created_by=None,
+    source: Model | None = None,
+) -> LedgerEntry:
+    """Change a member's balance and record why, atomically.
+
+    `amount` is positive for charges and payments (a charge raises what the member owes, a
+    payment lowers it) and signed for adjustments. The profile row is locked first, so that
+    concurrent postings serialise and `Profile.balance` always equals the sum of the member's
+    entries. A `source` may produce at most one entry of each kind: a second attempt raises
+    IntegrityError from the database, which callers treat as "already posted".
+
+    Raises LedgerError for a zero, negative (charge/payment) or sub-cent amount.
+    """
+    delta = ledger_delta(kind=kind, amount=amount)
+    with transaction.atomic():
+        # The lock is what keeps balance == sum(entries) under concurrent postings: the
+        # second poster waits here and then reads the first one's balance.
+        profile = Profile.objects.select_for_update().get(user=user)
+        profile.balance += delta
+        profile.save(update_fields=["balance", "updated_at"])
+        return LedgerEntry.objects.create(
+            user=user,
+            kind=kind,
+            amount=delta,
+            balance_after=profile.balance,
+            description=description[:255],
+            created_by=created_by,
+            source_type=ContentType.objects.get_for_model(source) if source is not None else None,
+            source_id=source.pk if source is not None else None,
+        )
+
+
+def ledger_balance_from_entries(user) -> Decimal:
+    """The balance recomputed from the entries: what `Profile.balance` must equal."""
+    total = LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal("0.00")

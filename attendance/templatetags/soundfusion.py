@@ -1,0 +1,28 @@
+from decimal import Decimal
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+from attendance.phones import format_phone, mask_phone
+
+register = template.Library()
+
+
+@register.filter
+def kes(value) -> str:
+    """`Decimal("1500")` as `KES 1,500.00`."""
+    if value in (None, ""):
+        return ""
+    amount = Decimal(value).quantize(Decimal("0.01"))
+    sign = "-" if amount < 0 else ""
+    return f"{sign}KES {intcomma(f'{abs(amount):.2f}')}"
+
+
+@register.filter
+def phone(value) -> str:
+    return format_phone(value)
+
+
+@register.filter
+def masked_phone(value) -> str:
+    return mask_phone(value)

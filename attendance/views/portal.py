@@ -1,0 +1,129 @@
+"""The crew portal: what a member sees on their phone."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from attendance.models import Attendance, LedgerEntry
+from attendance.services.attendance import (
+    AttendanceError,
+    attendance_can_check_in,
+    attendance_can_check_out,
+    attendance_check_in,
+    attendance_check_out,
+)
+
+
+def _own_attendance(request, event_id) -> Attendance:
+    # Scoped to the member: someone else's event is a 404, not a 403, so ids leak nothing.
+    return get_object_or_404(
+        Attendance.objects.select_related("event"), event_id=event_id, user=request.user
+    )
+
+
+def _back(request):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("attendance:home")
+
+
+@login_required
+def home(request):
+    now = timezone.now()
+    upcoming = list(
+        Attendance.objects.filter(user=request.user, event__ends_at__gte=now - timedelta(hours=12))
+        .exclude(event__status="cancelled")
+        .select_related("event")
+        .order_by("event__starts_at")[:20]
+    )
+    for attendance in upcoming:
+        attendance.can_check_in = attendance_can_check_in(attendance, now)
+        attendance.can_check_out = attendance_can_check_out(attendance, now)
+    recent = (
+        Attendance.objects.filter(user=request.user, event__ends_at__lt=now)
+        .select_related("event")
+        .order_by("-event__starts_at")[:5]
+    )
+    ledger = LedgerEntry.objects.filter(user=request.user).order_by("-created_at", "-id")[:10]
+    return render(
+        request,
+        "attendance/home.html",
+        {
+            "profile": request.user.profile,
+            "upcoming": upcoming,
+            "recent": recent,
+            "ledger": ledger,
+        },
+    )
+
+
+@login_required
+def event_detail(request, event_id):
+    attendance = _own_attendance(request, event_id)
+    now = timezone.now()
+    attendance.can_check_in = attendance_can_check_in(attendance, now)
+    attendance.can_check_out = attendance_can_check_out(attendance, now)
+    return render(
+        request,
+        "attendance/event_detail.html",
+        {"attendance": attendance, "event": attendance.event},
+    )
+
+
+@login_required
+@require_POST
+def check_in(request, event_id):
+    attendance = _own_attendance(request, event_id)
+    try:
+        attendance = attendance_check_in(attendance=attendance)
+    except AttendanceError as error:
+        messages.error(request, str(error))
+    else:
+        local = timezone.localtime(attendance.check_in_at)
+        messages.success(
+            request,
+            f"Checked in at {local:%H:%M} ({attendance.get_status_display().lower()}).",
+        )
+    return _back(request)
+
+
+@login_required
+@require_POST
+def check_out(request, event_id):
+    attendance = _own_attendance(request, event_id)
+    try:
+        attendance = attendance_check_out(attendance=attendance)
+    except AttendanceError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Checked out. {attendance.hours_worked} hours worked.")
+    return _back(request)
+
+
+@login_required
+def history(request):
+    records = (
+        Attendance.objects.filter(user=request.user)
+        .select_related("event")
+        .order_by("-event__starts_at")
+    )
+    page = Paginator(records, 20).get_page(request.GET.get("page"))
+    return render(request, "attendance/history.html", {"page": page})
+
+
+@login_required
+def ledger(request):
+    entries = LedgerEntry.objects.filter(user=request.user).order_by("-created_at", "-id")
+    page = Paginator(entries, 25).get_page(request.GET.get("page"))
+    return render(
+        request, "attendance/ledger.html", {"page": page, "profile": request.user.profile}
+    )

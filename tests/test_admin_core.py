@@ -1,0 +1,159 @@
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from attendance.models import Attendance, AttendanceCorrection, LedgerEntry
+from attendance.services.attendance import attendance_expect
+from tests.factories import EventFactory, UserFactory
+
+
+@pytest.mark.parametrize("model", ["profile", "ledgerentry", "event", "attendance"])
+def test_changelists_and_add_pages_render(staff_client, model, crew):
+    event = EventFactory()
+    attendance_expect(event=event, user=crew)
+    assert staff_client.get(f"/admin/attendance/{model}/").status_code == 200
+    if model != "profile":
+        assert staff_client.get(f"/admin/attendance/{model}/add/").status_code == 200
+
+
+def test_event_change_page_shows_attendance_inline(staff_client, crew):
+    event = EventFactory(name="Gala")
+    attendance_expect(event=event, user=crew)
+    page = staff_client.get(f"/admin/attendance/event/{event.pk}/change/").content.decode()
+    assert crew.username in page or crew.get_full_name() in page
+
+
+def test_ledger_entries_are_added_through_the_service_and_cannot_be_edited(
+    staff_client, staff, crew
+):
+    response = staff_client.post(
+        "/admin/attendance/ledgerentry/add/",
+        {"user": crew.pk, "kind": "charge", "amount": "750", "description": "Broken XLR"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = LedgerEntry.objects.get()
+    assert entry.created_by == staff
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == Decimal("750.00")
+    # A second save of the same row changes nothing.
+    staff_client.post(
+        f"/admin/attendance/ledgerentry/{entry.pk}/change/",
+        {"user": crew.pk, "kind": "charge", "amount": "1", "description": "x"},
+    )
+    entry.refresh_from_db()
+    assert entry.amount == Decimal("750.00")
+    assert (
+        staff_client.post(
+            f"/admin/attendance/ledgerentry/{entry.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
+
+
+def test_ledger_add_form_explains_a_bad_amount(staff_client, crew):
+    response = staff_client.post(
+        "/admin/attendance/ledgerentry/add/",
+        {"user": crew.pk, "kind": "payment", "amount": "-5", "description": "x"},
+    )
+    assert response.status_code == 200
+    assert "positive amount" in response.content.decode()
+    assert not LedgerEntry.objects.exists()
+
+
+def test_balance_is_not_editable_in_admin(staff_client, crew):
+    staff_client.post(
+        f"/admin/attendance/profile/{crew.profile.pk}/change/",
+        {"phone_number": "0712345678", "department": "audio", "skills": "", "balance": "-99999"},
+    )
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == 0
+    assert crew.profile.department == "audio"
+
+
+def test_admin_attendance_edit_records_a_correction(staff_client, staff, crew):
+    event = EventFactory()
+    attendance = attendance_expect(event=event, user=crew)
+    check_in = timezone.localtime(event.call_time + timedelta(minutes=30))
+    response = staff_client.post(
+        f"/admin/attendance/attendance/{attendance.pk}/change/",
+        {
+            "event": event.pk,
+            "user": crew.pk,
+            "status": "expected",
+            "check_in_at_0": check_in.strftime("%Y-%m-%d"),
+            "check_in_at_1": check_in.strftime("%H:%M:%S"),
+            "notes": "",
+            "correction_reason": "Forgot to check in",
+            "corrections-TOTAL_FORMS": "0",
+            "corrections-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    correction = AttendanceCorrection.objects.get()
+    assert correction.changed_by == staff
+    assert correction.reason == "Forgot to check in"
+    attendance.refresh_from_db()
+    assert attendance.check_in_method == Attendance.Method.ADMIN
+
+
+def test_csv_export_for_a_date_range(staff_client, crew, other_crew):
+    inside = EventFactory(name="Inside", starts_at=timezone.now() - timedelta(days=3))
+    outside = EventFactory(name="Outside", starts_at=timezone.now() - timedelta(days=40))
+    attendance_expect(event=inside, user=crew)
+    attendance_expect(event=inside, user=other_crew)
+    attendance_expect(event=outside, user=crew)
+    start = (timezone.localdate() - timedelta(days=7)).isoformat()
+    end = timezone.localdate().isoformat()
+    response = staff_client.get(f"/admin/attendance/attendance/export/?start={start}&end={end}")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv"
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][0] == "event"
+    assert {r[0] for r in rows[1:]} == {"Inside"}
+    assert len(rows) == 3
+
+
+def test_csv_export_form_shows_on_a_bad_range(staff_client):
+    response = staff_client.get(
+        "/admin/attendance/attendance/export/?start=2026-02-02&end=2026-01-01"
+    )
+    assert response.status_code == 200
+    assert "before the start date" in response.content.decode()
+
+
+def test_crew_cannot_open_admin(crew_client):
+    assert crew_client.get("/admin/attendance/attendance/").status_code == 302
+
+
+@pytest.mark.parametrize("rows", [1, 60])
+def test_attendance_changelist_query_count_does_not_grow_with_rows(
+    staff_client, django_assert_max_num_queries, rows
+):
+    event = EventFactory()
+    for user in UserFactory.create_batch(rows):
+        attendance_expect(event=event, user=user)
+    with django_assert_max_num_queries(12):
+        assert staff_client.get("/admin/attendance/attendance/").status_code == 200
+
+
+@pytest.mark.parametrize("rows", [1, 60])
+def test_event_and_ledger_changelists_query_counts_are_flat(
+    staff_client, staff, django_assert_max_num_queries, rows
+):
+    from attendance.services.ledger import ledger_post
+
+    users = UserFactory.create_batch(3)
+    for n in range(rows):
+        event = EventFactory()
+        attendance_expect(event=event, user=users[n % 3])
+        ledger_post(user=users[n % 3], kind="charge", amount=10, description="x", created_by=staff)
+    with django_assert_max_num_queries(12):
+        assert staff_client.get("/admin/attendance/event/").status_code == 200
+    with django_assert_max_num_queries(12):
+        assert staff_client.get("/admin/attendance/ledgerentry/").status_code == 200
+    with django_assert_max_num_queries(12):
+        assert staff_client.get("/admin/attendance/profile/").status_code == 200

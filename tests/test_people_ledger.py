@@ -1,0 +1,94 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from attendance.models import LedgerEntry, Profile
+from attendance.services.ledger import LedgerError, ledger_balance_from_entries, ledger_post
+from tests.factories import EventFactory, UserFactory
+
+
+def test_a_new_user_gets_a_profile_with_zero_balance(db):
+    user = UserFactory()
+    assert Profile.objects.get(user=user).balance == Decimal("0.00")
+
+
+def test_charges_raise_and_payments_lower_the_balance(crew, staff):
+    ledger_post(
+        user=crew, kind="charge", amount=Decimal("1500"), description="Lost mic", created_by=staff
+    )
+    entry = ledger_post(user=crew, kind="payment", amount=Decimal("400.50"), description="Cash")
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == Decimal("1099.50")
+    assert entry.amount == Decimal("-400.50")
+    assert entry.balance_after == Decimal("1099.50")
+    assert ledger_balance_from_entries(crew) == crew.profile.balance
+
+
+def test_adjustments_are_signed(crew):
+    ledger_post(user=crew, kind="adjustment", amount=Decimal("-250"), description="Overtime owed")
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == Decimal("-250.00")
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount"),
+    [("charge", "0"), ("payment", "-5"), ("adjustment", "0"), ("charge", "1.005"), ("bogus", "5")],
+)
+def test_invalid_postings_are_refused_and_change_nothing(crew, kind, amount):
+    with pytest.raises(LedgerError):
+        ledger_post(user=crew, kind=kind, amount=Decimal(amount), description="x")
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == 0
+    assert not LedgerEntry.objects.exists()
+
+
+def test_one_source_credits_the_ledger_at_most_once_per_kind(crew):
+    event = EventFactory()
+    ledger_post(user=crew, kind="charge", amount=Decimal("100"), description="a", source=event)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ledger_post(user=crew, kind="charge", amount=Decimal("100"), description="a", source=event)
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == Decimal("100.00")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_balance_equals_sum_of_entries_under_concurrent_postings():
+    user = UserFactory()
+    threads, errors = 8, []
+    per_thread = 25
+    barrier = threading.Barrier(threads)
+
+    def post(n):
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                kind = "charge" if (n + i) % 3 else "payment"
+                ledger_post(user=user, kind=kind, amount=Decimal("10.25"), description=f"t{n}-{i}")
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=post, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+    assert errors == []
+    profile = Profile.objects.get(user=user)
+    entries = LedgerEntry.objects.filter(user=user)
+    assert entries.count() == threads * per_thread
+    assert profile.balance == ledger_balance_from_entries(user)
+    charges = sum(1 for n in range(threads) for i in range(per_thread) if (n + i) % 3)
+    payments = threads * per_thread - charges
+    assert profile.balance == Decimal("10.25") * (charges - payments)
+    # Every row's balance_after is a distinct step: no two postings read the same balance.
+    running = sorted(entries.values_list("id", "amount", "balance_after"))
+    total = Decimal(0)
+    for _, amount, after in running:
+        total += amount
+        assert after == total

@@ -1,0 +1,125 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from attendance.models import Attendance
+from attendance.services.attendance import attendance_expect
+from attendance.services.ledger import ledger_post
+from tests.factories import EventFactory
+
+
+@pytest.fixture
+def open_event(crew):
+    now = timezone.now()
+    event = EventFactory(
+        name="Launch night",
+        call_time=now - timedelta(minutes=5),
+        starts_at=now + timedelta(hours=1),
+        ends_at=now + timedelta(hours=6),
+    )
+    attendance_expect(event=event, user=crew)
+    return event
+
+
+def test_pages_need_login(client):
+    for url in ["/", "/attendance/", "/balance/", "/events/1/"]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith("/accounts/login/")
+
+
+def test_home_shows_upcoming_events_balance_and_ledger(crew_client, crew, open_event):
+    ledger_post(user=crew, kind="charge", amount=1500, description="Lost DI box")
+    page = crew_client.get("/").content.decode()
+    assert "Launch night" in page
+    assert "KES 1,500.00" in page
+    assert "Lost DI box" in page
+    assert "Check in" in page
+
+
+def test_check_in_and_out_from_the_portal(crew_client, crew, open_event):
+    response = crew_client.post(f"/events/{open_event.pk}/check-in/", follow=True)
+    assert "Checked in at" in response.content.decode()
+    attendance = Attendance.objects.get(user=crew, event=open_event)
+    assert attendance.status == Attendance.Status.PRESENT
+    response = crew_client.post(f"/events/{open_event.pk}/check-out/", follow=True)
+    assert "Checked out" in response.content.decode()
+
+
+def test_check_in_is_post_only(crew_client, open_event):
+    assert crew_client.get(f"/events/{open_event.pk}/check-in/").status_code == 405
+    assert crew_client.get(f"/events/{open_event.pk}/check-out/").status_code == 405
+
+
+def test_crew_cannot_see_or_check_in_to_someone_elses_event(client, other_crew, open_event, crew):
+    client.force_login(other_crew)
+    assert client.get(f"/events/{open_event.pk}/").status_code == 404
+    assert client.post(f"/events/{open_event.pk}/check-in/").status_code == 404
+    assert client.post(f"/events/{open_event.pk}/check-out/").status_code == 404
+    assert Attendance.objects.get(user=crew, event=open_event).check_in_at is None
+    assert "Launch night" not in client.get("/").content.decode()
+    assert "Launch night" not in client.get("/attendance/").content.decode()
+
+
+def test_crew_do_not_see_each_others_ledger(client, crew, other_crew):
+    ledger_post(user=crew, kind="charge", amount=999, description="Secret charge")
+    client.force_login(other_crew)
+    assert "Secret charge" not in client.get("/balance/").content.decode()
+    assert "Secret charge" not in client.get("/").content.decode()
+
+
+def test_check_in_needs_csrf(crew, open_event):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(crew)
+    assert strict.post(f"/events/{open_event.pk}/check-in/").status_code == 403
+
+
+def test_redirect_after_check_in_stays_on_this_site(crew_client, open_event):
+    response = crew_client.post(
+        f"/events/{open_event.pk}/check-in/", {"next": "https://evil.example/"}
+    )
+    assert response.url == "/"
+
+
+def test_refused_check_in_explains_why(crew_client, crew):
+    later = timezone.now() + timedelta(days=2)
+    event = EventFactory(call_time=later, starts_at=later, ends_at=later + timedelta(hours=3))
+    attendance_expect(event=event, user=crew)
+    response = crew_client.post(f"/events/{event.pk}/check-in/", follow=True)
+    assert "Check-in opens at" in response.content.decode()
+
+
+def test_login_page_and_lockout(client, crew, settings):
+    assert client.get("/accounts/login/").status_code == 200
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": crew.username, "password": "wrong"})
+    response = client.post(
+        "/accounts/login/", {"username": crew.username, "password": "crew-password-123"}
+    )
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+
+
+def test_login_with_the_right_password(client, crew):
+    response = client.post(
+        "/accounts/login/", {"username": crew.username, "password": "crew-password-123"}
+    )
+    assert response.status_code == 302
+    assert response.url == "/"
+
+
+def test_password_reset_sends_a_link(client, crew, mailoutbox):
+    response = client.post("/accounts/password_reset/", {"email": crew.email})
+    assert response.status_code == 302
+    assert len(mailoutbox) == 1
+    assert "/accounts/reset/" in mailoutbox[0].body
+
+
+def test_history_lists_own_attendance_with_pagination(crew_client, crew):
+    for _ in range(25):
+        attendance_expect(event=EventFactory(), user=crew)
+    page = crew_client.get("/attendance/").content.decode()
+    assert "Page 1 of 2" in page

@@ -1,0 +1,74 @@
+"""Production settings are checked in a fresh interpreter, as a deployment would load them."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY = "x7Kq9vLp2mN8rT4wZ6bY1cF5hJ3dG0sA-qwErTyUiOpAsDfGhJkLzXcVbNm_1234"
+
+
+def manage(*args, **env):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"))
+    }
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_in_production():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="False",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="crew.soundfusion.co.ke",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = manage("check", DEBUG="False", ALLOWED_HOSTS="crew.soundfusion.co.ke")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_refuses_a_weak_secret_key():
+    result = manage(
+        "check", DEBUG="False", SECRET_KEY="short", ALLOWED_HOSTS="crew.soundfusion.co.ke"
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak" in result.stderr
+
+
+def test_production_refuses_empty_allowed_hosts():
+    result = manage("check", DEBUG="False", SECRET_KEY=STRONG_KEY)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS is empty" in result.stderr
+
+
+def test_a_boolean_that_is_not_true_or_false_is_refused():
+    result = manage("check", DEBUG="ture")
+    assert result.returncode != 0
+    assert "DEBUG must be True or False" in result.stderr
+
+
+def test_development_defaults(settings):
+    assert settings.TIME_ZONE == "Africa/Nairobi"
+    assert settings.USE_TZ is True
+    assert settings.CURRENCY == "KES"
+    assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert settings.CELERY_RESULT_BACKEND == "django-db"

@@ -11,6 +11,14 @@ from soundfusion_attendance.celery import app as celery_app
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+def set_celery_eager(eager: bool) -> None:
+    # The app reads Django settings with the CELERY_ namespace; only the prefixed key
+    # overrides what settings.py decided.
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = eager
+    celery_app.conf.CELERY_TASK_EAGER_PROPAGATES = False
+    assert celery_app.conf.task_always_eager is eager
+
+
 def _service_missing(reason: str):
     if REQUIRE_SERVICES:
         pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
@@ -28,8 +36,7 @@ def pytest_runtest_setup(item):
 def _tasks_run_in_process():
     # Unit tests run tasks where they are queued; the end-to-end tests start a real worker
     # and switch this off themselves.
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = False
+    set_celery_eager(True)
     yield
 
 
@@ -76,3 +83,38 @@ def staff_client(client, staff):
 def _fast_password_hashing(settings):
     # Real hashing costs ~0.3 s per user; tests create hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _use_smtp(settings, port):
+    from attendance.services import notifications
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 5
+    notifications._connections.clear()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on loopback; Django's SMTP backend points at it."""
+    from tests.smtp import SmtpServer
+
+    server = SmtpServer().start()
+    _use_smtp(settings, server.port)
+    yield server
+    server.stop()
+    from attendance.services import notifications
+
+    notifications._connections.clear()
+
+
+@pytest.fixture
+def smtp_port_down(settings):
+    """A loopback port with no SMTP server on it (yet): start one there with SmtpServer(port)."""
+    from tests.smtp import free_port
+
+    port = free_port()
+    _use_smtp(settings, port)
+    return port

@@ -1,8 +1,70 @@
 """Small display pieces shared by the admin modules."""
 
-from django.utils.html import format_html
+from django.core.paginator import Paginator
+from django.db import connections
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 
 def status_badge(value: str, label: str):
     # Colours come from static/css/admin.css, keyed by the status value.
     return format_html('<span class="sf-badge sf-{}">{}</span>', value, label)
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counting a million rows costs more than rendering the page; estimate when unfiltered.
+
+    On PostgreSQL an unfiltered changelist uses the planner's row estimate (pg_class) once the
+    table is large; filtered lists and small tables get the exact count.
+    """
+
+    EXACT_BELOW = 100_000
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        query = getattr(queryset, "query", None)
+        connection = connections[getattr(queryset, "db", "default")]
+        if query is not None and not query.where and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] >= self.EXACT_BELOW:
+                return row[0]
+        return super().count
+
+
+def notification_history(queryset, limit: int = 20):
+    """The last emails of a member or an event, as a small table with links to each."""
+    rows = list(
+        queryset.only("pk", "created_at", "notification_type", "subject", "status", "recipient")[
+            :limit
+        ]
+    )
+    if not rows:
+        return "No emails yet."
+    body = format_html_join(
+        "",
+        '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                localtime(n.created_at).strftime("%d %b %Y %H:%M"),
+                n.get_notification_type_display(),
+                reverse("admin:attendance_emailnotification_change", args=[n.pk]),
+                n.subject,
+                n.recipient,
+                status_badge(n.status, n.get_status_display()),
+            )
+            for n in rows
+        ),
+    )
+    return format_html(
+        '<table class="sf-history"><thead><tr><th>When</th><th>Type</th><th>Subject</th>'
+        "<th>To</th><th>Status</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )

@@ -3,6 +3,7 @@ from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -15,8 +16,9 @@ from attendance.services.attendance import (
     attendance_correct,
     attendance_expect,
 )
+from attendance.services.events import event_notify_created, event_save
 
-from .display import status_badge
+from .display import notification_history, status_badge
 
 _CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
 
@@ -93,6 +95,7 @@ class EventAdmin(admin.ModelAdmin):
     filter_horizontal = ("managers",)
     inlines = [AttendanceInline]
     show_full_result_count = False
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "client", "status", "managers")}),
         (
@@ -100,7 +103,15 @@ class EventAdmin(admin.ModelAdmin):
             {"fields": ("starts_at", "ends_at", "call_time", "venue", "venue_map_url")},
         ),
         ("Details", {"fields": ("description", "special_instructions")}),
+        ("Communication", {"fields": ("communication_history",), "classes": ("collapse",)}),
     )
+    readonly_fields = ("communication_history",)
+
+    @admin.display(description="Emails about this event")
+    def communication_history(self, obj):
+        if obj.pk is None:
+            return "-"
+        return notification_history(obj.notifications.order_by("-created_at", "-id"))
 
     def get_queryset(self, request):
         return (
@@ -116,24 +127,44 @@ class EventAdmin(admin.ModelAdmin):
         return obj._crew_count
 
     def save_model(self, request, obj, form, change):
+        changes = event_save(event=obj, by=request.user)
+        if changes:
+            messages.info(
+                request,
+                "Crew were emailed about the change of "
+                + ", ".join(c["label"].lower() for c in changes)
+                + ".",
+            )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
         if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+            # Managers are only known once the many-to-many field is saved.
+            event_notify_created(event=form.instance)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Attendance:
             return super().save_formset(request, form, formset, change)
+        # The admin's change message reads these three lists.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
-            if inline_form in formset.deleted_forms or not inline_form.has_changed():
+            if inline_form in formset.deleted_forms:
+                if inline_form.instance.pk:
+                    formset.deleted_objects.append(inline_form.instance)
+                    inline_form.instance.delete()
                 continue
-            if not inline_form.cleaned_data:
+            if not inline_form.has_changed() or not inline_form.cleaned_data:
                 continue
+            is_new = inline_form.instance.pk is None
             try:
-                _save_attendance_form(request, inline_form, event=form.instance)
+                attendance = _save_attendance_form(request, inline_form, event=form.instance)
             except AttendanceError as error:
                 messages.error(request, f"{inline_form.cleaned_data['user']}: {error}")
-        for obj in formset.deleted_objects:
-            obj.delete()
+                continue
+            if is_new:
+                formset.new_objects.append(attendance)
+            else:
+                formset.changed_objects.append((attendance, inline_form.changed_data))
 
 
 class CorrectionInline(admin.TabularInline):

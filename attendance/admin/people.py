@@ -7,6 +7,8 @@ from attendance.models import LedgerEntry, Profile
 from attendance.services.ledger import LedgerError, ledger_delta, ledger_post
 from attendance.templatetags.soundfusion import kes
 
+from .display import notification_history
+
 User = get_user_model()
 
 
@@ -38,13 +40,26 @@ class ProfileAdmin(admin.ModelAdmin):
     list_filter = ("department",)
     search_fields = ("user__username", "user__first_name", "user__last_name", "phone_number")
     list_select_related = ("user",)
-    readonly_fields = ("user", "balance", "created_at", "updated_at")
-    fields = ("user", "phone_number", "department", "skills", "balance", "created_at", "updated_at")
+    readonly_fields = ("user", "balance", "created_at", "updated_at", "communication_history")
+    fields = (
+        "user",
+        "phone_number",
+        "department",
+        "skills",
+        "balance",
+        "created_at",
+        "updated_at",
+        "communication_history",
+    )
     ordering = ("user__first_name", "user__last_name")
     show_full_result_count = False
 
     def has_add_permission(self, request):
         return False  # profiles come with users
+
+    @admin.display(description="Emails sent to this member")
+    def communication_history(self, obj):
+        return notification_history(obj.user.notifications.order_by("-created_at", "-id"))
 
     @admin.display(description="Name", ordering="user__first_name")
     def display_name(self, obj):

@@ -1,12 +1,14 @@
 """Every model of the app, re-exported so that the label stays `attendance`."""
 
 from .events import Attendance, AttendanceCorrection, Event
+from .notifications import EmailNotification
 from .people import Department, LedgerEntry, Profile
 
 __all__ = [
     "Attendance",
     "AttendanceCorrection",
     "Department",
+    "EmailNotification",
     "Event",
     "LedgerEntry",
     "Profile",

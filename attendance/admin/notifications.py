@@ -1,0 +1,101 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from attendance.models import EmailNotification
+from attendance.services.notifications import notification_requeue
+
+from .display import EstimatedCountPaginator, status_badge
+
+
+@admin.register(EmailNotification)
+class EmailNotificationAdmin(admin.ModelAdmin):
+    """Read-only: what was sent is history. Failed rows can be queued again."""
+
+    list_display = (
+        "recipient",
+        "notification_type",
+        "status_badge",
+        "sent_at",
+        "failed_attempts",
+        "created_at",
+    )
+    list_filter = ("notification_type", "status", "created_at")
+    search_fields = ("recipient",)
+    ordering = ("-created_at", "-id")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = ["resend_failed"]
+    fieldsets = (
+        (None, {"fields": ("recipient", "user", "notification_type", "subject", "event")}),
+        (
+            "Delivery",
+            {
+                "fields": (
+                    "status",
+                    "is_sent",
+                    "sent_at",
+                    "failed_attempts",
+                    "last_error",
+                    "next_attempt_at",
+                    "created_at",
+                )
+            },
+        ),
+        ("Content", {"fields": ("preview", "message", "attachment_names")}),
+    )
+    readonly_fields = (
+        "recipient",
+        "user",
+        "notification_type",
+        "subject",
+        "event",
+        "status",
+        "is_sent",
+        "sent_at",
+        "failed_attempts",
+        "last_error",
+        "next_attempt_at",
+        "created_at",
+        "preview",
+        "message",
+        "attachment_names",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="HTML preview")
+    def preview(self, obj):
+        if not obj.html_message:
+            return "(plain text only)"
+        # A sandboxed iframe: the email's HTML can neither run scripts nor touch the admin.
+        return format_html(
+            '<iframe sandbox srcdoc="{}" title="Email preview" '
+            'style="width:100%;max-width:640px;height:560px;border:1px solid #ccc;"></iframe>',
+            obj.html_message,
+        )
+
+    @admin.display(description="Attachments")
+    def attachment_names(self, obj):
+        return ", ".join(a["filename"] for a in obj.attachments) or "none"
+
+    @admin.action(description="Resend failed notifications")
+    def resend_failed(self, request, queryset):
+        failed = queryset.filter(status=EmailNotification.Status.FAILED)
+        queued = notification_requeue(notification_ids=failed.values_list("pk", flat=True))
+        skipped = queryset.count() - queued
+        messages.success(request, f"{queued} notification(s) queued for delivery.")
+        if skipped:
+            messages.info(
+                request, f"{skipped} selected notification(s) were not failed; left alone."
+            )

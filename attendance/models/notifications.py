@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+
+
+class EmailNotification(models.Model):
+    """One email: a row first, a delivery second.
+
+    The row is written in the caller's transaction, so a rolled-back action sends nothing; the
+    delivery task is queued after commit and claims the row before sending, so two workers never
+    send it twice. What is stored is what was sent: subject and bodies are rendered when the row
+    is created, not at delivery.
+    """
+
+    class Type(models.TextChoices):
+        EVENT_CREATED = "event_created", "Event created"
+        EVENT_UPDATED = "event_updated", "Event updated"
+        CREW_INVITATION = "crew_invitation", "Crew invitation"
+        CREW_REMINDER = "crew_reminder", "Reminder"
+        SETUP_BRIEFING = "setup_briefing", "Setup briefing"
+        PAYMENT_CONFIRMATION = "payment_confirmation", "Payment confirmation"
+        PAYMENT_REVIEW = "payment_review", "Payment needs review"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    recipient = models.EmailField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    notification_type = models.CharField(max_length=30, choices=Type.choices)
+    subject = models.CharField(max_length=255)
+    message = models.TextField(help_text="Plain-text body")
+    html_message = models.TextField(blank=True)
+    attachments = models.JSONField(
+        default=list, blank=True, help_text="[{filename, mimetype, content}] (text content)"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    is_sent = models.BooleanField(default=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    event = models.ForeignKey(
+        "attendance.Event",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["is_sent", "created_at"], name="notif_sent_created"),
+            models.Index(fields=["status", "next_attempt_at"], name="notif_status_next"),
+            models.Index(fields=["user", "-created_at"], name="notif_user_recent"),
+            models.Index(fields=["event", "-created_at"], name="notif_event_recent"),
+            models.Index(fields=["-created_at"], name="notif_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_notification_type_display()} to {self.recipient}"

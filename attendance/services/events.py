@@ -1,0 +1,85 @@
+from django.db import transaction
+from django.utils import timezone
+
+from attendance.models import EmailNotification, Event
+from attendance.services.notifications import notification_create
+
+# What crew need to hear about when it changes, with the label they read.
+NOTIFY_ON_CHANGE = {
+    "starts_at": "Start",
+    "ends_at": "End",
+    "call_time": "Call time",
+    "venue": "Venue",
+    "venue_map_url": "Map link",
+    "special_instructions": "Special instructions",
+}
+
+
+def _display(value):
+    if hasattr(value, "tzinfo"):
+        return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
+    return value
+
+
+def event_affected_crew(event: Event):
+    """The people who must hear about changes to an event."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(attendances__event=event).distinct()
+
+
+def event_save(*, event: Event, by=None) -> list[dict]:
+    """Create or update an event; tell its crew what changed (after commit).
+
+    Returns the changes that were announced, as [{field, label, before, after}].
+    """
+    with transaction.atomic():
+        changes = []
+        if event.pk is None:
+            event.created_by = event.created_by or by
+        else:
+            before = Event.objects.select_for_update().get(pk=event.pk)
+            for field, label in NOTIFY_ON_CHANGE.items():
+                old, new = getattr(before, field), getattr(event, field)
+                if old != new:
+                    changes.append(
+                        {
+                            "field": field,
+                            "label": label,
+                            "before": _display(old),
+                            "after": _display(new),
+                        }
+                    )
+        event.save()
+        if changes:
+            event_notify_updated(event=event, changes=changes)
+    return changes
+
+
+def event_notify_created(*, event: Event) -> int:
+    """Alert the event's managers that it exists. Returns how many were told."""
+    told = 0
+    for manager in event.managers.exclude(email=""):
+        notification_create(
+            recipient=manager.email,
+            user=manager,
+            event=event,
+            notification_type=EmailNotification.Type.EVENT_CREATED,
+            context={"event": event},
+        )
+        told += 1
+    return told
+
+
+def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
+    told = 0
+    for member in event_affected_crew(event).exclude(email=""):
+        notification_create(
+            recipient=member.email,
+            user=member,
+            event=event,
+            notification_type=EmailNotification.Type.EVENT_UPDATED,
+            context={"event": event, "changes": changes},
+        )
+        told += 1
+    return told

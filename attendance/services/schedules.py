@@ -1,0 +1,25 @@
+"""Periodic tasks live in the database (django-celery-beat): admins can see and pause them."""
+
+from django.db import transaction
+
+# name -> (task path, every N seconds)
+PERIODIC_TASKS = {
+    "Send queued emails whose task was lost": ("attendance.tasks.notifications_sweep_task", 60),
+}
+
+
+def schedules_ensure() -> None:
+    """Create or update the periodic tasks (idempotent; runs after every migrate).
+
+    An admin's choice to disable a task is kept; the schedule and task path follow the code.
+    """
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    with transaction.atomic():
+        for name, (task, seconds) in PERIODIC_TASKS.items():
+            interval, _ = IntervalSchedule.objects.get_or_create(
+                every=seconds, period=IntervalSchedule.SECONDS
+            )
+            PeriodicTask.objects.update_or_create(
+                name=name, defaults={"task": task, "interval": interval}
+            )

@@ -1,0 +1,18 @@
+"""Celery tasks: load by id, call a service, decide about retry. Nothing else."""
+
+from celery import shared_task
+
+from attendance.services.notifications import notification_deliver, notification_sweep
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
+def notification_deliver_task(self, notification_id: int) -> str:
+    result = notification_deliver(notification_id=notification_id)
+    if result.outcome == "retry":
+        raise self.retry(countdown=result.retry_in)
+    return result.outcome
+
+
+@shared_task(ignore_result=False)
+def notifications_sweep_task() -> dict:
+    return notification_sweep()

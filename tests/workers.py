@@ -1,0 +1,90 @@
+"""Real Celery worker processes for end-to-end tests and benchmarks."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url_of_this_process() -> str:
+    """The URL of the database this process uses (the test database under pytest)."""
+    s = connection.settings_dict
+    user = s.get("USER") or "postgres"
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    host, port = s.get("HOST") or "127.0.0.1", s.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
+
+
+class Workers:
+    """`count` worker processes consuming one private queue, so tests do not see each other."""
+
+    def __init__(self, count=2, concurrency=1, env=None, queue=None):
+        self.queue = queue or f"test-{uuid.uuid4().hex[:8]}"
+        self.count = count
+        self.concurrency = concurrency
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url_of_this_process(),
+            "CELERY_TASK_ALWAYS_EAGER": "False",
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            "CONN_MAX_AGE": "0",
+            **(env or {}),
+        }
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        for n in range(self.count):
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "soundfusion_attendance",
+                        "worker",
+                        "-Q",
+                        self.queue,
+                        "-n",
+                        f"{self.queue}-{n}@%h",
+                        "--concurrency",
+                        str(self.concurrency),
+                        "--pool",
+                        "prefork",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                        "-l",
+                        "warning",
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.processes:
+            p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def wait_until(predicate, timeout=120.0, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -13,6 +13,18 @@ def notification_deliver_task(self, notification_id: int) -> str:
     return result.outcome
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def notifications_deliver_batch_task(notification_ids: list[int]) -> dict:
+    outcomes: dict[str, int] = {}
+    for notification_id in notification_ids:
+        result = notification_deliver(notification_id=notification_id)
+        if result.outcome == "retry":
+            # Each retry is its own delayed task, so one slow recipient holds up no batch.
+            notification_deliver_task.apply_async(args=[notification_id], countdown=result.retry_in)
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+    return outcomes
+
+
 @shared_task(ignore_result=False)
 def notifications_sweep_task() -> dict:
     return notification_sweep()

@@ -24,16 +24,16 @@ def database_url_of_this_process() -> str:
 class Workers:
     """`count` worker processes consuming one private queue, so tests do not see each other."""
 
-    def __init__(self, count=2, concurrency=1, env=None, queue=None):
+    def __init__(self, count=2, concurrency=1, env=None, queue=None, pool="prefork"):
         self.queue = queue or f"test-{uuid.uuid4().hex[:8]}"
         self.count = count
         self.concurrency = concurrency
+        self.pool = pool
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url_of_this_process(),
             "CELERY_TASK_ALWAYS_EAGER": "False",
             "CELERY_TASK_DEFAULT_QUEUE": self.queue,
-            "CONN_MAX_AGE": "0",
             **(env or {}),
         }
         self.processes: list[subprocess.Popen] = []

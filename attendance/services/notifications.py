@@ -73,17 +73,35 @@ def notification_create(
 
 
 def _queue_after_commit(ids: list[int]) -> None:
-    from attendance.tasks import notification_deliver_task
+    """Queue delivery tasks once the caller's transaction has committed.
+
+    Ids go in batches of NOTIFICATION_BATCH_SIZE per task: a broker round trip and a task
+    execution cost more than claiming and sending one email, so a briefing to sixty crew is a
+    few tasks, not sixty. Each row is still claimed on its own.
+    """
+    from attendance.tasks import notification_deliver_task, notifications_deliver_batch_task
+
+    size = max(1, settings.NOTIFICATION_BATCH_SIZE)
 
     def send_tasks():
-        for pk in ids:
+        for start in range(0, len(ids), size):
+            batch = ids[start : start + size]
             try:
-                notification_deliver_task.delay(pk)
+                if len(batch) == 1:
+                    notification_deliver_task.delay(batch[0])
+                else:
+                    notifications_deliver_batch_task.delay(batch)
             except Exception:
-                # Broker down: the row stays queued and the sweeper queues it again later.
-                logger.warning("Could not queue notification %s; the sweeper will", pk)
+                # Broker down: the rows stay queued and the sweeper queues them again later.
+                logger.warning("Could not queue notifications %s; the sweeper will", batch)
 
-    transaction.on_commit(send_tasks)
+    if ids:
+        transaction.on_commit(send_tasks)
+
+
+def notification_queue(*, notification_ids: list[int]) -> None:
+    """Queue delivery of rows that are already `queued` (e.g. created in bulk), after commit."""
+    _queue_after_commit(list(notification_ids))
 
 
 @dataclass(frozen=True)
@@ -187,25 +205,24 @@ def notification_backoff(attempts: int) -> float:
 def notification_deliver(*, notification_id: int, now: datetime | None = None) -> DeliveryResult:
     """Send one queued notification, at most once at a time.
 
-    The row is claimed (status `sending`) under a row lock that other workers skip, then sent
-    outside the transaction so that a slow SMTP server holds no database lock. Temporary
+    The row is claimed (status `sending`) atomically before sending, so only one worker sends
+    it; the send happens outside any transaction, so a slow SMTP server holds no lock. Temporary
     failures put the row back in the queue with a later `next_attempt_at` until
     NOTIFICATION_MAX_ATTEMPTS; permanent ones fail it at once. Returns what happened; the
     caller (the Celery task) schedules the retry.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        row = (
-            EmailNotification.objects.select_for_update(skip_locked=True)
-            .filter(pk=notification_id, status=Status.QUEUED)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .first()
-        )
-        if row is None:
-            return DeliveryResult("skipped")
-        row.status = Status.SENDING
-        row.claimed_at = now
-        row.save(update_fields=["status", "claimed_at"])
+    # The claim is one conditional UPDATE: it takes the row lock, and a concurrent claimer
+    # blocks on it, then re-reads the row, sees `sending` and updates nothing. Cheaper than
+    # BEGIN / SELECT ... FOR UPDATE SKIP LOCKED / UPDATE / COMMIT, with the same guarantee.
+    claimed = (
+        EmailNotification.objects.filter(pk=notification_id, status=Status.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=Status.SENDING, claimed_at=now)
+    )
+    if not claimed:
+        return DeliveryResult("skipped")
+    row = EmailNotification.objects.get(pk=notification_id)
 
     try:
         try:

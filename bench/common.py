@@ -1,0 +1,74 @@
+"""Shared set-up for benchmarks: a dedicated PostgreSQL database and Redis, migrated.
+
+Benchmarks never touch the development database: they use `<DATABASE_URL db>_bench`, created
+and migrated on first use. They need PostgreSQL and Redis (the defaults below are this
+machine's services).
+"""
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BASE_DB = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/soundfusion")
+REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def setup_django(db_suffix="_bench"):
+    import psycopg2
+
+    url = urlparse(BASE_DB)
+    if url.scheme not in {"postgres", "postgresql"}:
+        raise SystemExit("Benchmarks need PostgreSQL: set DATABASE_URL=postgres://...")
+    name = url.path.lstrip("/") + db_suffix
+    admin = psycopg2.connect(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+    )
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cur.fetchone():
+            cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    os.environ["DATABASE_URL"] = url._replace(path="/" + name).geturl()
+    os.environ["REDIS_URL"] = REDIS
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "soundfusion_attendance.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return os.environ["DATABASE_URL"]
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(values_ms):
+    return (
+        f"median {statistics.median(values_ms):.1f} ms, p95 {percentile(values_ms, 95):.1f} ms, "
+        f"p99 {percentile(values_ms, 99):.1f} ms (n={len(values_ms)})"
+    )
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

@@ -3,6 +3,11 @@
 from celery import shared_task
 
 from attendance.services.notifications import notification_deliver, notification_sweep
+from attendance.services.payments import (
+    callback_process,
+    callbacks_process_pending,
+    payments_reconcile,
+)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True, ignore_result=True)
@@ -28,3 +33,18 @@ def notifications_deliver_batch_task(notification_ids: list[int]) -> dict:
 @shared_task(ignore_result=False)
 def notifications_sweep_task() -> dict:
     return notification_sweep()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def callback_process_task(callback_id: int) -> str:
+    return callback_process(callback_id=callback_id)
+
+
+@shared_task(ignore_result=False)
+def callbacks_process_pending_task() -> int:
+    return callbacks_process_pending()
+
+
+@shared_task(ignore_result=False)
+def payments_reconcile_task() -> dict:
+    return payments_reconcile()

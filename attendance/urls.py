@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import portal
+from .views import api, portal
 
 app_name = "attendance"
 
@@ -11,4 +11,10 @@ urlpatterns = [
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),
+    path("api/health/", api.health, name="health"),
+    path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
+    path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),
+    path("api/mpesa/callback/<str:token>/", api.mpesa_callback, name="api_mpesa_callback"),
+    # The same endpoint without "mpesa" in the path, as Daraja advises for callback URLs.
+    path("api/payments/callback/<str:token>/", api.mpesa_callback, name="api_payments_callback"),
 ]

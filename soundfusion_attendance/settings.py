@@ -6,6 +6,8 @@ in-process and the local M-Pesa simulator. With DEBUG=False the defaults that ar
 production are refused at start-up, with a message naming the variable to set.
 """
 
+import hashlib
+import hmac
 from pathlib import Path
 
 import environ
@@ -61,6 +63,8 @@ if not DEBUG and not ALLOWED_HOSTS:
         "is served on, e.g. ALLOWED_HOSTS=crew.soundfusion.co.ke"
     )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where people reach the site; used for links in emails and the default M-Pesa callback.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -190,7 +194,6 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sound Fusion <crew@soundfusion.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -236,7 +239,30 @@ MPESA_BUSINESS_SHORT_CODE = env.str("MPESA_BUSINESS_SHORT_CODE", default="174379
 MPESA_PASS_KEY = env.str("MPESA_PASS_KEY", default="")
 MPESA_INITIATOR_NAME = env.str("MPESA_INITIATOR_NAME", default="")
 MPESA_INITIATOR_PASSWORD = env.str("MPESA_INITIATOR_PASSWORD", default="")
-MPESA_CALLBACK_URL = env.str("MPESA_CALLBACK_URL", default="")
+# Public base of the callback endpoint; the secret token is appended. Daraja's docs advise
+# against the words "mpesa" and "safaricom" in callback URLs, hence /api/payments/callback.
+MPESA_CALLBACK_URL = env.str(
+    "MPESA_CALLBACK_URL", default=f"{SITE_URL}/api/payments/callback"
+).rstrip("/")
+# The unguessable part of the callback URL. Derived from SECRET_KEY unless set.
+MPESA_CALLBACK_TOKEN = (
+    env.str("MPESA_CALLBACK_TOKEN", default="")
+    or hmac.new(SECRET_KEY.encode(), b"mpesa-callback-url", hashlib.sha256).hexdigest()[:40]
+)
+MPESA_TRANSACTION_TYPE = env.str("MPESA_TRANSACTION_TYPE", default="CustomerPayBillOnline")
+if MPESA_TRANSACTION_TYPE not in {"CustomerPayBillOnline", "CustomerBuyGoodsOnline"}:
+    raise ImproperlyConfigured(
+        "MPESA_TRANSACTION_TYPE must be CustomerPayBillOnline or CustomerBuyGoodsOnline."
+    )
+MPESA_TILL_NUMBER = env.str("MPESA_TILL_NUMBER", default="")  # PartyB for buy-goods
+MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=3.05)
+MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=15.0)
+# Reconciliation: ask Daraja about payments pending longer than this ...
+MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
+# ... and give up on those with no answer after this long (a late callback still completes).
+MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)
+# Callbacks larger than this are kept (truncated) and refused as malformed.
+MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
 
 # --- Security -----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -118,3 +118,33 @@ def smtp_port_down(settings):
     port = free_port()
     _use_smtp(settings, port)
     return port
+
+
+@pytest.fixture
+def daraja(settings):
+    """The local Daraja simulator over real HTTP, with the app pointed at it."""
+    from attendance import mpesa
+    from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
+
+    simulator = DarajaSimulator(callback_delay=0.2).start()
+    settings.MPESA_BASE_URL = simulator.url
+    settings.MPESA_CONSUMER_KEY = "sim-consumer-key"
+    settings.MPESA_CONSUMER_SECRET = "sim-consumer-secret"
+    settings.MPESA_BUSINESS_SHORT_CODE = "174379"
+    settings.MPESA_PASS_KEY = SANDBOX_PASSKEY
+    settings.MPESA_READ_TIMEOUT = 2.0
+    # Callbacks go nowhere (a closed loopback port) unless a test serves the app.
+    from tests.smtp import free_port
+
+    settings.MPESA_CALLBACK_URL = f"http://127.0.0.1:{free_port()}/api/payments/callback"
+    mpesa._clients.clear()
+    yield simulator
+    simulator.stop()
+    mpesa._clients.clear()
+
+
+@pytest.fixture
+def callbacks_to_live_server(daraja, live_server, settings):
+    """Let the simulator's callbacks reach the app over HTTP."""
+    settings.MPESA_CALLBACK_URL = f"{live_server.url}/api/payments/callback"
+    return live_server

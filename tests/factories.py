@@ -46,3 +46,21 @@ class AttendanceFactory(factory.django.DjangoModelFactory):
 
     event = factory.SubFactory(EventFactory)
     user = factory.SubFactory(UserFactory)
+
+
+class PaymentFactory(factory.django.DjangoModelFactory):
+    """A payment Daraja has accepted (pending), as the request service leaves it."""
+
+    class Meta:
+        model = "attendance.MpesaPayment"
+
+    user = factory.SubFactory(UserFactory)
+    requested_by = factory.SelfAttribute("user")
+    phone_number = "254712345678"
+    amount = 100
+    payment_purpose = "Balance payment"
+    account_reference = "SF Balance"
+    transaction_desc = "Balance"
+    status = "pending"
+    checkout_request_id = factory.Sequence(lambda n: f"ws_CO_TEST{n:08d}")
+    merchant_request_id = factory.Sequence(lambda n: f"29115-{n}-1")

@@ -2,6 +2,7 @@
 
 from .events import Attendance, AttendanceCorrection, Event
 from .notifications import EmailNotification
+from .payments import MpesaCallback, MpesaPayment
 from .people import Department, LedgerEntry, Profile
 
 __all__ = [
@@ -11,5 +12,7 @@ __all__ = [
     "EmailNotification",
     "Event",
     "LedgerEntry",
+    "MpesaCallback",
+    "MpesaPayment",
     "Profile",
 ]

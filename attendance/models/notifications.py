@@ -56,6 +56,13 @@ class EmailNotification(models.Model):
         blank=True,
         related_name="notifications",
     )
+    payment = models.ForeignKey(
+        "attendance.MpesaPayment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

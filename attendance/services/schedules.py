@@ -5,6 +5,14 @@ from django.db import transaction
 # name -> (task path, every N seconds)
 PERIODIC_TASKS = {
     "Send queued emails whose task was lost": ("attendance.tasks.notifications_sweep_task", 60),
+    "M-Pesa: process stored callbacks left unprocessed": (
+        "attendance.tasks.callbacks_process_pending_task",
+        60,
+    ),
+    "M-Pesa: query pending payments, expire unanswered ones": (
+        "attendance.tasks.payments_reconcile_task",
+        60,
+    ),
 }
 
 

@@ -1,0 +1,396 @@
+"""A thin client for Safaricom's Daraja API (M-Pesa Express / STK push).
+
+It knows HTTP and the wire format and nothing about our models. Facts it relies on are in
+shared/DARAJA.md. What it guarantees:
+
+- one OAuth token per lifetime across all processes, kept in the shared cache and refreshed
+  shortly before it expires, under a lock so that many workers do not fetch at once;
+- a timeout on every call;
+- an STK push is never sent twice once it may have reached Daraja (the one exception: Daraja
+  said the token was invalid, which it decides before looking at the push);
+- errors are `DarajaError` with Daraja's errorCode and message, and say whether trying again
+  later makes sense (`retryable`) and whether the request may have reached Daraja (`reached`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from attendance.phones import mask_phone, normalise_phone
+
+logger = logging.getLogger(__name__)
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+HOSTS = {
+    "sandbox": "https://sandbox.safaricom.co.ke",
+    "production": "https://api.safaricom.co.ke",
+}
+PAYBILL = "CustomerPayBillOnline"
+TILL = "CustomerBuyGoodsOnline"
+MIN_AMOUNT, MAX_AMOUNT = 1, 250_000
+INVALID_TOKEN = "404.001.03"  # noqa: S105  (an error code, not a secret)
+STILL_PROCESSING = "500.001.1001"
+# Rate limits and internal errors: Daraja did not act on the request; later may work.
+RETRYABLE_CODES = {"500.003.02", "500.003.03", "500.003.1001", "503.001.01"}
+
+
+class DarajaError(Exception):
+    """Daraja refused or could not be reached.
+
+    `retryable`: the same request may succeed later. `reached`: the request may have been
+    received (for an STK push: the customer may get a prompt), so it must not be resent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        http_status: int | None = None,
+        retryable: bool = False,
+        reached: bool = True,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.retryable = retryable
+        self.reached = reached
+
+    def __str__(self):
+        return f"{self.code}: {self.message}" if self.code else self.message
+
+
+class DarajaValidationError(DarajaError, ValueError):
+    """The request was refused before sending: fix the input."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="invalid_request", retryable=False, reached=False)
+
+
+@dataclass(frozen=True)
+class DarajaConfig:
+    base_url: str
+    consumer_key: str
+    consumer_secret: str
+    short_code: str
+    pass_key: str
+    transaction_type: str = PAYBILL
+    party_b: str = ""  # the till number for CustomerBuyGoodsOnline; the shortcode otherwise
+    connect_timeout: float = 3.05
+    read_timeout: float = 15.0
+    token_margin_seconds: int = 120
+
+    @property
+    def receiving_party(self) -> str:
+        return self.party_b or self.short_code
+
+
+@dataclass(frozen=True)
+class StkPushAccepted:
+    merchant_request_id: str
+    checkout_request_id: str
+    response_description: str
+    customer_message: str
+
+
+@dataclass(frozen=True)
+class StkQueryResult:
+    """`result_code` is None while the customer has not answered yet."""
+
+    result_code: int | None
+    result_description: str
+
+    @property
+    def pending(self) -> bool:
+        return self.result_code is None
+
+
+def daraja_timestamp(now: datetime | None = None) -> str:
+    """`YYYYMMDDHHmmss` in Kenyan time, 24-hour clock (a `%I` here breaks every afternoon)."""
+    return (now or datetime.now(tz=NAIROBI)).astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def daraja_password(short_code: str, pass_key: str, timestamp: str) -> str:
+    return base64.b64encode(f"{short_code}{pass_key}{timestamp}".encode()).decode()
+
+
+def whole_shillings(amount) -> int:
+    """The amount as whole shillings within Daraja's limits; DarajaValidationError otherwise."""
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError) as error:
+        raise DarajaValidationError("The amount must be a number of shillings.") from error
+    if value != value.to_integral_value():
+        raise DarajaValidationError("M-Pesa takes whole shillings only (no cents).")
+    if not MIN_AMOUNT <= value <= MAX_AMOUNT:
+        raise DarajaValidationError(
+            f"The amount must be between KES {MIN_AMOUNT} and KES {MAX_AMOUNT:,}."
+        )
+    return int(value)
+
+
+class DarajaClient:
+    def __init__(self, config: DarajaConfig, *, cache, session: requests.Session | None = None):
+        self.config = config
+        self.cache = cache
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": "application/json"})
+        fingerprint = hashlib.sha256(
+            f"{config.base_url}|{config.consumer_key}".encode()
+        ).hexdigest()[:16]
+        self._token_key = f"mpesa:token:{fingerprint}"
+        self._lock_key = f"mpesa:token-lock:{fingerprint}"
+
+    # --- OAuth ------------------------------------------------------------------------------
+    def access_token(self, *, force_refresh: bool = False, stale: str | None = None) -> str:
+        """A valid token, from the shared cache when possible.
+
+        `stale`: a token Daraja has just refused; it is dropped only if the cache still holds
+        it (another process may already have stored a fresh one). Raises DarajaError.
+        """
+        if stale is not None and self.cache.get(self._token_key) == stale:
+            self.cache.delete(self._token_key)
+        if not force_refresh:
+            token = self.cache.get(self._token_key)
+            if token:
+                return token
+        # One process fetches; the others wait for its token instead of stampeding Daraja
+        # (a new token may invalidate the previous one).
+        deadline = time.monotonic() + self.config.connect_timeout + self.config.read_timeout
+        while not self.cache.add(self._lock_key, "1", timeout=30):
+            time.sleep(0.05)
+            token = self.cache.get(self._token_key)
+            if token and not force_refresh:
+                return token
+            if time.monotonic() > deadline:
+                break  # the lock holder died; fetch ourselves
+        try:
+            token = self.cache.get(self._token_key)
+            if token and not force_refresh:
+                return token
+            token, lifetime = self._fetch_token()
+            self.cache.set(
+                self._token_key, token, timeout=max(lifetime - self.config.token_margin_seconds, 30)
+            )
+            return token
+        finally:
+            self.cache.delete(self._lock_key)
+
+    def _fetch_token(self) -> tuple[str, int]:
+        credentials = base64.b64encode(
+            f"{self.config.consumer_key}:{self.config.consumer_secret}".encode()
+        ).decode()
+        response = self._send(
+            "GET",
+            "/oauth/v1/generate",
+            params={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {credentials}"},
+            safe_to_retry=True,
+        )
+        data = self._json(response)
+        token = data.get("access_token")
+        if response.status_code != 200 or not token:
+            raise self._error_from(response, data, default="Daraja refused the credentials.")
+        try:
+            # The portal shows a number; live and mock servers send a string.
+            lifetime = int(float(data.get("expires_in", 3599)))
+        except (TypeError, ValueError):
+            lifetime = 3599
+        logger.info("Fetched a Daraja access token valid for %s s", lifetime)
+        return token, lifetime
+
+    # --- STK push and query -----------------------------------------------------------------
+    def stk_push(
+        self,
+        *,
+        phone: str,
+        amount,
+        account_reference: str,
+        transaction_desc: str,
+        callback_url: str,
+    ) -> StkPushAccepted:
+        """Send the payment prompt to `phone`. Never retried once it may have reached Daraja.
+
+        Raises DarajaValidationError for bad input (nothing sent) and DarajaError otherwise.
+        """
+        try:
+            phone = normalise_phone(phone)
+        except Exception as error:
+            raise DarajaValidationError(
+                "M-Pesa needs a Safaricom number such as 0712 345 678."
+            ) from error
+        shillings = whole_shillings(amount)
+        account_reference = account_reference.strip()
+        transaction_desc = transaction_desc.strip()
+        if not 1 <= len(account_reference) <= 12:
+            raise DarajaValidationError("AccountReference must be 1 to 12 characters.")
+        if not 1 <= len(transaction_desc) <= 13:
+            raise DarajaValidationError("TransactionDesc must be 1 to 13 characters.")
+        if not callback_url.startswith(("https://", "http://")) or " " in callback_url:
+            raise DarajaValidationError("CallBackURL must be an absolute URL without spaces.")
+        timestamp = daraja_timestamp()
+        body = {
+            "BusinessShortCode": self.config.short_code,
+            "Password": daraja_password(self.config.short_code, self.config.pass_key, timestamp),
+            "Timestamp": timestamp,
+            "TransactionType": self.config.transaction_type,
+            "Amount": shillings,
+            "PartyA": phone,
+            "PartyB": self.config.receiving_party,
+            "PhoneNumber": phone,
+            "CallBackURL": callback_url,
+            "AccountReference": account_reference,
+            "TransactionDesc": transaction_desc,
+        }
+        logger.info("STK push of KES %s to %s", shillings, mask_phone(phone))
+        data = self._authorised_post("/mpesa/stkpush/v1/processrequest", body, safe_to_retry=False)
+        if str(data.get("ResponseCode")) != "0" or not data.get("CheckoutRequestID"):
+            raise DarajaError(
+                data.get("ResponseDescription") or "Daraja did not accept the payment request.",
+                code=str(data.get("ResponseCode", "")),
+                retryable=False,
+            )
+        return StkPushAccepted(
+            merchant_request_id=str(data.get("MerchantRequestID", "")),
+            checkout_request_id=str(data["CheckoutRequestID"]),
+            response_description=str(data.get("ResponseDescription", "")),
+            customer_message=str(data.get("CustomerMessage", "")),
+        )
+
+    def stk_query(self, *, checkout_request_id: str) -> StkQueryResult:
+        """Ask Daraja how a push ended. Safe to repeat.
+
+        Returns a pending result while the customer has not answered ("The transaction is
+        being processed"); raises DarajaError for anything else that is not an answer.
+        """
+        timestamp = daraja_timestamp()
+        body = {
+            "BusinessShortCode": self.config.short_code,
+            "Password": daraja_password(self.config.short_code, self.config.pass_key, timestamp),
+            "Timestamp": timestamp,
+            "CheckoutRequestID": checkout_request_id,
+        }
+        try:
+            data = self._authorised_post("/mpesa/stkpushquery/v1/query", body, safe_to_retry=True)
+        except DarajaError as error:
+            if error.code == STILL_PROCESSING and "process" in error.message.lower():
+                return StkQueryResult(result_code=None, result_description=error.message)
+            raise
+        # ResponseCode "0" only says the query was accepted; the outcome is ResultCode.
+        if "ResultCode" not in data:
+            raise DarajaError("Daraja's query answer has no ResultCode.", retryable=True)
+        try:
+            code = int(str(data["ResultCode"]))
+        except ValueError as error:
+            raise DarajaError(f"Unexpected ResultCode {data['ResultCode']!r}.") from error
+        return StkQueryResult(result_code=code, result_description=str(data.get("ResultDesc", "")))
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def _authorised_post(self, path: str, body: dict, *, safe_to_retry: bool) -> dict:
+        token = self.access_token()
+        response = self._post_json(path, body, token, safe_to_retry=safe_to_retry)
+        data = self._json(response)
+        if response.status_code in (401, 404) and data.get("errorCode") == INVALID_TOKEN:
+            # Refused at the door, so even a push can be sent again: once, with a new token.
+            token = self.access_token(stale=token)
+            response = self._post_json(path, body, token, safe_to_retry=safe_to_retry)
+            data = self._json(response)
+        if response.status_code != 200:
+            raise self._error_from(response, data, default="Daraja refused the request.")
+        return data
+
+    def _post_json(self, path, body, token, *, safe_to_retry):
+        return self._send(
+            "POST",
+            path,
+            json=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            safe_to_retry=safe_to_retry,
+        )
+
+    def _send(self, method: str, path: str, *, safe_to_retry: bool, **kwargs) -> requests.Response:
+        attempts = 3 if safe_to_retry else 1
+        url = self.config.base_url.rstrip("/") + path
+        timeout = (self.config.connect_timeout, self.config.read_timeout)
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(method, url, timeout=timeout, **kwargs)
+            except requests.RequestException as error:
+                failure = self._transport_error(error)
+                if attempt < attempts and (failure.retryable or not failure.reached):
+                    time.sleep(0.2 * attempt)
+                    continue
+                raise failure from error
+            if safe_to_retry and response.status_code >= 500 and attempt < attempts:
+                data = self._json(response)
+                if data.get("errorCode") != STILL_PROCESSING:
+                    time.sleep(0.2 * attempt)
+                    continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _transport_error(error: requests.RequestException) -> DarajaError:
+        if isinstance(error, requests.ConnectTimeout):
+            return DarajaError(
+                "Daraja could not be reached (connection timed out).",
+                code="unreachable",
+                retryable=True,
+                reached=False,
+            )
+        if isinstance(error, requests.ConnectionError):
+            reason = error.args[0] if error.args else None
+            if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
+                return DarajaError(
+                    "Daraja could not be reached (connection refused).",
+                    code="unreachable",
+                    retryable=True,
+                    reached=False,
+                )
+            return DarajaError(
+                "The connection to Daraja broke; the request may have been received.",
+                code="connection_lost",
+                retryable=False,
+                reached=True,
+            )
+        if isinstance(error, requests.Timeout):
+            return DarajaError(
+                "Daraja did not answer in time; the request may still have been received.",
+                code="timeout",
+                retryable=False,
+                reached=True,
+            )
+        return DarajaError(f"Daraja request failed: {error}", code="http_error", reached=True)
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict:
+        try:
+            data = response.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _error_from(response: requests.Response, data: dict, *, default: str) -> DarajaError:
+        code = str(data.get("errorCode") or "")
+        message = str(data.get("errorMessage") or data.get("ResponseDescription") or default)
+        if not data:
+            message = f"{default} (HTTP {response.status_code}, not a Daraja answer)"
+        return DarajaError(
+            message,
+            code=code or f"http_{response.status_code}",
+            http_status=response.status_code,
+            retryable=code in RETRYABLE_CODES or response.status_code in (429, 503),
+            reached=True,
+        )

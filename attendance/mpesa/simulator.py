@@ -1,0 +1,382 @@
+"""A local stand-in for Daraja, speaking its wire format over real HTTP.
+
+OAuth checks the Basic credentials; STK push checks the token, Password, Timestamp and every
+field as Daraja does and answers with Daraja-shaped errors; STK query answers "being
+processed" until the customer has "answered"; the callback is POSTed to the CallBackURL after a
+short delay. What happens is chosen by the last four digits of the phone number:
+
+| phone ends in | outcome |
+|---|---|
+| 1032 | cancelled by the customer (ResultCode 1032) |
+| 1037 | phone unreachable: no callback; the query says 1037 |
+| 0001 | insufficient funds (ResultCode 1) |
+| 2001 | wrong PIN (ResultCode 2001) |
+| 0002 | success, and the callback is sent twice |
+| 0003 | success, but the callback is lost: only the query knows |
+| 0009 | success, but the customer pays KES 1 less than asked (amount mismatch) |
+| 5000 | the push is refused with HTTP 500 (500.003.1001, internal error) |
+| 5040 | the push hangs longer than any client timeout |
+| anything else | success (e.g. the sandbox test number 254708374149) |
+
+`GET /simulator/stats` returns request counters (for tests and benchmarks);
+`POST /simulator/reset` zeroes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import string
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
+
+from .client import daraja_password
+
+logger = logging.getLogger(__name__)
+NAIROBI = ZoneInfo("Africa/Nairobi")
+
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+OUTCOMES = {
+    "1032": ("cancelled", 1032, "Request cancelled by user"),
+    "1037": ("unreachable", 1037, "DS timeout user cannot be reached"),
+    "0001": ("insufficient", 1, "The balance is insufficient for the transaction"),
+    "2001": ("wrong_pin", 2001, "The initiator information is invalid."),
+    "0002": ("double_callback", 0, "The service request is processed successfully."),
+    "0003": ("lost_callback", 0, "The service request is processed successfully."),
+    "0009": ("underpaid", 0, "The service request is processed successfully."),
+}
+SUCCESS = ("success", 0, "The service request is processed successfully.")
+
+
+@dataclass
+class Push:
+    checkout_request_id: str
+    merchant_request_id: str
+    phone: str
+    amount: int
+    callback_url: str
+    outcome: tuple
+    answer_at: float
+    receipt: str = field(
+        default_factory=lambda: "".join(
+            random.choices(string.ascii_uppercase + string.digits, k=10)
+        )
+    )
+
+
+class SimulatorState:
+    def __init__(self, *, consumer_key, consumer_secret, short_code, pass_key, callback_delay):
+        self.consumer_key = consumer_key
+        self.consumer_secret = consumer_secret
+        self.short_code = short_code
+        self.pass_key = pass_key
+        self.callback_delay = callback_delay
+        self.lock = threading.Lock()
+        self.tokens: set[str] = set()
+        self.pushes: dict[str, Push] = {}
+        self.stats = {"oauth": 0, "stk_push": 0, "stk_query": 0, "callbacks_sent": 0}
+
+    def count(self, name):
+        with self.lock:
+            self.stats[name] += 1
+
+
+def _error(handler, status, code, message):
+    handler._json(status, {"requestId": _id(), "errorCode": code, "errorMessage": message})
+
+
+def _id(prefix=""):
+    return prefix + "".join(random.choices(string.digits, k=16))
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "DarajaSimulator/1.0"
+    state: SimulatorState
+
+    def log_message(self, format, *args):  # quiet: tests start many requests
+        logger.debug("simulator: " + format, *args)
+
+    def _json(self, status, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _bearer_ok(self):
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        with self.state.lock:
+            return token in self.state.tokens
+
+    # --- routes ---------------------------------------------------------------------------
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path == "/oauth/v1/generate":
+            return self._oauth(parse_qs(url.query))
+        if url.path == "/simulator/stats":
+            with self.state.lock:
+                return self._json(200, dict(self.state.stats))
+        return _error(self, 404, "404.001.01", "Resource not found")
+
+    def do_POST(self):
+        path = urlparse(self.path).path
+        if path == "/simulator/reset":
+            self._body()
+            with self.state.lock:
+                for key in self.state.stats:
+                    self.state.stats[key] = 0
+            return self._json(200, {"ok": True})
+        body = self._body()
+        if path not in ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query"):
+            return _error(self, 404, "404.001.01", "Resource not found")
+        if not self._bearer_ok():
+            return _error(self, 404, "404.001.03", "Invalid Access Token")
+        if "application/json" not in self.headers.get("Content-Type", ""):
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid BusinessShortCode")
+        try:
+            data = json.loads(body)
+            assert isinstance(data, dict)
+        except (ValueError, AssertionError):
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid JSON")
+        if path == "/mpesa/stkpush/v1/processrequest":
+            return self._push(data)
+        return self._query(data)
+
+    def _oauth(self, query):
+        self.state.count("oauth")
+        if query.get("grant_type") != ["client_credentials"]:
+            return _error(self, 400, "400.008.02", "Invalid grant type passed")
+        auth = self.headers.get("Authorization", "")
+        expected = base64.b64encode(
+            f"{self.state.consumer_key}:{self.state.consumer_secret}".encode()
+        ).decode()
+        if auth != f"Basic {expected}":
+            return _error(self, 400, "400.008.01", "Invalid Authentication passed")
+        token = "".join(random.choices(string.ascii_letters + string.digits, k=28))
+        with self.state.lock:
+            self.state.tokens.add(token)
+        # Live and mock servers send expires_in as a string.
+        return self._json(200, {"access_token": token, "expires_in": "3599"})
+
+    def _check_password(self, data):
+        timestamp = str(data.get("Timestamp", ""))
+        try:
+            sent = datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
+        except ValueError:
+            return "Bad Request - Invalid Timestamp"
+        if abs(datetime.now(tz=NAIROBI) - sent) > timedelta(minutes=10):
+            return "Bad Request - Invalid Timestamp"
+        shortcode = str(data.get("BusinessShortCode", ""))
+        if not (shortcode.isdigit() and 5 <= len(shortcode) <= 7):
+            return "Bad Request - Invalid BusinessShortCode"
+        if data.get("Password") != daraja_password(shortcode, self.state.pass_key, timestamp):
+            return None  # reported as Daraja does: a 500 with a generic message
+        return ""
+
+    def _push(self, data):
+        self.state.count("stk_push")
+        problem = self._check_password(data)
+        if problem is None:
+            return _error(self, 500, "500.001.1001", "Wrong credentials")
+        if problem:
+            return _error(self, 400, "400.002.02", problem)
+        amount = data.get("Amount")
+        if isinstance(amount, str) and amount.isdigit():
+            amount = int(amount)
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 250000:
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid Amount")
+        if data.get("TransactionType") not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid TransactionType")
+        phone = str(data.get("PhoneNumber", ""))
+        for name in ("PartyA", "PhoneNumber"):
+            value = str(data.get(name, ""))
+            if not (len(value) == 12 and value.isdigit() and value[:4] in ("2547", "2541")):
+                return _error(self, 400, "400.002.02", f"Bad Request - Invalid {name}")
+        if not str(data.get("PartyB", "")).isdigit():
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid PartyB")
+        callback_url = str(data.get("CallBackURL", ""))
+        if not callback_url.startswith(("http://", "https://")) or " " in callback_url:
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid CallBackURL")
+        if not 1 <= len(str(data.get("AccountReference", ""))) <= 12:
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid AccountReference")
+        if not 1 <= len(str(data.get("TransactionDesc", ""))) <= 13:
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid TransactionDesc")
+        suffix = phone[-4:]
+        if suffix == "5000":
+            return _error(self, 500, "500.003.1001", "Internal Server Error")
+        if suffix == "5040":
+            time.sleep(60)
+            return _error(self, 500, "500.003.1001", "Internal Server Error")
+        now = time.monotonic()
+        with self.state.lock:
+            busy = any(p.phone == phone and p.answer_at > now for p in self.state.pushes.values())
+        if busy:
+            return _error(
+                self,
+                500,
+                "500.001.1001",
+                "Unable to lock subscriber, a transaction is already in process "
+                "for the current subscriber",
+            )
+        push = Push(
+            checkout_request_id=_id("ws_CO_"),
+            merchant_request_id=f"{random.randint(10000, 99999)}-{random.randint(10**7, 10**8)}-1",
+            phone=phone,
+            amount=amount,
+            callback_url=callback_url,
+            outcome=OUTCOMES.get(suffix, SUCCESS),
+            answer_at=now + self.state.callback_delay,
+        )
+        with self.state.lock:
+            self.state.pushes[push.checkout_request_id] = push
+        self._schedule_callback(push)
+        message = "Success. Request accepted for processing"
+        return self._json(
+            200,
+            {
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResponseCode": "0",
+                "ResponseDescription": message,
+                "CustomerMessage": message,
+            },
+        )
+
+    def _query(self, data):
+        self.state.count("stk_query")
+        problem = self._check_password(data)
+        if problem is None:
+            return _error(self, 500, "500.001.1001", "Wrong credentials")
+        if problem:
+            return _error(self, 400, "400.002.02", problem)
+        with self.state.lock:
+            push = self.state.pushes.get(str(data.get("CheckoutRequestID", "")))
+        if push is None:
+            return _error(self, 400, "400.002.02", "Bad Request - Invalid CheckoutRequestID")
+        if time.monotonic() < push.answer_at:
+            return _error(self, 500, "500.001.1001", "The transaction is being processed")
+        _, code, description = push.outcome
+        return self._json(
+            200,
+            {
+                "ResponseCode": "0",
+                "ResponseDescription": "The service request has been accepted successsfully",
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResultCode": str(code),  # a string here, a number in the callback
+                "ResultDesc": description,
+            },
+        )
+
+    def _schedule_callback(self, push: Push):
+        name = push.outcome[0]
+        if name in ("unreachable", "lost_callback"):
+            return
+        times = 2 if name == "double_callback" else 1
+        timer = threading.Timer(
+            self.state.callback_delay, _send_callback, (self.state, push, times)
+        )
+        timer.daemon = True
+        timer.start()
+
+
+def callback_body(push: Push) -> dict:
+    name, code, description = push.outcome
+    callback = {
+        "MerchantRequestID": push.merchant_request_id,
+        "CheckoutRequestID": push.checkout_request_id,
+        "ResultCode": code,
+        "ResultDesc": description,
+    }
+    if code == 0:
+        amount = push.amount - 1 if name == "underpaid" else push.amount
+        callback["CallbackMetadata"] = {
+            "Item": [
+                {"Name": "Amount", "Value": float(amount)},
+                {"Name": "MpesaReceiptNumber", "Value": push.receipt},
+                {"Name": "Balance"},
+                {
+                    "Name": "TransactionDate",
+                    "Value": int(datetime.now(tz=NAIROBI).strftime("%Y%m%d%H%M%S")),
+                },
+                {"Name": "PhoneNumber", "Value": int(push.phone)},
+            ]
+        }
+    return {"Body": {"stkCallback": callback}}
+
+
+def _send_callback(state: SimulatorState, push: Push, times: int):
+    body = json.dumps(callback_body(push)).encode()
+    for _ in range(times):
+        # The URL came from our own push request and was checked to be http(s) there.
+        request = urllib.request.Request(  # noqa: S310
+            push.callback_url,
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                response.read()
+        except Exception as error:
+            # Safaricom does not retry undelivered callbacks; neither do we.
+            logger.warning("simulator: callback to %s failed: %s", push.callback_url, error)
+        state.count("callbacks_sent")
+
+
+class DarajaSimulator:
+    """Run the simulator in a background thread (tests) or in the foreground (the command)."""
+
+    def __init__(
+        self,
+        *,
+        host="127.0.0.1",
+        port=0,
+        consumer_key="sim-consumer-key",
+        consumer_secret="sim-consumer-secret",  # noqa: S107  (the simulator's own fake credential)
+        short_code="174379",
+        pass_key=SANDBOX_PASSKEY,
+        callback_delay=1.0,
+    ):
+        self.state = SimulatorState(
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            short_code=short_code,
+            pass_key=pass_key,
+            callback_delay=callback_delay,
+        )
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server.daemon_threads = True
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> DarajaSimulator:
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def serve_forever(self):
+        self.server.serve_forever()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,651 @@
+"""M-Pesa STK push payments: request, settle exactly once, reconcile.
+
+Money rules, in one place:
+- A payment row is committed before Daraja is called, and Daraja is called outside any
+  transaction (a slow Daraja must not hold row locks).
+- Settling locks the payment row; the ledger credit is posted in the same transaction and the
+  database allows one credit per payment, so duplicate, concurrent or reordered callbacks and
+  queries can never credit twice.
+- A final state is never downgraded. Success wins over an earlier failure (the money moved),
+  which is how a late callback completes a payment reconciliation had given up on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
+from attendance.mpesa import daraja_client
+from attendance.mpesa.client import (
+    DarajaClient,
+    DarajaError,
+    DarajaValidationError,
+    whole_shillings,
+)
+from attendance.phones import mask_phone, normalise_phone
+from attendance.services.ledger import ledger_post
+from attendance.services.notifications import notification_create
+
+logger = logging.getLogger(__name__)
+Status = MpesaPayment.Status
+NAIROBI = ZoneInfo("Africa/Nairobi")
+
+# What members read when a prompt did not end in a payment (Daraja's own text is kept too).
+RESULT_HINTS = {
+    1: "Not enough money in the M-Pesa account.",
+    2: "The amount is below M-Pesa's minimum.",
+    3: "The amount is above M-Pesa's maximum.",
+    4: "The M-Pesa daily limit has been reached.",
+    8: "The payment would exceed the account's maximum balance.",
+    17: "The same amount was just paid; wait two minutes before trying again.",
+    1019: "The prompt expired before it was answered.",
+    1025: "The prompt could not be sent to the phone.",
+    1032: "The prompt was cancelled on the phone.",
+    1037: "The phone could not be reached or did not answer in time.",
+    2001: "The M-Pesa PIN was wrong.",
+    2028: "M-Pesa did not permit this payment (wrong till or paybill setup).",
+    8006: "The M-Pesa account's security credential is locked.",
+}
+
+
+class PaymentError(Exception):
+    """A payment request that could not be made; `code` and `message` go to the API caller."""
+
+    def __init__(self, code: str, message: str, *, http_status: int = 400, payment=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.payment = payment
+
+
+# --- Requesting a payment -------------------------------------------------------------------
+def payment_callback_url() -> str:
+    """The CallBackURL sent with every push: the public base plus the secret token."""
+    return f"{settings.MPESA_CALLBACK_URL}/{settings.MPESA_CALLBACK_TOKEN}/"
+
+
+def payment_references(purpose: str) -> tuple[str, str]:
+    """AccountReference (at most 12 characters, shown to the customer) and TransactionDesc
+    (at most 13), derived from the purpose."""
+    words = re.sub(r"[^A-Za-z0-9 ]+", " ", purpose).split()
+    account_reference = ("SF " + " ".join(words))[:12].strip() if words else "SoundFusion"
+    transaction_desc = (" ".join(words) or "Sound Fusion")[:13].strip()
+    return account_reference, transaction_desc
+
+
+def _fingerprint(**fields) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def payment_request_stk_push(
+    *,
+    payer,
+    amount,
+    purpose: str,
+    requested_by,
+    phone: str | None = None,
+    idempotency_key: str | None = None,
+    client: DarajaClient | None = None,
+) -> tuple[MpesaPayment, bool]:
+    """Send an M-Pesa prompt to `payer`'s phone (or `phone`) for `amount` shillings.
+
+    Returns (payment, replayed): `replayed` is True when `idempotency_key` matched an earlier
+    request with the same content, which is returned instead of prompting again.
+
+    Raises PaymentError: invalid amount or phone (400), a prompt already waiting on that phone
+    (409), the same idempotency key with different content (422), Daraja refusing or
+    unreachable (502; the payment is kept as failed with Daraja's reason).
+    """
+    purpose = (purpose or "").strip()[:100] or "Balance payment"
+    try:
+        shillings = whole_shillings(amount)
+    except DarajaValidationError as error:
+        raise PaymentError("invalid_amount", error.message) from error
+    try:
+        phone = normalise_phone(phone or payer.profile.phone_number)
+    except ValidationError as error:
+        raise PaymentError(
+            "invalid_phone",
+            "Enter a Safaricom number such as 0712 345 678"
+            + ("" if phone else " (the member's profile has none)")
+            + ".",
+        ) from error
+    fingerprint = _fingerprint(payer=payer.pk, amount=shillings, phone=phone, purpose=purpose)
+
+    if idempotency_key:
+        replay = _replay(requested_by, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay, True
+
+    account_reference, transaction_desc = payment_references(purpose)
+    try:
+        with transaction.atomic():
+            payment = MpesaPayment.objects.create(
+                user=payer,
+                requested_by=requested_by,
+                phone_number=phone,
+                amount=Decimal(shillings),
+                payment_purpose=purpose,
+                account_reference=account_reference,
+                transaction_desc=transaction_desc,
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+            )
+    except IntegrityError as error:
+        # Either the same idempotency key raced us, or a prompt is open on this phone.
+        if idempotency_key:
+            replay = _replay(requested_by, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay, True
+        raise PaymentError(
+            "prompt_pending",
+            f"A payment prompt is already waiting on {mask_phone(phone)}. "
+            "Answer it on the phone, or wait a minute and try again.",
+            http_status=409,
+        ) from error
+
+    # Committed: from here on, whatever Daraja does, the attempt is on record.
+    client = client or daraja_client()
+    try:
+        accepted = client.stk_push(
+            phone=phone,
+            amount=shillings,
+            account_reference=account_reference,
+            transaction_desc=transaction_desc,
+            callback_url=payment_callback_url(),
+        )
+    except DarajaError as error:
+        MpesaPayment.objects.filter(pk=payment.pk, status=Status.INITIATED).update(
+            status=Status.FAILED,
+            result_code=(error.code or "daraja_error")[:20],
+            result_description=str(error),
+            settled_via="push",
+            settled_at=timezone.now(),
+        )
+        payment.refresh_from_db()
+        logger.warning("STK push to %s failed: %s", mask_phone(phone), error)
+        status = 400 if isinstance(error, DarajaValidationError) else 502
+        raise PaymentError(
+            "daraja_error" if status == 502 else "invalid_request",
+            f"M-Pesa did not take the request: {error.message}",
+            http_status=status,
+            payment=payment,
+        ) from error
+
+    MpesaPayment.objects.filter(pk=payment.pk, status=Status.INITIATED).update(
+        status=Status.PENDING,
+        checkout_request_id=accepted.checkout_request_id,
+        merchant_request_id=accepted.merchant_request_id,
+        result_description=accepted.customer_message or accepted.response_description,
+    )
+    payment.refresh_from_db()
+    # A callback that beat us here was stored as unmatched: settle from it now.
+    early = MpesaCallback.objects.filter(
+        checkout_request_id=accepted.checkout_request_id, status=MpesaCallback.Status.UNMATCHED
+    ).values_list("pk", flat=True)
+    for callback_id in early:
+        callback_process(callback_id=callback_id)
+    if early:
+        payment.refresh_from_db()
+    return payment, False
+
+
+def _replay(requested_by, key: str, fingerprint: str) -> MpesaPayment | None:
+    existing = MpesaPayment.objects.filter(requested_by=requested_by, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise PaymentError(
+            "idempotency_conflict",
+            "This Idempotency-Key was already used for a different payment request.",
+            http_status=422,
+        )
+    return existing
+
+
+def payment_resend(*, payment: MpesaPayment, by) -> MpesaPayment:
+    """A new prompt for a failed or cancelled payment (same member, amount, phone, purpose)."""
+    if payment.status not in (Status.FAILED, Status.CANCELLED):
+        raise PaymentError("not_resendable", "Only failed or cancelled payments can be resent.")
+    new, _ = payment_request_stk_push(
+        payer=payment.user,
+        amount=payment.amount,
+        purpose=payment.payment_purpose,
+        phone=payment.phone_number,
+        requested_by=by,
+    )
+    return new
+
+
+# --- Callbacks ------------------------------------------------------------------------------
+class MalformedCallback(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StkResult:
+    merchant_request_id: str
+    checkout_request_id: str
+    result_code: int
+    result_description: str
+    amount: Decimal | None = None
+    receipt_number: str = ""
+    transaction_date: datetime | None = None
+    phone: str = ""
+
+
+def parse_stk_callback(body: bytes) -> StkResult:
+    """Read Safaricom's callback body. Items are read by Name, never by position.
+
+    Raises MalformedCallback with the reason when the body is not an STK callback.
+    """
+    try:
+        data = json.loads(body)
+        callback = data["Body"]["stkCallback"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise MalformedCallback("Not an STK callback (Body.stkCallback missing).") from error
+    if not isinstance(callback, dict):
+        raise MalformedCallback("Body.stkCallback is not an object.")
+    checkout = callback.get("CheckoutRequestID")
+    if not isinstance(checkout, str) or not checkout or len(checkout) > 64:
+        raise MalformedCallback("CheckoutRequestID is missing or invalid.")
+    try:
+        result_code = int(str(callback.get("ResultCode")))
+    except ValueError as error:
+        raise MalformedCallback("ResultCode is missing or not a number.") from error
+    result = StkResult(
+        merchant_request_id=str(callback.get("MerchantRequestID", ""))[:64],
+        checkout_request_id=checkout,
+        result_code=result_code,
+        result_description=str(callback.get("ResultDesc", ""))[:500],
+    )
+    if result_code != 0:
+        return result
+    items = (callback.get("CallbackMetadata") or {}).get("Item")
+    if not isinstance(items, list):
+        raise MalformedCallback("A successful callback without CallbackMetadata.Item.")
+    values = {
+        item.get("Name"): item.get("Value")
+        for item in items
+        if isinstance(item, dict) and "Value" in item  # Balance may come without a Value
+    }
+    try:
+        amount = Decimal(str(values["Amount"]))
+    except (KeyError, InvalidOperation) as error:
+        raise MalformedCallback("A successful callback without a valid Amount.") from error
+    receipt = str(values.get("MpesaReceiptNumber") or "")[:20]
+    if not receipt:
+        raise MalformedCallback("A successful callback without MpesaReceiptNumber.")
+    return replace(
+        result,
+        amount=amount,
+        receipt_number=receipt,
+        transaction_date=_daraja_datetime(values.get("TransactionDate")),
+        phone=_callback_phone(values.get("PhoneNumber")),
+    )
+
+
+def _daraja_datetime(value) -> datetime | None:
+    try:
+        return datetime.strptime(str(int(value)), "%Y%m%d%H%M%S").replace(tzinfo=NAIROBI)
+    except (TypeError, ValueError):
+        return None
+
+
+def _callback_phone(value) -> str:
+    # Sent as a number; some deployments see it masked ("2547***149"): keep what came.
+    if isinstance(value, float):
+        value = int(value)
+    return str(value or "")[:15]
+
+
+def callback_receive(*, body: bytes, remote_addr: str | None, oversized: bool = False):
+    """Store a callback raw and commit it; queue its processing. Returns (row, http_status).
+
+    Malformed or oversized bodies are stored too (truncated to MPESA_CALLBACK_MAX_BYTES),
+    answered with 400/413 and never processed.
+    """
+    raw = body[: settings.MPESA_CALLBACK_MAX_BYTES].decode("utf-8", errors="replace")
+    if oversized:
+        row = MpesaCallback.objects.create(
+            raw_body=raw,
+            remote_addr=remote_addr,
+            status=MpesaCallback.Status.MALFORMED,
+            detail=f"Body larger than {settings.MPESA_CALLBACK_MAX_BYTES} bytes (truncated).",
+        )
+        return row, 413
+    try:
+        result = parse_stk_callback(body)
+    except MalformedCallback as error:
+        row = MpesaCallback.objects.create(
+            raw_body=raw,
+            remote_addr=remote_addr,
+            status=MpesaCallback.Status.MALFORMED,
+            detail=str(error),
+        )
+        logger.warning("Malformed M-Pesa callback %s from %s: %s", row.pk, remote_addr, error)
+        return row, 400
+    row = MpesaCallback.objects.create(
+        raw_body=raw, remote_addr=remote_addr, checkout_request_id=result.checkout_request_id
+    )
+    _queue_callback(row.pk)
+    return row, 200
+
+
+def _queue_callback(callback_id: int) -> None:
+    from attendance.tasks import callback_process_task
+
+    def queue():
+        try:
+            callback_process_task.delay(callback_id)
+        except Exception:
+            logger.warning("Could not queue callback %s; the sweeper will process it", callback_id)
+
+    transaction.on_commit(queue)
+
+
+_OUTCOME_STATUS = {
+    "processed": MpesaCallback.Status.PROCESSED,
+    "duplicate": MpesaCallback.Status.DUPLICATE,
+    "unmatched": MpesaCallback.Status.UNMATCHED,
+}
+
+
+def callback_process(*, callback_id: int) -> str:
+    """Settle the payment a stored callback reports. Safe to run any number of times."""
+    callback = MpesaCallback.objects.get(pk=callback_id)
+    if callback.status not in (
+        MpesaCallback.Status.RECEIVED,
+        MpesaCallback.Status.ERROR,
+        MpesaCallback.Status.UNMATCHED,
+    ):
+        return callback.status
+    try:
+        result = parse_stk_callback(callback.raw_body.encode())
+        outcome, payment = payment_apply_result(result=result, via="callback")
+    except Exception as error:
+        logger.exception("M-Pesa callback %s could not be processed", callback_id)
+        MpesaCallback.objects.filter(pk=callback_id).update(
+            status=MpesaCallback.Status.ERROR,
+            detail=f"{type(error).__name__}: {error}"[:2000],
+            attempts=callback.attempts + 1,
+        )
+        return MpesaCallback.Status.ERROR
+    status = _OUTCOME_STATUS[outcome]
+    if status == MpesaCallback.Status.UNMATCHED:
+        logger.warning(
+            "M-Pesa callback %s for unknown checkout %s (result %s)",
+            callback_id,
+            result.checkout_request_id,
+            result.result_code,
+        )
+    MpesaCallback.objects.filter(pk=callback_id).update(
+        status=status,
+        payment=payment,
+        processed_at=timezone.now(),
+        attempts=callback.attempts + 1,
+        detail=f"ResultCode {result.result_code}: {result.result_description}"[:2000],
+    )
+    return status
+
+
+def callbacks_process_pending(*, now: datetime | None = None) -> int:
+    """Process callbacks that were stored but not (successfully) processed; for the beat.
+
+    Unmatched callbacks are retried for a while: the push's answer may not have been saved
+    yet when the callback arrived.
+    """
+    now = now or timezone.now()
+    pending = (
+        MpesaCallback.objects.filter(
+            Q(status__in=[MpesaCallback.Status.RECEIVED, MpesaCallback.Status.ERROR])
+            | Q(
+                status=MpesaCallback.Status.UNMATCHED,
+                received_at__gt=now - timedelta(seconds=settings.MPESA_PENDING_TIMEOUT_SECONDS),
+            ),
+            received_at__lt=now - timedelta(seconds=30),
+            attempts__lt=10,
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    count = 0
+    for callback_id in pending:
+        callback_process(callback_id=callback_id)
+        count += 1
+    return count
+
+
+# --- Settling -------------------------------------------------------------------------------
+def payment_apply_result(*, result: StkResult, via: str) -> tuple[str, MpesaPayment | None]:
+    """Apply a callback's or a query's outcome to its payment, once.
+
+    Returns ("processed" | "duplicate" | "unmatched", payment).
+    """
+    with transaction.atomic():
+        # The row lock serialises concurrent callbacks and queries for one payment.
+        payment = (
+            MpesaPayment.objects.select_for_update()
+            .filter(checkout_request_id=result.checkout_request_id)
+            .first()
+        )
+        if payment is None:
+            return "unmatched", None
+        if result.result_code == 0:
+            return _complete(payment, result, via), payment
+        return _fail(payment, result, via), payment
+
+
+def _complete(payment: MpesaPayment, result: StkResult, via: str) -> str:
+    now = timezone.now()
+    if payment.status == Status.COMPLETED:
+        if result.receipt_number and not payment.receipt_number:
+            # Settled by a query earlier (which carries no receipt); fill in what we learnt.
+            payment.receipt_number = result.receipt_number
+            payment.transaction_date = result.transaction_date
+            payment.paid_amount = result.amount
+            payment.paid_phone_number = result.phone
+            payment.save(
+                update_fields=[
+                    "receipt_number",
+                    "transaction_date",
+                    "paid_amount",
+                    "paid_phone_number",
+                    "updated_at",
+                ]
+            )
+        return "duplicate"
+
+    payment.status = Status.COMPLETED
+    payment.completed_at = payment.settled_at = now
+    payment.settled_via = via
+    payment.result_code = "0"
+    payment.result_description = result.result_description or "Paid"
+    if result.receipt_number:
+        payment.receipt_number = result.receipt_number
+        payment.transaction_date = result.transaction_date
+        payment.paid_amount = result.amount
+        payment.paid_phone_number = result.phone
+
+    problems = _mismatches(payment, result)
+    if problems:
+        payment.needs_review = True
+        payment.review_reason = "; ".join(problems)[:255]
+        payment.save()
+        _alert_staff(payment)
+        logger.error("M-Pesa payment %s needs review: %s", payment.pk, payment.review_reason)
+        return "processed"
+
+    payment.ledger_entry = ledger_post(
+        user=payment.user,
+        kind=LedgerEntry.Kind.PAYMENT,
+        amount=payment.amount,
+        description=f"M-Pesa payment {payment.receipt_number or payment.checkout_request_id}",
+        created_by=payment.requested_by,
+        source=payment,
+    )
+    payment.save()
+    _confirm_to_payer(payment)
+    return "processed"
+
+
+def _mismatches(payment: MpesaPayment, result: StkResult) -> list[str]:
+    problems = []
+    if result.amount is not None and result.amount != payment.amount:
+        problems.append(f"paid KES {result.amount}, requested KES {payment.amount}")
+    if result.phone.isdigit() and len(result.phone) == 12 and result.phone != payment.phone_number:
+        problems.append(
+            f"paid from {mask_phone(result.phone)}, requested {mask_phone(payment.phone_number)}"
+        )
+    return problems
+
+
+def _fail(payment: MpesaPayment, result: StkResult, via: str) -> str:
+    if payment.is_final:
+        return "duplicate"  # never downgrade; the first final answer stands
+    payment.status = Status.CANCELLED if result.result_code == 1032 else Status.FAILED
+    payment.result_code = str(result.result_code)
+    hint = RESULT_HINTS.get(result.result_code, "")
+    payment.result_description = " ".join(
+        part for part in (result.result_description, f"({hint})" if hint else "") if part
+    )
+    payment.settled_at = timezone.now()
+    payment.settled_via = via
+    payment.save()
+    return "processed"
+
+
+def _confirm_to_payer(payment: MpesaPayment) -> None:
+    if not payment.user.email:
+        return
+    notification_create(
+        recipient=payment.user.email,
+        user=payment.user,
+        notification_type=EmailNotification.Type.PAYMENT_CONFIRMATION,
+        context={"payment": payment, "balance": payment.ledger_entry.balance_after},
+        payment=payment,
+    )
+
+
+def _alert_staff(payment: MpesaPayment) -> None:
+    staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
+    for member in staff:
+        notification_create(
+            recipient=member.email,
+            user=member,
+            notification_type=EmailNotification.Type.PAYMENT_REVIEW,
+            context={"payment": payment},
+            payment=payment,
+        )
+
+
+def payment_credit_after_review(*, payment: MpesaPayment, by) -> MpesaPayment:
+    """Staff accept a flagged payment: the ledger is credited with what was actually paid."""
+    with transaction.atomic():
+        payment = MpesaPayment.objects.select_for_update().get(pk=payment.pk)
+        if not (payment.needs_review and payment.status == Status.COMPLETED):
+            raise PaymentError("not_in_review", "Only completed payments flagged for review.")
+        if payment.ledger_entry_id:
+            raise PaymentError("already_credited", "This payment was already credited.")
+        amount = payment.paid_amount or payment.amount
+        payment.ledger_entry = ledger_post(
+            user=payment.user,
+            kind=LedgerEntry.Kind.PAYMENT,
+            amount=amount,
+            description=f"M-Pesa payment {payment.receipt_number} (after review)",
+            created_by=by,
+            source=payment,
+        )
+        payment.needs_review = False
+        payment.review_reason = f"{payment.review_reason}; credited KES {amount} by {by}"[:255]
+        payment.save()
+    return payment
+
+
+# --- Reconciliation -------------------------------------------------------------------------
+def payment_query(*, payment: MpesaPayment, client: DarajaClient | None = None) -> str:
+    """Ask Daraja how an open payment ended and settle it if it has.
+
+    Returns "processed", "duplicate", "pending" (the customer has not answered yet),
+    "error" (Daraja could not answer) or "skipped" (nothing to ask).
+    """
+    if payment.is_final or not payment.checkout_request_id:
+        return "skipped"
+    client = client or daraja_client()
+    now = timezone.now()
+    try:
+        answer = client.stk_query(checkout_request_id=payment.checkout_request_id)
+    except DarajaError as error:
+        logger.warning("STK query for payment %s failed: %s", payment.pk, error)
+        answer = None
+    MpesaPayment.objects.filter(pk=payment.pk).update(
+        last_queried_at=now, query_count=payment.query_count + 1
+    )
+    if answer is None:
+        return "error"
+    if answer.pending:
+        return "pending"
+    outcome, _ = payment_apply_result(
+        result=StkResult(
+            merchant_request_id=payment.merchant_request_id,
+            checkout_request_id=payment.checkout_request_id,
+            result_code=answer.result_code,
+            result_description=answer.result_description,
+        ),
+        via="query",
+    )
+    return outcome
+
+
+def payment_expire(*, payment: MpesaPayment) -> bool:
+    """Give up on a payment nobody answered for: failed (timeout). A late success callback
+    can still complete it. Returns whether it was expired."""
+    with transaction.atomic():
+        payment = MpesaPayment.objects.select_for_update().get(pk=payment.pk)
+        if payment.is_final:
+            return False
+        minutes = settings.MPESA_PENDING_TIMEOUT_SECONDS // 60
+        payment.status = Status.FAILED
+        payment.result_code = "timeout"
+        payment.result_description = f"No answer from M-Pesa within {minutes} minutes."
+        payment.settled_at = timezone.now()
+        payment.settled_via = "timeout"
+        payment.save()
+    return True
+
+
+def payments_reconcile(*, now: datetime | None = None, client: DarajaClient | None = None) -> dict:
+    """Settle what callbacks never reported: query payments pending for a while, expire the
+    ones that stay unanswered too long. For the beat; safe to run concurrently."""
+    now = now or timezone.now()
+    query_after = timedelta(seconds=settings.MPESA_QUERY_AFTER_SECONDS)
+    counts: dict[str, int] = {}
+    due = (
+        MpesaPayment.objects.filter(status=Status.PENDING, initiated_at__lt=now - query_after)
+        .filter(Q(last_queried_at__isnull=True) | Q(last_queried_at__lt=now - query_after))
+        .order_by("initiated_at")[:200]
+    )
+    for payment in due:
+        outcome = payment_query(payment=payment, client=client)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    stale = MpesaPayment.objects.filter(
+        status__in=MpesaPayment.OPEN,
+        initiated_at__lt=now - timedelta(seconds=settings.MPESA_PENDING_TIMEOUT_SECONDS),
+    )
+    counts["expired"] = sum(payment_expire(payment=payment) for payment in stale[:500])
+    return counts

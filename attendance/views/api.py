@@ -1,0 +1,156 @@
+"""JSON API for M-Pesa payments. Errors: {"success": false, "error": {"code", "message"}}."""
+
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from attendance.models import MpesaPayment
+from attendance.services.payments import PaymentError, callback_receive, payment_request_stk_push
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse(
+        {"success": False, "error": {"code": code, "message": message}}, status=status
+    )
+
+
+def _api_login_required(view):
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return error_response("not_authenticated", "Log in first.", 401)
+        return view(request, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def payment_json(payment: MpesaPayment) -> dict:
+    return {
+        "payment_id": payment.pk,
+        "status": payment.status,
+        "status_display": payment.get_status_display(),
+        "amount": str(payment.amount),
+        "receipt_number": payment.receipt_number or None,
+        "completed_at": payment.completed_at.isoformat() if payment.completed_at else None,
+        "result_description": payment.result_description,
+        "needs_review": payment.needs_review,
+    }
+
+
+@require_POST
+@_api_login_required
+def request_payment(request):
+    """Send an M-Pesa prompt. Members pay for themselves; staff may name `user_id`."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return error_response("invalid_json", "The body must be JSON.", 400)
+    if not isinstance(body, dict):
+        return error_response("invalid_json", "The body must be a JSON object.", 400)
+    payer = request.user
+    if body.get("user_id") not in (None, "", request.user.pk):
+        if not request.user.is_staff:
+            return error_response("forbidden", "Only staff may request payment from others.", 403)
+        try:
+            payer = get_user_model().objects.select_related("profile").get(pk=int(body["user_id"]))
+        except (ValueError, TypeError, get_user_model().DoesNotExist):
+            return error_response("unknown_user", "No such member.", 404)
+    amount = body.get("amount")
+    if amount is None or isinstance(amount, bool):
+        return error_response("invalid_amount", "Give the amount in whole shillings.", 400)
+    key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
+    try:
+        payment, replayed = payment_request_stk_push(
+            payer=payer,
+            amount=amount,
+            purpose=str(body.get("purpose") or ""),
+            phone=str(body["phone"]) if body.get("phone") else None,
+            requested_by=request.user,
+            idempotency_key=key,
+        )
+    except PaymentError as error:
+        response = error_response(error.code, error.message, error.http_status)
+        if error.payment is not None:
+            data = json.loads(response.content)
+            data["payment_id"] = error.payment.pk
+            response = JsonResponse(data, status=error.http_status)
+        return response
+    return JsonResponse(
+        {
+            "success": True,
+            "payment_id": payment.pk,
+            "checkout_request_id": payment.checkout_request_id,
+            "status": payment.status,
+            "replayed": replayed,
+            "message": "Check your phone and enter your M-Pesa PIN.",
+        },
+        status=200 if replayed else 201,
+    )
+
+
+@require_GET
+@_api_login_required
+def payment_status(request):
+    try:
+        payment_id = int(request.GET.get("payment_id", ""))
+    except ValueError:
+        return error_response("invalid_payment_id", "payment_id must be a number.", 400)
+    payments = MpesaPayment.objects.all()
+    if not request.user.is_staff:
+        payments = payments.filter(user=request.user)  # someone else's payment: 404
+    try:
+        payment = get_object_or_404(payments, pk=payment_id)
+    except Http404:
+        return error_response("not_found", "No such payment.", 404)
+    return JsonResponse({"success": True, **payment_json(payment)})
+
+
+@csrf_exempt
+def mpesa_callback(request, token):
+    """Safaricom's STK callback. Stored raw and committed first; answered fast; never a 5xx.
+
+    Callbacks are not signed: the unguessable token in the URL is what keeps forgeries out,
+    and the payment itself is settled only against a checkout we created.
+    """
+    if not hmac.compare_digest(token.encode(), settings.MPESA_CALLBACK_TOKEN.encode()):
+        logger.warning(
+            "M-Pesa callback with a wrong token from %s", request.META.get("REMOTE_ADDR")
+        )
+        raise Http404
+    if request.method != "POST":
+        return error_response("method_not_allowed", "POST only.", 405)
+    limit = settings.MPESA_CALLBACK_MAX_BYTES
+    try:
+        body = request.read(limit + 1)
+    except OSError:
+        body = b""
+    try:
+        _, status = callback_receive(
+            body=body, remote_addr=request.META.get("REMOTE_ADDR"), oversized=len(body) > limit
+        )
+    except Exception:
+        # The database is down. Safaricom does not retry callbacks whatever we answer, so
+        # no 5xx: log loudly, and reconciliation's STK query settles the payment later.
+        logger.exception("Could not store an M-Pesa callback")
+        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
+    if status != 200:
+        return JsonResponse(
+            {"ResultCode": 1, "ResultDesc": "Rejected: not an STK callback"}, status=status
+        )
+    return JsonResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
+@require_GET
+def health(request):
+    """For load balancers; also the bare-view baseline of the callback benchmark."""
+    return JsonResponse({"ok": True})

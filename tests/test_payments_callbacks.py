@@ -1,0 +1,276 @@
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
+from attendance.services import payments as payment_services
+from attendance.services.payments import callbacks_process_pending
+from tests.factories import PaymentFactory, UserFactory
+from tests.mpesa_wire import failure_callback, success_callback
+
+Status = MpesaPayment.Status
+CB = MpesaCallback.Status
+
+
+@pytest.fixture
+def url(settings):
+    return f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
+
+
+@pytest.fixture
+def payment(db):
+    user = UserFactory(email="payer@example.com", profile__phone_number="0712345678")
+    return PaymentFactory(user=user, amount=100)
+
+
+def _send(url, body):
+    return Client().post(url, body, content_type="application/json")
+
+
+def _credits(payment):
+    return LedgerEntry.objects.filter(source_id=payment.pk, kind="payment").count()
+
+
+def test_success_completes_and_credits_the_ledger_once(
+    url, payment, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(url, success_callback(payment.checkout_request_id))
+    assert response.status_code == 200
+    assert response.json() == {"ResultCode": 0, "ResultDesc": "Accepted"}
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert payment.receipt_number == "NLJ7RT61SV"
+    assert timezone.localtime(payment.transaction_date).isoformat() == "2026-11-26T10:21:15+03:00"
+    assert payment.paid_phone_number == "254712345678"
+    assert payment.ledger_entry.amount == Decimal("-100.00")
+    payment.user.profile.refresh_from_db()
+    assert payment.user.profile.balance == Decimal("-100.00")
+    confirmation = EmailNotification.objects.get(notification_type="payment_confirmation")
+    assert confirmation.recipient == "payer@example.com"
+    assert "NLJ7RT61SV" in confirmation.message
+    assert MpesaCallback.objects.get().status == CB.PROCESSED
+
+
+def test_a_duplicate_callback_credits_the_ledger_once(
+    url, payment, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            assert _send(url, success_callback(payment.checkout_request_id)).status_code == 200
+    assert _credits(payment) == 1
+    assert list(MpesaCallback.objects.order_by("id").values_list("status", flat=True)) == [
+        CB.PROCESSED,
+        CB.DUPLICATE,
+        CB.DUPLICATE,
+    ]
+    assert EmailNotification.objects.filter(notification_type="payment_confirmation").count() == 1
+
+
+def test_success_then_failure_stays_completed(url, payment, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback(payment.checkout_request_id))
+        _send(url, failure_callback(payment.checkout_request_id, 1037, "DS timeout"))
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert _credits(payment) == 1
+
+
+def test_failure_then_success_ends_completed_because_the_money_moved(
+    url, payment, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, failure_callback(payment.checkout_request_id, 1037, "DS timeout"))
+    payment.refresh_from_db()
+    assert payment.status == Status.FAILED
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback(payment.checkout_request_id))
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert _credits(payment) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "hint"),
+    [
+        (1032, Status.CANCELLED, "cancelled on the phone"),
+        (1037, Status.FAILED, "could not be reached"),
+        (2001, Status.FAILED, "PIN was wrong"),
+        (1, Status.FAILED, "Not enough money"),
+    ],
+)
+def test_failure_codes_map_to_a_final_state_with_safaricoms_words(
+    url, payment, code, status, hint, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, failure_callback(payment.checkout_request_id, code, "Safaricom says so"))
+    payment.refresh_from_db()
+    assert payment.status == status
+    assert payment.result_code == str(code)
+    assert "Safaricom says so" in payment.result_description
+    assert hint in payment.result_description
+    assert _credits(payment) == 0
+
+
+def test_a_later_failure_does_not_change_an_earlier_one(
+    url, payment, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, failure_callback(payment.checkout_request_id, 1032))
+        _send(url, failure_callback(payment.checkout_request_id, 1037))
+    payment.refresh_from_db()
+    assert payment.status == Status.CANCELLED
+
+
+def test_a_forged_token_is_404_and_nothing_is_stored(payment):
+    for bad in ("wrong-token", "x" * 40):
+        response = _send(
+            f"/api/payments/callback/{bad}/", success_callback(payment.checkout_request_id)
+        )
+        assert response.status_code == 404
+    assert _send("/api/mpesa/callback//", "{}").status_code == 404
+    assert not MpesaCallback.objects.exists()
+    payment.refresh_from_db()
+    assert payment.status == Status.PENDING
+
+
+def test_the_documented_mpesa_path_works_too(settings, payment, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(
+            f"/api/mpesa/callback/{settings.MPESA_CALLBACK_TOKEN}/",
+            success_callback(payment.checkout_request_id),
+        )
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+
+
+def test_an_unknown_checkout_is_accepted_and_kept(url, db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(url, success_callback("ws_CO_NOT_OURS"))
+    assert response.status_code == 200
+    callback = MpesaCallback.objects.get()
+    assert callback.status == CB.UNMATCHED
+    assert callback.checkout_request_id == "ws_CO_NOT_OURS"
+    assert not LedgerEntry.objects.exists()
+
+
+def test_amount_mismatch_is_flagged_not_credited_and_staff_alerted(
+    url, payment, django_capture_on_commit_callbacks
+):
+    UserFactory(is_staff=True, email="boss@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert (
+            _send(url, success_callback(payment.checkout_request_id, amount=99)).status_code == 200
+        )
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert payment.needs_review
+    assert "paid KES 99" in payment.review_reason
+    assert payment.ledger_entry is None
+    assert _credits(payment) == 0
+    alert = EmailNotification.objects.get(notification_type="payment_review")
+    assert alert.recipient == "boss@example.com"
+    assert "254712345678" not in alert.message  # masked
+
+
+def test_a_different_paying_phone_is_flagged(url, payment, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback(payment.checkout_request_id, phone=254799999999))
+    payment.refresh_from_db()
+    assert payment.needs_review
+    assert _credits(payment) == 0
+
+
+def test_staff_credit_a_reviewed_payment_once(
+    url, payment, staff, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback(payment.checkout_request_id, amount=99))
+    payment.refresh_from_db()
+    payment_services.payment_credit_after_review(payment=payment, by=staff)
+    with pytest.raises(payment_services.PaymentError):
+        payment_services.payment_credit_after_review(payment=payment, by=staff)
+    assert LedgerEntry.objects.get(kind="payment").amount == Decimal("-99.00")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"Body": {}}',
+        b'{"Body": {"stkCallback": {"ResultCode": 0}}}',
+        b'{"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "ResultCode": "x"}}}',
+        b'{"Body": {"stkCallback": {"CheckoutRequestID": "ws_CO_1", "ResultCode": 0}}}',
+    ],
+)
+def test_malformed_bodies_are_400_and_still_kept_raw(url, db, body):
+    response = Client().post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    callback = MpesaCallback.objects.get()
+    assert callback.status == CB.MALFORMED
+    assert callback.raw_body == body.decode()
+    assert callback.detail
+
+
+def test_an_oversized_body_is_refused_and_kept_truncated(url, db, settings):
+    settings.MPESA_CALLBACK_MAX_BYTES = 1000
+    response = Client().post(url, b"x" * 5000, content_type="application/json")
+    assert response.status_code == 413
+    callback = MpesaCallback.objects.get()
+    assert callback.status == CB.MALFORMED
+    assert len(callback.raw_body) == 1000
+
+
+def test_the_raw_body_is_kept_when_processing_fails_and_retried_later(
+    url, payment, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broken(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(payment_services, "payment_apply_result", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(url, success_callback(payment.checkout_request_id))
+    assert response.status_code == 200
+    callback = MpesaCallback.objects.get()
+    assert callback.status == CB.ERROR
+    assert "database hiccup" in callback.detail
+    monkeypatch.undo()
+    MpesaCallback.objects.update(received_at=callback.received_at.replace(year=2025))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert callbacks_process_pending() == 1
+    callback.refresh_from_db()
+    assert callback.status == CB.PROCESSED
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+
+
+def test_a_callback_that_beats_the_push_answer_is_settled_when_the_answer_is_saved(
+    daraja, crew, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    """Daraja's callback can arrive before our push request has stored the CheckoutRequestID."""
+    from attendance.mpesa import daraja_client
+
+    client = daraja_client()
+    original = client.stk_push
+
+    def push_then_callback_first(**kwargs):
+        accepted = original(**kwargs)
+        _send(
+            f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/",
+            success_callback(accepted.checkout_request_id, amount=kwargs["amount"]),
+        )
+        early = MpesaCallback.objects.get()
+        assert payment_services.callback_process(callback_id=early.pk) == CB.UNMATCHED
+        return accepted
+
+    monkeypatch.setattr(client, "stk_push", push_then_callback_first)
+    payment, _ = payment_services.payment_request_stk_push(
+        payer=crew, amount=50, purpose="Fine", requested_by=crew
+    )
+    assert payment.status == Status.COMPLETED
+    assert MpesaCallback.objects.get().status == CB.PROCESSED
+    assert _credits(payment) == 1

@@ -8,6 +8,7 @@ from attendance.services.ledger import LedgerError, ledger_delta, ledger_post
 from attendance.templatetags.soundfusion import kes
 
 from .display import notification_history
+from .payments import request_mpesa_payment
 
 User = get_user_model()
 
@@ -53,6 +54,7 @@ class ProfileAdmin(admin.ModelAdmin):
     )
     ordering = ("user__first_name", "user__last_name")
     show_full_result_count = False
+    actions = [request_mpesa_payment]
 
     def has_add_permission(self, request):
         return False  # profiles come with users

@@ -1,0 +1,278 @@
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from attendance.models import MpesaCallback, MpesaPayment
+from attendance.mpesa.client import MAX_AMOUNT
+from attendance.services.payments import (
+    PaymentError,
+    callback_process,
+    payment_credit_after_review,
+    payment_query,
+    payment_request_stk_push,
+    payment_resend,
+)
+from attendance.templatetags.soundfusion import kes
+
+from .display import EstimatedCountPaginator, status_badge
+
+PAYMENT_FIELDS = (
+    "user",
+    "requested_by",
+    "phone_number",
+    "amount",
+    "payment_purpose",
+    "account_reference",
+    "transaction_desc",
+)
+MPESA_FIELDS = (
+    "status",
+    "checkout_request_id",
+    "merchant_request_id",
+    "receipt_number",
+    "transaction_date",
+    "paid_amount",
+    "paid_phone_number",
+    "result_code",
+    "result_description",
+    "settled_via",
+    "ledger_entry",
+    "needs_review",
+    "review_reason",
+)
+TIME_FIELDS = (
+    "initiated_at",
+    "completed_at",
+    "settled_at",
+    "last_queried_at",
+    "query_count",
+    "updated_at",
+)
+
+
+@admin.register(MpesaPayment)
+class MpesaPaymentAdmin(admin.ModelAdmin):
+    """Nothing here edits money: every field is read-only, changes go through services."""
+
+    list_display = (
+        "user",
+        "phone_number",
+        "amount_kes",
+        "status_badge",
+        "payment_purpose",
+        "initiated_at",
+        "receipt_number",
+        "resend_button",
+    )
+    list_filter = ("status", "needs_review", "initiated_at")
+    search_fields = (
+        "phone_number",
+        "user__username",
+        "user__first_name",
+        "user__last_name",
+        "=checkout_request_id",
+        "=receipt_number",
+    )
+    list_select_related = ("user",)
+    ordering = ("-initiated_at", "-id")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = ["check_status_now", "credit_after_review"]
+    fieldsets = (
+        ("Payment", {"fields": PAYMENT_FIELDS}),
+        ("M-Pesa response", {"fields": MPESA_FIELDS}),
+        ("Timestamps", {"fields": TIME_FIELDS}),
+    )
+    readonly_fields = PAYMENT_FIELDS + MPESA_FIELDS + TIME_FIELDS
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:payment_id>/resend/",
+                self.admin_site.admin_view(self.resend_view),
+                name="attendance_mpesapayment_resend",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_kes(self, obj):
+        return kes(obj.amount)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        badge = status_badge(obj.status, obj.get_status_display())
+        if obj.needs_review:
+            return format_html('{} <span class="sf-warning">review</span>', badge)
+        return badge
+
+    @admin.display(description="")
+    def resend_button(self, obj):
+        if obj.status not in (MpesaPayment.Status.FAILED, MpesaPayment.Status.CANCELLED):
+            return ""
+        # The link opens a confirmation page; only its POST prompts the phone.
+        return format_html(
+            '<a class="button" href="{}">Resend STK push</a>',
+            reverse("admin:attendance_mpesapayment_resend", args=[obj.pk]),
+        )
+
+    def resend_view(self, request, payment_id):
+        payment = get_object_or_404(MpesaPayment.objects.select_related("user"), pk=payment_id)
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Resend STK push",
+                "payment": payment,
+                "opts": self.model._meta,
+            }
+            return TemplateResponse(request, "admin/attendance/resend_payment.html", context)
+        try:
+            new = payment_resend(payment=payment, by=request.user)
+        except PaymentError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(
+                request, f"New prompt sent to {new.phone_number} for {kes(new.amount)}."
+            )
+        return HttpResponseRedirect(reverse("admin:attendance_mpesapayment_changelist"))
+
+    @admin.action(description="Check status now (ask M-Pesa)")
+    def check_status_now(self, request, queryset):
+        outcomes: dict[str, int] = {}
+        for payment in queryset.filter(status__in=MpesaPayment.OPEN)[:50]:
+            outcome = payment_query(payment=payment)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if not outcomes:
+            messages.info(request, "None of the selected payments is waiting for an answer.")
+            return
+        labels = {
+            "processed": "settled",
+            "pending": "still waiting for the customer",
+            "error": "M-Pesa could not answer (try again)",
+            "duplicate": "already settled",
+            "skipped": "not sent to M-Pesa",
+        }
+        messages.info(
+            request, "; ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(outcomes.items()))
+        )
+
+    @admin.action(description="Credit reviewed payments to the ledger")
+    def credit_after_review(self, request, queryset):
+        credited = 0
+        for payment in queryset.filter(needs_review=True):
+            try:
+                payment_credit_after_review(payment=payment, by=request.user)
+                credited += 1
+            except PaymentError as error:
+                messages.error(request, f"Payment {payment.pk}: {error.message}")
+        messages.success(request, f"{credited} payment(s) credited.")
+
+
+@admin.register(MpesaCallback)
+class MpesaCallbackAdmin(admin.ModelAdmin):
+    """The raw inbox: every callback as it arrived."""
+
+    list_display = ("received_at", "checkout_request_id", "status", "remote_addr", "payment")
+    list_filter = ("status", "received_at")
+    search_fields = ("=checkout_request_id",)
+    list_select_related = ("payment__user",)
+    ordering = ("-received_at", "-id")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    actions = ["process_again"]
+    readonly_fields = (
+        "received_at",
+        "remote_addr",
+        "checkout_request_id",
+        "status",
+        "detail",
+        "payment",
+        "attempts",
+        "processed_at",
+        "raw_body",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Process again (unprocessed, failed or unmatched only)")
+    def process_again(self, request, queryset):
+        results = [callback_process(callback_id=pk) for pk in queryset.values_list("pk", flat=True)]
+        messages.info(request, f"Processed {len(results)}: {', '.join(sorted(set(results)))}.")
+
+
+class RequestPaymentForm(forms.Form):
+    amount = forms.DecimalField(
+        required=False,
+        min_value=1,
+        max_value=MAX_AMOUNT,
+        decimal_places=0,
+        help_text="Whole shillings. Leave empty to ask each member for their current balance.",
+    )
+    purpose = forms.CharField(max_length=100, initial="Balance payment")
+
+
+def request_mpesa_payment(modeladmin, request, queryset):
+    """Profile action: send an M-Pesa prompt to each selected member (intermediate form)."""
+    profiles = list(queryset.select_related("user"))
+    if "apply" in request.POST:
+        form = RequestPaymentForm(request.POST)
+        if form.is_valid():
+            sent, problems = 0, []
+            for profile in profiles:
+                amount = form.cleaned_data["amount"] or profile.balance
+                if amount is None or amount < 1:
+                    problems.append(f"{profile}: nothing owed")
+                    continue
+                try:
+                    payment_request_stk_push(
+                        payer=profile.user,
+                        amount=Decimal(amount).to_integral_value(),
+                        purpose=form.cleaned_data["purpose"],
+                        requested_by=request.user,
+                    )
+                    sent += 1
+                except PaymentError as error:
+                    problems.append(f"{profile}: {error.message}")
+            if sent:
+                messages.success(request, f"M-Pesa prompt sent to {sent} member(s).")
+            for problem in problems:
+                messages.warning(request, problem)
+            return None
+    else:
+        form = RequestPaymentForm(initial={"purpose": "Balance payment"})
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Request M-Pesa payment",
+        "form": form,
+        "profiles": profiles,
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "selected": [p.pk for p in profiles],
+    }
+    return TemplateResponse(request, "admin/attendance/request_payment.html", context)
+
+
+request_mpesa_payment.short_description = "Request M-Pesa payment"

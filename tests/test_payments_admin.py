@@ -1,0 +1,102 @@
+import pytest
+import requests
+
+from attendance.models import MpesaCallback, MpesaPayment
+from attendance.services.ledger import ledger_post
+from tests.factories import PaymentFactory, UserFactory
+
+
+def _pushes(daraja):
+    return requests.get(f"{daraja.url}/simulator/stats", timeout=5).json()["stk_push"]
+
+
+def test_changelist_shows_badges_and_resend_only_for_failed(staff_client):
+    PaymentFactory(status="failed", result_description="Wrong PIN")
+    PaymentFactory(status="pending", phone_number="254722000000")
+    page = staff_client.get("/admin/attendance/mpesapayment/").content.decode()
+    assert 'class="sf-badge sf-failed"' in page
+    assert 'class="sf-badge sf-pending"' in page
+    assert page.count("Resend STK push") == 1
+
+
+@pytest.mark.parametrize("rows", [1, 80])
+def test_payment_and_callback_changelists_query_counts_are_flat(
+    staff_client, django_assert_max_num_queries, rows
+):
+    for n in range(rows):
+        payment = PaymentFactory(phone_number=f"2547330{n:05d}")
+        MpesaCallback.objects.create(raw_body="{}", payment=payment, checkout_request_id="x")
+    with django_assert_max_num_queries(9):
+        assert staff_client.get("/admin/attendance/mpesapayment/").status_code == 200
+    with django_assert_max_num_queries(9):
+        assert staff_client.get("/admin/attendance/mpesacallback/").status_code == 200
+
+
+def test_money_fields_cannot_be_edited(staff_client):
+    payment = PaymentFactory(amount=100)
+    page = staff_client.get(f"/admin/attendance/mpesapayment/{payment.pk}/change/").content.decode()
+    assert 'name="amount"' not in page
+    assert "M-Pesa response" in page and "Timestamps" in page
+    staff_client.post(f"/admin/attendance/mpesapayment/{payment.pk}/change/", {"amount": "1"})
+    payment.refresh_from_db()
+    assert payment.amount == 100
+    assert staff_client.get("/admin/attendance/mpesapayment/add/").status_code == 403
+
+
+def test_resend_asks_first_then_prompts_once(daraja, staff_client):
+    member = UserFactory(profile__phone_number="0712000111")
+    failed = PaymentFactory(user=member, phone_number="254712000111", status="cancelled")
+    url = f"/admin/attendance/mpesapayment/{failed.pk}/resend/"
+    page = staff_client.get(url).content.decode()
+    assert "Resend STK push?" in page
+    assert _pushes(daraja) == 0
+    response = staff_client.post(url)
+    assert response.status_code == 302
+    assert _pushes(daraja) == 1
+    new = MpesaPayment.objects.exclude(pk=failed.pk).get()
+    assert new.status == "pending" and new.amount == failed.amount
+
+
+def test_bulk_request_defaults_to_each_members_balance(daraja, staff_client, staff):
+    owing = UserFactory(profile__phone_number="0712000222")
+    clear = UserFactory(profile__phone_number="0712000333")
+    ledger_post(user=owing, kind="charge", amount=1200, description="Lost DI box")
+    selected = [owing.profile.pk, clear.profile.pk]
+    form = staff_client.post(
+        "/admin/attendance/profile/", {"action": "request_mpesa_payment", "_selected_action": selected}
+    )
+    assert "Send prompts" in form.content.decode()
+    assert _pushes(daraja) == 0
+    done = staff_client.post(
+        "/admin/attendance/profile/",
+        {
+            "action": "request_mpesa_payment",
+            "_selected_action": selected,
+            "apply": "1",
+            "amount": "",
+            "purpose": "Balance payment",
+        },
+        follow=True,
+    )
+    assert "prompt sent to 1 member" in done.content.decode()
+    assert "nothing owed" in done.content.decode()
+    payment = MpesaPayment.objects.get()
+    assert payment.user == owing and payment.amount == 1200 and payment.requested_by == staff
+
+
+def test_check_status_now_settles_a_lost_callback(daraja, staff_client):
+    import time
+
+    from attendance.services.payments import payment_request_stk_push
+
+    member = UserFactory(profile__phone_number="0711110003")
+    payment, _ = payment_request_stk_push(payer=member, amount=100, purpose="x", requested_by=member)
+    time.sleep(0.3)
+    response = staff_client.post(
+        "/admin/attendance/mpesapayment/",
+        {"action": "check_status_now", "_selected_action": [payment.pk]},
+        follow=True,
+    )
+    assert "1 settled" in response.content.decode()
+    payment.refresh_from_db()
+    assert payment.status == "completed"

@@ -1,0 +1,60 @@
+"""Duplicate callback storm, on PostgreSQL, over real HTTP, from concurrent threads."""
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+import requests
+from django.conf import settings
+
+from attendance.models import LedgerEntry, MpesaCallback, MpesaPayment, Profile
+from attendance.services.ledger import ledger_balance_from_entries
+from tests.factories import PaymentFactory, UserFactory
+from tests.mpesa_wire import failure_callback, success_callback
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_duplicate_storm_credits_each_payment_exactly_once(live_server):
+    members = UserFactory.create_batch(20)
+    payments = [
+        PaymentFactory(user=members[n % 20], phone_number=f"2547120{n:05d}", amount=100 + n)
+        for n in range(100)
+    ]
+    bodies = []
+    for n, payment in enumerate(payments):
+        success = success_callback(
+            payment.checkout_request_id,
+            amount=payment.amount,
+            receipt=f"RCP{n:07d}",
+            phone=int(payment.phone_number),
+        )
+        bodies += [success] * 9
+        # One stray, reordered failure per payment: it must not undo the success.
+        bodies.append(failure_callback(payment.checkout_request_id, 1037, "DS timeout"))
+    random.Random(7).shuffle(bodies)
+    url = f"{live_server.url}/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
+
+    def send(body):
+        with requests.Session() as session:
+            return session.post(
+                url, data=body, headers={"Content-Type": "application/json"}, timeout=30
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(send, bodies))
+
+    assert len(statuses) == 1000
+    assert not [s for s in statuses if s >= 500]
+    assert set(statuses) == {200}
+    assert MpesaCallback.objects.count() == 1000
+    # A failure processed before its success is overtaken by the success (the money moved).
+    assert MpesaPayment.objects.filter(status="completed").count() == 100
+    assert LedgerEntry.objects.filter(kind="payment").count() == 100
+    assert MpesaCallback.objects.filter(status="processed").count() >= 100
+    assert not MpesaCallback.objects.filter(status__in=["error", "received"]).exists()
+    for profile in Profile.objects.filter(user__in=members).select_related("user"):
+        assert profile.balance == ledger_balance_from_entries(profile.user)
+    total = sum((p.amount for p in payments), Decimal(0))
+    assert sum(p.balance for p in Profile.objects.filter(user__in=members)) == -total

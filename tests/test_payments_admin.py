@@ -63,7 +63,8 @@ def test_bulk_request_defaults_to_each_members_balance(daraja, staff_client, sta
     ledger_post(user=owing, kind="charge", amount=1200, description="Lost DI box")
     selected = [owing.profile.pk, clear.profile.pk]
     form = staff_client.post(
-        "/admin/attendance/profile/", {"action": "request_mpesa_payment", "_selected_action": selected}
+        "/admin/attendance/profile/",
+        {"action": "request_mpesa_payment", "_selected_action": selected},
     )
     assert "Send prompts" in form.content.decode()
     assert _pushes(daraja) == 0
@@ -90,7 +91,9 @@ def test_check_status_now_settles_a_lost_callback(daraja, staff_client):
     from attendance.services.payments import payment_request_stk_push
 
     member = UserFactory(profile__phone_number="0711110003")
-    payment, _ = payment_request_stk_push(payer=member, amount=100, purpose="x", requested_by=member)
+    payment, _ = payment_request_stk_push(
+        payer=member, amount=100, purpose="x", requested_by=member
+    )
     time.sleep(0.3)
     response = staff_client.post(
         "/admin/attendance/mpesapayment/",

@@ -1,6 +1,7 @@
 """The crew portal: what a member sees on their phone."""
 
 from datetime import timedelta
+from decimal import ROUND_CEILING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -54,11 +55,17 @@ def home(request):
         .order_by("-event__starts_at")[:5]
     )
     ledger = LedgerEntry.objects.filter(user=request.user).order_by("-created_at", "-id")[:10]
+    profile = request.user.profile
+    # M-Pesa takes whole shillings: suggest the balance rounded up.
+    suggested = (
+        profile.balance.to_integral_value(rounding=ROUND_CEILING) if profile.balance > 0 else None
+    )
     return render(
         request,
         "attendance/home.html",
         {
-            "profile": request.user.profile,
+            "profile": profile,
+            "suggested_amount": suggested,
             "upcoming": upcoming,
             "recent": recent,
             "ledger": ledger,

@@ -1,17 +1,70 @@
-"""`make run`: the app on http://127.0.0.1:8000 with everything it needs on this machine."""
+"""`make run`: the app on http://127.0.0.1:8000 with everything it needs on this machine.
 
+- the local Daraja simulator (unless real M-Pesa credentials are configured), with the app
+  pointed at it, so "Pay with M-Pesa" works end to end without credentials;
+- task processing: with a broker (REDIS_URL), a Celery worker with beat in a subprocess;
+  without one, tasks already run in-process and a small thread runs the periodic jobs.
+"""
+
+import subprocess
+import sys
+import threading
+
+from celery import current_app
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
+from attendance.services.schedules import PERIODIC_TASKS
+
 
 class Command(BaseCommand):
-    help = "Serve the app for the demo (development server on 127.0.0.1:8000)."
+    help = "Serve the demo: web app, local M-Pesa simulator and task processing."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--simulator-port", type=int, default=8001)
 
-    def handle(self, *args, port, **options):
+    def handle(self, *args, port, simulator_port, **options):
+        worker = None
+        if not settings.MPESA_CONSUMER_KEY:
+            simulator = DarajaSimulator(port=simulator_port, callback_delay=4.0).start()
+            settings.MPESA_BASE_URL = simulator.url
+            settings.MPESA_CONSUMER_KEY = "sim-consumer-key"
+            settings.MPESA_CONSUMER_SECRET = "sim-consumer-secret"  # noqa: S105
+            settings.MPESA_BUSINESS_SHORT_CODE = "174379"
+            settings.MPESA_PASS_KEY = SANDBOX_PASSKEY
+            settings.MPESA_CALLBACK_URL = f"http://127.0.0.1:{port}/api/payments/callback"
+            self.stdout.write(f"M-Pesa simulator on {simulator.url} (outcome by phone ending:")
+            self.stdout.write("  1032 cancelled, 1037 unreachable, 0001 no funds, 2001 wrong PIN,")
+            self.stdout.write("  0002 double callback, 0003 lost callback; anything else pays)")
+        if current_app.conf.task_always_eager:
+            threading.Thread(target=self._periodic_jobs, daemon=True).start()
+            self.stdout.write("Tasks run in-process; periodic jobs every minute.")
+        else:
+            command = [sys.executable, "-m", "celery", "-A", "soundfusion_attendance", "worker"]
+            worker = subprocess.Popen([*command, "-B", "-l", "info", "--concurrency", "2"])  # noqa: S603
+            self.stdout.write("Celery worker with beat started.")
         self.stdout.write(
             self.style.SUCCESS(f"Sound Fusion is at http://127.0.0.1:{port}/ (admin: /admin/)")
         )
-        call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+        try:
+            call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)
+        finally:
+            if worker:
+                worker.terminate()
+
+    def _periodic_jobs(self):
+        # What beat does in production, for a demo without a broker.
+        import time
+
+        from django.utils.module_loading import import_string
+
+        while True:
+            time.sleep(60)
+            for task_path, _ in PERIODIC_TASKS.values():
+                try:
+                    import_string(task_path).apply()
+                except Exception as error:  # keep the demo running
+                    self.stderr.write(f"{task_path}: {error}")

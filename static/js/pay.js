@@ -1,0 +1,75 @@
+// "Pay with M-Pesa": send the prompt, then follow the payment until it settles.
+(function () {
+  "use strict";
+  var form = document.getElementById("pay-form");
+  if (!form) return;
+  var progress = document.getElementById("pay-progress");
+  var button = document.getElementById("pay-button");
+  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var POLL_MS = 2000, GIVE_UP_MS = 3 * 60 * 1000;
+
+  function show(text, kind) {
+    progress.hidden = false;
+    progress.className = "message " + (kind || "");
+    progress.textContent = text;
+  }
+
+  function newKey() {
+    // One key per tap of the button, so a retried request never prompts twice.
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+
+  function follow(paymentId, started) {
+    fetch(form.dataset.statusUrl + "?payment_id=" + encodeURIComponent(paymentId), {
+      credentials: "same-origin", headers: { Accept: "application/json" }
+    })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        if (data.status === "completed") {
+          show("Paid, thank you. M-Pesa code " + (data.receipt_number || "to follow") + ".", "success");
+          button.disabled = false;
+          setTimeout(function () { window.location.reload(); }, 2500);
+        } else if (data.status === "failed" || data.status === "cancelled") {
+          show("Not paid: " + (data.result_description || data.status_display), "error");
+          button.disabled = false;
+        } else if (Date.now() - started > GIVE_UP_MS) {
+          show("Still waiting for M-Pesa. We will update your balance when it answers.", "warning");
+          button.disabled = false;
+        } else {
+          setTimeout(function () { follow(paymentId, started); }, POLL_MS);
+        }
+      })
+      .catch(function () { setTimeout(function () { follow(paymentId, started); }, POLL_MS); });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    button.disabled = true;
+    show("Sending the payment prompt to your phone...", "");
+    var body = { amount: Number(form.amount.value), phone: form.phone.value, purpose: "Balance payment" };
+    fetch(form.dataset.requestUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json", Accept: "application/json",
+        "X-CSRFToken": csrf, "Idempotency-Key": newKey()
+      },
+      body: JSON.stringify(body)
+    })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        if (!data.success) {
+          show(data.error ? data.error.message : "Something went wrong.", "error");
+          button.disabled = false;
+          return;
+        }
+        show("Check your phone and enter your M-Pesa PIN. Waiting for M-Pesa...", "warning");
+        follow(data.payment_id, Date.now());
+      })
+      .catch(function () {
+        show("No connection. Check your network and try again.", "error");
+        button.disabled = false;
+      });
+  });
+})();

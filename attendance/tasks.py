@@ -6,6 +6,7 @@ from attendance.services.notifications import notification_deliver, notification
 from attendance.services.payments import (
     callback_process,
     callbacks_process_pending,
+    callbacks_process_received,
     payments_reconcile,
 )
 
@@ -38,6 +39,11 @@ def notifications_sweep_task() -> dict:
 @shared_task(acks_late=True, ignore_result=True)
 def callback_process_task(callback_id: int) -> str:
     return callback_process(callback_id=callback_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def callbacks_process_received_task() -> int:
+    return callbacks_process_received()
 
 
 @shared_task(ignore_result=False)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -347,16 +348,75 @@ def callback_receive(*, body: bytes, remote_addr: str | None, oversized: bool = 
     return row, 200
 
 
+# Queueing a Celery task costs more than storing the callback. Under a burst, one queued
+# batch task drains every stored callback, so only the request that sets this flag queues one.
+KICK_KEY = "mpesa:callbacks:kick"
+KICK_SECONDS = 10
+
+
+_redis = None
+
+
+def _kick_set() -> bool:
+    """Set the flag if it is not set; True if this call set it.
+
+    On the callback's hot path: a plain Redis SET NX costs a quarter of Django's cache.add.
+    """
+    global _redis
+    if not settings.REDIS_URL:
+        return cache.add(KICK_KEY, 1, timeout=KICK_SECONDS)
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(settings.REDIS_URL)
+    return bool(_redis.set(KICK_KEY, 1, ex=KICK_SECONDS, nx=True))
+
+
+def _kick_clear() -> None:
+    if settings.REDIS_URL and _redis is not None:
+        _redis.delete(KICK_KEY)
+    else:
+        cache.delete(KICK_KEY)
+        if settings.REDIS_URL:
+            import redis
+
+            redis.Redis.from_url(settings.REDIS_URL).delete(KICK_KEY)
+
+
 def _queue_callback(callback_id: int) -> None:
-    from attendance.tasks import callback_process_task
+    from attendance.tasks import callbacks_process_received_task
 
     def queue():
+        if not _kick_set():
+            return  # a batch task is queued and has not started reading yet
         try:
-            callback_process_task.delay(callback_id)
+            callbacks_process_received_task.delay()
         except Exception:
+            _kick_clear()
             logger.warning("Could not queue callback %s; the sweeper will process it", callback_id)
 
     transaction.on_commit(queue)
+
+
+def callbacks_process_received() -> int:
+    """Process every stored callback not processed yet (the batch task). Returns how many.
+
+    The flag is cleared before reading, so a callback stored after the read queues a new
+    batch: none waits for the sweeper.
+    """
+    _kick_clear()
+    done = 0
+    while True:
+        batch = list(
+            MpesaCallback.objects.filter(status=MpesaCallback.Status.RECEIVED)
+            .order_by("id")
+            .values_list("pk", flat=True)[:200]
+        )
+        for callback_id in batch:
+            callback_process(callback_id=callback_id)
+        done += len(batch)
+        if len(batch) < 200:
+            return done
 
 
 _OUTCOME_STATUS = {
@@ -367,41 +427,47 @@ _OUTCOME_STATUS = {
 
 
 def callback_process(*, callback_id: int) -> str:
-    """Settle the payment a stored callback reports. Safe to run any number of times."""
-    callback = MpesaCallback.objects.get(pk=callback_id)
-    if callback.status not in (
+    """Settle the payment a stored callback reports. Safe to run any number of times.
+
+    The callback row is claimed with a row lock that others skip, and its outcome commits in
+    the same transaction as the payment's settlement: a callback is never half processed.
+    """
+    retryable = (
         MpesaCallback.Status.RECEIVED,
         MpesaCallback.Status.ERROR,
         MpesaCallback.Status.UNMATCHED,
-    ):
-        return callback.status
-    try:
-        result = parse_stk_callback(callback.raw_body.encode())
-        outcome, payment = payment_apply_result(result=result, via="callback")
-    except Exception as error:
-        logger.exception("M-Pesa callback %s could not be processed", callback_id)
-        MpesaCallback.objects.filter(pk=callback_id).update(
-            status=MpesaCallback.Status.ERROR,
-            detail=f"{type(error).__name__}: {error}"[:2000],
-            attempts=callback.attempts + 1,
+    )
+    with transaction.atomic():
+        callback = (
+            MpesaCallback.objects.select_for_update(skip_locked=True)
+            .filter(pk=callback_id, status__in=retryable)
+            .first()
         )
-        return MpesaCallback.Status.ERROR
-    status = _OUTCOME_STATUS[outcome]
-    if status == MpesaCallback.Status.UNMATCHED:
+        if callback is None:
+            return "skipped"  # processed already, or being processed right now
+        callback.attempts += 1
+        callback.processed_at = timezone.now()
+        try:
+            result = parse_stk_callback(callback.raw_body.encode())
+            outcome, payment = payment_apply_result(result=result, via="callback")
+        except Exception as error:
+            logger.exception("M-Pesa callback %s could not be processed", callback_id)
+            callback.status = MpesaCallback.Status.ERROR
+            callback.detail = f"{type(error).__name__}: {error}"[:2000]
+            callback.save(update_fields=["status", "detail", "attempts", "processed_at"])
+            return callback.status
+        callback.status = _OUTCOME_STATUS[outcome]
+        callback.payment = payment
+        callback.detail = f"ResultCode {result.result_code}: {result.result_description}"[:2000]
+        callback.save(update_fields=["status", "payment", "detail", "attempts", "processed_at"])
+    if callback.status == MpesaCallback.Status.UNMATCHED:
         logger.warning(
             "M-Pesa callback %s for unknown checkout %s (result %s)",
             callback_id,
             result.checkout_request_id,
             result.result_code,
         )
-    MpesaCallback.objects.filter(pk=callback_id).update(
-        status=status,
-        payment=payment,
-        processed_at=timezone.now(),
-        attempts=callback.attempts + 1,
-        detail=f"ResultCode {result.result_code}: {result.result_description}"[:2000],
-    )
-    return status
+    return callback.status
 
 
 def callbacks_process_pending(*, now: datetime | None = None) -> int:

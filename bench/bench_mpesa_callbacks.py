@@ -1,0 +1,222 @@
+"""The callback endpoint on gunicorn + PostgreSQL under 50 concurrent connections.
+
+Baseline, in the same run and on the same server: a bare Django JSON view (`/api/health/`).
+The callback view stores each body raw (one committed INSERT) and queues its processing on
+Redis before answering. Targets: throughput at least 40% of the bare view, p99 under 50 ms,
+no errors.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ROOT, Timer, percentile, setup_django
+
+CONNECTIONS, SECONDS = 50, 8
+GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
+
+
+def load(port, path, bodies, seconds):
+    """CONNECTIONS keep-alive connections, each sending for `seconds`; returns latencies, errors."""
+    latencies, errors, lock = [], [], threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def run(index):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine, n = [], index
+        while time.monotonic() < stop:
+            body = bodies[n % len(bodies)] if bodies else None
+            n += CONNECTIONS
+            start = time.perf_counter()
+            try:
+                if body is None:
+                    conn.request("GET", path)
+                else:
+                    conn.request("POST", path, body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    with lock:
+                        errors.append(response.status)
+            except (OSError, http.client.HTTPException) as error:
+                with lock:
+                    errors.append(repr(error))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                continue
+            mine.append((time.perf_counter() - start) * 1000)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(CONNECTIONS)]
+    with Timer() as t:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    return latencies, errors, t.seconds
+
+
+WRK_SCRIPT = r"""
+local bodies, n, i = {}, 0, 0
+init = function(args)
+  if args[1] then
+    for line in io.lines(args[1]) do n = n + 1; bodies[n] = line end
+  end
+end
+request = function()
+  if n == 0 then return wrk.format("GET", wrk.path) end
+  i = i + 1
+  return wrk.format("POST", wrk.path, {["Content-Type"] = "application/json"}, bodies[(i % n) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f\n", summary.requests,
+    e.connect + e.read + e.write + e.timeout + e.status, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+def load_wrk(port, path, bodies, seconds):
+    """wrk (C, far lighter than this interpreter) with CONNECTIONS connections on 2 threads."""
+    folder = Path(tempfile.mkdtemp())
+    (folder / "load.lua").write_text(WRK_SCRIPT)
+    args = []
+    if bodies:
+        (folder / "bodies.txt").write_text("\n".join(json.dumps(json.loads(b)) for b in bodies))
+        args = ["--", str(folder / "bodies.txt")]
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(folder / "load.lua"),
+            f"http://127.0.0.1:{port}{path}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requests_, errors, micros, p50, p99, _worst = re.search(
+        r"RESULT (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)", out
+    ).groups()
+    return {
+        "rate": int(requests_) / (int(micros) / 1e6),
+        "p50": float(p50),
+        "p99": float(p99),
+        "errors": int(errors),
+        "requests": int(requests_),
+    }
+
+
+def load_python(port, path, bodies, seconds):
+    latencies, errors, elapsed = load(port, path, bodies, seconds)
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "errors": len(errors),
+        "requests": len(latencies),
+    }
+
+
+def main():
+    db_url = setup_django()
+    from django.conf import settings
+
+    from attendance.models import MpesaCallback, MpesaPayment
+    from tests.factories import PaymentFactory, UserFactory
+    from tests.mpesa_wire import success_callback
+    from tests.smtp import free_port
+
+    MpesaCallback.objects.all().delete()
+    MpesaPayment.objects.all().delete()
+    payer = UserFactory(username="bench-callback-payer")
+    payments = [
+        PaymentFactory(user=payer, phone_number=f"2547440{n:05d}", amount=100) for n in range(2000)
+    ]
+    bodies = [
+        success_callback(p.checkout_request_id, amount=100, receipt=f"BCH{n:07d}")
+        for n, p in enumerate(payments)
+    ]
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DEBUG": "False",
+        "SECRET_KEY": "bench-" + "k" * 60,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "False",
+        "LOG_LEVEL": "WARNING",
+        "CELERY_TASK_DEFAULT_QUEUE": "bench-callbacks",
+        "MPESA_CALLBACK_TOKEN": settings.MPESA_CALLBACK_TOKEN,
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "soundfusion_attendance.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            *GUNICORN_ARGS,
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request(
+                    "GET", "/api/health/"
+                )
+                break
+            except OSError:
+                time.sleep(0.1)
+        run = load_wrk if shutil.which("wrk") else load_python
+        print(f"load generator: {'wrk' if run is load_wrk else 'python threads (install wrk)'}")
+        run(port, "/api/health/", None, 1)  # warm up workers and connections
+        bare = run(port, "/api/health/", None, SECONDS)
+        path = f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
+        cb = run(port, path, bodies, SECONDS)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    stored = MpesaCallback.objects.count()
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).delete("bench-callbacks")
+    MpesaCallback.objects.all().delete()
+    MpesaPayment.objects.all().delete()
+    payer.delete()
+
+    ratio = cb["rate"] / bare["rate"]
+    for name, r in (("bare JSON view:   ", bare), ("callback endpoint:", cb)):
+        print(
+            f"{name} {r['rate']:7.0f} req/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
+            f"errors {r['errors']}"
+        )
+    print(f"callbacks stored: {stored} of {cb['requests']} answered")
+    print(f"ratio callback/bare: {ratio:.2f}  (target >= 0.40); p99 target < 50 ms")
+    if ratio < 0.4 or cb["p99"] >= 50 or cb["errors"] or stored < cb["requests"]:
+        sys.exit("FAILED")
+
+
+if __name__ == "__main__":
+    main()

@@ -28,7 +28,15 @@ def test_seed_demo_is_idempotent_and_consistent(db, capsys):
 
 
 def test_seed_demo_generates_volume(db):
-    call_command("seed_demo", crew=30, events=12, quiet=True)
+    from attendance.models import EmailNotification, MpesaPayment
+
+    call_command("seed_demo", crew=30, events=12, payments=40, notifications=50, quiet=True)
+    assert MpesaPayment.objects.count() == 40
+    assert EmailNotification.objects.filter(subject__startswith="[seed]").count() == 50
+    for profile in Profile.objects.select_related("user"):
+        assert profile.balance == ledger_balance_from_entries(profile.user)
+    call_command("seed_demo", crew=30, events=12, payments=40, notifications=50, quiet=True)
+    assert MpesaPayment.objects.count() == 40
     assert Profile.objects.filter(user__username__startswith="crew").count() == 30
     assert Event.objects.filter(name__startswith="Generated event").count() == 12
     call_command("seed_demo", crew=30, events=12, quiet=True)

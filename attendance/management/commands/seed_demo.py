@@ -9,7 +9,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from attendance.models import Attendance, Department, Event, LedgerEntry, Profile
+from attendance.models import (
+    Attendance,
+    Department,
+    EmailNotification,
+    Event,
+    LedgerEntry,
+    MpesaPayment,
+    Profile,
+)
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
 from attendance.services.ledger import ledger_post
@@ -65,10 +73,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--crew", type=int, default=0, help="extra generated crew members")
         parser.add_argument("--events", type=int, default=0, help="extra generated past events")
+        parser.add_argument("--payments", type=int, default=0, help="extra M-Pesa payments")
+        parser.add_argument("--notifications", type=int, default=0, help="extra sent emails")
         parser.add_argument("--seed", type=int, default=7, help="random seed for generated data")
         parser.add_argument("--quiet", action="store_true")
 
-    def handle(self, *args, crew, events, seed, quiet, **options):
+    def handle(self, *args, crew, events, payments, notifications, seed, quiet, **options):
         rng = random.Random(seed)
         with transaction.atomic():
             admin = self._user("admin", "Grace", "Admin", "0700000001", is_superuser=True)
@@ -82,6 +92,10 @@ class Command(BaseCommand):
             members += self._bulk_crew(crew)
         if events:
             self._bulk_events(events, members, manager, rng)
+        if payments:
+            self._bulk_payments(payments, members, rng)
+        if notifications:
+            self._bulk_notifications(notifications, members, rng)
         if not quiet:
             self.stdout.write(
                 self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/")
@@ -185,6 +199,67 @@ class Command(BaseCommand):
             check_out_at=check_out,
             reason="Recorded from the paper sign-in sheet",
         )
+
+    def _bulk_payments(self, count, members, rng):
+        """Completed payments go through the ledger service (balances stay equal to the sum of
+        entries); failed and cancelled ones are inserted in bulk."""
+        already = MpesaPayment.objects.filter(checkout_request_id__startswith="ws_CO_SEED").count()
+        failed = []
+        for n in range(already, count):
+            member = rng.choice(members)
+            status = rng.choices(["completed", "failed", "cancelled"], [8, 1, 1])[0]
+            payment = MpesaPayment(
+                user=member,
+                requested_by=member,
+                phone_number=member.profile.phone_number or "254700000000",
+                amount=Decimal(rng.choice([100, 250, 500, 1200, 2500])),
+                payment_purpose="Balance payment",
+                account_reference="SF Balance",
+                transaction_desc="Balance",
+                checkout_request_id=f"ws_CO_SEED{n:09d}",
+                status=status,
+                result_code="0" if status == "completed" else "1032",
+                settled_via="callback",
+            )
+            if status != "completed":
+                failed.append(payment)
+                continue
+            payment.receipt_number = f"SD{n:08d}"
+            payment.completed_at = payment.settled_at = timezone.now()
+            with transaction.atomic():
+                payment.save()
+                payment.ledger_entry = ledger_post(
+                    user=member,
+                    kind=LedgerEntry.Kind.PAYMENT,
+                    amount=payment.amount,
+                    description=f"M-Pesa payment {payment.receipt_number}",
+                    source=payment,
+                )
+                payment.save(update_fields=["ledger_entry"])
+        MpesaPayment.objects.bulk_create(failed, batch_size=1000)
+
+    def _bulk_notifications(self, count, members, rng):
+        already = EmailNotification.objects.filter(subject__startswith="[seed]").count()
+        start = timezone.now() - timedelta(days=365)
+        rows = []
+        for n in range(already, count):
+            member = rng.choice(members)
+            rows.append(
+                EmailNotification(
+                    recipient=member.email or f"{member.username}@soundfusion.local",
+                    user=member,
+                    notification_type=EmailNotification.Type.EVENT_UPDATED,
+                    subject=f"[seed] Update {n}",
+                    message="Call time moved.",
+                    status=EmailNotification.Status.SENT,
+                    is_sent=True,
+                    sent_at=start + timedelta(seconds=n * 31_536_000 // max(count, 1)),
+                )
+            )
+            if len(rows) == 5000:
+                EmailNotification.objects.bulk_create(rows)
+                rows = []
+        EmailNotification.objects.bulk_create(rows)
 
     def _bulk_crew(self, count):
         existing = set(

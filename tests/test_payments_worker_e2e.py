@@ -1,0 +1,49 @@
+"""End to end with every real part: the simulator over HTTP, the app serving its callback
+endpoint, a real Celery worker on Redis processing the callback, PostgreSQL, SMTP on loopback."""
+
+import pytest
+
+from attendance.models import EmailNotification, LedgerEntry, MpesaPayment
+from attendance.services.payments import payment_request_stk_push
+from soundfusion_attendance.celery import app as celery_app
+from tests.conftest import set_celery_eager
+from tests.factories import UserFactory
+from tests.workers import Workers, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def test_payment_settled_by_a_real_worker_and_the_payer_emailed(
+    callbacks_to_live_server, smtp_server, settings
+):
+    member = UserFactory(email="payer@example.com", profile__phone_number="0708374149")
+    env = {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_server.port),
+    }
+    set_celery_eager(False)
+    try:
+        with Workers(count=1, env=env) as workers:
+            celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = workers.queue
+            payment, _ = payment_request_stk_push(
+                payer=member, amount=300, purpose="Balance payment", requested_by=member
+            )
+
+            def settled():
+                payment.refresh_from_db()
+                return payment.status == "completed"
+
+            assert wait_until(settled, timeout=60)
+            assert wait_until(
+                lambda: EmailNotification.objects.filter(status="sent").exists(), timeout=60
+            )
+    finally:
+        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "celery"
+        set_celery_eager(True)
+    assert payment.ledger_entry.amount == -300
+    assert LedgerEntry.objects.count() == 1
+    [message] = smtp_server.messages
+    assert message["To"] == "payer@example.com"
+    assert payment.receipt_number in message["Subject"]
+    assert MpesaPayment.objects.get().settled_via == "callback"

@@ -111,6 +111,16 @@ def smtp_server(settings):
 
 
 @pytest.fixture
+def smtp_worker_env(smtp_server):
+    """Environment for worker processes so that they send to the loopback SMTP server."""
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_server.port),
+    }
+
+
+@pytest.fixture
 def smtp_port_down(settings):
     """A loopback port with no SMTP server on it (yet): start one there with SmtpServer(port)."""
     from tests.smtp import free_port

@@ -10,7 +10,9 @@ from tests.workers import Workers, wait_until
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-def test_two_workers_draining_the_same_notifications_deliver_each_once(smtp_server, settings):
+def test_two_workers_draining_the_same_notifications_deliver_each_once(
+    smtp_server, smtp_worker_env
+):
     rows = EmailNotification.objects.bulk_create(
         EmailNotification(
             recipient=f"crew{n}@example.com",
@@ -20,14 +22,9 @@ def test_two_workers_draining_the_same_notifications_deliver_each_once(smtp_serv
         )
         for n in range(1000)
     )
-    env = {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_server.port),
-    }
     set_celery_eager(False)
     try:
-        with Workers(count=2, env=env) as workers:
+        with Workers(count=2, env=smtp_worker_env) as workers:
             # Every notification is queued twice, so both workers race for each one.
             for _ in range(2):
                 for row in rows:

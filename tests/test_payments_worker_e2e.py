@@ -14,17 +14,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 
 
 def test_payment_settled_by_a_real_worker_and_the_payer_emailed(
-    callbacks_to_live_server, smtp_server, settings
+    callbacks_to_live_server, smtp_server, smtp_worker_env
 ):
     member = UserFactory(email="payer@example.com", profile__phone_number="0708374149")
-    env = {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_server.port),
-    }
     set_celery_eager(False)
     try:
-        with Workers(count=1, env=env) as workers:
+        with Workers(count=1, env=smtp_worker_env) as workers:
             celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = workers.queue
             payment, _ = payment_request_stk_push(
                 payer=member, amount=300, purpose="Balance payment", requested_by=member

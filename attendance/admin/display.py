@@ -13,6 +13,19 @@ def status_badge(value: str, label: str):
     return format_html('<span class="sf-badge sf-{}">{}</span>', value, label)
 
 
+class ReadOnlyAdminMixin:
+    """History and money records: viewable, never added, edited or deleted through admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class EstimatedCountPaginator(Paginator):
     """Counting a million rows costs more than rendering the page; estimate when unfiltered.
 

@@ -4,11 +4,11 @@ from django.utils.html import format_html
 from attendance.models import EmailNotification
 from attendance.services.notifications import notification_requeue
 
-from .display import EstimatedCountPaginator, status_badge
+from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge
 
 
 @admin.register(EmailNotification)
-class EmailNotificationAdmin(admin.ModelAdmin):
+class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: what was sent is history. Failed rows can be queued again."""
 
     list_display = (
@@ -43,32 +43,7 @@ class EmailNotificationAdmin(admin.ModelAdmin):
         ),
         ("Content", {"fields": ("preview", "message", "attachment_names")}),
     )
-    readonly_fields = (
-        "recipient",
-        "user",
-        "notification_type",
-        "subject",
-        "event",
-        "status",
-        "is_sent",
-        "sent_at",
-        "failed_attempts",
-        "last_error",
-        "next_attempt_at",
-        "created_at",
-        "preview",
-        "message",
-        "attachment_names",
-    )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    readonly_fields = tuple(f for _, options in fieldsets for f in options["fields"])
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):

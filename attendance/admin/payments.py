@@ -21,7 +21,7 @@ from attendance.services.payments import (
 )
 from attendance.templatetags.soundfusion import kes
 
-from .display import EstimatedCountPaginator, status_badge
+from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge
 
 PAYMENT_FIELDS = (
     "user",
@@ -58,7 +58,7 @@ TIME_FIELDS = (
 
 
 @admin.register(MpesaPayment)
-class MpesaPaymentAdmin(admin.ModelAdmin):
+class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Nothing here edits money: every field is read-only, changes go through services."""
 
     list_display = (
@@ -91,15 +91,6 @@ class MpesaPaymentAdmin(admin.ModelAdmin):
         ("Timestamps", {"fields": TIME_FIELDS}),
     )
     readonly_fields = PAYMENT_FIELDS + MPESA_FIELDS + TIME_FIELDS
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -185,7 +176,7 @@ class MpesaPaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(MpesaCallback)
-class MpesaCallbackAdmin(admin.ModelAdmin):
+class MpesaCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The raw inbox: every callback as it arrived."""
 
     list_display = ("received_at", "checkout_request_id", "status", "remote_addr", "payment")
@@ -207,15 +198,6 @@ class MpesaCallbackAdmin(admin.ModelAdmin):
         "processed_at",
         "raw_body",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Process again (unprocessed, failed or unmatched only)")
     def process_again(self, request, queryset):

@@ -357,30 +357,30 @@ KICK_SECONDS = 10
 _redis = None
 
 
+def _redis_client():
+    global _redis
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis
+
+
 def _kick_set() -> bool:
     """Set the flag if it is not set; True if this call set it.
 
     On the callback's hot path: a plain Redis SET NX costs a quarter of Django's cache.add.
     """
-    global _redis
     if not settings.REDIS_URL:
         return cache.add(KICK_KEY, 1, timeout=KICK_SECONDS)
-    if _redis is None:
-        import redis
-
-        _redis = redis.Redis.from_url(settings.REDIS_URL)
-    return bool(_redis.set(KICK_KEY, 1, ex=KICK_SECONDS, nx=True))
+    return bool(_redis_client().set(KICK_KEY, 1, ex=KICK_SECONDS, nx=True))
 
 
 def _kick_clear() -> None:
-    if settings.REDIS_URL and _redis is not None:
-        _redis.delete(KICK_KEY)
+    if settings.REDIS_URL:
+        _redis_client().delete(KICK_KEY)
     else:
         cache.delete(KICK_KEY)
-        if settings.REDIS_URL:
-            import redis
-
-            redis.Redis.from_url(settings.REDIS_URL).delete(KICK_KEY)
 
 
 def _queue_callback(callback_id: int) -> None:
@@ -412,10 +412,10 @@ def callbacks_process_received() -> int:
             .order_by("id")
             .values_list("pk", flat=True)[:200]
         )
-        for callback_id in batch:
-            callback_process(callback_id=callback_id)
+        outcomes = [callback_process(callback_id=callback_id) for callback_id in batch]
         done += len(batch)
-        if len(batch) < 200:
+        # Rows another worker holds come back "skipped"; stop rather than spin on them.
+        if len(batch) < 200 or all(outcome == "skipped" for outcome in outcomes):
             return done
 
 

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from attendance.services.crew import crew_send_reminders
 from attendance.services.notifications import notification_deliver, notification_sweep
 from attendance.services.payments import (
     callback_process,
@@ -54,3 +55,8 @@ def callbacks_process_pending_task() -> int:
 @shared_task(ignore_result=False)
 def payments_reconcile_task() -> dict:
     return payments_reconcile()
+
+
+@shared_task(ignore_result=False)
+def crew_send_reminders_task() -> int:
+    return crew_send_reminders()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import api, portal
+from .views import api, crew, portal
 
 app_name = "attendance"
 
@@ -11,6 +11,10 @@ urlpatterns = [
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),
+    path("crew/assignments/", crew.assignments, name="crew_assignments"),
+    path("crew/<int:crew_id>/confirm/", crew.confirm, name="crew_confirm"),
+    path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
+    path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
     path("api/health/", api.health, name="health"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
     path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),

@@ -298,3 +298,12 @@ NOTIFICATION_STALE_CLAIM_SECONDS = env.int("NOTIFICATION_STALE_CLAIM_SECONDS", d
 NOTIFICATION_SWEEP_BATCH = env.int("NOTIFICATION_SWEEP_BATCH", default=500)
 # Ids per delivery task: amortises the broker round trip over several emails.
 NOTIFICATION_BATCH_SIZE = env.int("NOTIFICATION_BATCH_SIZE", default=25)
+
+# --- Event crew ---------------------------------------------------------------------------
+# Confirm/decline links in invitations stop working after this many days (and at the latest
+# when the event starts).
+CREW_ANSWER_LINK_MAX_AGE_DAYS = env.int("CREW_ANSWER_LINK_MAX_AGE_DAYS", default=14)
+# Reminders go out the day before an event, from this local hour on (the job runs hourly).
+CREW_REMINDER_HOUR = env.int("CREW_REMINDER_HOUR", default=9)
+# Domain part of calendar entry ids; keep it stable so re-sent invitations update entries.
+CREW_CALENDAR_DOMAIN = env.str("CREW_CALENDAR_DOMAIN", default="soundfusion.co.ke")

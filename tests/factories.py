@@ -64,3 +64,22 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     status = "pending"
     checkout_request_id = factory.Sequence(lambda n: f"ws_CO_TEST{n:08d}")
     merchant_request_id = factory.Sequence(lambda n: f"29115-{n}-1")
+
+
+class CrewRoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "attendance.CrewRole"
+        django_get_or_create = ("name",)
+
+    name = "Stagehand"
+
+
+class EventCrewFactory(factory.django.DjangoModelFactory):
+    """An assignment as crew_assign leaves it: invited, no email yet."""
+
+    class Meta:
+        model = "attendance.EventCrew"
+
+    event = factory.SubFactory(EventFactory)
+    user = factory.SubFactory(UserFactory)
+    role = factory.SubFactory(CrewRoleFactory)

@@ -14,6 +14,7 @@ from attendance.services.notifications import (
     notification_sweep,
 )
 from attendance.tasks import notification_deliver_task, notifications_sweep_task
+from tests.admin_forms import EVENT_INLINES, management_forms
 from tests.factories import EventFactory, UserFactory
 from tests.smtp import SmtpServer
 
@@ -264,8 +265,7 @@ def test_event_created_in_admin_alerts_its_managers(
                 "call_time_0": start.strftime("%Y-%m-%d"),
                 "call_time_1": "16:00:00",
                 "venue": "Alliance Française",
-                "attendances-TOTAL_FORMS": "0",
-                "attendances-INITIAL_FORMS": "0",
+                **management_forms(*EVENT_INLINES),
             },
         )
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -1,3 +1,3 @@
 """Admin, one module per domain. Importing them registers their ModelAdmins."""
 
-from . import events, notifications, payments, people  # noqa: F401
+from . import crew, events, notifications, payments, people  # noqa: F401

@@ -4,20 +4,41 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 
-from attendance.models import Attendance, AttendanceCorrection, Event
+from attendance.models import (
+    Attendance,
+    AttendanceCorrection,
+    Event,
+    EventCrew,
+    EventRoleRequirement,
+)
 from attendance.services.attendance import (
     AttendanceError,
     attendance_correct,
     attendance_expect,
 )
+from attendance.services.crew import (
+    CrewError,
+    crew_complete_event,
+    crew_invite,
+    crew_send_briefing,
+)
 from attendance.services.events import event_notify_created, event_save
 
+from .crew import (
+    AssignCrewInline,
+    CrewInline,
+    RoleRequirementInline,
+    save_crew_formset,
+    staffing_table,
+)
 from .display import notification_history, status_badge
 
 _CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
@@ -87,13 +108,14 @@ class EventAdmin(admin.ModelAdmin):
         "starts_at",
         "call_time",
         "status_badge",
-        "crew_count",
+        "crew_filled",
     )
     list_filter = ("status", "starts_at")
     date_hierarchy = "starts_at"
     search_fields = ("name", "client", "venue")
     filter_horizontal = ("managers",)
-    inlines = [AttendanceInline]
+    inlines = [RoleRequirementInline, CrewInline, AssignCrewInline, AttendanceInline]
+    actions = ["send_invitations", "send_setup_briefing", "complete_crew"]
     show_full_result_count = False
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
@@ -103,9 +125,16 @@ class EventAdmin(admin.ModelAdmin):
             {"fields": ("starts_at", "ends_at", "call_time", "venue", "venue_map_url")},
         ),
         ("Details", {"fields": ("description", "special_instructions")}),
+        ("Crew: confirmed / needed", {"fields": ("staffing",)}),
         ("Communication", {"fields": ("communication_history",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("communication_history",)
+    readonly_fields = ("staffing", "communication_history")
+
+    @admin.display(description="Per role")
+    def staffing(self, obj):
+        if obj.pk is None:
+            return "Save the event first, then set the crew needed and assign people."
+        return staffing_table(obj)
 
     @admin.display(description="Emails about this event")
     def communication_history(self, obj):
@@ -114,17 +143,82 @@ class EventAdmin(admin.ModelAdmin):
         return notification_history(obj.notifications.order_by("-created_at", "-id"))
 
     def get_queryset(self, request):
+        confirmed = (
+            EventCrew.objects.filter(
+                event=OuterRef("pk"),
+                status__in=[EventCrew.Status.CONFIRMED, EventCrew.Status.COMPLETED],
+            )
+            .values("event")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        needed = (
+            EventRoleRequirement.objects.filter(event=OuterRef("pk"))
+            .values("event")
+            .annotate(n=Sum("needed"))
+            .values("n")
+        )
         return (
-            super().get_queryset(request).annotate(_crew_count=Count("attendances", distinct=True))
+            super()
+            .get_queryset(request)
+            .annotate(
+                _confirmed=Coalesce(Subquery(confirmed), 0),
+                _needed=Coalesce(Subquery(needed), 0),
+            )
         )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
-    @admin.display(description="Crew", ordering="_crew_count")
-    def crew_count(self, obj):
-        return obj._crew_count
+    @admin.display(description="Crew confirmed / needed", ordering="_confirmed")
+    def crew_filled(self, obj):
+        text = f"{obj._confirmed} / {obj._needed}"
+        if obj._needed and obj._confirmed < obj._needed:
+            return format_html('<span class="sf-warning">{}</span>', text)
+        return text
+
+    @admin.action(description="Send invitations to assigned crew not yet invited")
+    def send_invitations(self, request, queryset):
+        sent, problems = 0, []
+        waiting = EventCrew.objects.filter(
+            event__in=queryset, status=EventCrew.Status.INVITED, invitation_sent=False
+        ).select_related("user", "event")
+        for assignment in waiting:
+            try:
+                crew_invite(assignment=assignment)
+                sent += 1
+            except CrewError as error:
+                problems.append(str(error))
+        messages.info(request, f"{sent} invitation(s) sent.")
+        for problem in problems[:10]:
+            messages.warning(request, problem)
+
+    @admin.action(
+        description="Email the setup briefing (roster and instructions) to confirmed crew"
+    )
+    def send_setup_briefing(self, request, queryset):
+        for event in queryset:
+            try:
+                sent = crew_send_briefing(event=event)
+            except CrewError as error:
+                messages.warning(request, str(error))
+            else:
+                messages.success(request, f"{event.name}: briefing sent to {sent} crew.")
+
+    @admin.action(description="After the event: mark crew who checked in as completed")
+    def complete_crew(self, request, queryset):
+        for event in queryset:
+            try:
+                done, left = crew_complete_event(event=event)
+            except CrewError as error:
+                messages.warning(request, str(error))
+            else:
+                messages.success(
+                    request,
+                    f"{event.name}: {done} completed"
+                    + (f", {left} confirmed but never checked in." if left else "."),
+                )
 
     def save_model(self, request, obj, form, change):
         changes = event_save(event=obj, by=request.user)
@@ -143,6 +237,8 @@ class EventAdmin(admin.ModelAdmin):
             event_notify_created(event=form.instance)
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is EventCrew:
+            return save_crew_formset(request, form.instance, formset)
         if formset.model is not Attendance:
             return super().save_formset(request, form, formset, change)
         # The admin's change message reads these three lists.

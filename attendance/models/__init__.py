@@ -1,5 +1,6 @@
 """Every model of the app, re-exported so that the label stays `attendance`."""
 
+from .crew import CrewRole, EventCrew, EventRoleRequirement
 from .events import Attendance, AttendanceCorrection, Event
 from .notifications import EmailNotification
 from .payments import MpesaCallback, MpesaPayment
@@ -8,9 +9,12 @@ from .people import Department, LedgerEntry, Profile
 __all__ = [
     "Attendance",
     "AttendanceCorrection",
+    "CrewRole",
     "Department",
     "EmailNotification",
     "Event",
+    "EventCrew",
+    "EventRoleRequirement",
     "LedgerEntry",
     "MpesaCallback",
     "MpesaPayment",

@@ -63,6 +63,13 @@ class EmailNotification(models.Model):
         blank=True,
         related_name="notifications",
     )
+    crew_assignment = models.ForeignKey(
+        "attendance.EventCrew",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -72,6 +79,7 @@ class EmailNotification(models.Model):
             models.Index(fields=["user", "-created_at"], name="notif_user_recent"),
             models.Index(fields=["event", "-created_at"], name="notif_event_recent"),
             models.Index(fields=["-created_at"], name="notif_recent"),
+            models.Index(fields=["crew_assignment", "-created_at"], name="notif_crew_recent"),
         ]
 
     def __str__(self):

@@ -1,7 +1,8 @@
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from attendance.models import EmailNotification, Event
+from attendance.models import EmailNotification, Event, EventCrew
 from attendance.services.notifications import notification_create
 
 # What crew need to hear about when it changes, with the label they read.
@@ -22,10 +23,25 @@ def _display(value):
 
 
 def event_affected_crew(event: Event):
-    """The people who must hear about changes to an event."""
+    """The people who must hear about changes to an event.
+
+    Crew who have been sent an invitation or have confirmed, and anyone else on the attendance
+    list (events staffed without the crew workflow); never someone who declined.
+    """
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.filter(attendances__event=event).distinct()
+    Crew = EventCrew.Status
+    told_of_it = Q(crew_assignments__event=event) & (
+        Q(crew_assignments__status=Crew.CONFIRMED)
+        | Q(crew_assignments__status=Crew.INVITED, crew_assignments__invitation_sent=True)
+    )
+    declined = EventCrew.objects.filter(event=event, status=Crew.DECLINED).values("user_id")
+    return (
+        get_user_model()
+        .objects.filter(told_of_it | Q(attendances__event=event))
+        .exclude(pk__in=declined)
+        .distinct()
+    )
 
 
 def event_save(*, event: Event, by=None) -> list[dict]:
@@ -72,14 +88,22 @@ def event_notify_created(*, event: Event) -> int:
 
 
 def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
+    # Linked to each member's assignment so the portal shows the email beside it.
+    assignments = {a.user_id: a for a in EventCrew.objects.filter(event=event)}
     told = 0
     for member in event_affected_crew(event).exclude(email=""):
+        assignment = assignments.get(member.pk)
         notification_create(
             recipient=member.email,
             user=member,
             event=event,
+            crew_assignment=assignment,
             notification_type=EmailNotification.Type.EVENT_UPDATED,
-            context={"event": event, "changes": changes},
+            context={
+                "event": event,
+                "changes": changes,
+                "call_time": assignment.expected_call_time if assignment else None,
+            },
         )
         told += 1
     return told

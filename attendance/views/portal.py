@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from attendance.models import Attendance, LedgerEntry
+from attendance.models import Attendance, Event, EventCrew, LedgerEntry
 from attendance.services.attendance import (
     AttendanceError,
     attendance_can_check_in,
@@ -28,13 +28,14 @@ def _own_attendance(request, event_id) -> Attendance:
     )
 
 
-def _back(request):
+def back(request, default: str = "attendance:home"):
+    """Redirect to the page the form came from (`next`), if it is on this site."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return redirect(target)
-    return redirect("attendance:home")
+    return redirect(default)
 
 
 @login_required
@@ -55,6 +56,13 @@ def home(request):
         .order_by("-event__starts_at")[:5]
     )
     ledger = LedgerEntry.objects.filter(user=request.user).order_by("-created_at", "-id")[:10]
+    invitations = (
+        EventCrew.objects.filter(
+            user=request.user, status=EventCrew.Status.INVITED, event__ends_at__gt=now
+        )
+        .exclude(event__status=Event.Status.CANCELLED)
+        .count()
+    )
     profile = request.user.profile
     # M-Pesa takes whole shillings: suggest the balance rounded up.
     suggested = (
@@ -69,6 +77,7 @@ def home(request):
             "upcoming": upcoming,
             "recent": recent,
             "ledger": ledger,
+            "invitations": invitations,
         },
     )
 
@@ -100,7 +109,7 @@ def check_in(request, event_id):
             request,
             f"Checked in at {local:%H:%M} ({attendance.get_status_display().lower()}).",
         )
-    return _back(request)
+    return back(request)
 
 
 @login_required
@@ -113,7 +122,7 @@ def check_out(request, event_id):
         messages.error(request, str(error))
     else:
         messages.success(request, f"Checked out. {attendance.hours_worked} hours worked.")
-    return _back(request)
+    return back(request)
 
 
 @login_required

@@ -1,0 +1,432 @@
+"""Crew admin: roles, assignments with their answers and emails, and the event crew inlines."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from attendance.models import CrewRole, Event, EventCrew, EventRoleRequirement
+from attendance.services.crew import (
+    CrewError,
+    crew_assign,
+    crew_complete,
+    crew_confirm,
+    crew_conflicts,
+    crew_invite,
+    crew_remind,
+    crew_remove,
+    crew_update,
+    event_staffing,
+)
+
+from .display import notification_history, status_badge
+
+Status = EventCrew.Status
+
+
+@admin.register(CrewRole)
+class CrewRoleAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "sort_order")
+    list_editable = ("sort_order",)
+    search_fields = ("name",)
+
+
+def member_name(user) -> str:
+    return user.get_full_name() or user.username
+
+
+def warn_if_booked(request, assignment: EventCrew) -> None:
+    """Assigning someone who is confirmed elsewhere at that time is allowed, but said."""
+    for clash in crew_conflicts(
+        user=assignment.user, event=assignment.event, call_time=assignment.call_time
+    ):
+        when = timezone.localtime(clash.event.starts_at)
+        messages.warning(
+            request,
+            f"{member_name(assignment.user)} is already confirmed for {clash.event.name} "
+            f"({when:%a %d %b %H:%M}) as {clash.role}, which overlaps {assignment.event.name}. "
+            "They cannot confirm both.",
+        )
+
+
+class _CachedRoleChoices:
+    """One query for the role dropdown of every inline row, not one per row."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "role":
+            if not hasattr(request, "_crew_role_choices"):
+                request._crew_role_choices = list(field.choices)
+            field.choices = request._crew_role_choices
+        return field
+
+
+class RoleRequirementInline(_CachedRoleChoices, admin.TabularInline):
+    model = EventRoleRequirement
+    fields = ("role", "needed")
+    extra = 0
+    verbose_name_plural = "Crew needed per role"
+
+
+class CrewInline(_CachedRoleChoices, admin.TabularInline):
+    """The crew already assigned: role, call time and instructions editable, answers shown."""
+
+    model = EventCrew
+    fields = (
+        "member",
+        "role",
+        "call_time",
+        "notes",
+        "status_badge",
+        "invitation_sent",
+        "answered",
+    )
+    readonly_fields = ("member", "status_badge", "invitation_sent", "answered")
+    extra = 0
+    verbose_name_plural = "Crew"
+    formfield_overrides = {
+        EventCrew._meta.get_field("notes").__class__: {
+            "widget": forms.Textarea(attrs={"rows": 1, "cols": 30})
+        }
+    }
+
+    def has_add_permission(self, request, obj=None):
+        return False  # new people come through AssignCrewInline
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "role", "event")
+
+    @admin.display(description="Member")
+    def member(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:attendance_eventcrew_change", args=[obj.pk]),
+            member_name(obj.user),
+        )
+
+    @admin.display(description="Status")
+    def status_badge(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Answered")
+    def answered(self, obj):
+        if obj.responded_at is None:
+            return "-"
+        when = timezone.localtime(obj.responded_at).strftime("%d %b %H:%M")
+        return f"{when}: {obj.decline_reason}" if obj.decline_reason else when
+
+
+class AssignCrewInline(_CachedRoleChoices, admin.TabularInline):
+    """Empty rows to assign several people at once; they start as invited (not emailed)."""
+
+    model = EventCrew
+    fields = ("user", "role", "call_time", "notes")
+    autocomplete_fields = ("user",)
+    extra = 3
+    verbose_name = "new assignment"
+    verbose_name_plural = "Assign crew (then send invitations from the actions)"
+    formfield_overrides = CrewInline.formfield_overrides
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
+
+    def has_change_permission(self, request, obj=None):
+        return True
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def save_crew_formset(request, event: Event, formset) -> None:
+    """Route the event page's crew rows through the crew services."""
+    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+    for form in formset.forms:
+        if form in formset.deleted_forms:
+            if form.instance.pk:
+                crew_remove(assignment=form.instance)
+                formset.deleted_objects.append(form.instance)
+            continue
+        if not form.has_changed() or not form.cleaned_data:
+            continue
+        data = form.cleaned_data
+        try:
+            if form.instance.pk is None:
+                assignment = crew_assign(
+                    event=event,
+                    user=data["user"],
+                    role=data["role"],
+                    call_time=data.get("call_time"),
+                    notes=data.get("notes", ""),
+                    by=request.user,
+                )
+                warn_if_booked(request, assignment)
+                formset.new_objects.append(assignment)
+            else:
+                crew_update(
+                    assignment=form.instance,
+                    role=data["role"],
+                    call_time=data.get("call_time") or False,
+                    notes=data.get("notes", ""),
+                )
+                formset.changed_objects.append((form.instance, form.changed_data))
+        except CrewError as error:
+            messages.error(request, str(error))
+
+
+class UpcomingEventFilter(admin.SimpleListFilter):
+    """Events from two weeks ago on: a year of events would make a useless sidebar."""
+
+    title = "event"
+    parameter_name = "event"
+    LIMIT = 40
+
+    def lookups(self, request, model_admin):
+        since = timezone.now() - timedelta(days=14)
+        events = list(Event.objects.filter(ends_at__gte=since).order_by("starts_at")[: self.LIMIT])
+        chosen = self.value()
+        if chosen and chosen.isdigit() and all(str(e.pk) != chosen for e in events):
+            events += list(Event.objects.filter(pk=chosen))
+        return [(str(e.pk), str(e)) for e in events]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(value)
+        return queryset.filter(event_id=int(value))
+
+
+class EventCrewForm(forms.ModelForm):
+    class Meta:
+        model = EventCrew
+        fields = ("event", "user", "role", "call_time", "notes")
+
+    def clean(self):
+        cleaned = super().clean()
+        event = cleaned.get("event")
+        if self.instance.pk is None and event is not None:
+            if event.status == Event.Status.CANCELLED:
+                self.add_error("event", "This event is cancelled.")
+            elif event.ends_at <= timezone.now():
+                self.add_error("event", "This event is already over.")
+        return cleaned
+
+
+@admin.register(EventCrew)
+class EventCrewAdmin(admin.ModelAdmin):
+    form = EventCrewForm
+    list_display = (
+        "member",
+        "event",
+        "event_date",
+        "role",
+        "status_badge",
+        "confirmed_at",
+        "invitation_sent",
+        "invite_button",
+    )
+    list_filter = ("status", UpcomingEventFilter, "event__starts_at", "role", "invitation_sent")
+    date_hierarchy = "event__starts_at"
+    search_fields = (
+        "user__username",
+        "user__first_name",
+        "user__last_name",
+        "event__name",
+        "role__name",
+    )
+    list_select_related = ("user", "event", "role")
+    autocomplete_fields = ("user", "event")
+    ordering = ("-event__starts_at", "role__sort_order", "user__first_name")
+    show_full_result_count = False
+    actions = ["send_invitations", "send_reminders", "mark_confirmed", "mark_completed"]
+    TRACKING = (
+        "status",
+        "invitation_sent",
+        "invitation_sent_at",
+        "responded_at",
+        "confirmed_at",
+        "decline_reason",
+        "reminder_sent",
+        "reminder_sent_at",
+        "completed_at",
+        "assigned_at",
+        "assigned_by",
+    )
+    fieldsets = (
+        ("Assignment", {"fields": ("event", "user", "role", "call_time", "invite_button")}),
+        ("Communication tracking", {"fields": (*TRACKING, "communication_history")}),
+        ("Notes", {"fields": ("notes",)}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("event", "user") if obj is not None else ()
+        return (*fixed, *self.TRACKING, "invite_button", "communication_history")
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return (("Assignment", {"fields": ("event", "user", "role", "call_time", "notes")}),)
+        return self.fieldsets
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:crew_id>/invite/",
+                self.admin_site.admin_view(require_POST(self.invite_view)),
+                name="attendance_eventcrew_invite",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Member", ordering="user__first_name")
+    def member(self, obj):
+        return member_name(obj.user)
+
+    @admin.display(description="Date", ordering="event__starts_at")
+    def event_date(self, obj):
+        return timezone.localtime(obj.event.starts_at).strftime("%d %b %Y")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="")
+    def invite_button(self, obj):
+        if obj is None or obj.pk is None or obj.status != Status.INVITED:
+            return ""
+        # A submit button of the surrounding form (changelist or change form) aimed at the
+        # invite URL: one click, sent as POST with that form's CSRF token.
+        return format_html(
+            '<button type="submit" class="button" formmethod="post" formaction="{}" '
+            "formnovalidate>{}</button>",
+            reverse("admin:attendance_eventcrew_invite", args=[obj.pk]),
+            "Resend invite" if obj.invitation_sent else "Send invite",
+        )
+
+    @admin.display(description="Emails about this assignment")
+    def communication_history(self, obj):
+        return notification_history(obj.notifications.order_by("-created_at", "-id"))
+
+    def invite_view(self, request, crew_id):
+        assignment = get_object_or_404(EventCrew, pk=crew_id)
+        try:
+            crew_invite(assignment=assignment)
+        except CrewError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request, f"Invitation sent to {member_name(assignment.user)} ({assignment.event})."
+            )
+        referer = request.headers.get("referer", "")
+        if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+            return HttpResponseRedirect(referer)
+        return HttpResponseRedirect(reverse("admin:attendance_eventcrew_changelist"))
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            crew_update(
+                assignment=obj,
+                role=data["role"],
+                call_time=data.get("call_time") or False,
+                notes=data.get("notes", ""),
+            )
+            return
+        # EventCrewForm has already refused what crew_assign would (over, cancelled, twice).
+        assignment = crew_assign(
+            event=data["event"],
+            user=data["user"],
+            role=data["role"],
+            call_time=data.get("call_time"),
+            notes=data.get("notes", ""),
+            by=request.user,
+        )
+        form.instance = assignment
+        obj.pk = assignment.pk
+        warn_if_booked(request, assignment)
+
+    def _report(self, request, done: int, verb: str, problems: list[str]) -> None:
+        if done:
+            messages.success(request, f"{done} {verb}.")
+        for problem in problems[:10]:
+            messages.warning(request, problem)
+        if len(problems) > 10:
+            messages.warning(request, f"… and {len(problems) - 10} more not done.")
+
+    @admin.action(description="Send invitations (to those who have not answered)")
+    def send_invitations(self, request, queryset):
+        sent, problems = 0, []
+        for assignment in queryset.select_related("user", "event"):
+            try:
+                crew_invite(assignment=assignment)
+                sent += 1
+            except CrewError as error:
+                problems.append(str(error))
+        self._report(request, sent, "invitation(s) sent", problems)
+
+    @admin.action(description="Send reminders (confirmed, not yet reminded)")
+    def send_reminders(self, request, queryset):
+        sent = sum(crew_remind(assignment=a) for a in queryset.only("pk"))
+        skipped = queryset.count() - sent
+        problems = [f"{skipped} skipped: not confirmed or already reminded."] if skipped else []
+        self._report(request, sent, "reminder(s) sent", problems)
+
+    @admin.action(description="Mark confirmed (answered by phone)")
+    def mark_confirmed(self, request, queryset):
+        done, problems = 0, []
+        for assignment in queryset.select_related("user", "event"):
+            try:
+                crew_confirm(assignment=assignment)
+                done += 1
+            except CrewError as error:
+                problems.append(f"{member_name(assignment.user)}: {error}")
+        self._report(request, done, "confirmed", problems)
+
+    @admin.action(description="Mark completed (confirmed crew who checked in)")
+    def mark_completed(self, request, queryset):
+        done, left = crew_complete(assignment_ids=queryset.values_list("pk", flat=True))
+        problems = (
+            [f"{left} left as they were: not confirmed, event not started, or never checked in."]
+            if left
+            else []
+        )
+        self._report(request, done, "marked completed", problems)
+
+
+def staffing_table(event: Event):
+    """Filled/needed per role for the event page."""
+    rows = event_staffing(event)
+    if not rows:
+        return "No crew needed or assigned yet."
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                row.role,
+                row.confirmed,
+                row.needed,
+                row.invited,
+                status_badge("confirmed", "filled")
+                if row.is_filled
+                else status_badge("invited", f"{row.needed - row.confirmed} to find"),
+            )
+            for row in rows
+        ),
+    )
+    crew_list = reverse("admin:attendance_eventcrew_changelist") + f"?event={event.pk}"
+    return format_html(
+        '<table class="sf-history"><thead><tr><th>Role</th><th>Confirmed / needed</th>'
+        "<th>Invited, no answer</th><th></th></tr></thead><tbody>{}</tbody></table>"
+        '<p><a href="{}">Open this crew list</a> to send invitations and reminders.</p>',
+        body,
+        crew_list,
+    )

@@ -1,0 +1,113 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class CrewRole(models.Model):
+    """A job on an event: FOH engineer, stagehand, driver... Admins can add their own."""
+
+    name = models.CharField(max_length=60, unique=True)
+    description = models.CharField(max_length=255, blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class EventRoleRequirement(models.Model):
+    """How many people of one role an event needs, so staffing shows filled/needed."""
+
+    event = models.ForeignKey(
+        "attendance.Event", on_delete=models.CASCADE, related_name="role_requirements"
+    )
+    role = models.ForeignKey(CrewRole, on_delete=models.PROTECT, related_name="+")
+    needed = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["role__sort_order", "role__name"]
+        verbose_name = "crew needed"
+        verbose_name_plural = "crew needed"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "role"], name="requirement_one_per_role"),
+        ]
+
+    def __str__(self):
+        return f"{self.role}: {self.needed} needed"
+
+
+class EventCrew(models.Model):
+    """One person assigned to one event in one role, and where their answer stands.
+
+    invited -> confirmed | declined (a member may change their mind until the event starts);
+    confirmed -> completed once the event is over and they attended. Every change goes through
+    attendance.services.crew, which also keeps the attendance list in step.
+    """
+
+    class Status(models.TextChoices):
+        INVITED = "invited", "Invited"
+        CONFIRMED = "confirmed", "Confirmed"
+        DECLINED = "declined", "Declined"
+        COMPLETED = "completed", "Completed"
+
+    event = models.ForeignKey("attendance.Event", on_delete=models.CASCADE, related_name="crew")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crew_assignments"
+    )
+    role = models.ForeignKey(CrewRole, on_delete=models.PROTECT, related_name="assignments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INVITED)
+    call_time = models.DateTimeField(
+        null=True, blank=True, help_text="This person's own call time; empty: the event's."
+    )
+    notes = models.TextField("special instructions", blank=True)
+    assigned_at = models.DateTimeField(auto_now_add=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.CharField(max_length=500, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    invitation_sent = models.BooleanField(default=False)
+    invitation_sent_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent = models.BooleanField(default=False)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-event__starts_at", "role__sort_order", "user__first_name"]
+        verbose_name = "event crew assignment"
+        indexes = [
+            models.Index(fields=["event", "status"], name="eventcrew_event_status"),
+            models.Index(fields=["user", "status"], name="eventcrew_user_status"),
+            # The reminder job looks for confirmed rows not yet reminded.
+            models.Index(
+                fields=["status"],
+                name="eventcrew_to_remind",
+                condition=Q(status="confirmed", reminder_sent=False),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "user"], name="eventcrew_one_per_person"),
+            models.CheckConstraint(
+                condition=~Q(status="confirmed") | Q(confirmed_at__isnull=False),
+                name="eventcrew_confirmed_has_time",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} as {self.role} at {self.event.name}"
+
+    @property
+    def expected_call_time(self):
+        return self.call_time or self.event.call_time
+
+    @property
+    def is_answerable(self) -> bool:
+        return self.status in (self.Status.INVITED, self.Status.CONFIRMED, self.Status.DECLINED)

@@ -1,0 +1,543 @@
+"""Event crew: assign, invite, answer, remind, brief, complete.
+
+Every change of an assignment goes through here, so the attendance list, the emails and the
+answer timestamps stay in step whichever door (portal, email link, admin, beat) it came from.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce, Least
+from django.urls import reverse
+from django.utils import timezone
+
+from attendance.ics import assignment_ics
+from attendance.models import Attendance, EmailNotification, Event, EventCrew
+from attendance.services.attendance import attendance_expect
+from attendance.services.notifications import Attachment, notification_create
+
+Status = EventCrew.Status
+ANSWERS = ("confirm", "decline")
+_ANSWER_SALT = "attendance.crew.answer"
+_INVALID_LINK = "This link is not valid. Open the crew portal to answer the invitation."
+
+
+class CrewError(Exception):
+    """An assignment change the rules refuse; the message is for the person who asked."""
+
+
+class CrewLinkError(CrewError):
+    """An answer link that is forged, meant for something else, or too old."""
+
+    def __init__(self, message: str, *, expired: bool = False):
+        super().__init__(message)
+        self.expired = expired
+
+
+# --- Selectors ------------------------------------------------------------------------------
+
+
+def crew_conflicts(*, user, event: Event, call_time: datetime | None = None) -> QuerySet:
+    """The member's confirmed assignments on other events whose working time overlaps this one.
+
+    Working time runs from the earlier of call time and start to the end of the event.
+    """
+    start = min(call_time or event.call_time, event.starts_at)
+    return (
+        EventCrew.objects.filter(user=user, status=Status.CONFIRMED)
+        .exclude(event=event)
+        .exclude(event__status=Event.Status.CANCELLED)
+        .annotate(
+            _start=Least(Coalesce("call_time", "event__call_time"), "event__starts_at"),
+        )
+        .filter(_start__lt=event.ends_at, event__ends_at__gt=start)
+        .select_related("event", "role")
+        .order_by("event__starts_at")
+    )
+
+
+@dataclass(frozen=True)
+class RoleStaffing:
+    role: str
+    needed: int
+    confirmed: int
+    invited: int
+
+    @property
+    def is_filled(self) -> bool:
+        return self.confirmed >= self.needed
+
+
+def event_staffing(event: Event) -> list[RoleStaffing]:
+    """Per role: how many are needed, confirmed and still invited (two queries)."""
+    counts = {
+        row["role__name"]: row
+        for row in event.crew.values("role__name").annotate(
+            confirmed=Count("pk", filter=Q(status__in=[Status.CONFIRMED, Status.COMPLETED])),
+            invited=Count("pk", filter=Q(status=Status.INVITED)),
+        )
+    }
+    staffing = []
+    for requirement in event.role_requirements.select_related("role"):
+        row = counts.pop(requirement.role.name, {})
+        staffing.append(
+            RoleStaffing(
+                requirement.role.name,
+                requirement.needed,
+                row.get("confirmed", 0),
+                row.get("invited", 0),
+            )
+        )
+    # Roles someone is assigned to without a requirement still show, as "0 needed".
+    for name, row in sorted(counts.items()):
+        staffing.append(RoleStaffing(name, 0, row["confirmed"], row["invited"]))
+    return staffing
+
+
+def crew_roster_queryset() -> QuerySet:
+    """Confirmed (and completed) crew in roster order, with what a roster shows."""
+    return (
+        EventCrew.objects.filter(status__in=[Status.CONFIRMED, Status.COMPLETED])
+        .select_related("user__profile", "role")
+        .order_by("role__sort_order", "user__first_name", "user__username")
+    )
+
+
+def crew_roster(event: Event) -> QuerySet:
+    return crew_roster_queryset().filter(event=event)
+
+
+# --- Signed answer links --------------------------------------------------------------------
+
+
+def crew_answer_token(*, assignment: EventCrew, action: str) -> str:
+    """A token that answers this one assignment with this one action, for a limited time."""
+    if action not in ANSWERS:
+        raise ValueError(action)
+    return signing.dumps([assignment.pk, assignment.user_id, action], salt=_ANSWER_SALT)
+
+
+def crew_answer_url(*, assignment: EventCrew, action: str) -> str:
+    token = crew_answer_token(assignment=assignment, action=action)
+    return settings.SITE_URL + reverse("attendance:crew_answer", args=[assignment.pk, token])
+
+
+def crew_answer_link_check(*, crew_id: int, token: str) -> tuple[EventCrew, str]:
+    """The assignment and action a link answers. Raises CrewError if it is forged or expired.
+
+    The assignment id is signed, so a token cannot be replayed against another assignment by
+    changing the id in the URL.
+    """
+    max_age = timedelta(days=settings.CREW_ANSWER_LINK_MAX_AGE_DAYS)
+    try:
+        pk, user_id, action = signing.loads(token, salt=_ANSWER_SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        raise CrewLinkError(
+            "This link has expired. Open the crew portal to answer the invitation.", expired=True
+        ) from None
+    except (signing.BadSignature, ValueError, TypeError):
+        raise CrewLinkError(_INVALID_LINK) from None
+    assignment = (
+        EventCrew.objects.select_related("event", "role", "user")
+        .filter(pk=pk, user_id=user_id)
+        .first()
+    )
+    if pk != crew_id or action not in ANSWERS or assignment is None:
+        raise CrewLinkError(_INVALID_LINK)
+    return assignment, action
+
+
+# --- Assigning ------------------------------------------------------------------------------
+
+
+def crew_assign(
+    *,
+    event: Event,
+    user,
+    role,
+    by=None,
+    call_time: datetime | None = None,
+    notes: str = "",
+) -> EventCrew:
+    """Put a member on an event's crew, as invited (no email yet: see crew_invite).
+
+    Raises CrewError if they are already on it or the event is over or cancelled. Being booked
+    elsewhere is allowed here (a manager may be arranging a swap); crew_conflicts tells.
+    """
+    if event.status == Event.Status.CANCELLED:
+        raise CrewError(f"{event.name} is cancelled.")
+    if event.ends_at <= timezone.now():
+        raise CrewError(f"{event.name} is already over.")
+    try:
+        with transaction.atomic():
+            return EventCrew.objects.create(
+                event=event,
+                user=user,
+                role=role,
+                call_time=call_time,
+                notes=notes,
+                assigned_by=by,
+            )
+    except IntegrityError:
+        raise CrewError(f"{_name(user)} is already on the crew of {event.name}.") from None
+
+
+def crew_update(
+    *, assignment: EventCrew, role=None, call_time=None, notes: str | None = None
+) -> list[dict]:
+    """Change role, personal call time or instructions; tell the member if they know of it.
+
+    `call_time=None` leaves it as it is; pass `False` to clear it. Returns the changes.
+    """
+    with transaction.atomic():
+        current = _locked(assignment)
+        changes = []
+        if role is not None and role != current.role:
+            changes.append(_change("Role", current.role, role))
+            current.role = role
+        if call_time is not None:
+            new_call = call_time or None
+            if new_call != current.call_time:
+                changes.append(
+                    _change(
+                        "Your call time",
+                        current.expected_call_time,
+                        new_call or current.event.call_time,
+                    )
+                )
+                current.call_time = new_call
+        if notes is not None and notes != current.notes:
+            changes.append(_change("Instructions for you", current.notes, notes))
+            current.notes = notes
+        if not changes:
+            return []
+        current.save(update_fields=["role", "call_time", "notes", "updated_at"])
+        if current.status == Status.CONFIRMED:
+            attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
+        told = current.status == Status.CONFIRMED or (
+            current.status == Status.INVITED and current.invitation_sent
+        )
+        if told and current.user.email:
+            notification_create(
+                recipient=current.user.email,
+                user=current.user,
+                event=current.event,
+                crew_assignment=current,
+                notification_type=EmailNotification.Type.EVENT_UPDATED,
+                context={
+                    "event": current.event,
+                    "changes": changes,
+                    "call_time": current.expected_call_time,
+                },
+            )
+    assignment.__dict__.update(current.__dict__)
+    return changes
+
+
+def crew_remove(*, assignment: EventCrew) -> None:
+    """Take a member off an event; their attendance row goes too unless they checked in."""
+    with transaction.atomic():
+        current = _locked(assignment)
+        _forget_attendance(current)
+        current.delete()
+
+
+# --- Inviting -------------------------------------------------------------------------------
+
+
+def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailNotification:
+    """Email the invitation: event, role, call time, map, instructions, .ics, answer links.
+
+    Sending again is allowed while the member has not answered (a lost email). Raises CrewError
+    if they have answered, the event has started, or they have no email address.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = _locked(assignment)
+        if current.status != Status.INVITED:
+            raise CrewError(
+                f"{_name(current.user)} has already answered ({current.get_status_display()})."
+            )
+        _ensure_not_started(current, now)
+        if not current.user.email:
+            raise CrewError(f"{_name(current.user)} has no email address.")
+        confirm_url = crew_answer_url(assignment=current, action="confirm")
+        portal_url = settings.SITE_URL + reverse("attendance:crew_assignments")
+        notification = notification_create(
+            recipient=current.user.email,
+            user=current.user,
+            event=current.event,
+            crew_assignment=current,
+            notification_type=EmailNotification.Type.CREW_INVITATION,
+            context={
+                **_email_context(current),
+                "confirm_url": confirm_url,
+                "decline_url": crew_answer_url(assignment=current, action="decline"),
+                "portal_url": portal_url,
+                "links_expire": min(
+                    now + timedelta(days=settings.CREW_ANSWER_LINK_MAX_AGE_DAYS),
+                    current.event.starts_at,
+                ),
+            },
+            attachments=(
+                Attachment(
+                    filename=f"sound-fusion-{current.event.pk}.ics",
+                    content=assignment_ics(current, now=now, url=portal_url),
+                    mimetype="text/calendar",
+                ),
+            ),
+        )
+        current.invitation_sent = True
+        current.invitation_sent_at = now
+        current.save(update_fields=["invitation_sent", "invitation_sent_at", "updated_at"])
+    assignment.__dict__.update(current.__dict__)
+    return notification
+
+
+# --- Answering ------------------------------------------------------------------------------
+
+
+def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> EventCrew:
+    """The member will work the event. Puts them on the attendance list.
+
+    Idempotent for an assignment already confirmed. Raises CrewError if the event has started,
+    is cancelled, or overlaps another event they have confirmed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The member's row first: two confirmations of overlapping events at the same moment
+        # would otherwise each find no conflict and both succeed.
+        get_user_model().objects.select_for_update().filter(pk=assignment.user_id).exists()
+        current = _locked(assignment)
+        if current.status == Status.CONFIRMED:
+            return current
+        if current.status == Status.COMPLETED:
+            raise CrewError("This assignment is already completed.")
+        _ensure_not_started(current, now)
+        clash = crew_conflicts(
+            user=current.user, event=current.event, call_time=current.call_time
+        ).first()
+        if clash is not None:
+            when = timezone.localtime(clash.event.starts_at)
+            raise CrewError(
+                f"You are already confirmed for {clash.event.name} ({when:%a %d %b, %H:%M}), "
+                "which overlaps this event. Decline one of them first or call the event manager."
+            )
+        current.status = Status.CONFIRMED
+        current.confirmed_at = current.responded_at = now
+        current.decline_reason = ""
+        current.save(
+            update_fields=[
+                "status",
+                "confirmed_at",
+                "responded_at",
+                "decline_reason",
+                "updated_at",
+            ]
+        )
+        attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
+    assignment.__dict__.update(current.__dict__)
+    return current
+
+
+def crew_decline(
+    *, assignment: EventCrew, reason: str = "", now: datetime | None = None
+) -> EventCrew:
+    """The member cannot work the event (before it starts); the reason is optional."""
+    now = now or timezone.now()
+    reason = " ".join(reason.split())[:500]
+    with transaction.atomic():
+        current = _locked(assignment)
+        if current.status == Status.COMPLETED:
+            raise CrewError("This assignment is already completed.")
+        if current.status == Status.DECLINED and not reason:
+            return current
+        _ensure_not_started(current, now)
+        current.status = Status.DECLINED
+        current.responded_at = now
+        current.confirmed_at = None
+        current.decline_reason = reason
+        current.save(
+            update_fields=[
+                "status",
+                "confirmed_at",
+                "responded_at",
+                "decline_reason",
+                "updated_at",
+            ]
+        )
+        _forget_attendance(current)
+    assignment.__dict__.update(current.__dict__)
+    return current
+
+
+# --- Reminders, briefing, completion -------------------------------------------------------
+
+
+def crew_remind(*, assignment: EventCrew, now: datetime | None = None) -> bool:
+    """Email one confirmed member a reminder, at most once ever. True if this call sent it.
+
+    The flag is claimed by a conditional UPDATE in the same transaction as the email row: of
+    two overlapping runs, the second waits for the first's row lock, then matches nothing.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimed = EventCrew.objects.filter(
+            pk=assignment.pk, status=Status.CONFIRMED, reminder_sent=False
+        ).update(reminder_sent=True, reminder_sent_at=now, updated_at=now)
+        if not claimed:
+            return False
+        current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
+        if current.user.email:
+            notification_create(
+                recipient=current.user.email,
+                user=current.user,
+                event=current.event,
+                crew_assignment=current,
+                notification_type=EmailNotification.Type.CREW_REMINDER,
+                context={
+                    **_email_context(current),
+                    "roster": list(crew_roster(current.event)),
+                },
+            )
+    return True
+
+
+def crew_send_reminders(*, now: datetime | None = None) -> int:
+    """The beat job: remind confirmed crew of events starting tomorrow (local date).
+
+    Runs hourly; sends nothing before CREW_REMINDER_HOUR so nobody is emailed at midnight.
+    Safe to run twice or concurrently (see crew_remind). Returns how many were reminded.
+    """
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.hour < settings.CREW_REMINDER_HOUR:
+        return 0
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
+    due = (
+        EventCrew.objects.filter(
+            status=Status.CONFIRMED,
+            reminder_sent=False,
+            event__starts_at__gte=tomorrow,
+            event__starts_at__lt=tomorrow + timedelta(days=1),
+        )
+        .exclude(event__status=Event.Status.CANCELLED)
+        .values_list("pk", flat=True)
+    )
+    return sum(crew_remind(assignment=EventCrew(pk=pk), now=now) for pk in list(due))
+
+
+def crew_send_briefing(*, event: Event) -> int:
+    """Email every confirmed member the roster (name, role, phone) and the instructions.
+
+    Returns how many were emailed; raises CrewError if nobody has confirmed yet.
+    """
+    roster = list(crew_roster(event).filter(status=Status.CONFIRMED))
+    if not roster:
+        raise CrewError(f"Nobody has confirmed for {event.name} yet.")
+    sent = 0
+    with transaction.atomic():
+        for member in roster:
+            if not member.user.email:
+                continue
+            notification_create(
+                recipient=member.user.email,
+                user=member.user,
+                event=event,
+                crew_assignment=member,
+                notification_type=EmailNotification.Type.SETUP_BRIEFING,
+                context={**_email_context(member), "roster": roster},
+            )
+            sent += 1
+    return sent
+
+
+def crew_complete(*, assignment_ids: Iterable[int], now: datetime | None = None) -> tuple[int, int]:
+    """Confirmed members who checked in to an event that has started become completed.
+
+    Returns (completed, left as they were).
+    """
+    now = now or timezone.now()
+    ids = list(assignment_ids)
+    attended = Attendance.objects.filter(
+        event=OuterRef("event"), user=OuterRef("user"), check_in_at__isnull=False
+    )
+    completed = (
+        EventCrew.objects.filter(pk__in=ids, status=Status.CONFIRMED, event__starts_at__lte=now)
+        .filter(Exists(attended))
+        .update(status=Status.COMPLETED, completed_at=now, updated_at=now)
+    )
+    return completed, len(ids) - completed
+
+
+def crew_complete_event(*, event: Event, now: datetime | None = None) -> tuple[int, int]:
+    """After the event: complete the crew who attended; the event itself becomes completed."""
+    now = now or timezone.now()
+    if event.starts_at > now:
+        raise CrewError(f"{event.name} has not started yet.")
+    with transaction.atomic():
+        result = crew_complete(
+            assignment_ids=event.crew.filter(status=Status.CONFIRMED).values_list("pk", flat=True),
+            now=now,
+        )
+        if event.ends_at <= now and event.status != Event.Status.COMPLETED:
+            Event.objects.filter(pk=event.pk).update(status=Event.Status.COMPLETED, updated_at=now)
+            event.status = Event.Status.COMPLETED
+    return result
+
+
+# --- Internals ------------------------------------------------------------------------------
+
+
+def _locked(assignment: EventCrew) -> EventCrew:
+    return (
+        EventCrew.objects.select_for_update(of=("self",))
+        .select_related("event", "role", "user")
+        .get(pk=assignment.pk)
+    )
+
+
+def _ensure_not_started(assignment: EventCrew, now: datetime) -> None:
+    if assignment.event.status == Event.Status.CANCELLED:
+        raise CrewError(f"{assignment.event.name} has been cancelled.")
+    if assignment.event.starts_at <= now:
+        raise CrewError(
+            f"{assignment.event.name} has already started; call the event manager instead."
+        )
+
+
+def _forget_attendance(assignment: EventCrew) -> None:
+    # Someone who will not come leaves the attendance list, unless they already checked in
+    # (then the record is history and staff decide).
+    Attendance.objects.filter(
+        event=assignment.event_id, user=assignment.user_id, check_in_at__isnull=True
+    ).delete()
+
+
+def _email_context(assignment: EventCrew) -> dict:
+    return {
+        "assignment": assignment,
+        "event": assignment.event,
+        "role": assignment.role,
+        "call_time": assignment.expected_call_time,
+        "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+    }
+
+
+def _change(label: str, before, after) -> dict:
+    def shown(value):
+        if isinstance(value, datetime):
+            return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
+        return str(value) if value else ""
+
+    return {"label": label, "before": shown(before), "after": shown(after)}
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.username

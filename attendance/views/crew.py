@@ -1,0 +1,146 @@
+"""Crew assignments in the portal, and the confirm/decline links from invitation emails."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from attendance.models import EmailNotification, Event, EventCrew
+from attendance.services.crew import (
+    CrewError,
+    CrewLinkError,
+    crew_answer_link_check,
+    crew_confirm,
+    crew_decline,
+    crew_roster_queryset,
+)
+
+from .portal import back
+
+Status = EventCrew.Status
+
+
+def _own_assignment(request, crew_id) -> EventCrew:
+    # Scoped to the member: someone else's assignment is a 404, so ids leak nothing.
+    return get_object_or_404(
+        EventCrew.objects.select_related("event", "role"), pk=crew_id, user=request.user
+    )
+
+
+def _with_messages(queryset):
+    emails = EmailNotification.objects.only(
+        "pk", "crew_assignment_id", "subject", "message", "notification_type", "created_at"
+    ).order_by("-created_at", "-id")
+    return queryset.select_related("event", "role").prefetch_related(
+        Prefetch("notifications", queryset=emails, to_attr="emails")
+    )
+
+
+@login_required
+def assignments(request):
+    now = timezone.now()
+    mine = EventCrew.objects.filter(user=request.user)
+    live = Q(event__ends_at__gt=now) & ~Q(event__status=Event.Status.CANCELLED)
+    stats = mine.aggregate(
+        pending=Count("pk", filter=Q(status=Status.INVITED) & live),
+        upcoming=Count("pk", filter=Q(status=Status.CONFIRMED) & live),
+        completed=Count("pk", filter=Q(status=Status.COMPLETED)),
+        declined=Count("pk", filter=Q(status=Status.DECLINED)),
+    )
+    pending = _with_messages(mine.filter(live, status=Status.INVITED)).order_by("event__starts_at")
+    roster = Prefetch("event__crew", queryset=crew_roster_queryset(), to_attr="roster")
+    upcoming = (
+        _with_messages(mine.filter(status=Status.CONFIRMED, event__ends_at__gt=now))
+        .prefetch_related(roster)
+        .order_by("event__starts_at")
+    )
+    past = _with_messages(
+        mine.filter(Q(status__in=[Status.COMPLETED, Status.DECLINED]) | ~live)
+    ).order_by("-event__starts_at", "-pk")
+    page = Paginator(past, 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "attendance/crew_assignments.html",
+        {
+            "stats": stats,
+            "pending": pending,
+            "upcoming": upcoming,
+            "page": page,
+            "now": now,
+        },
+    )
+
+
+@login_required
+@require_POST
+def confirm(request, crew_id):
+    assignment = _own_assignment(request, crew_id)
+    try:
+        crew_confirm(assignment=assignment)
+    except CrewError as error:
+        messages.error(request, str(error))
+    else:
+        call = timezone.localtime(assignment.expected_call_time)
+        messages.success(
+            request,
+            f"Confirmed: {assignment.event.name} as {assignment.role}. "
+            f"Call time {call:%a %d %b, %H:%M}.",
+        )
+    return back(request, default="attendance:crew_assignments")
+
+
+@login_required
+@require_POST
+def decline(request, crew_id):
+    assignment = _own_assignment(request, crew_id)
+    try:
+        crew_decline(assignment=assignment, reason=request.POST.get("reason", ""))
+    except CrewError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Declined: {assignment.event.name}. The managers can see it.")
+    return back(request, default="attendance:crew_assignments")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def answer(request, crew_id, token):
+    """The page an invitation's Confirm/Decline link opens. Only its POST saves the answer.
+
+    Mail scanners and link previews follow links with GET; if a GET answered, they would
+    confirm or decline for the member. No login: the signed token stands for this one
+    assignment and action.
+    """
+    try:
+        assignment, action = crew_answer_link_check(crew_id=crew_id, token=token)
+    except CrewLinkError as error:
+        return render(
+            request,
+            "attendance/crew_answer.html",
+            {"error": str(error)},
+            status=410 if error.expired else 404,
+        )
+    done, error = False, ""
+    if request.method == "POST":
+        try:
+            if action == "confirm":
+                crew_confirm(assignment=assignment)
+            else:
+                crew_decline(assignment=assignment, reason=request.POST.get("reason", ""))
+            done = True
+        except CrewError as refused:
+            error = str(refused)
+    return render(
+        request,
+        "attendance/crew_answer.html",
+        {
+            "assignment": assignment,
+            "event": assignment.event,
+            "action": action,
+            "done": done,
+            "error": error,
+        },
+        status=409 if error else 200,
+    )

@@ -11,5 +11,6 @@ def management_forms(*prefixes: str, initial: dict[str, int] | None = None) -> d
     return data
 
 
-# The event page: crew needed per role, assigned crew, new assignments, attendance.
-EVENT_INLINES = ("role_requirements", "crew", "crew-2", "attendances")
+# The event page: crew needed per role, assigned crew, new assignments, attendance list,
+# additions to it.
+EVENT_INLINES = ("role_requirements", "crew", "crew-2", "attendances", "attendances-2")

@@ -374,8 +374,9 @@ class EventCrewAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send reminders (confirmed, not yet reminded)")
     def send_reminders(self, request, queryset):
-        sent = sum(crew_remind(assignment=a) for a in queryset.only("pk"))
-        skipped = queryset.count() - sent
+        ids = list(queryset.values_list("pk", flat=True))
+        sent = sum(crew_remind(assignment=EventCrew(pk=pk)) for pk in ids)
+        skipped = len(ids) - sent
         problems = [f"{skipped} skipped: not confirmed or already reminded."] if skipped else []
         self._report(request, sent, "reminder(s) sent", problems)
 

@@ -88,15 +88,46 @@ class AttendanceForm(forms.ModelForm):
 
 
 class AttendanceInline(admin.TabularInline):
+    """Who is on the list: times and status editable (recorded as corrections)."""
+
     model = Attendance
     form = AttendanceForm
-    fields = ("user", "call_time", "status", "check_in_at", "check_out_at", "hours_worked")
-    readonly_fields = ("hours_worked",)
-    autocomplete_fields = ("user",)
+    fields = ("member", "call_time", "status", "check_in_at", "check_out_at", "hours_worked")
+    readonly_fields = ("member", "hours_worked")
     extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        # New names come through AddAttendanceInline: an autocomplete widget on every existing
+        # row would cost one query per row.
+        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "event")
+
+    @admin.display(description="Member")
+    def member(self, obj):
+        return obj.user.get_full_name() or obj.user.username
+
+
+class AddAttendanceInline(admin.TabularInline):
+    """Walk-ins and people staffed without the crew workflow."""
+
+    model = Attendance
+    form = AttendanceForm
+    fields = ("user", "call_time", "status", "check_in_at", "check_out_at")
+    autocomplete_fields = ("user",)
+    extra = 0
+    verbose_name = "addition to the attendance list"
+    verbose_name_plural = "Add to the attendance list"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
+
+    def has_change_permission(self, request, obj=None):
+        return True
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Event)
@@ -114,7 +145,13 @@ class EventAdmin(admin.ModelAdmin):
     date_hierarchy = "starts_at"
     search_fields = ("name", "client", "venue")
     filter_horizontal = ("managers",)
-    inlines = [RoleRequirementInline, CrewInline, AssignCrewInline, AttendanceInline]
+    inlines = [
+        RoleRequirementInline,
+        CrewInline,
+        AssignCrewInline,
+        AttendanceInline,
+        AddAttendanceInline,
+    ]
     actions = ["send_invitations", "send_setup_briefing", "complete_crew"]
     show_full_result_count = False
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

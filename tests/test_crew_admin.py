@@ -1,0 +1,206 @@
+"""Crew in admin: assigning on the event page, the assignment list, its buttons and actions."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from attendance.models import EmailNotification, EventCrew, EventRoleRequirement
+from attendance.services.crew import crew_confirm, crew_invite
+from tests.admin_forms import EVENT_INLINES, management_forms
+from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+
+Status = EventCrew.Status
+CHANGELIST = "/admin/attendance/eventcrew/"
+
+
+def _event_form(event, **extra):
+    local = {
+        f: timezone.localtime(getattr(event, f)) for f in ("starts_at", "ends_at", "call_time")
+    }
+    data = {
+        "name": event.name,
+        "client": event.client,
+        "status": event.status,
+        "venue": event.venue,
+        "special_instructions": event.special_instructions,
+        **{f"{f}_0": v.strftime("%Y-%m-%d") for f, v in local.items()},
+        **{f"{f}_1": v.strftime("%H:%M:%S") for f, v in local.items()},
+        **management_forms(*EVENT_INLINES),
+    }
+    data.update(extra)
+    return data
+
+
+def test_assign_several_people_at_once_on_the_event_page(staff_client, crew, other_crew):
+    event = EventFactory(name="Jamhuri Day concert")
+    foh, hands = CrewRoleFactory(name="FOH engineer"), CrewRoleFactory(name="Stagehand")
+    data = _event_form(
+        event,
+        **{
+            "crew-2-TOTAL_FORMS": "2",
+            "crew-2-0-user": crew.pk,
+            "crew-2-0-role": foh.pk,
+            "crew-2-0-notes": "Bring the laptop",
+            "crew-2-1-user": other_crew.pk,
+            "crew-2-1-role": hands.pk,
+            "role_requirements-TOTAL_FORMS": "2",
+            "role_requirements-0-role": foh.pk,
+            "role_requirements-0-needed": "1",
+            "role_requirements-1-role": hands.pk,
+            "role_requirements-1-needed": "4",
+        },
+    )
+    response = staff_client.post(f"/admin/attendance/event/{event.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:4000]
+    assigned = {a.user_id: a for a in EventCrew.objects.filter(event=event)}
+    assert set(assigned) == {crew.pk, other_crew.pk}
+    assert assigned[crew.pk].notes == "Bring the laptop"
+    assert all(a.status == Status.INVITED and not a.invitation_sent for a in assigned.values())
+    assert EventRoleRequirement.objects.filter(event=event).count() == 2
+
+    page = staff_client.get(f"/admin/attendance/event/{event.pk}/change/").content.decode()
+    assert "<td>FOH engineer</td><td>0 / 1</td>" in page
+    assert "<td>Stagehand</td><td>0 / 4</td>" in page
+    assert "4 to find" in page
+
+
+def test_assigning_someone_booked_elsewhere_warns(staff_client, crew):
+    start = timezone.now() + timedelta(days=4)
+    booked = EventCrewFactory(
+        user=crew,
+        event=EventFactory(
+            name="Wedding in Karen", starts_at=start, ends_at=start + timedelta(hours=8)
+        ),
+    )
+    crew_confirm(assignment=booked)
+    event = EventFactory(starts_at=start + timedelta(hours=2), ends_at=start + timedelta(hours=6))
+    data = _event_form(
+        event,
+        **{
+            "crew-2-TOTAL_FORMS": "1",
+            "crew-2-0-user": crew.pk,
+            "crew-2-0-role": CrewRoleFactory().pk,
+        },
+    )
+    response = staff_client.post(f"/admin/attendance/event/{event.pk}/change/", data, follow=True)
+    assert "already confirmed for Wedding in Karen" in response.content.decode()
+    assert EventCrew.objects.filter(event=event, user=crew).exists()
+
+
+def test_the_send_invite_button_posts_and_emails(staff_client, crew):
+    assignment = EventCrewFactory(user=crew)
+    page = staff_client.get(CHANGELIST).content.decode()
+    invite_url = f"/admin/attendance/eventcrew/{assignment.pk}/invite/"
+    assert f'formaction="{invite_url}"' in page and "Send invite" in page
+    assert staff_client.get(invite_url).status_code == 405
+    response = staff_client.post(invite_url, HTTP_REFERER=f"http://testserver{CHANGELIST}")
+    assert response.status_code == 302 and response.url.endswith(CHANGELIST)
+    assignment.refresh_from_db()
+    assert assignment.invitation_sent
+    assert EmailNotification.objects.filter(
+        crew_assignment=assignment, notification_type="crew_invitation"
+    ).exists()
+    assert "Resend invite" in staff_client.get(CHANGELIST).content.decode()
+
+
+def test_crew_cannot_use_the_invite_button(crew_client, crew):
+    assignment = EventCrewFactory(user=crew)
+    response = crew_client.post(f"/admin/attendance/eventcrew/{assignment.pk}/invite/")
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    assignment.refresh_from_db()
+    assert not assignment.invitation_sent
+
+
+def _action(staff_client, action, assignments):
+    return staff_client.post(
+        CHANGELIST,
+        {"action": action, "_selected_action": [a.pk for a in assignments]},
+        follow=True,
+    ).content.decode()
+
+
+def test_bulk_actions_invite_confirm_remind_and_complete(staff_client, crew, other_crew):
+    event = EventFactory()
+    first, second = (EventCrewFactory(event=event, user=u) for u in (crew, other_crew))
+    page = _action(staff_client, "send_invitations", [first, second])
+    assert "2 invitation(s) sent" in page
+    page = _action(staff_client, "mark_confirmed", [first])
+    assert "1 confirmed" in page
+    page = _action(staff_client, "send_reminders", [first, second])
+    assert "1 reminder(s) sent" in page and "1 skipped" in page
+    page = _action(staff_client, "mark_completed", [first])
+    assert "1 left as they were" in page  # the event has not started: nobody checked in
+    first.refresh_from_db()
+    assert (first.status, first.reminder_sent) == (Status.CONFIRMED, True)
+    page = _action(staff_client, "send_invitations", [first])
+    assert "already answered" in page
+
+
+def test_the_assignment_page_shows_its_emails_and_only_safe_fields(staff_client, crew):
+    assignment = EventCrewFactory(user=crew)
+    crew_invite(assignment=assignment)
+    page = staff_client.get(f"{CHANGELIST}{assignment.pk}/change/").content.decode()
+    assert "Communication tracking" in page
+    assert "Can you work" in page  # the invitation in its history
+    assert 'name="status"' not in page  # answers come from the member, not a dropdown
+
+
+def test_event_action_sends_the_setup_briefing(staff_client, crew):
+    assignment = EventCrewFactory(user=crew)
+    crew_confirm(assignment=assignment)
+    response = staff_client.post(
+        "/admin/attendance/event/",
+        {"action": "send_setup_briefing", "_selected_action": [assignment.event_id]},
+        follow=True,
+    )
+    assert "briefing sent to 1 crew" in response.content.decode()
+    assert EmailNotification.objects.filter(notification_type="setup_briefing").count() == 1
+
+
+def _crew_rows(count: int):
+    roles = [CrewRoleFactory(name=n) for n in ("FOH engineer", "Stagehand", "Driver")]
+    now = timezone.now()
+    events = [
+        EventFactory(
+            starts_at=now + timedelta(days=1 + n), ends_at=now + timedelta(days=1 + n, hours=4)
+        )
+        for n in range(max(1, count // 20))
+    ]
+    for i in range(count):
+        event = events[i % len(events)]
+        EventRoleRequirement.objects.get_or_create(event=event, role=roles[i % 3])
+        assignment = EventCrewFactory(event=event, user=UserFactory(), role=roles[i % 3])
+        if i % 2:
+            crew_confirm(assignment=assignment)
+
+
+def _queries(staff_client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert staff_client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("url", [CHANGELIST, "/admin/attendance/event/"])
+def test_changelists_issue_the_same_queries_for_1_and_200_assignments(staff_client, url):
+    _crew_rows(1)
+    few = _queries(staff_client, url)
+    _crew_rows(199)
+    assert EventCrew.objects.count() == 200
+    assert _queries(staff_client, url) == few
+    assert few <= 14
+
+
+def test_the_event_page_with_a_large_crew_stays_flat(staff_client):
+    event = EventFactory()
+    roles = [CrewRoleFactory(name=n) for n in ("FOH engineer", "Stagehand", "Driver")]
+    crew_confirm(assignment=EventCrewFactory(event=event, role=roles[0]))
+    url = f"/admin/attendance/event/{event.pk}/change/"
+    few = _queries(staff_client, url)
+    for i in range(60):
+        assignment = EventCrewFactory(event=event, role=roles[i % 3])
+        if i % 2:
+            crew_confirm(assignment=assignment)  # also on the attendance list
+    assert _queries(staff_client, url) == few

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 from django.core.cache import cache
@@ -30,6 +31,10 @@ def pytest_runtest_setup(item):
         _service_missing("needs PostgreSQL: set DATABASE_URL=postgres://...")
     if item.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
         _service_missing("needs Redis: set REDIS_URL=redis://...")
+    if item.get_closest_marker("browser") and not (
+        shutil.which("chromium") and shutil.which("chromedriver")
+    ):
+        _service_missing("needs Debian's chromium and chromium-driver packages")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -87,7 +87,7 @@ def confirm(request, crew_id):
         messages.success(
             request,
             f"Confirmed: {assignment.event.name} as {assignment.role}. "
-            f"Call time {call:%a %d %b, %H:%M}.",
+            f"Call time {call:%a} {call.day} {call:%b, %H:%M}.",
         )
     return back(request, default="attendance:crew_assignments")
 

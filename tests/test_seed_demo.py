@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from attendance.models import Attendance, Event, LedgerEntry, Profile
+from attendance.models import Attendance, Event, EventCrew, LedgerEntry, Profile
 from attendance.services.ledger import ledger_balance_from_entries
 
 
@@ -11,6 +11,7 @@ def _counts():
         Event.objects.count(),
         Attendance.objects.count(),
         LedgerEntry.objects.count(),
+        EventCrew.objects.count(),
     )
 
 
@@ -25,6 +26,11 @@ def test_seed_demo_is_idempotent_and_consistent(db, capsys):
     for profile in Profile.objects.select_related("user"):
         assert profile.balance == ledger_balance_from_entries(profile.user)
     assert Profile.objects.exclude(phone_number__regex=r"^254[17]\d{8}$").count() == 0
+    # The demo crew login sees every part of the assignments page.
+    statuses = set(
+        EventCrew.objects.filter(user__username="wanjiku").values_list("status", flat=True)
+    )
+    assert {"invited", "completed"} <= statuses
 
 
 def test_seed_demo_generates_volume(db):

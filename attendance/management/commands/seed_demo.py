@@ -11,15 +11,19 @@ from django.utils import timezone
 
 from attendance.models import (
     Attendance,
+    CrewRole,
     Department,
     EmailNotification,
     Event,
+    EventCrew,
+    EventRoleRequirement,
     LedgerEntry,
     MpesaPayment,
     Profile,
 )
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
+from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_invite
 from attendance.services.ledger import ledger_post
 
 User = get_user_model()
@@ -65,6 +69,21 @@ EVENTS = [
     ("Blankets & Wine", "Blankets & Wine", "Laureate Gardens, Kasarani", 10, 12, 10, "planned"),
     ("Koroga Festival", "Capital FM", "Two Rivers Mall Grounds", 24, 11, 11, "planned"),
 ]
+
+
+# The job each demo member is usually booked for (role names from migration 0005).
+ROLE_OF = {
+    "wanjiku": "FOH engineer",
+    "otieno": "Monitor engineer",
+    "achieng": "Lighting technician",
+    "kiprop": "Stagehand",
+    "mwangi": "Driver",
+    "njeri": "DJ",
+    "mutua": "Stagehand",
+    "chebet": "Lighting technician",
+    "omondi": "FOH engineer",
+    "akinyi": "Driver",
+}
 
 
 class Command(BaseCommand):
@@ -162,10 +181,14 @@ class Command(BaseCommand):
                 continue
             event.managers.add(manager)
             crew = members[index % 3 : index % 3 + 6]
+            if days >= 0 and members[0] not in crew:
+                crew.append(members[0])  # the demo login sees every stage of the workflow
+            self._demo_crew(event, crew, days, admin)
             for member in crew:
-                attendance = attendance_expect(event=event, user=member)
                 if days < 0:
-                    self._past_attendance(attendance, manager, event)
+                    self._past_attendance(
+                        attendance_expect(event=event, user=member), manager, event
+                    )
             if days < 0:
                 for member in crew[:2]:
                     ledger_post(
@@ -178,6 +201,45 @@ class Command(BaseCommand):
                         created_by=manager,
                         source=event,
                     )
+
+    def _demo_crew(self, event, crew, days, admin):
+        """Past events: completed crew. Today and in 3 days: confirmed (the wedding still waits
+        for wanjiku). In 10 days: invitations sent. In 24 days: assigned, not yet invited."""
+        roles = {role.name: role for role in CrewRole.objects.all()}
+        needed: dict[str, int] = {"Stagehand": 1}  # one more than booked: "1 to find"
+        for member in crew:
+            name = ROLE_OF.get(member.username, "Stagehand")
+            needed[name] = needed.get(name, 0) + 1
+        EventRoleRequirement.objects.bulk_create(
+            [EventRoleRequirement(event=event, role=roles[n], needed=k) for n, k in needed.items()]
+        )
+        for member in crew:
+            role = roles[ROLE_OF.get(member.username, "Stagehand")]
+            if days < 0:
+                # History: written as it would stand after the event, not replayed.
+                EventCrew.objects.create(
+                    event=event,
+                    user=member,
+                    role=role,
+                    status=EventCrew.Status.COMPLETED,
+                    assigned_by=admin,
+                    invitation_sent=True,
+                    invitation_sent_at=event.starts_at - timedelta(days=7),
+                    confirmed_at=event.starts_at - timedelta(days=6),
+                    responded_at=event.starts_at - timedelta(days=6),
+                    completed_at=event.ends_at + timedelta(hours=2),
+                )
+                continue
+            try:
+                assignment = crew_assign(event=event, user=member, role=role, by=admin)
+                if days >= 24:
+                    continue
+                if days <= 3 and not (days == 3 and member.username == "wanjiku"):
+                    crew_confirm(assignment=assignment)
+                else:
+                    crew_invite(assignment=assignment)
+            except CrewError as error:  # e.g. today's event has already started
+                self.stderr.write(f"{event.name}: {error}")
 
     def _past_attendance(self, attendance, manager, event):
         rng = random.Random(attendance.pk)

@@ -354,6 +354,7 @@ class Command(BaseCommand):
         tz = timezone.get_current_timezone()
         base = timezone.localdate() - timedelta(days=365)
         already = Event.objects.filter(name__startswith="Generated event").count()
+        roles = list(CrewRole.objects.all()) or [CrewRole.objects.create(name="Stagehand")]
         for n in range(already, count):
             starts = datetime.combine(
                 base + timedelta(days=n * 365 // max(count, 1)), time(rng.randint(8, 18)), tzinfo=tz
@@ -381,5 +382,21 @@ class Command(BaseCommand):
                             hours_worked=Decimal("8.00"),
                         )
                         for u in crew
+                    ]
+                )
+                EventCrew.objects.bulk_create(
+                    [
+                        EventCrew(
+                            event=event,
+                            user=u,
+                            role=roles[i % len(roles)],
+                            status=EventCrew.Status.COMPLETED,
+                            invitation_sent=True,
+                            invitation_sent_at=starts - timedelta(days=7),
+                            confirmed_at=starts - timedelta(days=6),
+                            responded_at=starts - timedelta(days=6),
+                            completed_at=event.ends_at,
+                        )
+                        for i, u in enumerate(crew)
                     ]
                 )

@@ -274,3 +274,85 @@ def test_a_callback_that_beats_the_push_answer_is_settled_when_the_answer_is_sav
     assert payment.status == Status.COMPLETED
     assert MpesaCallback.objects.get().status == CB.PROCESSED
     assert _credits(payment) == 1
+
+
+@pytest.fixture
+def on_a_worker():
+    """Tasks go to a broker (none is reached here: nothing is queued in these tests)."""
+    from tests.conftest import set_celery_eager
+
+    set_celery_eager(False)
+    yield
+    set_celery_eager(True)
+
+
+def test_the_endpoint_asks_redis_again_once_its_window_has_passed(
+    url, payment, monkeypatch, on_a_worker, django_capture_on_commit_callbacks
+):
+    checks = []
+    # The flag is always found set: a batch task is queued, so nothing is queued here.
+    monkeypatch.setattr(payment_services, "_kick_set", lambda: checks.append(1) and False)
+    monkeypatch.setattr(payment_services, "_kick_seen_at", -1e9)
+    body = success_callback(payment.checkout_request_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _send(url, body).status_code == 200
+        assert _send(url, body).status_code == 200  # within the window: Redis not asked
+    assert len(checks) == 1
+    monkeypatch.setattr(
+        payment_services,
+        "_kick_seen_at",
+        payment_services._kick_seen_at - payment_services.KICK_LOCAL_SECONDS,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _send(url, body).status_code == 200
+    assert len(checks) == 2
+    assert MpesaCallback.objects.filter(status=CB.RECEIVED).count() == 3
+
+
+def test_a_callback_stored_just_as_the_batch_task_stops_is_still_processed(
+    payment, monkeypatch, on_a_worker
+):
+    monkeypatch.setattr(payment_services, "BATCH_LINGER_SECONDS", 0.05)
+    monkeypatch.setattr(payment_services, "BATCH_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(payment_services, "KICK_LOCAL_SECONDS", 0.05)
+    clear = payment_services._kick_clear
+
+    def clear_as_a_callback_arrives():
+        clear()
+        # A request that saw the flag set a moment ago stores its callback and skips Redis.
+        payment_services._callback_store(
+            raw=success_callback(payment.checkout_request_id),
+            remote_addr="196.201.214.200",
+            checkout_request_id=payment.checkout_request_id,
+        )
+
+    monkeypatch.setattr(payment_services, "_kick_clear", clear_as_a_callback_arrives)
+    assert payment_services.callbacks_process_received() == 1
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert _credits(payment) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_is_stored_even_if_the_database_dropped_the_connection(settings):
+    import psycopg2
+    from django.db import connection
+
+    payment = PaymentFactory(user=UserFactory(), amount=100)
+    connection.ensure_connection()
+    pid = connection.connection.get_backend_pid()
+    db = connection.settings_dict
+    admin = psycopg2.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname="postgres"
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])  # a database restart, say
+    admin.close()
+    response = _send(
+        f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/",
+        success_callback(payment.checkout_request_id),
+    )
+    assert response.status_code == 200
+    assert MpesaCallback.objects.filter(checkout_request_id=payment.checkout_request_id).exists()

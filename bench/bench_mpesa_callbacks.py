@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from common import ROOT, Timer, percentile, setup_django
 
-CONNECTIONS, SECONDS = 50, 8
+CONNECTIONS, SECONDS, ROUNDS = 50, 5, 3
 GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
 
 
@@ -192,9 +193,14 @@ def main():
         run = load_wrk if shutil.which("wrk") else load_python
         print(f"load generator: {'wrk' if run is load_wrk else 'python threads (install wrk)'}")
         run(port, "/api/health/", None, 1)  # warm up workers and connections
-        bare = run(port, "/api/health/", None, SECONDS)
         path = f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
-        cb = run(port, path, bodies, SECONDS)
+        # Alternating rounds: this 2-core box also runs PostgreSQL, Redis and the load
+        # generator, and a single pair of runs swings by 15%. Each round is its own ratio.
+        rounds = []
+        for _ in range(ROUNDS):
+            rounds.append(
+                (run(port, "/api/health/", None, SECONDS), run(port, path, bodies, SECONDS))
+            )
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -206,15 +212,25 @@ def main():
     MpesaPayment.objects.all().delete()
     payer.delete()
 
-    ratio = cb["rate"] / bare["rate"]
-    for name, r in (("bare JSON view:   ", bare), ("callback endpoint:", cb)):
-        print(
-            f"{name} {r['rate']:7.0f} req/s, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, "
-            f"errors {r['errors']}"
-        )
-    print(f"callbacks stored: {stored} of {cb['requests']} answered")
-    print(f"ratio callback/bare: {ratio:.2f}  (target >= 0.40); p99 target < 50 ms")
-    if ratio < 0.4 or cb["p99"] >= 50 or cb["errors"] or stored < cb["requests"]:
+    ratios = []
+    for n, (bare, cb) in enumerate(rounds, start=1):
+        for name, r in (("bare JSON view:   ", bare), ("callback endpoint:", cb)):
+            print(
+                f"round {n} {name} {r['rate']:7.0f} req/s, p50 {r['p50']:.1f} ms, "
+                f"p99 {r['p99']:.1f} ms, errors {r['errors']}"
+            )
+        ratios.append(cb["rate"] / bare["rate"])
+        print(f"round {n} ratio callback/bare: {ratios[-1]:.2f}")
+    answered = sum(cb["requests"] for _, cb in rounds)
+    errors = sum(cb["errors"] for _, cb in rounds)
+    ratio = statistics.median(ratios)
+    p99 = statistics.median(cb["p99"] for _, cb in rounds)
+    print(f"callbacks stored: {stored} of {answered} answered; errors {errors}")
+    print(
+        f"median ratio callback/bare: {ratio:.2f} (target >= 0.40); "
+        f"median callback p99: {p99:.1f} ms (target < 50 ms)"
+    )
+    if ratio < 0.4 or p99 >= 50 or errors or stored < answered:
         sys.exit("FAILED")
 
 

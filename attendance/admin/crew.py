@@ -27,7 +27,7 @@ from attendance.services.crew import (
     event_staffing,
 )
 
-from .display import notification_history, status_badge
+from .display import AddOnlyInlineMixin, notification_history, status_badge
 
 Status = EventCrew.Status
 
@@ -124,7 +124,7 @@ class CrewInline(_CachedRoleChoices, admin.TabularInline):
         return f"{when}: {obj.decline_reason}" if obj.decline_reason else when
 
 
-class AssignCrewInline(_CachedRoleChoices, admin.TabularInline):
+class AssignCrewInline(AddOnlyInlineMixin, _CachedRoleChoices, admin.TabularInline):
     """Empty rows to assign several people at once; they start as invited (not emailed)."""
 
     model = EventCrew
@@ -134,15 +134,6 @@ class AssignCrewInline(_CachedRoleChoices, admin.TabularInline):
     verbose_name = "new assignment"
     verbose_name_plural = "Assign crew (then send invitations from the actions)"
     formfield_overrides = CrewInline.formfield_overrides
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).none()
-
-    def has_change_permission(self, request, obj=None):
-        return True
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def save_crew_formset(request, event: Event, formset) -> None:

@@ -26,6 +26,23 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class AddOnlyInlineMixin:
+    """Empty rows for adding; existing rows live in a read-mostly inline beside this one.
+
+    An autocomplete widget on every existing row costs a query per row: a big event's page
+    would grow with its crew.
+    """
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
+
+    def has_change_permission(self, request, obj=None):
+        return True
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class EstimatedCountPaginator(Paginator):
     """Counting a million rows costs more than rendering the page; estimate when unfiltered.
 

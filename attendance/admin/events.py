@@ -39,7 +39,7 @@ from .crew import (
     save_crew_formset,
     staffing_table,
 )
-from .display import notification_history, status_badge
+from .display import AddOnlyInlineMixin, notification_history, status_badge
 
 _CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
 
@@ -97,9 +97,7 @@ class AttendanceInline(admin.TabularInline):
     extra = 0
 
     def has_add_permission(self, request, obj=None):
-        # New names come through AddAttendanceInline: an autocomplete widget on every existing
-        # row would cost one query per row.
-        return False
+        return False  # new names come through AddAttendanceInline
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user", "event")
@@ -109,7 +107,7 @@ class AttendanceInline(admin.TabularInline):
         return obj.user.get_full_name() or obj.user.username
 
 
-class AddAttendanceInline(admin.TabularInline):
+class AddAttendanceInline(AddOnlyInlineMixin, admin.TabularInline):
     """Walk-ins and people staffed without the crew workflow."""
 
     model = Attendance
@@ -119,15 +117,6 @@ class AddAttendanceInline(admin.TabularInline):
     extra = 0
     verbose_name = "addition to the attendance list"
     verbose_name_plural = "Add to the attendance list"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).none()
-
-    def has_change_permission(self, request, obj=None):
-        return True
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Event)

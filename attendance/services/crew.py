@@ -224,18 +224,7 @@ def crew_update(
             current.status == Status.INVITED and current.invitation_sent
         )
         if told and current.user.email:
-            notification_create(
-                recipient=current.user.email,
-                user=current.user,
-                event=current.event,
-                crew_assignment=current,
-                notification_type=EmailNotification.Type.EVENT_UPDATED,
-                context={
-                    "event": current.event,
-                    "changes": changes,
-                    "call_time": current.expected_call_time,
-                },
-            )
+            _email(current, EmailNotification.Type.EVENT_UPDATED, {"changes": changes})
     assignment.__dict__.update(current.__dict__)
     return changes
 
@@ -267,19 +256,13 @@ def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailN
         _ensure_not_started(current, now)
         if not current.user.email:
             raise CrewError(f"{_name(current.user)} has no email address.")
-        confirm_url = crew_answer_url(assignment=current, action="confirm")
         portal_url = settings.SITE_URL + reverse("attendance:crew_assignments")
-        notification = notification_create(
-            recipient=current.user.email,
-            user=current.user,
-            event=current.event,
-            crew_assignment=current,
-            notification_type=EmailNotification.Type.CREW_INVITATION,
-            context={
-                **_email_context(current),
-                "confirm_url": confirm_url,
+        notification = _email(
+            current,
+            EmailNotification.Type.CREW_INVITATION,
+            {
+                "confirm_url": crew_answer_url(assignment=current, action="confirm"),
                 "decline_url": crew_answer_url(assignment=current, action="decline"),
-                "portal_url": portal_url,
                 "links_expire": min(
                     now + timedelta(days=settings.CREW_ANSWER_LINK_MAX_AGE_DAYS),
                     current.event.starts_at,
@@ -395,17 +378,8 @@ def crew_remind(*, assignment: EventCrew, now: datetime | None = None) -> bool:
             return False
         current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
         if current.user.email:
-            notification_create(
-                recipient=current.user.email,
-                user=current.user,
-                event=current.event,
-                crew_assignment=current,
-                notification_type=EmailNotification.Type.CREW_REMINDER,
-                context={
-                    **_email_context(current),
-                    "roster": list(crew_roster(current.event)),
-                },
-            )
+            roster = list(crew_roster(current.event))
+            _email(current, EmailNotification.Type.CREW_REMINDER, {"roster": roster})
     return True
 
 
@@ -446,14 +420,7 @@ def crew_send_briefing(*, event: Event) -> int:
         for member in roster:
             if not member.user.email:
                 continue
-            notification_create(
-                recipient=member.user.email,
-                user=member.user,
-                event=event,
-                crew_assignment=member,
-                notification_type=EmailNotification.Type.SETUP_BRIEFING,
-                context={**_email_context(member), "roster": roster},
-            )
+            _email(member, EmailNotification.Type.SETUP_BRIEFING, {"roster": roster})
             sent += 1
     return sent
 
@@ -520,14 +487,26 @@ def _forget_attendance(assignment: EventCrew) -> None:
     ).delete()
 
 
-def _email_context(assignment: EventCrew) -> dict:
-    return {
-        "assignment": assignment,
-        "event": assignment.event,
-        "role": assignment.role,
-        "call_time": assignment.expected_call_time,
-        "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
-    }
+def _email(
+    assignment: EventCrew, notification_type: str, context: dict, attachments=()
+) -> EmailNotification:
+    """An email to the member about this assignment, linked to it for the portal and admin."""
+    return notification_create(
+        recipient=assignment.user.email,
+        user=assignment.user,
+        event=assignment.event,
+        crew_assignment=assignment,
+        notification_type=notification_type,
+        context={
+            "assignment": assignment,
+            "event": assignment.event,
+            "role": assignment.role,
+            "call_time": assignment.expected_call_time,
+            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+            **context,
+        },
+        attachments=attachments,
+    )
 
 
 def _change(label: str, before, after) -> dict:

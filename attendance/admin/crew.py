@@ -66,6 +66,9 @@ class _CachedRoleChoices:
             if not hasattr(request, "_crew_role_choices"):
                 request._crew_role_choices = list(field.choices)
             field.choices = request._crew_role_choices
+            # Four edit/add/delete/view icons on every row are noise; roles have their page.
+            for option in ("add", "change", "delete", "view"):
+                setattr(field.widget, f"can_{option}_related", False)
         return field
 
 
@@ -217,8 +220,7 @@ class EventCrewAdmin(admin.ModelAdmin):
     form = EventCrewForm
     list_display = (
         "member",
-        "event",
-        "event_date",
+        "event_when",
         "role",
         "status_badge",
         "confirmed_at",
@@ -281,9 +283,9 @@ class EventCrewAdmin(admin.ModelAdmin):
     def member(self, obj):
         return member_name(obj.user)
 
-    @admin.display(description="Date", ordering="event__starts_at")
-    def event_date(self, obj):
-        return timezone.localtime(obj.event.starts_at).strftime("%d %b %Y")
+    @admin.display(description="Event", ordering="event__starts_at")
+    def event_when(self, obj):
+        return str(obj.event)
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):

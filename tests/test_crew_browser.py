@@ -155,3 +155,31 @@ def test_a_member_declines_one_invitation_confirms_another_and_sees_the_counts_c
         EventCrew.Status.DECLINED,
         "Out of town that weekend",
     )
+
+
+def test_staff_send_an_invitation_with_one_click_from_the_crew_list_on_a_phone(
+    browser, live_server
+):
+    admin = UserFactory(username="grace", is_staff=True, is_superuser=True)
+    admin.set_password("admin-pass-2026")
+    admin.save()
+    assignment = EventCrewFactory(user=UserFactory(first_name="Brian", last_name="Otieno"))
+
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/attendance/eventcrew/")
+    browser.find_element("name", "username").send_keys("grace")
+    browser.find_element("name", "password").send_keys("admin-pass-2026")
+    _click_and_wait_for(
+        browser,
+        browser.find_element("css selector", "[type=submit]"),
+        "#content h1",
+        "event crew assignment",
+    )
+    _click_and_wait_for(
+        browser,
+        browser.find_element("xpath", "//button[normalize-space()='Send invite']"),
+        ".messagelist",
+        "Invitation sent to Brian Otieno",
+    )
+    assignment.refresh_from_db()
+    assert assignment.invitation_sent
+    assert "Resend invite" in browser.page_source

@@ -223,8 +223,8 @@ class EventCrewAdmin(admin.ModelAdmin):
         "event_when",
         "role",
         "status_badge",
-        "confirmed_at",
-        "invitation_sent",
+        "confirmed",
+        "invited",
         "invite_button",
     )
     list_filter = ("status", UpcomingEventFilter, "event__starts_at", "role", "invitation_sent")
@@ -286,6 +286,16 @@ class EventCrewAdmin(admin.ModelAdmin):
     @admin.display(description="Event", ordering="event__starts_at")
     def event_when(self, obj):
         return str(obj.event)
+
+    @admin.display(description="Confirmed at", ordering="confirmed_at")
+    def confirmed(self, obj):
+        if obj.confirmed_at is None:
+            return "-"
+        return timezone.localtime(obj.confirmed_at).strftime("%d %b %H:%M")
+
+    @admin.display(description="Invite sent", boolean=True, ordering="invitation_sent")
+    def invited(self, obj):
+        return obj.invitation_sent
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):

@@ -26,7 +26,20 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = ["resend_failed"]
     fieldsets = (
-        (None, {"fields": ("recipient", "user", "notification_type", "subject", "event")}),
+        (
+            None,
+            {
+                "fields": (
+                    "recipient",
+                    "user",
+                    "notification_type",
+                    "subject",
+                    "event",
+                    "crew_assignment",
+                    "payment",
+                )
+            },
+        ),
         (
             "Delivery",
             {

@@ -283,3 +283,26 @@ def test_staffing_counts_filled_and_needed_per_role(crew, other_crew):
     assert (staffing["Stagehand"].confirmed, staffing["Stagehand"].invited) == (0, 1)
     assert not staffing["Stagehand"].is_filled
     assert (staffing["DJ"].needed, staffing["DJ"].invited) == (0, 1)
+
+
+def test_changing_a_confirmed_members_call_time_tells_them_and_moves_their_attendance(crew, staff):
+    from attendance.models import AttendanceCorrection
+    from attendance.services.crew import crew_update
+
+    assignment = EventCrewFactory(user=crew)
+    crew_confirm(assignment=assignment)
+    earlier = assignment.event.call_time - timedelta(hours=1)
+    changes = crew_update(
+        assignment=assignment, call_time=earlier, notes="Bring the DI boxes", by=staff
+    )
+    assert [c["label"] for c in changes] == ["Your call time", "Instructions for you"]
+    attendance = Attendance.objects.get(user=crew, event=assignment.event)
+    assert attendance.call_time == earlier
+    assert AttendanceCorrection.objects.filter(attendance=attendance, changed_by=staff).exists()
+    [email] = EmailNotification.objects.filter(notification_type=Type.EVENT_UPDATED)
+    assert "Bring the DI boxes" in email.message
+
+    crew_update(assignment=assignment, call_time=False, by=staff)  # back to the event's
+    attendance.refresh_from_db()
+    assert attendance.call_time is None
+    assert crew_update(assignment=assignment, call_time=False, notes="Bring the DI boxes") == []

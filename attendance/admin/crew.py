@@ -169,6 +169,7 @@ def save_crew_formset(request, event: Event, formset) -> None:
                     role=data["role"],
                     call_time=data.get("call_time") or False,
                     notes=data.get("notes", ""),
+                    by=request.user,
                 )
                 formset.changed_objects.append((form.instance, form.changed_data))
         except CrewError as error:
@@ -341,6 +342,7 @@ class EventCrewAdmin(admin.ModelAdmin):
                 role=data["role"],
                 call_time=data.get("call_time") or False,
                 notes=data.get("notes", ""),
+                by=request.user,
             )
             return
         # EventCrewForm has already refused what crew_assign would (over, cancelled, twice).

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from attendance.ics import assignment_ics
 from attendance.models import Attendance, EmailNotification, Event, EventCrew
-from attendance.services.attendance import attendance_expect
+from attendance.services.attendance import attendance_correct, attendance_expect
 from attendance.services.notifications import Attachment, notification_create
 
 Status = EventCrew.Status
@@ -189,11 +189,13 @@ def crew_assign(
 
 
 def crew_update(
-    *, assignment: EventCrew, role=None, call_time=None, notes: str | None = None
+    *, assignment: EventCrew, role=None, call_time=None, notes: str | None = None, by=None
 ) -> list[dict]:
     """Change role, personal call time or instructions; tell the member if they know of it.
 
-    `call_time=None` leaves it as it is; pass `False` to clear it. Returns the changes.
+    `call_time=None` leaves it as it is; pass `False` to clear it. A confirmed member's
+    attendance record follows the call time (kept as a correction by `by`). Returns the
+    changes.
     """
     with transaction.atomic():
         current = _locked(assignment)
@@ -219,7 +221,14 @@ def crew_update(
             return []
         current.save(update_fields=["role", "call_time", "notes", "updated_at"])
         if current.status == Status.CONFIRMED:
-            attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
+            attendance = attendance_expect(event=current.event, user=current.user)
+            if attendance.call_time != current.call_time:
+                attendance_correct(
+                    attendance=attendance,
+                    by=by,
+                    call_time=current.call_time,
+                    reason="Call time changed on the crew assignment",
+                )
         told = current.status == Status.CONFIRMED or (
             current.status == Status.INVITED and current.invitation_sent
         )

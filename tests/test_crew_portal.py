@@ -160,3 +160,20 @@ def test_every_section_filled_costs_the_same_queries_as_fifty_times_more(db, cli
             assert client.get("/crew/assignments/").status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_assignments_not_yet_invited_stay_hidden_and_a_cancelled_event_shows_once(
+    crew_client, crew
+):
+    planning = EventCrewFactory(user=crew, event=_event(4, name="Still being planned"))
+    cancelled = EventCrewFactory(user=crew, event=_event(5, name="Rained off"))
+    crew_confirm(assignment=cancelled)
+    cancelled.event.status = "cancelled"
+    cancelled.event.save()
+    page = crew_client.get("/crew/assignments/").content.decode()
+    assert "Still being planned" not in page
+    assert page.count(f'id="assignment-{cancelled.pk}"') == 1
+    assert "Event cancelled" in page
+    assert '<div class="label">Waiting for your answer</div><div class="value">0</div>' in page
+    crew_invite(assignment=planning)
+    assert "Still being planned" in crew_client.get("/crew/assignments/").content.decode()

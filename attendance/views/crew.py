@@ -44,21 +44,25 @@ def assignments(request):
     now = timezone.now()
     mine = EventCrew.objects.filter(user=request.user)
     live = Q(event__ends_at__gt=now) & ~Q(event__status=Event.Status.CANCELLED)
+    # Assigned but not yet invited: the managers are still planning; the member sees it once
+    # the invitation has gone out.
+    asked = Q(status=Status.INVITED, invitation_sent=True)
     stats = mine.aggregate(
-        pending=Count("pk", filter=Q(status=Status.INVITED) & live),
+        pending=Count("pk", filter=asked & live),
         upcoming=Count("pk", filter=Q(status=Status.CONFIRMED) & live),
         completed=Count("pk", filter=Q(status=Status.COMPLETED)),
         declined=Count("pk", filter=Q(status=Status.DECLINED)),
     )
-    pending = _with_messages(mine.filter(live, status=Status.INVITED)).order_by("event__starts_at")
+    coming = Q(status=Status.CONFIRMED, event__ends_at__gt=now)  # cancelled ones say so
+    pending = _with_messages(mine.filter(asked & live)).order_by("event__starts_at")
     roster = Prefetch("event__crew", queryset=crew_roster_queryset(), to_attr="roster")
     upcoming = (
-        _with_messages(mine.filter(status=Status.CONFIRMED, event__ends_at__gt=now))
-        .prefetch_related(roster)
-        .order_by("event__starts_at")
+        _with_messages(mine.filter(coming)).prefetch_related(roster).order_by("event__starts_at")
     )
     past = _with_messages(
-        mine.filter(Q(status__in=[Status.COMPLETED, Status.DECLINED]) | ~live)
+        mine.exclude(asked & live)
+        .exclude(coming)
+        .exclude(status=Status.INVITED, invitation_sent=False)
     ).order_by("-event__starts_at", "-pk")
     page = Paginator(past, 20).get_page(request.GET.get("page"))
     return render(

@@ -58,7 +58,10 @@ def home(request):
     ledger = LedgerEntry.objects.filter(user=request.user).order_by("-created_at", "-id")[:10]
     invitations = (
         EventCrew.objects.filter(
-            user=request.user, status=EventCrew.Status.INVITED, event__ends_at__gt=now
+            user=request.user,
+            status=EventCrew.Status.INVITED,
+            invitation_sent=True,
+            event__ends_at__gt=now,
         )
         .exclude(event__status=Event.Status.CANCELLED)
         .count()

@@ -204,3 +204,35 @@ def test_the_event_page_with_a_large_crew_stays_flat(staff_client):
         if i % 2:
             crew_confirm(assignment=assignment)  # also on the attendance list
     assert _queries(staff_client, url) == few
+
+
+def test_moving_a_confirmed_members_call_time_into_another_booking_warns(staff_client, crew):
+    start = timezone.now() + timedelta(days=4)
+    EventCrewFactory(
+        user=crew,
+        event=EventFactory(
+            name="Morning service", starts_at=start, ends_at=start + timedelta(hours=3)
+        ),
+    )
+    crew_confirm(assignment=EventCrew.objects.get(user=crew))
+    later = EventFactory(
+        starts_at=start + timedelta(hours=5),
+        ends_at=start + timedelta(hours=9),
+        call_time=start + timedelta(hours=4),
+    )
+    assignment = EventCrewFactory(user=crew, event=later)
+    crew_confirm(assignment=assignment)
+    call = timezone.localtime(start + timedelta(hours=1)).replace(microsecond=0)
+    response = staff_client.post(
+        f"{CHANGELIST}{assignment.pk}/change/",
+        {
+            "role": assignment.role_id,
+            "call_time_0": call.strftime("%Y-%m-%d"),
+            "call_time_1": call.strftime("%H:%M:%S"),
+            "notes": "",
+        },
+        follow=True,
+    )
+    assert "already confirmed for Morning service" in response.content.decode()
+    assignment.refresh_from_db()
+    assert assignment.call_time == call

@@ -164,13 +164,15 @@ def save_crew_formset(request, event: Event, formset) -> None:
                 warn_if_booked(request, assignment)
                 formset.new_objects.append(assignment)
             else:
-                crew_update(
+                changes = crew_update(
                     assignment=form.instance,
                     role=data["role"],
                     call_time=data.get("call_time") or False,
                     notes=data.get("notes", ""),
                     by=request.user,
                 )
+                if changes and form.instance.status == Status.CONFIRMED:
+                    warn_if_booked(request, form.instance)  # a moved call time may now clash
                 formset.changed_objects.append((form.instance, form.changed_data))
         except CrewError as error:
             messages.error(request, str(error))
@@ -337,13 +339,15 @@ class EventCrewAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            crew_update(
+            changes = crew_update(
                 assignment=obj,
                 role=data["role"],
                 call_time=data.get("call_time") or False,
                 notes=data.get("notes", ""),
                 by=request.user,
             )
+            if changes and obj.status == Status.CONFIRMED:
+                warn_if_booked(request, obj)  # a moved call time may now clash
             return
         # EventCrewForm has already refused what crew_assign would (over, cancelled, twice).
         assignment = crew_assign(

@@ -236,3 +236,19 @@ def test_moving_a_confirmed_members_call_time_into_another_booking_warns(staff_c
     assert "already confirmed for Morning service" in response.content.decode()
     assignment.refresh_from_db()
     assert assignment.call_time == call
+
+
+def test_staff_who_may_only_view_assignments_cannot_invite(client, crew):
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_eventcrew"))
+    client.force_login(viewer)
+    assignment = EventCrewFactory(user=crew)
+    assert client.post(f"/admin/attendance/eventcrew/{assignment.pk}/invite/").status_code == 403
+    page = client.get(CHANGELIST).content.decode()
+    assert "send_invitations" not in page
+    client.post(CHANGELIST, {"action": "send_invitations", "_selected_action": [assignment.pk]})
+    assignment.refresh_from_db()
+    assert not assignment.invitation_sent
+    assert not EmailNotification.objects.exists()

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -178,6 +179,27 @@ def save_crew_formset(request, event: Event, formset) -> None:
             messages.error(request, str(error))
 
 
+def report(request, done: int, verb: str, problems: list[str]) -> None:
+    """One success line and at most ten reasons for what an action left undone."""
+    if done:
+        messages.success(request, f"{done} {verb}.")
+    for problem in problems[:10]:
+        messages.warning(request, problem)
+    if len(problems) > 10:
+        messages.warning(request, f"… and {len(problems) - 10} more not done.")
+
+
+def invite_all(request, assignments) -> None:
+    sent, problems = 0, []
+    for assignment in assignments.select_related("user", "event"):
+        try:
+            crew_invite(assignment=assignment)
+            sent += 1
+        except CrewError as error:
+            problems.append(str(error))
+    report(request, sent, "invitation(s) sent", problems)
+
+
 class UpcomingEventFilter(admin.SimpleListFilter):
     """Events from two weeks ago on: a year of events would make a useless sidebar."""
 
@@ -322,6 +344,8 @@ class EventCrewAdmin(admin.ModelAdmin):
         return notification_history(obj.notifications.order_by("-created_at", "-id"))
 
     def invite_view(self, request, crew_id):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         assignment = get_object_or_404(EventCrew, pk=crew_id)
         try:
             crew_invite(assignment=assignment)
@@ -362,34 +386,23 @@ class EventCrewAdmin(admin.ModelAdmin):
         obj.pk = assignment.pk
         warn_if_booked(request, assignment)
 
-    def _report(self, request, done: int, verb: str, problems: list[str]) -> None:
-        if done:
-            messages.success(request, f"{done} {verb}.")
-        for problem in problems[:10]:
-            messages.warning(request, problem)
-        if len(problems) > 10:
-            messages.warning(request, f"… and {len(problems) - 10} more not done.")
-
-    @admin.action(description="Send invitations (to those who have not answered)")
+    @admin.action(
+        description="Send invitations (to those who have not answered)", permissions=["change"]
+    )
     def send_invitations(self, request, queryset):
-        sent, problems = 0, []
-        for assignment in queryset.select_related("user", "event"):
-            try:
-                crew_invite(assignment=assignment)
-                sent += 1
-            except CrewError as error:
-                problems.append(str(error))
-        self._report(request, sent, "invitation(s) sent", problems)
+        invite_all(request, queryset)
 
-    @admin.action(description="Send reminders (confirmed, not yet reminded)")
+    @admin.action(
+        description="Send reminders (confirmed, not yet reminded)", permissions=["change"]
+    )
     def send_reminders(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         sent = sum(crew_remind(assignment=EventCrew(pk=pk)) for pk in ids)
         skipped = len(ids) - sent
         problems = [f"{skipped} skipped: not confirmed or already reminded."] if skipped else []
-        self._report(request, sent, "reminder(s) sent", problems)
+        report(request, sent, "reminder(s) sent", problems)
 
-    @admin.action(description="Mark confirmed (answered by phone)")
+    @admin.action(description="Mark confirmed (answered by phone)", permissions=["change"])
     def mark_confirmed(self, request, queryset):
         done, problems = 0, []
         for assignment in queryset.select_related("user", "event"):
@@ -398,9 +411,11 @@ class EventCrewAdmin(admin.ModelAdmin):
                 done += 1
             except CrewError as error:
                 problems.append(f"{member_name(assignment.user)}: {error}")
-        self._report(request, done, "confirmed", problems)
+        report(request, done, "confirmed", problems)
 
-    @admin.action(description="Mark completed (confirmed crew who checked in)")
+    @admin.action(
+        description="Mark completed (confirmed crew who checked in)", permissions=["change"]
+    )
     def mark_completed(self, request, queryset):
         done, left = crew_complete(assignment_ids=queryset.values_list("pk", flat=True))
         problems = (
@@ -408,7 +423,7 @@ class EventCrewAdmin(admin.ModelAdmin):
             if left
             else []
         )
-        self._report(request, done, "marked completed", problems)
+        report(request, done, "marked completed", problems)
 
 
 def staffing_table(event: Event):

@@ -36,9 +36,6 @@ class AddOnlyInlineMixin:
     def get_queryset(self, request):
         return super().get_queryset(request).none()
 
-    def has_change_permission(self, request, obj=None):
-        return True
-
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -27,7 +27,6 @@ from attendance.services.attendance import (
 from attendance.services.crew import (
     CrewError,
     crew_complete_event,
-    crew_invite,
     crew_send_briefing,
 )
 from attendance.services.events import event_notify_created, event_save
@@ -36,6 +35,7 @@ from .crew import (
     AssignCrewInline,
     CrewInline,
     RoleRequirementInline,
+    invite_all,
     save_crew_formset,
     staffing_table,
 )
@@ -204,21 +204,16 @@ class EventAdmin(admin.ModelAdmin):
             return format_html('<span class="sf-warning">{}</span>', text)
         return text
 
-    @admin.action(description="Send invitations to assigned crew not yet invited")
+    @admin.action(
+        description="Send invitations to assigned crew not yet invited", permissions=["change"]
+    )
     def send_invitations(self, request, queryset):
-        sent, problems = 0, []
-        waiting = EventCrew.objects.filter(
-            event__in=queryset, status=EventCrew.Status.INVITED, invitation_sent=False
-        ).select_related("user", "event")
-        for assignment in waiting:
-            try:
-                crew_invite(assignment=assignment)
-                sent += 1
-            except CrewError as error:
-                problems.append(str(error))
-        messages.info(request, f"{sent} invitation(s) sent.")
-        for problem in problems[:10]:
-            messages.warning(request, problem)
+        invite_all(
+            request,
+            EventCrew.objects.filter(
+                event__in=queryset, status=EventCrew.Status.INVITED, invitation_sent=False
+            ),
+        )
 
     @admin.action(
         description="Email the setup briefing (roster and instructions) to confirmed crew"
@@ -232,7 +227,10 @@ class EventAdmin(admin.ModelAdmin):
             else:
                 messages.success(request, f"{event.name}: briefing sent to {sent} crew.")
 
-    @admin.action(description="After the event: mark crew who checked in as completed")
+    @admin.action(
+        description="After the event: mark crew who checked in as completed",
+        permissions=["change"],
+    )
     def complete_crew(self, request, queryset):
         for event in queryset:
             try:

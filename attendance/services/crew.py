@@ -25,6 +25,8 @@ from attendance.services.notifications import Attachment, notification_create
 Status = EventCrew.Status
 ANSWERS = ("confirm", "decline")
 _ANSWER_SALT = "attendance.crew.answer"
+# What an answer (confirm or decline) changes on an assignment.
+_ANSWER_FIELDS = ["status", "confirmed_at", "responded_at", "decline_reason", "updated_at"]
 _INVALID_LINK = "This link is not valid. Open the crew portal to answer the invitation."
 
 
@@ -324,15 +326,7 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
         current.status = Status.CONFIRMED
         current.confirmed_at = current.responded_at = now
         current.decline_reason = ""
-        current.save(
-            update_fields=[
-                "status",
-                "confirmed_at",
-                "responded_at",
-                "decline_reason",
-                "updated_at",
-            ]
-        )
+        current.save(update_fields=_ANSWER_FIELDS)
         attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
     assignment.__dict__.update(current.__dict__)
     return current
@@ -355,15 +349,7 @@ def crew_decline(
         current.responded_at = now
         current.confirmed_at = None
         current.decline_reason = reason
-        current.save(
-            update_fields=[
-                "status",
-                "confirmed_at",
-                "responded_at",
-                "decline_reason",
-                "updated_at",
-            ]
-        )
+        current.save(update_fields=_ANSWER_FIELDS)
         _forget_attendance(current)
     assignment.__dict__.update(current.__dict__)
     return current

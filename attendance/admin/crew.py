@@ -106,7 +106,12 @@ class CrewInline(_CachedRoleChoices, admin.TabularInline):
         return False  # new people come through AssignCrewInline
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user", "role", "event")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("user", "role", "event")
+            .order_by("role__sort_order", "user__first_name", "user__username")
+        )
 
     @admin.display(description="Member")
     def member(self, obj):

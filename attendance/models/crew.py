@@ -81,7 +81,9 @@ class EventCrew(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-event__starts_at", "role__sort_order", "user__first_name"]
+        # No joins in the default ordering: it would be paid by every query that forgets an
+        # order_by (pages and admin order by event date, role and name themselves).
+        ordering = ["-assigned_at", "-id"]
         verbose_name = "event crew assignment"
         indexes = [
             models.Index(fields=["event", "status"], name="eventcrew_event_status"),

@@ -5,6 +5,11 @@ from .views import api, crew, portal
 app_name = "attendance"
 
 urlpatterns = [
+    # Safaricom's callbacks first: patterns are tried in order and this is the busiest URL.
+    path("api/payments/callback/<str:token>/", api.mpesa_callback, name="api_payments_callback"),
+    # The same endpoint with "mpesa" in the path; Daraja advises against that word in
+    # callback URLs, so new pushes use the one above.
+    path("api/mpesa/callback/<str:token>/", api.mpesa_callback, name="api_mpesa_callback"),
     path("", portal.home, name="home"),
     path("events/<int:event_id>/", portal.event_detail, name="event_detail"),
     path("events/<int:event_id>/check-in/", portal.check_in, name="check_in"),
@@ -18,7 +23,4 @@ urlpatterns = [
     path("api/health/", api.health, name="health"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
     path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),
-    path("api/mpesa/callback/<str:token>/", api.mpesa_callback, name="api_mpesa_callback"),
-    # The same endpoint without "mpesa" in the path, as Daraja advises for callback URLs.
-    path("api/payments/callback/<str:token>/", api.mpesa_callback, name="api_payments_callback"),
 ]

@@ -356,3 +356,21 @@ def test_a_callback_is_stored_even_if_the_database_dropped_the_connection(settin
     )
     assert response.status_code == 200
     assert MpesaCallback.objects.filter(checkout_request_id=payment.checkout_request_id).exists()
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (20261126102115, "2026-11-26T10:21:15+03:00"),
+        ("20261126102115", "2026-11-26T10:21:15+03:00"),
+        (20261126102115.0, "2026-11-26T10:21:15+03:00"),
+        (2026112610211, None),  # 13 digits
+        (20261326102115, None),  # month 13
+        (20261126246015, None),  # hour 24
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_the_transaction_date_is_read_in_kenyan_time_or_not_at_all(value, expected):
+    parsed = payment_services._daraja_datetime(value)
+    assert (parsed.isoformat() if parsed else None) == expected

@@ -194,15 +194,20 @@ def report(request, done: int, verb: str, problems: list[str]) -> None:
         messages.warning(request, f"… and {len(problems) - 10} more not done.")
 
 
-def invite_all(request, assignments) -> None:
-    sent, problems = 0, []
+def apply_each(request, assignments, service, verb: str) -> None:
+    """Run a crew service on each assignment; report what was done and who was left out, why."""
+    done, problems = 0, []
     for assignment in assignments.select_related("user", "event"):
         try:
-            crew_invite(assignment=assignment)
-            sent += 1
+            service(assignment=assignment)
+            done += 1
         except CrewError as error:
-            problems.append(str(error))
-    report(request, sent, "invitation(s) sent", problems)
+            problems.append(f"{member_name(assignment.user)}: {error}")
+    report(request, done, verb, problems)
+
+
+def invite_all(request, assignments) -> None:
+    apply_each(request, assignments, crew_invite, "invitation(s) sent")
 
 
 class UpcomingEventFilter(admin.SimpleListFilter):
@@ -355,7 +360,7 @@ class EventCrewAdmin(admin.ModelAdmin):
         try:
             crew_invite(assignment=assignment)
         except CrewError as error:
-            messages.error(request, str(error))
+            messages.error(request, f"{member_name(assignment.user)}: {error}")
         else:
             messages.success(
                 request, f"Invitation sent to {member_name(assignment.user)} ({assignment.event})."
@@ -409,14 +414,7 @@ class EventCrewAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark confirmed (answered by phone)", permissions=["change"])
     def mark_confirmed(self, request, queryset):
-        done, problems = 0, []
-        for assignment in queryset.select_related("user", "event"):
-            try:
-                crew_confirm(assignment=assignment)
-                done += 1
-            except CrewError as error:
-                problems.append(f"{member_name(assignment.user)}: {error}")
-        report(request, done, "confirmed", problems)
+        apply_each(request, queryset, crew_confirm, "confirmed")
 
     @admin.action(
         description="Mark completed (confirmed crew who checked in)", permissions=["change"]

@@ -261,12 +261,10 @@ def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailN
     with transaction.atomic():
         current = _locked(assignment)
         if current.status != Status.INVITED:
-            raise CrewError(
-                f"{_name(current.user)} has already answered ({current.get_status_display()})."
-            )
+            raise CrewError(f"already answered ({current.get_status_display()}).")
         _ensure_not_started(current, now)
         if not current.user.email:
-            raise CrewError(f"{_name(current.user)} has no email address.")
+            raise CrewError("no email address on their profile.")
         portal_url = settings.SITE_URL + reverse("attendance:crew_assignments")
         notification = _email(
             current,

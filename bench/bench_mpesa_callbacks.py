@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, Timer, percentile, setup_django
+from common import ROOT, Timer, empty_tables, percentile, setup_django
 
 CONNECTIONS, SECONDS, ROUNDS = 50, 5, 3
 GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
@@ -144,8 +144,7 @@ def main():
     from tests.mpesa_wire import success_callback
     from tests.smtp import free_port
 
-    MpesaCallback.objects.all().delete()
-    MpesaPayment.objects.all().delete()
+    empty_tables(MpesaCallback, MpesaPayment)
     payer = UserFactory(username="bench-callback-payer")
     payments = [
         PaymentFactory(user=payer, phone_number=f"2547440{n:05d}", amount=100) for n in range(2000)
@@ -208,8 +207,7 @@ def main():
     import redis
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).delete("bench-callbacks")
-    MpesaCallback.objects.all().delete()
-    MpesaPayment.objects.all().delete()
+    empty_tables(MpesaCallback, MpesaPayment)
     payer.delete()
 
     ratios = []

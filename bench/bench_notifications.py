@@ -17,7 +17,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from common import REDIS, Timer, setup_django
+from common import REDIS, Timer, empty_tables, setup_django
 
 N = 1000
 POOL = sys.argv[1] if len(sys.argv) > 1 else "prefork"
@@ -59,7 +59,7 @@ def main():
         smtp.quit()
     plain_rate = N / plain.seconds
 
-    EmailNotification.objects.all().delete()
+    empty_tables(EmailNotification)
     env = {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
@@ -122,7 +122,7 @@ def main():
     import redis
 
     redis.Redis.from_url(REDIS).delete(workers.queue)
-    EmailNotification.objects.all().delete()
+    empty_tables(EmailNotification)
     sink.terminate()
 
     print(f"plain smtplib loop:          {plain_rate:8.0f} emails/s ({N} in {plain.seconds:.2f} s)")

@@ -52,6 +52,21 @@ def setup_django(db_suffix="_bench"):
     return os.environ["DATABASE_URL"]
 
 
+def empty_tables(*models):
+    """Start a benchmark from empty tables, whatever earlier runs left.
+
+    TRUNCATE, not DELETE: deleted rows stay on disk until VACUUM, and where autovacuum is
+    off (as on these machines' PostgreSQL) each run would write into a bigger, bloated table
+    and index than the last and measure slower for it. CASCADE empties the rows that point at
+    these (ledger entries, callbacks); this database is the benchmarks' own.
+    """
+    from django.db import connection
+
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
 def percentile(values, p):
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))

@@ -138,6 +138,7 @@ def load_python(port, path, bodies, seconds):
 def main():
     db_url = setup_django()
     from django.conf import settings
+    from django.core.management import call_command
 
     from attendance.models import MpesaCallback, MpesaPayment
     from tests.factories import PaymentFactory, UserFactory
@@ -153,6 +154,8 @@ def main():
         success_callback(p.checkout_request_id, amount=100, receipt=f"BCH{n:07d}")
         for n, p in enumerate(payments)
     ]
+    # As a deploy does: production settings serve the collected static files.
+    call_command("collectstatic", interactive=False, verbosity=0)
     port = free_port()
     env = {
         **os.environ,

@@ -3,7 +3,9 @@
 import json
 
 
-def success_callback(checkout, *, amount=100, receipt="NLJ7RT61SV", phone=254712345678):
+def success_callback(
+    checkout, *, amount=100, receipt="NLJ7RT61SV", phone=254712345678, paid_at=20261126102115
+):
     return json.dumps(
         {
             "Body": {
@@ -17,7 +19,7 @@ def success_callback(checkout, *, amount=100, receipt="NLJ7RT61SV", phone=254712
                             {"Name": "Amount", "Value": float(amount)},
                             {"Name": "MpesaReceiptNumber", "Value": receipt},
                             {"Name": "Balance"},
-                            {"Name": "TransactionDate", "Value": 20261126102115},
+                            {"Name": "TransactionDate", "Value": paid_at},
                             {"Name": "PhoneNumber", "Value": phone},
                         ]
                     },

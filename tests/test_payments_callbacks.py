@@ -1,3 +1,4 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -155,6 +156,68 @@ def test_an_unknown_checkout_is_accepted_and_kept(url, db, django_capture_on_com
     assert callback.status == CB.UNMATCHED
     assert callback.checkout_request_id == "ws_CO_NOT_OURS"
     assert not LedgerEntry.objects.exists()
+
+
+def _timed_out_push(*, phone="254712345678", amount=100, started_minutes_ago=1, code="timeout"):
+    """A payment whose push got no answer from Daraja: failed, no CheckoutRequestID."""
+    payment = PaymentFactory(
+        phone_number=phone,
+        amount=amount,
+        status=Status.FAILED,
+        result_code=code,
+        checkout_request_id=None,
+    )
+    MpesaPayment.objects.filter(pk=payment.pk).update(
+        initiated_at=timezone.now() - timedelta(minutes=started_minutes_ago)
+    )
+    return payment
+
+
+def _paid_now():
+    return int(timezone.localtime().strftime("%Y%m%d%H%M%S"))
+
+
+@pytest.mark.parametrize("paid_from", [254712345678, "2547****5678"])
+def test_a_success_for_a_push_that_timed_out_completes_it_for_review(
+    url, db, staff, paid_from, django_capture_on_commit_callbacks
+):
+    payment = _timed_out_push()
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback("ws_CO_NEVER_SEEN", phone=paid_from, paid_at=_paid_now()))
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert payment.checkout_request_id == "ws_CO_NEVER_SEEN"
+    assert payment.needs_review and "no answer (timeout)" in payment.review_reason
+    assert _credits(payment) == 0
+    assert MpesaCallback.objects.get().payment == payment
+    assert EmailNotification.objects.filter(notification_type="payment_review").exists()
+    # The same callback again is a duplicate, not a second settlement.
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback("ws_CO_NEVER_SEEN", phone=paid_from, paid_at=_paid_now()))
+    assert MpesaCallback.objects.filter(status=CB.DUPLICATE).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("candidates", "paid_from"),
+    [
+        ([{"phone": "254799999999"}], 254712345678),  # another phone paid
+        ([{}, {}], "2547****5678"),  # two fit: no guessing
+        ([{"code": "500.003.1001"}], 254712345678),  # Daraja refused it: no prompt was sent
+        ([{"started_minutes_ago": 20}], 254712345678),  # older than the pending timeout
+        ([{"amount": 200}], 254712345678),  # another amount
+    ],
+    ids=["another-phone", "two-fit", "daraja-refused", "too-old", "another-amount"],
+)
+def test_a_success_for_an_unknown_checkout_is_matched_only_when_one_push_fits(
+    url, db, candidates, paid_from, django_capture_on_commit_callbacks
+):
+    payments = [_timed_out_push(**fields) for fields in candidates]
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback("ws_CO_NEVER_SEEN", phone=paid_from, paid_at=_paid_now()))
+    assert MpesaCallback.objects.get().status == CB.UNMATCHED
+    for payment in payments:
+        payment.refresh_from_db()
+        assert (payment.status, payment.checkout_request_id) == (Status.FAILED, None)
 
 
 def test_amount_mismatch_is_flagged_not_credited_and_staff_alerted(

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from attendance.models import LedgerEntry, MpesaCallback, MpesaPayment
+from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
 from attendance.services.payments import payment_request_stk_push, payments_reconcile
 from tests.factories import UserFactory
 from tests.workers import wait_until
@@ -80,6 +80,39 @@ def test_an_underpayment_is_flagged_for_review(callbacks_to_live_server, member)
     assert payment.needs_review
     assert "paid KES 499" in payment.review_reason
     assert not LedgerEntry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_that_timed_out_but_reached_the_phone_is_matched_for_review(
+    callbacks_to_live_server, daraja, member, settings
+):
+    """Our read timeout fired, yet the prompt reached the phone and the customer paid."""
+    from attendance.services.payments import PaymentError, payment_credit_after_review
+
+    UserFactory(is_staff=True, email="boss@example.com")
+    settings.MPESA_READ_TIMEOUT = 0.5
+    daraja.state.callback_delay = 1.5  # the customer answers after we have given up
+    with pytest.raises(PaymentError) as failure:
+        _request(member, "0711115041", amount=300)
+    payment = failure.value.payment
+    assert (payment.status, payment.result_code) == (Status.FAILED, "timeout")
+    assert payment.checkout_request_id is None
+
+    # The simulator's callback (after its delay) reaches the live server, which matches it.
+    assert wait_until(lambda: MpesaCallback.objects.filter(status="processed").exists(), 10)
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert payment.needs_review
+    assert "our push got no answer (timeout)" in payment.review_reason
+    assert payment.checkout_request_id == MpesaCallback.objects.get().checkout_request_id
+    assert len(payment.receipt_number) == 10
+    assert not LedgerEntry.objects.exists()
+    alert = EmailNotification.objects.get(notification_type="payment_review")
+    assert alert.recipient == "boss@example.com"
+    assert "needs review" in alert.message
+
+    payment_credit_after_review(payment=payment, by=member)
+    assert LedgerEntry.objects.get(kind="payment").amount == -300
 
 
 def test_a_lost_callback_is_settled_by_the_query(daraja, member, settings):

@@ -15,7 +15,8 @@ short delay. What happens is chosen by the last four digits of the phone number:
 | 0003 | success, but the callback is lost: only the query knows |
 | 0009 | success, but the customer pays KES 1 less than asked (amount mismatch) |
 | 5000 | the push is refused with HTTP 500 (500.003.1001, internal error) |
-| 5040 | the push hangs longer than any client timeout |
+| 5040 | the push hangs longer than any client timeout (no prompt, no callback) |
+| 5041 | the push answers after any client timeout, yet the customer pays: callback sent |
 | anything else | success (e.g. the sandbox test number 254708374149) |
 
 `GET /simulator/stats` returns request counters (for tests and benchmarks);
@@ -244,6 +245,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.pushes[push.checkout_request_id] = push
         self._schedule_callback(push)
+        if suffix == "5041":
+            time.sleep(60)  # the caller gave up long ago; the customer pays anyway
         message = "Success. Request accepted for processing"
         return self._json(
             200,

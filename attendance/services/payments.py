@@ -613,13 +613,56 @@ def payment_apply_result(*, result: StkResult, via: str) -> tuple[str, MpesaPaym
             .first()
         )
         if payment is None:
-            return "unmatched", None
+            payment = _unanswered_push_for(result)
+            if payment is None:
+                return "unmatched", None
+            payment.checkout_request_id = result.checkout_request_id
+            payment.merchant_request_id = result.merchant_request_id
+            doubt = (
+                f"our push got no answer ({payment.result_code}); matched to this callback "
+                "by amount and phone: check receipt"
+            )
+            return _complete(payment, result, via, doubt=doubt), payment
         if result.result_code == 0:
             return _complete(payment, result, via), payment
         return _fail(payment, result, via), payment
 
 
-def _complete(payment: MpesaPayment, result: StkResult, via: str) -> str:
+# Transport failures after which the push may still have reached the phone (client.py).
+PUSH_MAY_HAVE_REACHED = ("timeout", "connection_lost", "http_error")
+
+
+def _unanswered_push_for(result: StkResult) -> MpesaPayment | None:
+    """The payment a success callback with an unknown checkout must be for, if only one fits.
+
+    A push that timed out on our side may still reach the phone; we never learnt its
+    CheckoutRequestID, so the customer's money would otherwise sit in an unmatched callback.
+    The one failed-without-an-answer payment for the same amount, started shortly before the
+    transaction (and from the same phone, when the callback shows it unmasked), is taken;
+    two candidates or none leave the callback unmatched for staff. Caller holds a transaction.
+    """
+    if result.result_code != 0 or result.amount is None:
+        return None
+    paid_at = result.transaction_date or timezone.now()
+    candidates = MpesaPayment.objects.select_for_update().filter(
+        checkout_request_id__isnull=True,
+        status=Status.FAILED,
+        result_code__in=PUSH_MAY_HAVE_REACHED,
+        amount=result.amount,
+        # The prompt lives a minute or two; the slack allows for Safaricom's clock.
+        initiated_at__range=(
+            paid_at - timedelta(seconds=settings.MPESA_PENDING_TIMEOUT_SECONDS),
+            paid_at + timedelta(minutes=2),
+        ),
+    )
+    if result.phone.isdigit() and len(result.phone) == 12:
+        candidates = candidates.filter(phone_number=result.phone)
+    found = list(candidates.order_by("pk")[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str = "") -> str:
+    """`doubt`: a reason staff must look before the ledger is credited."""
     now = timezone.now()
     if payment.status == Status.COMPLETED:
         if result.receipt_number and not payment.receipt_number:
@@ -650,7 +693,8 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str) -> str:
         payment.paid_amount = result.amount
         payment.paid_phone_number = result.phone
 
-    problems = _mismatches(payment, result)
+    problems = [doubt] if doubt else []
+    problems += _mismatches(payment, result)
     if problems:
         payment.needs_review = True
         payment.review_reason = "; ".join(problems)[:255]

@@ -168,3 +168,41 @@ def callbacks_to_live_server(daraja, live_server, settings):
     """Let the simulator's callbacks reach the app over HTTP."""
     settings.MPESA_CALLBACK_URL = f"{live_server.url}/api/payments/callback"
     return live_server
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium, laid out as a phone (375 px wide, touch)."""
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.browser import PHONE_WIDTH
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    profile = tempfile.mkdtemp(prefix="sf-chromium-")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        # This machine has no internet: without these Chromium keeps dialling Google.
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    options.add_experimental_option(
+        "mobileEmulation",
+        {"deviceMetrics": {"width": PHONE_WIDTH, "height": 812, "pixelRatio": 2, "touch": True}},
+    )
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

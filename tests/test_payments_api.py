@@ -144,7 +144,10 @@ def test_daraja_too_slow_is_a_502_timeout(daraja, crew_client, settings):
     settings.MPESA_READ_TIMEOUT = 0.5
     response = _post(crew_client, {"amount": 100, "phone": "0711115040"})
     assert response.status_code == 502
-    assert "did not answer in time" in response.json()["error"]["message"]
+    assert (
+        "did not answer in time. If a prompt still reaches the phone"
+        in response.json()["error"]["message"]
+    )
     assert MpesaPayment.objects.get().result_code == "timeout"
 
 

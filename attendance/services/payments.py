@@ -65,6 +65,10 @@ RESULT_HINTS = {
 }
 
 
+# Transport failures after which the push may still have reached the phone (client.py).
+PUSH_MAY_HAVE_REACHED = ("timeout", "connection_lost", "http_error")
+
+
 class PaymentError(Exception):
     """A payment request that could not be made; `code` and `message` go to the API caller."""
 
@@ -183,9 +187,16 @@ def payment_request_stk_push(
         payment.refresh_from_db()
         logger.warning("STK push to %s failed: %s", mask_phone(phone), error)
         status = 400 if isinstance(error, DarajaValidationError) else 502
+        message = f"M-Pesa did not take the request: {error.message}"
+        if error.code in PUSH_MAY_HAVE_REACHED:
+            message = (
+                "M-Pesa did not answer in time. If a prompt still reaches the phone and is "
+                "paid, the payment is matched to this request and checked before the balance "
+                "changes."
+            )
         raise PaymentError(
             "daraja_error" if status == 502 else "invalid_request",
-            f"M-Pesa did not take the request: {error.message}",
+            message,
             http_status=status,
             payment=payment,
         ) from error
@@ -626,10 +637,6 @@ def payment_apply_result(*, result: StkResult, via: str) -> tuple[str, MpesaPaym
         if result.result_code == 0:
             return _complete(payment, result, via), payment
         return _fail(payment, result, via), payment
-
-
-# Transport failures after which the push may still have reached the phone (client.py).
-PUSH_MAY_HAVE_REACHED = ("timeout", "connection_lost", "http_error")
 
 
 def _unanswered_push_for(result: StkResult) -> MpesaPayment | None:

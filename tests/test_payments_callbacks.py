@@ -339,6 +339,22 @@ def test_a_callback_that_beats_the_push_answer_is_settled_when_the_answer_is_sav
     assert _credits(payment) == 1
 
 
+def test_without_a_worker_each_request_settles_its_own_callback(
+    url, payment, django_capture_on_commit_callbacks
+):
+    """Tasks in-process (the demo): a batch another request is running cannot wait for this
+    row to commit, so its flag must not leave the callback to the sweeper."""
+    assert payment_services._kick_set()  # another request's batch is running
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _send(url, success_callback(payment.checkout_request_id))
+    finally:
+        payment_services._kick_clear()
+    payment.refresh_from_db()
+    assert payment.status == Status.COMPLETED
+    assert MpesaCallback.objects.get().status == CB.PROCESSED
+
+
 @pytest.fixture
 def on_a_worker():
     """Tasks go to a broker (none is reached here: nothing is queued in these tests)."""

@@ -38,7 +38,9 @@ class Command(BaseCommand):
             settings.MPESA_CALLBACK_URL = f"http://127.0.0.1:{port}/api/payments/callback"
             self.stdout.write(f"M-Pesa simulator on {simulator.url} (outcome by phone ending:")
             self.stdout.write("  1032 cancelled, 1037 unreachable, 0001 no funds, 2001 wrong PIN,")
-            self.stdout.write("  0002 double callback, 0003 lost callback; anything else pays)")
+            self.stdout.write("  0002 double callback, 0003 lost callback, 0009 pays KES 1 short,")
+            self.stdout.write("  5000 refused, 5040 no answer, 5041 late answer but paid;")
+            self.stdout.write("  anything else pays; see MPESA_CRM_IMPLEMENTATION.md)")
         if current_app.conf.task_always_eager:
             threading.Thread(target=self._periodic_jobs, daemon=True).start()
             self.stdout.write("Tasks run in-process; periodic jobs every minute.")

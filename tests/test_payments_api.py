@@ -135,6 +135,7 @@ def test_daraja_down_is_a_502_and_the_payment_is_kept_as_failed(crew_client, set
 def test_daraja_answering_500_is_a_502_with_its_reason(daraja, crew_client):
     response = _post(crew_client, {"amount": 100, "phone": "0711115000"})
     assert response.status_code == 502
+    assert response.json()["error"]["code"] == "daraja_error"
     payment = MpesaPayment.objects.get()
     assert payment.status == Status.FAILED
     assert payment.result_code == "500.003.1001"
@@ -144,10 +145,10 @@ def test_daraja_too_slow_is_a_502_timeout(daraja, crew_client, settings):
     settings.MPESA_READ_TIMEOUT = 0.5
     response = _post(crew_client, {"amount": 100, "phone": "0711115040"})
     assert response.status_code == 502
-    assert (
-        "did not answer in time. If a prompt still reaches the phone"
-        in response.json()["error"]["message"]
-    )
+    error = response.json()["error"]
+    assert error["code"] == "daraja_no_answer"
+    assert "did not answer in time. If a prompt still reaches the phone" in error["message"]
+    assert response.json()["payment_id"] == MpesaPayment.objects.get().pk
     assert MpesaPayment.objects.get().result_code == "timeout"
 
 

@@ -79,3 +79,23 @@ def test_a_payment_that_does_not_settle_cleanly_says_why_and_credits_nothing(
     assert not LedgerEntry.objects.filter(kind="payment").exists()
     member.profile.refresh_from_db()
     assert member.profile.balance == Decimal("1500")
+
+
+def test_a_prompt_daraja_never_confirmed_is_still_followed_and_a_late_payment_shown(
+    browser, callbacks_to_live_server, daraja, member, settings
+):
+    settings.MPESA_READ_TIMEOUT = 0.5
+    daraja.state.callback_delay = 1.5  # the customer pays after we stopped waiting for Daraja
+    _open_home(browser, callbacks_to_live_server)
+    field = browser.find_element("id", "pay-phone")
+    field.clear()
+    field.send_keys("0711115041")
+    browser.find_element("id", "pay-button").click()
+    wait_for_text(browser, "#pay-progress", "M-Pesa did not answer in time")
+    wait_for_text(
+        browser, "#pay-progress", "Our team checks it before your balance", PAYMENT_SETTLES_WITHIN
+    )
+    payment = MpesaPayment.objects.get()
+    assert payment.needs_review
+    assert payment.receipt_number in browser.find_element("id", "pay-progress").text
+    assert not LedgerEntry.objects.filter(kind="payment").exists()

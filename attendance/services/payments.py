@@ -186,20 +186,21 @@ def payment_request_stk_push(
         )
         payment.refresh_from_db()
         logger.warning("STK push to %s failed: %s", mask_phone(phone), error)
-        status = 400 if isinstance(error, DarajaValidationError) else 502
+        if isinstance(error, DarajaValidationError):
+            code, status = "invalid_request", 400
+        elif error.code in PUSH_MAY_HAVE_REACHED:
+            # The prompt may still reach the phone: callers can keep following the payment.
+            code, status = "daraja_no_answer", 502
+        else:
+            code, status = "daraja_error", 502
         message = f"M-Pesa did not take the request: {error.message}"
-        if error.code in PUSH_MAY_HAVE_REACHED:
+        if code == "daraja_no_answer":
             message = (
                 "M-Pesa did not answer in time. If a prompt still reaches the phone and is "
                 "paid, the payment is matched to this request and checked before the balance "
                 "changes."
             )
-        raise PaymentError(
-            "daraja_error" if status == 502 else "invalid_request",
-            message,
-            http_status=status,
-            payment=payment,
-        ) from error
+        raise PaymentError(code, message, http_status=status, payment=payment) from error
 
     MpesaPayment.objects.filter(pk=payment.pk, status=Status.INITIATED).update(
         status=Status.PENDING,

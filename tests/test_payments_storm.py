@@ -58,3 +58,46 @@ def test_duplicate_storm_credits_each_payment_exactly_once(live_server):
         assert profile.balance == ledger_balance_from_entries(profile.user)
     total = sum((p.amount for p in payments), Decimal(0))
     assert sum(p.balance for p in Profile.objects.filter(user__in=members)) == -total
+
+
+def test_two_late_callbacks_racing_for_one_timed_out_push_match_it_once():
+    """Two successes with unknown checkouts fit the same timed-out payment: one takes it."""
+    import threading
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from attendance.services.payments import callback_process
+
+    payment = PaymentFactory(
+        status="failed", result_code="timeout", checkout_request_id=None, amount=250
+    )
+    paid_at = int(timezone.localtime().strftime("%Y%m%d%H%M%S"))
+    # Stored, not processed yet: the threads below process them side by side.
+    callback_ids = [
+        MpesaCallback.objects.create(
+            raw_body=success_callback(f"ws_CO_LATE{n}", amount=250, paid_at=paid_at),
+            checkout_request_id=f"ws_CO_LATE{n}",
+        ).pk
+        for n in range(2)
+    ]
+    start, outcomes = threading.Barrier(2), []
+
+    def process(callback_id):
+        try:
+            start.wait()
+            outcomes.append(callback_process(callback_id=callback_id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=process, args=(pk,)) for pk in callback_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["processed", "unmatched"]
+    payment.refresh_from_db()
+    assert payment.status == "completed" and payment.needs_review
+    assert payment.checkout_request_id in {"ws_CO_LATE0", "ws_CO_LATE1"}
+    assert not LedgerEntry.objects.filter(kind="payment").exists()

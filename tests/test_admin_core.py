@@ -157,3 +157,34 @@ def test_event_and_ledger_changelists_query_counts_are_flat(
         assert staff_client.get("/admin/attendance/ledgerentry/").status_code == 200
     with django_assert_max_num_queries(12):
         assert staff_client.get("/admin/attendance/profile/").status_code == 200
+
+
+@pytest.mark.parametrize("rows", [1, 60])
+def test_change_pages_query_counts_do_not_grow_with_rows(
+    staff_client, staff, django_assert_max_num_queries, rows
+):
+    """An event with a big crew, a member with a long ledger and many payments: each change
+    page costs the same handful of queries as with one row."""
+    from attendance.models import Attendance, EventCrew
+    from attendance.services.ledger import ledger_post
+    from tests.factories import CrewRoleFactory, EventCrewFactory, PaymentFactory
+
+    event = EventFactory()
+    roles = [CrewRoleFactory(name=f"Role {n}") for n in range(3)]
+    member = UserFactory()
+    for n, user in enumerate(UserFactory.create_batch(rows)):
+        attendance_expect(event=event, user=user)
+        EventCrewFactory(event=event, user=user, role=roles[n % 3])
+        ledger_post(user=member, kind="charge", amount=10, description="x", created_by=staff)
+        PaymentFactory(user=member, phone_number=f"2547110{n:05d}")
+    pages = {
+        f"/admin/attendance/event/{event.pk}/change/": 14,
+        f"/admin/attendance/profile/{member.profile.pk}/change/": 6,
+        f"/admin/auth/user/{member.pk}/change/": 10,
+        f"/admin/attendance/eventcrew/{EventCrew.objects.first().pk}/change/": 9,
+        f"/admin/attendance/mpesapayment/{member.mpesa_payments.first().pk}/change/": 6,
+        f"/admin/attendance/attendance/{Attendance.objects.first().pk}/change/": 9,
+    }
+    for url, budget in pages.items():
+        with django_assert_max_num_queries(budget):
+            assert staff_client.get(url).status_code == 200, url

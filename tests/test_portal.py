@@ -123,3 +123,17 @@ def test_history_lists_own_attendance_with_pagination(crew_client, crew):
         attendance_expect(event=EventFactory(), user=crew)
     page = crew_client.get("/attendance/").content.decode()
     assert "Page 1 of 2" in page
+
+
+@pytest.mark.parametrize("rows", [1, 60])
+def test_portal_pages_cost_the_same_queries_for_1_and_60_rows(
+    crew_client, crew, staff, django_assert_max_num_queries, rows
+):
+    for n in range(rows):
+        past = EventFactory(starts_at=timezone.now() - timedelta(days=n + 1))
+        attendance_expect(event=past, user=crew)
+        attendance_expect(event=EventFactory(), user=crew)
+        ledger_post(user=crew, kind="charge", amount=10, description="Cable", created_by=staff)
+    for url, budget in {"/": 7, "/attendance/": 4, "/balance/": 5}.items():
+        with django_assert_max_num_queries(budget):
+            assert crew_client.get(url).status_code == 200, url

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import ROOT, Timer, empty_tables, percentile, setup_django
 
-CONNECTIONS, SECONDS, ROUNDS = 50, 5, 3
+CONNECTIONS, SECONDS, ROUNDS = 50, 5, 5
 GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
 
 

@@ -186,15 +186,13 @@ def payment_request_stk_push(
         )
         payment.refresh_from_db()
         logger.warning("STK push to %s failed: %s", mask_phone(phone), error)
+        code, status = "daraja_error", 502
+        message = f"M-Pesa did not take the request: {error.message}"
         if isinstance(error, DarajaValidationError):
             code, status = "invalid_request", 400
         elif error.code in PUSH_MAY_HAVE_REACHED:
             # The prompt may still reach the phone: callers can keep following the payment.
-            code, status = "daraja_no_answer", 502
-        else:
-            code, status = "daraja_error", 502
-        message = f"M-Pesa did not take the request: {error.message}"
-        if code == "daraja_no_answer":
+            code = "daraja_no_answer"
             message = (
                 "M-Pesa did not answer in time. If a prompt still reaches the phone and is "
                 "paid, the payment is matched to this request and checked before the balance "

@@ -58,6 +58,41 @@ def test_confirming_puts_the_member_on_the_attendance_list_and_declining_takes_t
     assert not Attendance.objects.filter(user=crew, event=assignment.event).exists()
 
 
+def test_a_decline_tells_the_managers_with_the_reason_and_the_gap_once(crew, other_crew):
+    from attendance.models import EventRoleRequirement
+
+    manager = UserFactory(first_name="Grace", email="grace@example.com")
+    no_email = UserFactory(email="")
+    event = EventFactory(name="Koroga Festival")
+    event.managers.add(manager, no_email)
+    foh = CrewRoleFactory(name="FOH engineer")
+    EventRoleRequirement.objects.create(event=event, role=foh, needed=2)
+    crew_confirm(assignment=EventCrewFactory(event=event, user=other_crew, role=foh))
+    assignment = EventCrewFactory(event=event, user=crew, role=foh)
+    crew_confirm(assignment=assignment)
+
+    crew_decline(assignment=assignment, reason="Family   emergency")
+    alert = EmailNotification.objects.get(notification_type=Type.CREW_DECLINED)
+    assert alert.recipient == "grace@example.com"
+    assert alert.event == event
+    assert alert.crew_assignment is None  # the member's portal lists their assignment's emails
+    name = crew.get_full_name() or crew.username
+    assert alert.subject.startswith(f"{name} declined FOH engineer for Koroga Festival")
+    assert "Reason: Family emergency" in alert.message
+    assert "FOH engineer: 1 confirmed of 2 needed." in alert.message
+    assert f"/admin/attendance/event/{event.pk}/change/" in alert.message
+    assert "Find a replacement" in alert.html_message
+
+    # A second decline (a changed reason) is no new gap: no second alert.
+    crew_decline(assignment=assignment, reason="Still away")
+    assert EmailNotification.objects.filter(notification_type=Type.CREW_DECLINED).count() == 1
+
+
+def test_a_decline_on_an_event_without_managers_emails_no_one(crew):
+    crew_decline(assignment=EventCrewFactory(user=crew))
+    assert not EmailNotification.objects.filter(notification_type=Type.CREW_DECLINED).exists()
+
+
 def test_overlapping_confirmations_are_refused_with_a_clear_message(crew):
     start = timezone.now() + timedelta(days=2)
     first = EventCrewFactory(user=crew, event=_event_at(start, name="Koroga Festival"))

@@ -16,6 +16,7 @@ class EmailNotification(models.Model):
         EVENT_UPDATED = "event_updated", "Event updated"
         CREW_INVITATION = "crew_invitation", "Crew invitation"
         CREW_REMINDER = "crew_reminder", "Reminder"
+        CREW_DECLINED = "crew_declined", "Crew declined (to managers)"
         SETUP_BRIEFING = "setup_briefing", "Setup briefing"
         PAYMENT_CONFIRMATION = "payment_confirmation", "Payment confirmation"
         PAYMENT_REVIEW = "payment_review", "Payment needs review"

@@ -343,14 +343,42 @@ def crew_decline(
         if current.status == Status.DECLINED and not reason:
             return current
         _ensure_not_started(current, now)
+        newly_declined = current.status != Status.DECLINED
         current.status = Status.DECLINED
         current.responded_at = now
         current.confirmed_at = None
         current.decline_reason = reason
         current.save(update_fields=_ANSWER_FIELDS)
         _forget_attendance(current)
+        if newly_declined:
+            _tell_managers_of_decline(current)
     assignment.__dict__.update(current.__dict__)
     return current
+
+
+def _tell_managers_of_decline(assignment: EventCrew) -> int:
+    """A decline leaves a place to fill: the event's managers hear it with the reason and
+    how the role stands. Not linked to the assignment: the member's portal lists those."""
+    event = assignment.event
+    managers = list(event.managers.exclude(email=""))
+    if not managers:
+        return 0
+    staffing = next((s for s in event_staffing(event) if s.role == assignment.role.name), None)
+    for manager in managers:
+        notification_create(
+            recipient=manager.email,
+            user=manager,
+            event=event,
+            notification_type=EmailNotification.Type.CREW_DECLINED,
+            context={
+                "assignment": assignment,
+                "event": event,
+                "member": assignment.user,
+                "role": assignment.role,
+                "staffing": staffing,
+            },
+        )
+    return len(managers)
 
 
 # --- Reminders, briefing, completion -------------------------------------------------------

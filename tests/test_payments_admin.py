@@ -19,6 +19,14 @@ def test_changelist_shows_badges_and_resend_only_for_failed(staff_client):
     assert page.count("Resend STK push") == 1
 
 
+def test_callback_inbox_shows_each_outcome_as_a_badge(staff_client):
+    MpesaCallback.objects.create(raw_body="{}", checkout_request_id="ws_CO_1", status="unmatched")
+    MpesaCallback.objects.create(raw_body="x", status="malformed")
+    page = staff_client.get("/admin/attendance/mpesacallback/").content.decode()
+    assert 'class="sf-badge sf-callback-unmatched">Unknown checkout request' in page
+    assert 'class="sf-badge sf-callback-malformed">Malformed body' in page
+
+
 @pytest.mark.parametrize("rows", [1, 80])
 def test_payment_and_callback_changelists_query_counts_are_flat(
     staff_client, django_assert_max_num_queries, rows

@@ -179,7 +179,7 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class MpesaCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The raw inbox: every callback as it arrived."""
 
-    list_display = ("received_at", "checkout_request_id", "status", "remote_addr", "payment")
+    list_display = ("received_at", "checkout_request_id", "status_badge", "remote_addr", "payment")
     list_filter = ("status", "received_at")
     search_fields = ("=checkout_request_id",)
     list_select_related = ("payment__user",)
@@ -198,6 +198,10 @@ class MpesaCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "processed_at",
         "raw_body",
     )
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return status_badge(f"callback-{obj.status}", obj.get_status_display())
 
     @admin.action(description="Process again (unprocessed, failed or unmatched only)")
     def process_again(self, request, queryset):

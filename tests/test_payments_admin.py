@@ -11,9 +11,15 @@ def _pushes(daraja):
 
 
 def test_changelist_shows_badges_and_resend_only_for_failed(staff_client):
-    PaymentFactory(status="failed", result_description="Wrong PIN")
+    PaymentFactory(
+        status="failed",
+        result_description="Wrong PIN",
+        user__first_name="Akinyi",
+        user__last_name="Odhiambo",
+    )
     PaymentFactory(status="pending", phone_number="254722000000")
     page = staff_client.get("/admin/attendance/mpesapayment/").content.decode()
+    assert "Akinyi Odhiambo" in page
     assert 'class="sf-badge sf-failed"' in page
     assert 'class="sf-badge sf-pending"' in page
     assert page.count("Resend STK push") == 1

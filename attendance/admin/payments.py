@@ -62,7 +62,7 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Nothing here edits money: every field is read-only, changes go through services."""
 
     list_display = (
-        "user",
+        "member",
         "phone_number",
         "amount_kes",
         "status_badge",
@@ -101,6 +101,10 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Member", ordering="user__first_name")
+    def member(self, obj):
+        return obj.user.get_full_name() or obj.user.username
 
     @admin.display(description="Amount", ordering="amount")
     def amount_kes(self, obj):

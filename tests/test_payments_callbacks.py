@@ -177,6 +177,28 @@ def _paid_now():
     return int(timezone.localtime().strftime("%Y%m%d%H%M%S"))
 
 
+def test_money_no_request_explains_is_reported_to_staff_once_the_race_is_ruled_out(
+    url, db, staff, django_capture_on_commit_callbacks
+):
+    unmatched = EmailNotification.objects.filter(notification_type="payment_unmatched")
+    with django_capture_on_commit_callbacks(execute=True):
+        _send(url, success_callback("ws_CO_NOT_OURS", amount=750, receipt="SFX1234567"))
+        _send(url, failure_callback("ws_CO_NOT_OURS_EITHER"))
+    assert not unmatched.exists()  # the push's answer may be saved any moment now
+
+    MpesaCallback.objects.update(received_at=timezone.now() - timedelta(minutes=1))
+    for _ in range(2):  # two sweeper runs: one alert
+        with django_capture_on_commit_callbacks(execute=True):
+            callbacks_process_pending()
+    alert = unmatched.get()
+    assert alert.recipient == staff.email
+    assert alert.subject == "M-Pesa payment SFX1234567 of KES 750.00 matches no request"
+    assert "NOT credited to anyone" in alert.message
+    assert "254712345678" not in alert.message and "2547*****678" in alert.message
+    assert "/admin/attendance/ledgerentry/add/" in alert.message
+    assert not LedgerEntry.objects.exists()
+
+
 @pytest.mark.parametrize("paid_from", [254712345678, "2547****5678"])
 def test_a_success_for_a_push_that_timed_out_completes_it_for_review(
     url, db, staff, paid_from, django_capture_on_commit_callbacks

@@ -20,6 +20,7 @@ class EmailNotification(models.Model):
         SETUP_BRIEFING = "setup_briefing", "Setup briefing"
         PAYMENT_CONFIRMATION = "payment_confirmation", "Payment confirmation"
         PAYMENT_REVIEW = "payment_review", "Payment needs review"
+        PAYMENT_UNMATCHED = "payment_unmatched", "Payment matching no request"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

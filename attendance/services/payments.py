@@ -578,6 +578,13 @@ def callback_process(*, callback_id: int) -> str:
         callback.payment = payment
         callback.detail = f"ResultCode {result.result_code}: {result.result_description}"[:2000]
         callback.save(update_fields=["status", "payment", "detail", "attempts", "processed_at"])
+        if outcome == "unmatched" and result.result_code == 0 and callback.attempts == 2:
+            # Money arrived that no request of ours explains. Not on the first look, which
+            # can race the push's answer being saved; the sweeper's retry, 30 s on, cannot.
+            _alert_staff(
+                notification_type=EmailNotification.Type.PAYMENT_UNMATCHED,
+                context={"callback": callback, "result": result},
+            )
     if callback.status == MpesaCallback.Status.UNMATCHED:
         logger.warning(
             "M-Pesa callback %s for unknown checkout %s (result %s)",
@@ -711,7 +718,11 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
         payment.needs_review = True
         payment.review_reason = "; ".join(problems)[:255]
         payment.save()
-        _alert_staff(payment)
+        _alert_staff(
+            notification_type=EmailNotification.Type.PAYMENT_REVIEW,
+            context={"payment": payment},
+            payment=payment,
+        )
         logger.error("M-Pesa payment %s needs review: %s", payment.pk, payment.review_reason)
         return "processed"
 
@@ -766,15 +777,15 @@ def _confirm_to_payer(payment: MpesaPayment) -> None:
     )
 
 
-def _alert_staff(payment: MpesaPayment) -> None:
+def _alert_staff(*, notification_type: str, context: dict, **links) -> None:
     staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
     for member in staff:
         notification_create(
             recipient=member.email,
             user=member,
-            notification_type=EmailNotification.Type.PAYMENT_REVIEW,
-            context={"payment": payment},
-            payment=payment,
+            notification_type=notification_type,
+            context=context,
+            **links,
         )
 
 

@@ -356,13 +356,13 @@ def crew_decline(
     return current
 
 
-def _tell_managers_of_decline(assignment: EventCrew) -> int:
+def _tell_managers_of_decline(assignment: EventCrew) -> None:
     """A decline leaves a place to fill: the event's managers hear it with the reason and
     how the role stands. Not linked to the assignment: the member's portal lists those."""
     event = assignment.event
     managers = list(event.managers.exclude(email=""))
     if not managers:
-        return 0
+        return
     staffing = next((s for s in event_staffing(event) if s.role == assignment.role.name), None)
     for manager in managers:
         notification_create(
@@ -378,7 +378,6 @@ def _tell_managers_of_decline(assignment: EventCrew) -> int:
                 "staffing": staffing,
             },
         )
-    return len(managers)
 
 
 # --- Reminders, briefing, completion -------------------------------------------------------

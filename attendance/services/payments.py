@@ -495,31 +495,27 @@ def _queue_callback(callback_id: int) -> None:
 
 
 def callbacks_process_received() -> int:
-    """The batch task: process every stored callback not processed yet. Returns how many.
+    """The batch task (on a worker): process every stored callback not processed yet.
 
-    On a worker it keeps looking until it has found nothing new for BATCH_LINGER_SECONDS,
-    clears the flag, waits KICK_LOCAL_SECONDS (the longest any process trusts a flag it saw)
-    and looks once more. A request checks the flag only after its row is committed, so a row
-    whose request saw the flag set, or skipped Redis because it saw it recently, is committed
-    before that last look.
+    It keeps looking until it has found nothing new for BATCH_LINGER_SECONDS, clears the
+    flag, waits KICK_LOCAL_SECONDS (the longest any process trusts a flag it saw) and looks
+    once more. A request checks the flag only after its row is committed, so a row whose
+    request saw the flag set, or skipped Redis because it saw it recently, is committed
+    before that last look. Returns how many it processed.
     """
-    in_process = _tasks_run_in_process()
-    linger = 0.0 if in_process else BATCH_LINGER_SECONDS
     done, idle_since = 0, time.monotonic()
     while True:
         found = _callbacks_drain()
         done += found
         if found:
             idle_since = time.monotonic()
-        if time.monotonic() - idle_since >= linger:
+        if time.monotonic() - idle_since >= BATCH_LINGER_SECONDS:
             break
         _kick_refresh()
         time.sleep(BATCH_POLL_SECONDS)
     _kick_clear()
-    if not in_process:
-        time.sleep(KICK_LOCAL_SECONDS + BATCH_POLL_SECONDS)
-        done += _callbacks_drain()
-    return done
+    time.sleep(KICK_LOCAL_SECONDS + BATCH_POLL_SECONDS)
+    return done + _callbacks_drain()
 
 
 def _callbacks_drain() -> int:

@@ -31,13 +31,14 @@
       .then(function (r) { return r.json(); })
       .then(function (data) {
         if (paymentId !== following) return;
+        var code = data.receipt_number || "to follow";
         if (data.status === "completed" && data.needs_review) {
           // Money moved, but the amount, the phone or the match needs a person's look.
-          show("M-Pesa received your payment (code " + (data.receipt_number || "to follow") +
+          show("M-Pesa received your payment (code " + code +
             "). Our team checks it before your balance is updated.", "warning");
           button.disabled = false;
         } else if (data.status === "completed") {
-          show("Paid, thank you. M-Pesa code " + (data.receipt_number || "to follow") + ".", "success");
+          show("Paid, thank you. M-Pesa code " + code + ".", "success");
           button.disabled = false;
           setTimeout(function () { window.location.reload(); }, 2500);
         } else if (!lateOnly && (data.status === "failed" || data.status === "cancelled")) {

@@ -72,3 +72,15 @@ def test_development_defaults(settings):
     assert settings.CURRENCY == "KES"
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
     assert settings.CELERY_RESULT_BACKEND == "django-db"
+
+
+def test_the_wsgi_entry_point_leaves_startup_objects_out_of_full_collections():
+    # In a fresh interpreter, as gunicorn loads it: tens of thousands of long-lived objects
+    # that a full collection would otherwise walk mid-request.
+    code = "import gc, soundfusion_attendance.wsgi; print(gc.get_freeze_count())"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "soundfusion_attendance.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip()) > 10_000

@@ -188,3 +188,14 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
     for url, budget in pages.items():
         with django_assert_max_num_queries(budget):
             assert staff_client.get(url).status_code == 200, url
+
+
+def test_the_admin_lists_the_business_before_third_party_apps(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "Sound Fusion admin" in page and "Events, crew and payments" in page
+    sound_fusion = page.index('<a href="/admin/attendance/"')
+    assert sound_fusion < page.index('<a href="/admin/auth/"')
+    assert sound_fusion < page.index('<a href="/admin/django_celery_beat/"')
+    # The sidebar of every admin page, in the same order.
+    sidebar = admin_client.get("/admin/attendance/event/").content.decode()
+    assert sidebar.index('<a href="/admin/attendance/"') < sidebar.index('<a href="/admin/auth/"')

@@ -137,3 +137,12 @@ def test_portal_pages_cost_the_same_queries_for_1_and_60_rows(
     for url, budget in {"/": 7, "/attendance/": 4, "/balance/": 5}.items():
         with django_assert_max_num_queries(budget):
             assert crew_client.get(url).status_code == 200, url
+
+
+def test_the_balance_page_offers_m_pesa_only_when_money_is_owed(crew_client, crew):
+    assert 'id="pay-link"' not in crew_client.get("/balance/").content.decode()
+    ledger_post(user=crew, kind="charge", amount=700, description="Lost XLR")
+    page = crew_client.get("/balance/").content.decode()
+    assert 'id="pay-link"' in page and 'href="/#pay-card"' in page
+    ledger_post(user=crew, kind="payment", amount=900, description="Cash")  # now in credit
+    assert 'id="pay-link"' not in crew_client.get("/balance/").content.decode()

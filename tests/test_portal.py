@@ -139,10 +139,16 @@ def test_portal_pages_cost_the_same_queries_for_1_and_60_rows(
             assert crew_client.get(url).status_code == 200, url
 
 
-def test_the_balance_page_offers_m_pesa_only_when_money_is_owed(crew_client, crew):
+def test_the_balance_reads_as_owed_or_credit_and_offers_m_pesa_only_when_owed(crew_client, crew):
     assert 'id="pay-link"' not in crew_client.get("/balance/").content.decode()
     ledger_post(user=crew, kind="charge", amount=700, description="Lost XLR")
     page = crew_client.get("/balance/").content.decode()
     assert 'id="pay-link"' in page and 'href="/#pay-card"' in page
+    assert 'You owe <span class="amount">KES 700.00' in page
     ledger_post(user=crew, kind="payment", amount=900, description="Cash")  # now in credit
-    assert 'id="pay-link"' not in crew_client.get("/balance/").content.decode()
+    page = crew_client.get("/balance/").content.decode()
+    assert 'id="pay-link"' not in page
+    # A credit reads as one: the label says which way, the amount has no minus sign.
+    assert 'Credit: <span class="amount">KES 200.00' in page
+    home = crew_client.get("/").content.decode()
+    assert "Credit</div>" in home and 'id="balance-value">KES 200.00<' in home

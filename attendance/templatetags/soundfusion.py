@@ -19,6 +19,12 @@ def kes(value) -> str:
 
 
 @register.filter
+def unsigned(value):
+    """The size of an amount, for a label that already says which way it goes ("Credit")."""
+    return abs(Decimal(value)) if value not in (None, "") else value
+
+
+@register.filter
 def phone(value) -> str:
     return format_phone(value)
 

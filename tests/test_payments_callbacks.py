@@ -52,6 +52,7 @@ def test_success_completes_and_credits_the_ledger_once(
     confirmation = EmailNotification.objects.get(notification_type="payment_confirmation")
     assert confirmation.recipient == "payer@example.com"
     assert "NLJ7RT61SV" in confirmation.message
+    assert "Your balance: KES 100.00 in credit" in confirmation.message
     assert MpesaCallback.objects.get().status == CB.PROCESSED
 
 

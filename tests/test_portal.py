@@ -111,13 +111,6 @@ def test_login_with_the_right_password(client, crew):
     assert response.url == "/"
 
 
-def test_password_reset_sends_a_link(client, crew, mailoutbox):
-    response = client.post("/accounts/password_reset/", {"email": crew.email})
-    assert response.status_code == 302
-    assert len(mailoutbox) == 1
-    assert "/accounts/reset/" in mailoutbox[0].body
-
-
 def test_history_lists_own_attendance_with_pagination(crew_client, crew):
     for _ in range(25):
         attendance_expect(event=EventFactory(), user=crew)

@@ -1,10 +1,16 @@
 from django.contrib import admin, messages
+from django.template.defaultfilters import linebreaksbr
 from django.utils.html import format_html
 
 from attendance.models import EmailNotification
 from attendance.services.notifications import notification_requeue
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge
+
+# A password reset email carries a link that sets the account's password: shown to staff, it
+# would let any of them take over another account (an admin's included).
+LINK_HIDDEN_TYPES = {EmailNotification.Type.PASSWORD_RESET}
+LINK_HIDDEN = "(Hidden: this email carries a password reset link.)"
 
 
 @admin.register(EmailNotification)
@@ -54,7 +60,7 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Content", {"fields": ("preview", "message", "attachment_names")}),
+        ("Content", {"fields": ("preview", "body", "attachment_names")}),
     )
     readonly_fields = tuple(f for _, options in fieldsets for f in options["fields"])
 
@@ -64,6 +70,8 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="HTML preview")
     def preview(self, obj):
+        if obj.notification_type in LINK_HIDDEN_TYPES:
+            return LINK_HIDDEN
         if not obj.html_message:
             return "(plain text only)"
         # A sandboxed iframe: the email's HTML can neither run scripts nor touch the admin.
@@ -72,6 +80,12 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             'style="width:100%;max-width:640px;height:560px;border:1px solid #ccc;"></iframe>',
             obj.html_message,
         )
+
+    @admin.display(description="Plain-text body")
+    def body(self, obj):
+        if obj.notification_type in LINK_HIDDEN_TYPES:
+            return LINK_HIDDEN
+        return linebreaksbr(obj.message)
 
     @admin.display(description="Attachments")
     def attachment_names(self, obj):

@@ -21,6 +21,7 @@ class EmailNotification(models.Model):
         PAYMENT_CONFIRMATION = "payment_confirmation", "Payment confirmation"
         PAYMENT_REVIEW = "payment_review", "Payment needs review"
         PAYMENT_UNMATCHED = "payment_unmatched", "Payment matching no request"
+        PASSWORD_RESET = "password_reset", "Password reset"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -1,0 +1,50 @@
+import logging
+from datetime import timedelta
+
+from django.contrib.auth.forms import PasswordResetForm
+from django.utils import timezone
+
+from attendance.models import EmailNotification
+from attendance.services.notifications import notification_create
+
+logger = logging.getLogger(__name__)
+
+# Anyone can type anyone's address into the form: without a pause, it would flood that inbox
+# from our mail server. A member who lost the first email can ask again after this.
+RESET_EMAIL_PAUSE = timedelta(minutes=2)
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's reset form, with the email sent through the outbox like every other one.
+
+    Django sends it during the request and only logs a failure, so a reset asked for while
+    the mail server hiccups never arrives and nobody can tell. As an outbox row it is
+    retried, and staff can see that it went out (but not its link: see the admin).
+    """
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        user = context["user"]
+        recent = EmailNotification.objects.filter(
+            user=user,
+            notification_type=EmailNotification.Type.PASSWORD_RESET,
+            created_at__gte=timezone.now() - RESET_EMAIL_PAUSE,
+        )
+        if recent.exists():
+            logger.info(
+                "Password reset for user %s asked again within the pause; not sent", user.pk
+            )
+            return
+        notification_create(
+            recipient=to_email,
+            notification_type=EmailNotification.Type.PASSWORD_RESET,
+            context=context,
+            user=user,
+        )

@@ -53,6 +53,18 @@ def test_one_source_credits_the_ledger_at_most_once_per_kind(crew):
     assert crew.profile.balance == Decimal("100.00")
 
 
+def test_saving_a_profile_loaded_before_a_posting_keeps_the_posting(crew):
+    # An admin edits the phone number while a payment is credited: the admin's profile was
+    # loaded before the credit, and its save must not put the old balance back.
+    stale = Profile.objects.get(user=crew)
+    ledger_post(user=crew, kind="charge", amount=Decimal("500"), description="Broken stand")
+    stale.phone_number = "254712000111"
+    stale.save()
+    crew.profile.refresh_from_db()
+    assert crew.profile.phone_number == "254712000111"
+    assert crew.profile.balance == Decimal("500.00") == ledger_balance_from_entries(crew)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_balance_equals_sum_of_entries_under_concurrent_postings():

@@ -46,6 +46,16 @@ class Profile(models.Model):
     def __str__(self):
         return self.display_name
 
+    def save(self, *args, **kwargs):
+        # A full save writes every column, so a profile loaded before a ledger posting (an
+        # admin editing the phone number while a payment is credited) would put the old
+        # balance back. Only the ledger service writes it, naming it in update_fields.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if f.name not in ("id", "balance")
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def display_name(self) -> str:
         return self.user.get_full_name() or self.user.get_username()

@@ -1,10 +1,12 @@
 import logging
 from datetime import timedelta
 
+from django import forms
 from django.contrib.auth.forms import PasswordResetForm
 from django.utils import timezone
 
 from attendance.models import EmailNotification
+from attendance.phones import normalise_phone
 from attendance.services.notifications import notification_create
 
 logger = logging.getLogger(__name__)
@@ -48,3 +50,19 @@ class OutboxPasswordResetForm(PasswordResetForm):
             context=context,
             user=user,
         )
+
+
+class PhoneNumberForm(forms.Form):
+    phone_number = forms.CharField(
+        label="M-Pesa number",
+        max_length=20,  # before normalising: "+254 (712) 345-678" is longer than what is stored
+        required=False,
+        help_text="Payment prompts from the office go to this number.",
+        widget=forms.TextInput(
+            attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"},
+        ),
+    )
+
+    def clean_phone_number(self) -> str:
+        value = self.cleaned_data["phone_number"].strip()
+        return normalise_phone(value) if value else ""

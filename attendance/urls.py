@@ -16,6 +16,7 @@ urlpatterns = [
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),
+    path("account/", portal.account, name="account"),
     path("crew/assignments/", crew.assignments, name="crew_assignments"),
     path("crew/<int:crew_id>/confirm/", crew.confirm, name="crew_confirm"),
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from attendance.models import Attendance
@@ -127,7 +128,7 @@ def test_portal_pages_cost_the_same_queries_for_1_and_60_rows(
         attendance_expect(event=past, user=crew)
         attendance_expect(event=EventFactory(), user=crew)
         ledger_post(user=crew, kind="charge", amount=10, description="Cable", created_by=staff)
-    for url, budget in {"/": 7, "/attendance/": 4, "/balance/": 5}.items():
+    for url, budget in {"/": 7, "/attendance/": 4, "/balance/": 5, "/account/": 3}.items():
         with django_assert_max_num_queries(budget):
             assert crew_client.get(url).status_code == 200, url
 
@@ -145,3 +146,33 @@ def test_the_balance_reads_as_owed_or_credit_and_offers_m_pesa_only_when_owed(cr
     assert 'Credit: <span class="amount">KES 200.00' in page
     home = crew_client.get("/").content.decode()
     assert "Credit</div>" in home and 'id="balance-value">KES 200.00<' in home
+
+
+def test_a_member_changes_their_m_pesa_number_on_the_account_page(crew_client, crew):
+    ledger_post(user=crew, kind="charge", amount=300, description="Lost clamp")
+    page = crew_client.get("/account/").content.decode()
+    assert crew.email in page and 'name="phone_number"' in page
+
+    response = crew_client.post("/account/", {"phone_number": "+254 (722) 000-111"}, follow=True)
+    assert "Saved. Your M-Pesa number is +254 722 000111." in response.content.decode()
+    crew.profile.refresh_from_db()
+    assert crew.profile.phone_number == "254722000111"
+    assert crew.profile.balance == 300  # untouched
+    # The pay form now offers the new number.
+    assert 'value="+254 722 000111"' in crew_client.get("/").content.decode()
+
+
+def test_a_wrong_number_is_refused_with_a_message_and_changes_nothing(crew_client, crew):
+    before = crew.profile.phone_number
+    response = crew_client.post("/account/", {"phone_number": "0812 345 678"})
+    assert response.status_code == 200
+    assert "Enter a Kenyan mobile number" in response.content.decode()
+    crew.profile.refresh_from_db()
+    assert crew.profile.phone_number == before
+
+
+def test_the_account_page_needs_login_and_csrf(client, crew):
+    assert client.get("/account/").url.startswith("/accounts/login/")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(crew)
+    assert strict.post("/account/", {"phone_number": "0722000111"}).status_code == 403

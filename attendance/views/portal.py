@@ -11,7 +11,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from attendance.forms import PhoneNumberForm
 from attendance.models import Attendance, Event, EventCrew, LedgerEntry
+from attendance.phones import format_phone
 from attendance.services.attendance import (
     AttendanceError,
     attendance_can_check_in,
@@ -19,6 +21,7 @@ from attendance.services.attendance import (
     attendance_check_in,
     attendance_check_out,
 )
+from attendance.services.people import profile_set_phone
 
 
 def _own_attendance(request, event_id) -> Attendance:
@@ -146,3 +149,21 @@ def ledger(request):
     return render(
         request, "attendance/ledger.html", {"page": page, "profile": request.user.profile}
     )
+
+
+@login_required
+def account(request):
+    """The member's own details: the M-Pesa number they can change, the rest for reference."""
+    profile = request.user.profile
+    if request.method == "POST":
+        form = PhoneNumberForm(request.POST)
+        if form.is_valid():
+            profile = profile_set_phone(
+                user=request.user, phone_number=form.cleaned_data["phone_number"]
+            )
+            number = format_phone(profile.phone_number) or "no number"
+            messages.success(request, f"Saved. Your M-Pesa number is {number}.")
+            return redirect("attendance:account")
+    else:
+        form = PhoneNumberForm(initial={"phone_number": format_phone(profile.phone_number)})
+    return render(request, "attendance/account.html", {"form": form, "profile": profile})

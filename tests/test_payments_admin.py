@@ -1,3 +1,6 @@
+import csv
+import io
+
 import pytest
 import requests
 
@@ -117,3 +120,48 @@ def test_check_status_now_settles_a_lost_callback(daraja, staff_client):
     assert "1 settled" in response.content.decode()
     payment.refresh_from_db()
     assert payment.status == "completed"
+
+
+def _export(staff_client, data, filters=""):
+    # Filters live in the query string, as on the page the staff member is looking at.
+    response = staff_client.post(
+        f"/admin/attendance/mpesapayment/{filters}", {"action": "export_csv", **data}
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="mpesa-payments.csv"'
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_export_for_reconciliation_streams_the_filtered_payments_as_csv(staff_client):
+    paid = PaymentFactory(
+        status="completed", amount=1500, receipt_number="TKA1B2C3D4", phone_number="254711000001"
+    )
+    PaymentFactory(status="failed", phone_number="254711000002")
+    # A purpose typed by a person, shaped like a spreadsheet formula.
+    PaymentFactory(
+        status="completed",
+        phone_number="254711000003",
+        receipt_number="TKA1B2C3D5",
+        payment_purpose='=HYPERLINK("http://evil.example","Click")',
+    )
+    rows = _export(
+        staff_client,
+        {"select_across": "1", "index": "0", "_selected_action": [paid.pk]},
+        filters="?status__exact=completed",
+    )
+    header, *body = rows
+    assert header[:3] == ["initiated_at", "transaction_date", "username"]
+    assert sorted(r[header.index("receipt_number")] for r in body) == ["TKA1B2C3D4", "TKA1B2C3D5"]
+    purposes = [r[header.index("purpose")] for r in body]
+    assert '\'=HYPERLINK("http://evil.example","Click")' in purposes  # shown as text, not run
+    assert {r[header.index("amount")] for r in body} >= {"1500.00"}
+
+
+@pytest.mark.parametrize("rows", [1, 60])
+def test_export_costs_the_same_queries_for_1_and_60_payments(
+    staff_client, django_assert_max_num_queries, rows
+):
+    payments = [PaymentFactory(phone_number=f"2547110{n:05d}") for n in range(rows)]
+    with django_assert_max_num_queries(6):
+        rows_out = _export(staff_client, {"_selected_action": [p.pk for p in payments]})
+    assert len(rows_out) == rows + 1

@@ -1,4 +1,3 @@
-import csv
 from datetime import datetime, time, timedelta
 
 from django import forms
@@ -6,7 +5,6 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -39,7 +37,7 @@ from .crew import (
     save_crew_formset,
     staffing_table,
 )
-from .display import AddOnlyInlineMixin, notification_history, status_badge
+from .display import AddOnlyInlineMixin, csv_response, notification_history, status_badge
 
 _CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
 
@@ -312,11 +310,6 @@ class ExportForm(forms.Form):
         return cleaned
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 CSV_HEADER = [
     "event",
     "event_date",
@@ -362,12 +355,7 @@ def attendance_csv_rows(queryset):
 
 
 def attendance_csv_response(queryset, filename):
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in attendance_csv_rows(queryset)), content_type="text/csv"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(attendance_csv_rows(queryset), filename)
 
 
 @admin.register(Attendance)

@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.models import MpesaCallback, MpesaPayment
@@ -21,7 +22,7 @@ from attendance.services.payments import (
 )
 from attendance.templatetags.soundfusion import kes
 
-from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge
+from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, csv_response, status_badge
 
 PAYMENT_FIELDS = (
     "user",
@@ -71,7 +72,8 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "receipt_number",
         "resend_button",
     )
-    list_filter = ("status", "needs_review", "initiated_at")
+    list_filter = ("status", "needs_review")
+    date_hierarchy = "initiated_at"
     search_fields = (
         "phone_number",
         "user__username",
@@ -84,7 +86,7 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-initiated_at", "-id")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    actions = ["check_status_now", "credit_after_review"]
+    actions = ["check_status_now", "credit_after_review", "export_csv"]
     fieldsets = (
         ("Payment", {"fields": PAYMENT_FIELDS}),
         ("M-Pesa response", {"fields": MPESA_FIELDS}),
@@ -167,6 +169,12 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             request, "; ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(outcomes.items()))
         )
 
+    @admin.action(description="Export selected payments as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        # For reconciling against the M-Pesa statement: "select all" exports the whole
+        # filtered list (a month, completed only, ...), streamed.
+        return csv_response(payment_csv_rows(queryset), "mpesa-payments.csv")
+
     @admin.action(description="Credit reviewed payments to the ledger")
     def credit_after_review(self, request, queryset):
         credited = 0
@@ -177,6 +185,50 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except PaymentError as error:
                 messages.error(request, f"Payment {payment.pk}: {error.message}")
         messages.success(request, f"{credited} payment(s) credited.")
+
+
+PAYMENT_CSV_HEADER = [
+    "initiated_at",
+    "transaction_date",
+    "username",
+    "name",
+    "phone_number",
+    "amount",
+    "paid_amount",
+    "status",
+    "receipt_number",
+    "purpose",
+    "needs_review",
+    "review_reason",
+    "result_code",
+    "result_description",
+    "checkout_request_id",
+]
+
+
+def payment_csv_rows(queryset):
+    def fmt(value):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+    yield PAYMENT_CSV_HEADER
+    for p in queryset.select_related("user").order_by("initiated_at", "id").iterator(2000):
+        yield [
+            fmt(p.initiated_at),
+            fmt(p.transaction_date),
+            p.user.username,
+            p.user.get_full_name(),
+            p.phone_number,
+            p.amount,
+            "" if p.paid_amount is None else p.paid_amount,
+            p.status,
+            p.receipt_number,
+            p.payment_purpose,
+            "yes" if p.needs_review else "",
+            p.review_reason,
+            p.result_code,
+            p.result_description,
+            p.checkout_request_id,
+        ]
 
 
 @admin.register(MpesaCallback)

@@ -11,14 +11,16 @@ class AttendanceConfig(AppConfig):
 
         from . import signals  # noqa: F401  (connects the profile-on-user-creation receiver)
 
-        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="sf_schedules")
+        post_migrate.connect(_ensure_defaults, sender=self, dispatch_uid="sf_defaults")
 
 
-def _ensure_schedules(sender, using="default", **kwargs):
+def _ensure_defaults(sender, using="default", **kwargs):
     from django.db import connections
 
+    from .services.roles import roles_ensure
     from .services.schedules import schedules_ensure
 
+    roles_ensure()
     # `migrate attendance` alone may run before django-celery-beat's tables exist.
     if "django_celery_beat_periodictask" in connections[using].introspection.table_names():
         schedules_ensure()

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -23,6 +24,15 @@ from attendance.services.payments import (
 from attendance.templatetags.soundfusion import kes
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, csv_response, status_badge
+
+
+def can_request_payments(request) -> bool:
+    return request.user.has_perm("attendance.request_mpesapayment")
+
+
+def can_review_payments(request) -> bool:
+    return request.user.has_perm("attendance.review_mpesapayment")
+
 
 PAYMENT_FIELDS = (
     "user",
@@ -94,6 +104,19 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = PAYMENT_FIELDS + MPESA_FIELDS + TIME_FIELDS
 
+    # Admin actions name these ("mpesa_request", "mpesa_review"): money moves only for staff
+    # given the permission (the Finance group), never for everyone who may view payments.
+    def has_mpesa_request_permission(self, request):
+        return can_request_payments(request)
+
+    def has_mpesa_review_permission(self, request):
+        return can_review_payments(request)
+
+    def get_list_display(self, request):
+        if can_request_payments(request):
+            return self.list_display
+        return tuple(f for f in self.list_display if f != "resend_button")
+
     def get_urls(self):
         return [
             path(
@@ -130,6 +153,8 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     def resend_view(self, request, payment_id):
+        if not can_request_payments(request):
+            raise PermissionDenied
         payment = get_object_or_404(MpesaPayment.objects.select_related("user"), pk=payment_id)
         if request.method != "POST":
             context = {
@@ -175,7 +200,9 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # filtered list (a month, completed only, ...), streamed.
         return csv_response(payment_csv_rows(queryset), "mpesa-payments.csv")
 
-    @admin.action(description="Credit reviewed payments to the ledger")
+    @admin.action(
+        description="Credit reviewed payments to the ledger", permissions=["mpesa_review"]
+    )
     def credit_after_review(self, request, queryset):
         credited = 0
         for payment in queryset.filter(needs_review=True):
@@ -276,6 +303,7 @@ class RequestPaymentForm(forms.Form):
     purpose = forms.CharField(max_length=100, initial="Balance payment")
 
 
+@admin.action(description="Request M-Pesa payment", permissions=["mpesa_request"])
 def request_mpesa_payment(modeladmin, request, queryset):
     """Profile action: send an M-Pesa prompt to each selected member (intermediate form)."""
     profiles = list(queryset.select_related("user"))
@@ -315,6 +343,3 @@ def request_mpesa_payment(modeladmin, request, queryset):
         "selected": [p.pk for p in profiles],
     }
     return TemplateResponse(request, "admin/attendance/request_payment.html", context)
-
-
-request_mpesa_payment.short_description = "Request M-Pesa payment"

@@ -8,7 +8,7 @@ from attendance.services.ledger import LedgerError, ledger_delta, ledger_post
 from attendance.templatetags.soundfusion import kes
 
 from .display import notification_history
-from .payments import request_mpesa_payment
+from .payments import can_request_payments, request_mpesa_payment
 
 User = get_user_model()
 
@@ -58,6 +58,9 @@ class ProfileAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # profiles come with users
+
+    def has_mpesa_request_permission(self, request):
+        return can_request_payments(request)
 
     @admin.display(description="Emails sent to this member")
     def communication_history(self, obj):

@@ -74,6 +74,11 @@ class MpesaPayment(models.Model):
     class Meta:
         ordering = ["-initiated_at", "-id"]
         verbose_name = "M-Pesa payment"
+        # Payments are never added or changed by hand; these are what staff may do to them.
+        permissions = [
+            ("request_mpesapayment", "Can send M-Pesa prompts to members"),
+            ("review_mpesapayment", "Can credit payments flagged for review"),
+        ]
         indexes = [
             models.Index(fields=["user", "status"], name="mpesa_user_status"),
             models.Index(fields=["status", "initiated_at"], name="mpesa_status_initiated"),

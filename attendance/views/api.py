@@ -59,8 +59,10 @@ def request_payment(request):
         return error_response("invalid_json", "The body must be a JSON object.", 400)
     payer = request.user
     if body.get("user_id") not in (None, "", request.user.pk):
-        if not request.user.is_staff:
-            return error_response("forbidden", "Only staff may request payment from others.", 403)
+        if not (request.user.is_staff and request.user.has_perm("attendance.request_mpesapayment")):
+            return error_response(
+                "forbidden", "Only staff allowed to collect payments may prompt others.", 403
+            )
         try:
             payer = get_user_model().objects.select_related("profile").get(pk=int(body["user_id"]))
         except (ValueError, TypeError, get_user_model().DoesNotExist):

@@ -5,6 +5,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -102,6 +103,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             admin = self._user("admin", "Grace", "Admin", "0700000001", is_superuser=True)
             manager = self._user("manager", "Daniel", "Manager", "0700000002", is_staff=True)
+            finance = self._user("finance", "Mercy", "Njoroge", "0700000003", is_staff=True)
+            # The roles migrate created (attendance.services.roles).
+            manager.groups.add(Group.objects.get(name="Event managers"))
+            finance.groups.add(Group.objects.get(name="Finance"))
             members = [
                 self._user(u, first, last, phone, department=dept, skills=skills)
                 for u, first, last, phone, dept, skills in CREW
@@ -120,7 +125,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/")
             )
             self.stdout.write(f"  admin    / {DEMO_PASSWORD}  (superuser, /admin/)")
-            self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (event manager, staff)")
+            self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (staff: events, crew, attendance)")
+            self.stdout.write(f"  finance  / {DEMO_PASSWORD}  (staff: payments and the ledger)")
             self.stdout.write(
                 f"  wanjiku  / {DEMO_PASSWORD}  (crew; also otieno, achieng, kiprop ...)"
             )

@@ -50,6 +50,7 @@ def test_migrate_creates_the_two_roles_with_their_permissions(db):
     )
     finance = set(Group.objects.get(name="Finance").permissions.values_list("codename", flat=True))
     assert {"change_event", "add_eventcrew", "change_attendance", "view_profile"} <= managers
+    assert "view_user" in managers and "view_user" in finance  # the admin's member pickers
     assert not {p for p in managers if p.endswith(("mpesapayment", "ledgerentry"))}
     assert {"request_mpesapayment", "review_mpesapayment", "add_ledgerentry"} <= finance
     assert "change_event" not in finance
@@ -62,10 +63,22 @@ def test_a_role_edited_by_admins_is_left_alone_by_the_next_migrate(db):
     assert group.permissions.count() == 0
 
 
-def test_an_event_manager_works_on_events_and_has_no_payment_pages(client, manager):
+def test_an_event_manager_works_on_events_and_has_no_payment_pages(client, manager, crew):
     client.force_login(manager)
     assert client.get("/admin/attendance/event/").status_code == 200
     assert client.get("/admin/attendance/eventcrew/").status_code == 200
+    # The member picker when assigning crew.
+    picker = client.get(
+        "/admin/autocomplete/",
+        {
+            "term": crew.username,
+            "app_label": "attendance",
+            "model_name": "eventcrew",
+            "field_name": "user",
+        },
+    )
+    assert picker.status_code == 200
+    assert [r["id"] for r in picker.json()["results"]] == [str(crew.pk)]
     assert client.get("/admin/attendance/mpesapayment/").status_code == 403
 
 

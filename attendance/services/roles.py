@@ -6,12 +6,15 @@ admin (Groups), and a later migrate never puts back a permission they took away.
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import Q
 
 ALL = ("view", "add", "change", "delete")
 
-# group -> {model: actions}; a permission's codename is "<action>_<model>".
+# group -> {"app.model": actions}; a permission's codename is "<action>_<model>". Viewing
+# users is what the admin's member pickers (autocomplete) ask for.
 ROLES = {
     "Event managers": {
+        "auth.user": ("view",),
         "event": ALL,
         "eventcrew": ALL,
         "eventrolerequirement": ALL,
@@ -22,6 +25,7 @@ ROLES = {
         "emailnotification": ("view",),
     },
     "Finance": {
+        "auth.user": ("view",),
         "profile": ("view", "change"),
         "ledgerentry": ("view", "add"),
         "mpesapayment": ("view", "request", "review"),
@@ -37,10 +41,11 @@ def roles_ensure() -> None:
             group, created = Group.objects.get_or_create(name=name)
             if not created:
                 continue
-            codenames = [
-                f"{action}_{model}" for model, actions in grants.items() for action in actions
-            ]
-            permissions = Permission.objects.filter(
-                content_type__app_label="attendance", codename__in=codenames
-            )
-            group.permissions.set(permissions)
+            wanted = Q(pk__in=[])
+            for model, actions in grants.items():
+                app_label, _, model = model.rpartition(".")
+                wanted |= Q(
+                    content_type__app_label=app_label or "attendance",
+                    codename__in=[f"{action}_{model}" for action in actions],
+                )
+            group.permissions.set(Permission.objects.filter(wanted))

@@ -9,17 +9,20 @@ from django.db import transaction
 from django.db.models import Q
 
 ALL = ("view", "add", "change", "delete")
+# No delete for events and attendance: deleting an event takes its attendance (the hours crew
+# are paid for) with it. An event is cancelled through its status instead.
+KEEP = ("view", "add", "change")
 
 # group -> {"app.model": actions}; a permission's codename is "<action>_<model>". Viewing
 # users is what the admin's member pickers (autocomplete) ask for.
 ROLES = {
     "Event managers": {
         "auth.user": ("view",),
-        "event": ALL,
+        "event": KEEP,
         "eventcrew": ALL,
         "eventrolerequirement": ALL,
-        "crewrole": ALL,
-        "attendance": ALL,
+        "crewrole": KEEP,
+        "attendance": KEEP,
         "attendancecorrection": ("view",),
         "profile": ("view",),
         "emailnotification": ("view",),

@@ -52,7 +52,9 @@ class Profile(models.Model):
         # balance back. Only the ledger service writes it, naming it in update_fields.
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
-                f.name for f in self._meta.concrete_fields if f.name not in ("id", "balance")
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "balance"
             ]
         super().save(*args, **kwargs)
 

@@ -117,9 +117,18 @@ TEMPLATES = [
 VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The dev server, the simulator's callbacks and in-process tasks write at the same time;
-    # wait for the write lock instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The dev server, the simulator's callbacks and in-process tasks write at the same time.
+    # A busy timeout alone is not enough: a transaction that reads first and writes later
+    # cannot wait for the write lock once another writer has committed ("database is
+    # locked" at once). IMMEDIATE takes the lock at BEGIN, where the timeout applies; WAL
+    # lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # Off by default (Django's default): the check is a second round trip on every request
@@ -161,6 +170,7 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False  # its start-up banner on every command reads like a warning
 
 # --- Locale -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -205,7 +215,8 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 # with one, a worker runs them.
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"
+    # With a host part: a bare "memory://" makes kombu warn "No hostname was supplied".
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
@@ -266,12 +277,22 @@ MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
 MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)
 # Callbacks larger than this are kept (truncated) and refused as malformed.
 MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
+# A stored callback whose processing fails this many times is quarantined for a person.
+MPESA_CALLBACK_MAX_ATTEMPTS = env.int("MPESA_CALLBACK_MAX_ATTEMPTS", default=5)
+# Prompts (STK pushes) per requester and per phone number within the window. Staff who may
+# collect payments are not limited per requester (a bulk request prompts every member), but
+# no phone is prompted more often than the per-phone limit, whoever asks.
+MPESA_PROMPT_LIMIT_WINDOW_SECONDS = env.int("MPESA_PROMPT_LIMIT_WINDOW_SECONDS", default=600)
+MPESA_PROMPT_LIMIT_PER_REQUESTER = env.int("MPESA_PROMPT_LIMIT_PER_REQUESTER", default=5)
+MPESA_PROMPT_LIMIT_PER_PHONE = env.int("MPESA_PROMPT_LIMIT_PER_PHONE", default=3)
 
 # --- Security -----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# JSON for the API, a page that says what to do for everyone else.
+CSRF_FAILURE_VIEW = "attendance.views.errors.csrf_failure"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Behind a TLS-terminating proxy (nginx, a load balancer) that sets this header.
@@ -283,6 +304,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 
 # --- Logging ------------------------------------------------------------------------------
+# Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).
+LOGGING_CONFIG = "soundfusion_attendance.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

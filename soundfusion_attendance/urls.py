@@ -14,3 +14,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("attendance.urls")),
 ]
+
+handler403 = "attendance.views.errors.permission_denied"
+handler404 = "attendance.views.errors.not_found"
+handler500 = "attendance.views.errors.server_error"

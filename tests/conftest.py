@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 
@@ -42,6 +43,33 @@ def pytest_runtest_setup(item):
         _service_missing("needs Debian's chromium and chromium-driver packages")
 
 
+class _SecretWatch(logging.Handler):
+    """Every log record of the test run, checked for secrets (after the app's redaction)."""
+
+    def __init__(self, secrets):
+        super().__init__(level=logging.DEBUG)
+        self.secrets = [s for s in secrets if s]
+        self.leaks: list[str] = []
+
+    def emit(self, record):
+        text = f"{record.getMessage()} {record.exc_text or ''}"
+        if any(secret in text for secret in self.secrets):
+            self.leaks.append(f"{record.name}: {text[:300]}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_secret_in_any_log_line():
+    """Across the whole run, no log line may carry the callback token (or another secret)."""
+    from django.conf import settings
+
+    watch = _SecretWatch([settings.MPESA_CALLBACK_TOKEN, settings.SECRET_KEY])
+    root = logging.getLogger()
+    root.addHandler(watch)
+    yield watch
+    root.removeHandler(watch)
+    assert not watch.leaks, "secrets in log lines:\n" + "\n".join(watch.leaks[:10])
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _tasks_run_in_process():
     # Unit tests run tasks where they are queued; the end-to-end tests start a real worker
@@ -54,6 +82,34 @@ def _tasks_run_in_process():
 def _clean_cache():
     cache.clear()
     yield
+
+
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def _ledger_invariant(request):
+    """After every test that touched the database: the sum of every member's ledger entries
+    equals the sum of their balances (and each balance equals its own entries)."""
+    if not (
+        _DB_FIXTURES & set(request.fixturenames) or request.node.get_closest_marker("django_db")
+    ):
+        yield
+        return
+    # Set up here, so that this check runs before the database is rolled back or flushed.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    from django.db.models import Sum
+
+    from attendance.models import LedgerEntry, Profile
+
+    by_entries = dict(
+        LedgerEntry.objects.values("user_id")
+        .annotate(total=Sum("amount"))
+        .values_list("user_id", "total")
+    )
+    balances = dict(Profile.objects.exclude(balance=0).values_list("user_id", "balance"))
+    assert {k: v for k, v in by_entries.items() if v} == balances, "ledger != balances"
 
 
 @pytest.fixture

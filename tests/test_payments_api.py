@@ -118,14 +118,17 @@ def test_get_is_not_allowed(crew_client):
     assert crew_client.get("/api/mpesa/request-payment/").status_code == 405
 
 
-def test_daraja_down_is_a_502_and_the_payment_is_kept_as_failed(crew_client, settings):
+def test_daraja_unreachable_is_a_503_saying_nothing_was_sent_and_the_payment_is_kept_as_failed(
+    crew_client, settings
+):
     from attendance import mpesa
 
     settings.MPESA_BASE_URL = f"http://127.0.0.1:{free_port()}"
     mpesa._clients.clear()
     response = _post(crew_client, {"amount": 100})
-    assert response.status_code == 502
-    assert "could not be reached" in response.json()["error"]["message"]
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "mpesa_unavailable"
+    assert "nothing was sent to the phone" in response.json()["error"]["message"]
     payment = MpesaPayment.objects.get(pk=response.json()["payment_id"])
     assert payment.status == Status.FAILED
     assert "could not be reached" in payment.result_description

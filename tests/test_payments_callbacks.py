@@ -6,6 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
+from attendance.mpesa.callbacks import daraja_datetime
 from attendance.services import payments as payment_services
 from attendance.services.payments import callbacks_process_pending
 from tests.factories import PaymentFactory, UserFactory
@@ -187,7 +188,8 @@ def test_money_no_request_explains_is_reported_to_staff_once_the_race_is_ruled_o
         _send(url, failure_callback("ws_CO_NOT_OURS_EITHER"))
     assert not unmatched.exists()  # the push's answer may be saved any moment now
 
-    MpesaCallback.objects.update(received_at=timezone.now() - timedelta(minutes=1))
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    MpesaCallback.objects.update(received_at=a_minute_ago, processed_at=a_minute_ago)
     for _ in range(2):  # two sweeper runs: one alert
         with django_capture_on_commit_callbacks(execute=True):
             callbacks_process_pending()
@@ -474,5 +476,5 @@ def test_a_callback_is_stored_even_if_the_database_dropped_the_connection(settin
     ],
 )
 def test_the_transaction_date_is_read_in_kenyan_time_or_not_at_all(value, expected):
-    parsed = payment_services._daraja_datetime(value)
+    parsed = daraja_datetime(value)
     assert (parsed.isoformat() if parsed else None) == expected

@@ -84,6 +84,9 @@ class MpesaPayment(models.Model):
             models.Index(fields=["status", "initiated_at"], name="mpesa_status_initiated"),
             models.Index(fields=["-initiated_at"], name="mpesa_recent"),
             models.Index(fields=["receipt_number"], name="mpesa_receipt"),
+            # The prompt rate limits count recent prompts per requester and per phone.
+            models.Index(fields=["requested_by", "initiated_at"], name="mpesa_requester_recent"),
+            models.Index(fields=["phone_number", "initiated_at"], name="mpesa_phone_recent"),
         ]
         constraints = [
             # At most one prompt waiting on a phone: Daraja would refuse a second one anyway
@@ -128,12 +131,19 @@ class MpesaCallback(models.Model):
         UNMATCHED = "unmatched", "Unknown checkout request"
         MALFORMED = "malformed", "Malformed body"
         ERROR = "error", "Processing error (will be retried)"
+        QUARANTINED = "quarantined", "Quarantined: could not be processed"
 
+    # What processing may pick up again; the rest is history.
+    RETRYABLE = (Status.RECEIVED, Status.ERROR, Status.UNMATCHED)
+
+    # As text for reading and processing. A body that is not exactly representable as text
+    # (NUL bytes, invalid UTF-8) also keeps its exact bytes in raw_bytes.
     raw_body = models.TextField()
+    raw_bytes = models.BinaryField(null=True, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     checkout_request_id = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
     detail = models.TextField(blank=True)
     payment = models.ForeignKey(
         MpesaPayment,
@@ -150,9 +160,24 @@ class MpesaCallback(models.Model):
         verbose_name = "M-Pesa callback"
         indexes = [
             models.Index(fields=["status", "received_at"], name="callback_status_received"),
+            # The sweeper's work: rows not processed yet, failed ones being retried, and
+            # unmatched ones still due a second look. Small whatever the history's size.
+            models.Index(
+                fields=["received_at"],
+                name="callback_open",
+                condition=Q(status__in=["received", "error"])
+                | Q(status="unmatched", attempts__lt=3),
+            ),
             models.Index(fields=["checkout_request_id"], name="callback_checkout"),
             models.Index(fields=["-received_at"], name="callback_recent"),
         ]
 
     def __str__(self):
         return f"Callback {self.pk} ({self.get_status_display()})"
+
+    @property
+    def body_bytes(self) -> bytes:
+        """The body exactly as it arrived (truncated only if it was oversized)."""
+        if self.raw_bytes is not None:
+            return bytes(self.raw_bytes)
+        return self.raw_body.encode()

@@ -157,8 +157,23 @@ class DarajaClient:
         """A valid token, from the shared cache when possible.
 
         `stale`: a token Daraja has just refused; it is dropped only if the cache still holds
-        it (another process may already have stored a fresh one). Raises DarajaError.
+        it (another process may already have stored a fresh one). Raises DarajaError; when the
+        shared cache itself is unreachable, one that says nothing was sent (`reached=False`):
+        fetching a token per process instead could invalidate everyone else's.
         """
+        try:
+            return self._access_token(force_refresh=force_refresh, stale=stale)
+        except DarajaError:
+            raise
+        except Exception as error:  # the cache backend (Redis) is down
+            raise DarajaError(
+                "The M-Pesa token store is unreachable; nothing was sent.",
+                code="unavailable",
+                retryable=True,
+                reached=False,
+            ) from error
+
+    def _access_token(self, *, force_refresh: bool, stale: str | None) -> str:
         if stale is not None and self.cache.get(self._token_key) == stale:
             self.cache.delete(self._token_key)
         if not force_refresh:

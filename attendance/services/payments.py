@@ -18,10 +18,8 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,19 +31,20 @@ from django.utils import timezone
 
 from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
 from attendance.mpesa import daraja_client
+from attendance.mpesa.callbacks import MalformedCallback, StkResult, clean_text, parse_stk_callback
 from attendance.mpesa.client import (
+    MAX_AMOUNT,
     DarajaClient,
     DarajaError,
     DarajaValidationError,
     whole_shillings,
 )
 from attendance.phones import mask_phone, normalise_phone
-from attendance.services.ledger import ledger_post
+from attendance.services.ledger import LedgerError, ledger_post
 from attendance.services.notifications import notification_create
 
 logger = logging.getLogger(__name__)
 Status = MpesaPayment.Status
-NAIROBI = ZoneInfo("Africa/Nairobi")
 
 # What members read when a prompt did not end in a payment (Daraja's own text is kept too).
 RESULT_HINTS = {
@@ -65,8 +64,9 @@ RESULT_HINTS = {
 }
 
 
-# Transport failures after which the push may still have reached the phone (client.py).
-PUSH_MAY_HAVE_REACHED = ("timeout", "connection_lost", "http_error")
+# Transport failures after which the push may still have reached the phone (client.py), and
+# an unexpected failure mid-push (we cannot tell).
+PUSH_MAY_HAVE_REACHED = ("timeout", "connection_lost", "http_error", "internal_error")
 
 
 class PaymentError(Exception):
@@ -115,8 +115,9 @@ def payment_request_stk_push(
     request with the same content, which is returned instead of prompting again.
 
     Raises PaymentError: invalid amount or phone (400), a prompt already waiting on that phone
-    (409), the same idempotency key with different content (422), Daraja refusing or
-    unreachable (502; the payment is kept as failed with Daraja's reason).
+    (409), the same idempotency key with different content (422), too many prompts (429),
+    Daraja refusing or not answering (502) or payments unavailable with nothing sent (503);
+    from a 502 or 503 on the payment is kept as failed with the reason.
     """
     purpose = (purpose or "").strip()[:100] or "Balance payment"
     try:
@@ -142,6 +143,7 @@ def payment_request_stk_push(
     account_reference, transaction_desc = payment_references(purpose)
     try:
         with transaction.atomic():
+            _check_prompt_limits(requested_by=requested_by, phone=phone)
             payment = MpesaPayment.objects.create(
                 user=payer,
                 requested_by=requested_by,
@@ -169,13 +171,23 @@ def payment_request_stk_push(
     # Committed: from here on, whatever Daraja does, the attempt is on record.
     client = client or daraja_client()
     try:
-        accepted = client.stk_push(
-            phone=phone,
-            amount=shillings,
-            account_reference=account_reference,
-            transaction_desc=transaction_desc,
-            callback_url=payment_callback_url(),
-        )
+        try:
+            accepted = client.stk_push(
+                phone=phone,
+                amount=shillings,
+                account_reference=account_reference,
+                transaction_desc=transaction_desc,
+                callback_url=payment_callback_url(),
+            )
+        except DarajaError:
+            raise
+        except Exception as error:
+            # A bug or a failing dependency mid-push: we cannot tell whether the push left,
+            # so it is treated like a push that got no answer (never sent again by us).
+            logger.exception("STK push for payment %s failed unexpectedly", payment.pk)
+            raise DarajaError(
+                f"Unexpected error ({type(error).__name__}).", code="internal_error"
+            ) from error
     except DarajaError as error:
         MpesaPayment.objects.filter(pk=payment.pk, status=Status.INITIATED).update(
             status=Status.FAILED,
@@ -190,6 +202,12 @@ def payment_request_stk_push(
         message = f"M-Pesa did not take the request: {error.message}"
         if isinstance(error, DarajaValidationError):
             code, status = "invalid_request", 400
+        elif not error.reached and error.retryable:
+            code, status = "mpesa_unavailable", 503
+            message = (
+                "M-Pesa payments are briefly unavailable, and nothing was sent to the phone. "
+                "Please try again in a minute."
+            )
         elif error.code in PUSH_MAY_HAVE_REACHED:
             # The prompt may still reach the phone: callers can keep following the payment.
             code = "daraja_no_answer"
@@ -212,10 +230,52 @@ def payment_request_stk_push(
         checkout_request_id=accepted.checkout_request_id, status=MpesaCallback.Status.UNMATCHED
     ).values_list("pk", flat=True)
     for callback_id in early:
-        callback_process(callback_id=callback_id)
+        _process_guarded(callback_id)
     if early:
         payment.refresh_from_db()
     return payment, False
+
+
+def _check_prompt_limits(*, requested_by, phone: str) -> None:
+    """Refuse a prompt past the limits (429): per requester and per phone, in a window.
+
+    Counted in the database, so the limit holds across processes and without Redis. The
+    requester's row is locked first: two requests at the same moment cannot both see room
+    for the last prompt. Staff who may collect payments are not limited per requester (a bulk
+    request prompts every member), but any phone is protected from being prompted too often.
+    Caller holds a transaction.
+    """
+    window = timedelta(seconds=settings.MPESA_PROMPT_LIMIT_WINDOW_SECONDS)
+    since = timezone.now() - window
+    minutes = max(1, round(window.total_seconds() / 60))
+    checks = [
+        (
+            MpesaPayment.objects.filter(phone_number=phone, initiated_at__gte=since),
+            settings.MPESA_PROMPT_LIMIT_PER_PHONE,
+            f"{mask_phone(phone)} has had {{n}} payment prompts in the last {minutes} minutes",
+        )
+    ]
+    if requested_by is not None:
+        get_user_model().objects.select_for_update().filter(pk=requested_by.pk).exists()
+        if not (requested_by.is_staff and requested_by.has_perm("attendance.request_mpesapayment")):
+            checks.append(
+                (
+                    MpesaPayment.objects.filter(requested_by=requested_by, initiated_at__gte=since),
+                    settings.MPESA_PROMPT_LIMIT_PER_REQUESTER,
+                    f"You have sent {{n}} payment prompts in the last {minutes} minutes",
+                )
+            )
+    for recent, limit, said in checks:
+        times = list(
+            recent.order_by("-initiated_at").values_list("initiated_at", flat=True)[:limit]
+        )
+        if limit > 0 and len(times) >= limit:
+            free_at = timezone.localtime(times[-1] + window)
+            raise PaymentError(
+                "rate_limited",
+                f"{said.format(n=len(times))}. Please wait until {free_at:%H:%M} and try again.",
+                http_status=429,
+            )
 
 
 def _replay(requested_by, key: str, fingerprint: str) -> MpesaPayment | None:
@@ -246,93 +306,15 @@ def payment_resend(*, payment: MpesaPayment, by) -> MpesaPayment:
 
 
 # --- Callbacks ------------------------------------------------------------------------------
-class MalformedCallback(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class StkResult:
-    merchant_request_id: str
-    checkout_request_id: str
-    result_code: int
-    result_description: str
-    amount: Decimal | None = None
-    receipt_number: str = ""
-    transaction_date: datetime | None = None
-    phone: str = ""
-
-
-def parse_stk_callback(body: bytes) -> StkResult:
-    """Read Safaricom's callback body. Items are read by Name, never by position.
-
-    Raises MalformedCallback with the reason when the body is not an STK callback.
-    """
+def _as_text(body: bytes) -> tuple[str, bytes | None]:
+    """The body as storable text, plus its exact bytes when the text cannot hold them."""
     try:
-        data = json.loads(body)
-        callback = data["Body"]["stkCallback"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise MalformedCallback("Not an STK callback (Body.stkCallback missing).") from error
-    if not isinstance(callback, dict):
-        raise MalformedCallback("Body.stkCallback is not an object.")
-    checkout = callback.get("CheckoutRequestID")
-    if not isinstance(checkout, str) or not checkout or len(checkout) > 64:
-        raise MalformedCallback("CheckoutRequestID is missing or invalid.")
-    try:
-        result_code = int(str(callback.get("ResultCode")))
-    except ValueError as error:
-        raise MalformedCallback("ResultCode is missing or not a number.") from error
-    result = StkResult(
-        merchant_request_id=str(callback.get("MerchantRequestID", ""))[:64],
-        checkout_request_id=checkout,
-        result_code=result_code,
-        result_description=str(callback.get("ResultDesc", ""))[:500],
-    )
-    if result_code != 0:
-        return result
-    items = (callback.get("CallbackMetadata") or {}).get("Item")
-    if not isinstance(items, list):
-        raise MalformedCallback("A successful callback without CallbackMetadata.Item.")
-    values = {
-        item.get("Name"): item.get("Value")
-        for item in items
-        if isinstance(item, dict) and "Value" in item  # Balance may come without a Value
-    }
-    try:
-        amount = Decimal(str(values["Amount"]))
-    except (KeyError, InvalidOperation) as error:
-        raise MalformedCallback("A successful callback without a valid Amount.") from error
-    receipt = str(values.get("MpesaReceiptNumber") or "")[:20]
-    if not receipt:
-        raise MalformedCallback("A successful callback without MpesaReceiptNumber.")
-    return replace(
-        result,
-        amount=amount,
-        receipt_number=receipt,
-        transaction_date=_daraja_datetime(values.get("TransactionDate")),
-        phone=_callback_phone(values.get("PhoneNumber")),
-    )
-
-
-def _daraja_datetime(value) -> datetime | None:
-    """TransactionDate, a number like 20191219102115 in Kenyan time; None if it is not one.
-
-    Sliced by hand: strptime was a tenth of the callback endpoint's time.
-    """
-    try:
-        digits = str(int(value))
-        if len(digits) != 14:
-            return None
-        parts = [int(digits[i:j]) for i, j in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))]
-        return datetime(*parts, tzinfo=NAIROBI)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _callback_phone(value) -> str:
-    # Sent as a number; some deployments see it masked ("2547***149"): keep what came.
-    if isinstance(value, float):
-        value = int(value)
-    return str(value or "")[:15]
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"), body
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL
+        return text.replace("\x00", "\ufffd"), body
+    return text, None
 
 
 def callback_receive(
@@ -340,44 +322,55 @@ def callback_receive(
 ) -> tuple[int, int]:
     """Store a callback raw and commit it; queue its processing. Returns (row id, http status).
 
-    Malformed or oversized bodies are stored too (truncated to MPESA_CALLBACK_MAX_BYTES),
-    answered with 400/413 and never processed.
+    Whatever the body, it is stored: malformed or oversized ones too (truncated to
+    MPESA_CALLBACK_MAX_BYTES, exact bytes kept when text cannot hold them), answered with
+    400/413 and never processed. Only a database failure raises.
     """
-    raw = body[: settings.MPESA_CALLBACK_MAX_BYTES].decode("utf-8", errors="replace")
+    raw, exact = _as_text(body[: settings.MPESA_CALLBACK_MAX_BYTES])
     if oversized:
-        row = MpesaCallback.objects.create(
-            raw_body=raw,
-            remote_addr=remote_addr,
-            status=MpesaCallback.Status.MALFORMED,
-            detail=f"Body larger than {settings.MPESA_CALLBACK_MAX_BYTES} bytes (truncated).",
-        )
-        return row.pk, 413
+        detail = f"Body larger than {settings.MPESA_CALLBACK_MAX_BYTES} bytes (truncated)."
+        return _store_unreadable(raw, exact, remote_addr, detail), 413
     try:
         result = parse_stk_callback(body)
     except MalformedCallback as error:
-        row = MpesaCallback.objects.create(
-            raw_body=raw,
+        detail = str(error)
+    except Exception as error:  # the parser's promise broken: still keep the body
+        logger.exception("The callback parser failed on a body")
+        detail = f"Unreadable: {type(error).__name__}"
+    else:
+        callback_id = _callback_store(
+            raw=raw,
+            exact=exact,
             remote_addr=remote_addr,
-            status=MpesaCallback.Status.MALFORMED,
-            detail=str(error),
+            checkout_request_id=result.checkout_request_id,
         )
-        logger.warning("Malformed M-Pesa callback %s from %s: %s", row.pk, remote_addr, error)
-        return row.pk, 400
-    callback_id = _callback_store(
-        raw=raw, remote_addr=remote_addr, checkout_request_id=result.checkout_request_id
-    )
-    _queue_callback(callback_id)
-    return callback_id, 200
+        _queue_callback(callback_id)
+        return callback_id, 200
+    callback_id = _store_unreadable(raw, exact, remote_addr, detail)
+    logger.warning("Malformed M-Pesa callback %s from %s: %s", callback_id, remote_addr, detail)
+    return callback_id, 400
+
+
+def _store_unreadable(raw: str, exact: bytes | None, remote_addr, detail: str) -> int:
+    return MpesaCallback.objects.create(
+        raw_body=raw,
+        raw_bytes=exact,
+        remote_addr=remote_addr,
+        status=MpesaCallback.Status.MALFORMED,
+        detail=detail,
+    ).pk
 
 
 _CALLBACK_INSERT = (
     f"INSERT INTO {MpesaCallback._meta.db_table} "  # noqa: S608 - a constant table name
-    "(received_at, raw_body, remote_addr, checkout_request_id, status, detail, attempts) "
-    "VALUES (%s, %s, %s, %s, %s, '', 0) RETURNING id"
+    "(received_at, raw_body, raw_bytes, remote_addr, checkout_request_id, status, detail, "
+    "attempts) VALUES (%s, %s, %s, %s, %s, %s, '', 0) RETURNING id"
 )
 
 
-def _callback_store(*, raw: str, remote_addr: str | None, checkout_request_id: str) -> int:
+def _callback_store(
+    *, raw: str, remote_addr: str | None, checkout_request_id: str, exact: bytes | None = None
+) -> int:
     """One committed INSERT of a well-formed callback; returns its id.
 
     The busiest write of the app, so it skips the ORM's model machinery (a third of the
@@ -389,6 +382,7 @@ def _callback_store(*, raw: str, remote_addr: str | None, checkout_request_id: s
     params = [
         timezone.now(),
         raw,
+        exact,
         remote_addr,
         checkout_request_id,
         MpesaCallback.Status.RECEIVED,
@@ -519,18 +513,33 @@ def callbacks_process_received() -> int:
 
 
 def _callbacks_drain() -> int:
-    done = 0
+    """Process stored callbacks in arrival order, each looked at once per drain.
+
+    A cursor on the id, not "the oldest received rows again": a row another worker holds, or
+    one whose processing failed, must not be picked up again and again ahead of the rest.
+    """
+    done, after = 0, 0
     while True:
         batch = list(
-            MpesaCallback.objects.filter(status=MpesaCallback.Status.RECEIVED)
+            MpesaCallback.objects.filter(status=MpesaCallback.Status.RECEIVED, pk__gt=after)
             .order_by("id")
             .values_list("pk", flat=True)[:200]
         )
-        processed = sum(callback_process(callback_id=pk) != "skipped" for pk in batch)
-        done += processed
-        # Rows another worker holds come back "skipped"; stop rather than spin on them.
-        if len(batch) < 200 or not processed:
+        if not batch:
             return done
+        done += sum(_process_guarded(pk) != "skipped" for pk in batch)
+        after = batch[-1]
+
+
+def _process_guarded(callback_id: int) -> str:
+    """callback_process for loops: a failure is logged and the loop goes on to the next row."""
+    try:
+        return callback_process(callback_id=callback_id)
+    except Exception:
+        # Only the bookkeeping itself failed here (the database went away mid-row); the row
+        # is still stored and the sweeper comes back to it.
+        logger.exception("M-Pesa callback %s could not be processed", callback_id)
+        return "failed"
 
 
 _OUTCOME_STATUS = {
@@ -540,21 +549,23 @@ _OUTCOME_STATUS = {
 }
 
 
-def callback_process(*, callback_id: int) -> str:
+def callback_process(*, callback_id: int, manual: bool = False) -> str:
     """Settle the payment a stored callback reports. Safe to run any number of times.
 
     The callback row is claimed with a row lock that others skip, and its outcome commits in
     the same transaction as the payment's settlement: a callback is never half processed.
+    Settlement runs in a savepoint: whatever goes wrong in it (a bug, a body the rules cannot
+    take), the row records the reason and counts the attempt, and after
+    MPESA_CALLBACK_MAX_ATTEMPTS it is quarantined for a person; it can never stop the
+    callbacks behind it. `manual` (staff's "Process again") also takes quarantined rows.
     """
-    retryable = (
-        MpesaCallback.Status.RECEIVED,
-        MpesaCallback.Status.ERROR,
-        MpesaCallback.Status.UNMATCHED,
-    )
+    statuses = [*MpesaCallback.RETRYABLE]
+    if manual:
+        statuses.append(MpesaCallback.Status.QUARANTINED)
     with transaction.atomic():
         callback = (
             MpesaCallback.objects.select_for_update(skip_locked=True)
-            .filter(pk=callback_id, status__in=retryable)
+            .filter(pk=callback_id, status__in=statuses)
             .first()
         )
         if callback is None:
@@ -562,25 +573,35 @@ def callback_process(*, callback_id: int) -> str:
         callback.attempts += 1
         callback.processed_at = timezone.now()
         try:
-            result = parse_stk_callback(callback.raw_body.encode())
-            outcome, payment = payment_apply_result(result=result, via="callback")
+            with transaction.atomic():
+                result = parse_stk_callback(callback.body_bytes)
+                outcome, payment = payment_apply_result(result=result, via="callback")
+                callback.status = _OUTCOME_STATUS[outcome]
+                callback.payment = payment
+                callback.detail = clean_text(
+                    f"ResultCode {result.result_code}: {result.result_description}", 2000
+                )
+                callback.save(
+                    update_fields=["status", "payment", "detail", "attempts", "processed_at"]
+                )
+                if outcome == "unmatched" and result.succeeded and callback.attempts == 2:
+                    # Money arrived that no request of ours explains. Not on the first look,
+                    # which can race the push's answer being saved; the sweeper's retry,
+                    # 30 s on, cannot.
+                    _alert_staff(
+                        notification_type=EmailNotification.Type.PAYMENT_UNMATCHED,
+                        context={"callback": callback, "result": result},
+                    )
         except Exception as error:
             logger.exception("M-Pesa callback %s could not be processed", callback_id)
-            callback.status = MpesaCallback.Status.ERROR
-            callback.detail = f"{type(error).__name__}: {error}"[:2000]
-            callback.save(update_fields=["status", "detail", "attempts", "processed_at"])
-            return callback.status
-        callback.status = _OUTCOME_STATUS[outcome]
-        callback.payment = payment
-        callback.detail = f"ResultCode {result.result_code}: {result.result_description}"[:2000]
-        callback.save(update_fields=["status", "payment", "detail", "attempts", "processed_at"])
-        if outcome == "unmatched" and result.result_code == 0 and callback.attempts == 2:
-            # Money arrived that no request of ours explains. Not on the first look, which
-            # can race the push's answer being saved; the sweeper's retry, 30 s on, cannot.
-            _alert_staff(
-                notification_type=EmailNotification.Type.PAYMENT_UNMATCHED,
-                context={"callback": callback, "result": result},
+            give_up = callback.attempts >= settings.MPESA_CALLBACK_MAX_ATTEMPTS
+            callback.status = (
+                MpesaCallback.Status.QUARANTINED if give_up else MpesaCallback.Status.ERROR
             )
+            callback.payment = None
+            callback.detail = clean_text(f"{type(error).__name__}: {error}", 2000)
+            callback.save(update_fields=["status", "payment", "detail", "attempts", "processed_at"])
+            return callback.status
     if callback.status == MpesaCallback.Status.UNMATCHED:
         logger.warning(
             "M-Pesa callback %s for unknown checkout %s (result %s)",
@@ -591,30 +612,45 @@ def callback_process(*, callback_id: int) -> str:
     return callback.status
 
 
-def callbacks_process_pending(*, now: datetime | None = None) -> int:
-    """Process callbacks that were stored but not (successfully) processed; for the beat.
+# When the sweeper looks again at a callback that matched no payment (after its Nth look): its
+# push's answer may not have been saved yet (a push that timed out on our side is only failed
+# after MPESA_READ_TIMEOUT), so a second look 30 s after the first, a last one 5 minutes after
+# that; then it is left for staff.
+UNMATCHED_RETRY_AFTER = {1: timedelta(seconds=30), 2: timedelta(minutes=5)}
+SWEEP_SECONDS = 40  # a run stops starting new rows after this; the beat runs every minute
 
-    Unmatched callbacks are retried for a while: the push's answer may not have been saved
-    yet when the callback arrived.
+
+def callbacks_process_pending(*, now: datetime | None = None) -> int:
+    """The beat's sweeper: process what the batch task left behind. Returns how many rows.
+
+    First rows never processed or whose processing failed (oldest first), then unmatched rows
+    due their next look. The open set has a partial index, so a run costs what is left
+    behind, not the size of the history; it goes on until that set is empty or SWEEP_SECONDS
+    have passed (its rate is then bounded by processing, not a fixed batch).
     """
     now = now or timezone.now()
-    pending = (
-        MpesaCallback.objects.filter(
-            Q(status__in=[MpesaCallback.Status.RECEIVED, MpesaCallback.Status.ERROR])
-            | Q(
-                status=MpesaCallback.Status.UNMATCHED,
-                received_at__gt=now - timedelta(seconds=settings.MPESA_PENDING_TIMEOUT_SECONDS),
-            ),
-            received_at__lt=now - timedelta(seconds=30),
-            attempts__lt=10,
-        )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:500]
-    )
+    started = time.monotonic()
+    open_rows = MpesaCallback.objects.filter(received_at__lt=now - timedelta(seconds=30))
+    unmatched_due = Q()
+    for attempts, after in UNMATCHED_RETRY_AFTER.items():
+        unmatched_due |= Q(attempts=attempts, processed_at__lt=now - after)
+    stages = [
+        open_rows.filter(status__in=[MpesaCallback.Status.RECEIVED, MpesaCallback.Status.ERROR]),
+        open_rows.filter(unmatched_due, status=MpesaCallback.Status.UNMATCHED),
+    ]
     count = 0
-    for callback_id in pending:
-        callback_process(callback_id=callback_id)
-        count += 1
+    for stage in stages:
+        after = 0
+        while time.monotonic() - started < SWEEP_SECONDS:
+            batch = list(
+                stage.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:200]
+            )
+            if not batch:
+                break
+            for callback_id in batch:
+                _process_guarded(callback_id)
+                count += 1
+            after = batch[-1]
     return count
 
 
@@ -676,25 +712,41 @@ def _unanswered_push_for(result: StkResult) -> MpesaPayment | None:
     return found[0] if len(found) == 1 else None
 
 
+def _paid_amount(result: StkResult) -> Decimal | None:
+    """What the callback says was paid, if it is an amount M-Pesa can have moved: whole
+    shillings, 1 to 250,000. None for anything else (0, negative, 300.001, absurd)."""
+    amount = result.amount
+    if amount is None or amount != amount.to_integral_value() or not 1 <= amount <= MAX_AMOUNT:
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def _record_paid(payment: MpesaPayment, result: StkResult) -> None:
+    payment.receipt_number = result.receipt_number
+    payment.transaction_date = result.transaction_date
+    payment.paid_amount = _paid_amount(result)
+    payment.paid_phone_number = result.phone
+
+
 def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str = "") -> str:
     """`doubt`: a reason staff must look before the ledger is credited."""
     now = timezone.now()
     if payment.status == Status.COMPLETED:
         if result.receipt_number and not payment.receipt_number:
             # Settled by a query earlier (which carries no receipt); fill in what we learnt.
-            payment.receipt_number = result.receipt_number
-            payment.transaction_date = result.transaction_date
-            payment.paid_amount = result.amount
-            payment.paid_phone_number = result.phone
-            payment.save(
-                update_fields=[
-                    "receipt_number",
-                    "transaction_date",
-                    "paid_amount",
-                    "paid_phone_number",
-                    "updated_at",
-                ]
-            )
+            _record_paid(payment, result)
+            fields = ["receipt_number", "transaction_date", "paid_amount", "paid_phone_number"]
+            problems = _mismatches(payment, result)
+            if problems and payment.ledger_entry_id and not payment.needs_review:
+                # The query credited the requested amount; the callback says otherwise.
+                payment.needs_review = True
+                payment.review_reason = clean_text(
+                    f"credited KES {payment.amount} on the status query, then the callback "
+                    f"said: {'; '.join(problems)}",
+                    255,
+                )
+                fields += ["needs_review", "review_reason"]
+            payment.save(update_fields=[*fields, "updated_at"])
         return "duplicate"
 
     payment.status = Status.COMPLETED
@@ -703,16 +755,13 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
     payment.result_code = "0"
     payment.result_description = result.result_description or "Paid"
     if result.receipt_number:
-        payment.receipt_number = result.receipt_number
-        payment.transaction_date = result.transaction_date
-        payment.paid_amount = result.amount
-        payment.paid_phone_number = result.phone
+        _record_paid(payment, result)
 
     problems = [doubt] if doubt else []
     problems += _mismatches(payment, result)
     if problems:
         payment.needs_review = True
-        payment.review_reason = "; ".join(problems)[:255]
+        payment.review_reason = clean_text("; ".join(problems), 255)
         payment.save()
         _alert_staff(
             notification_type=EmailNotification.Type.PAYMENT_REVIEW,
@@ -737,8 +786,11 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
 
 def _mismatches(payment: MpesaPayment, result: StkResult) -> list[str]:
     problems = []
-    if result.amount is not None and result.amount != payment.amount:
-        problems.append(f"paid KES {result.amount}, requested KES {payment.amount}")
+    if result.amount is not None:
+        if _paid_amount(result) is None:
+            problems.append(f"M-Pesa reported an amount that cannot be right: {result.amount}")
+        elif result.amount != payment.amount:
+            problems.append(f"paid KES {result.amount}, requested KES {payment.amount}")
     if result.phone.isdigit() and len(result.phone) == 12 and result.phone != payment.phone_number:
         problems.append(
             f"paid from {mask_phone(result.phone)}, requested {mask_phone(payment.phone_number)}"
@@ -793,15 +845,27 @@ def payment_credit_after_review(*, payment: MpesaPayment, by) -> MpesaPayment:
             raise PaymentError("not_in_review", "Only completed payments flagged for review.")
         if payment.ledger_entry_id:
             raise PaymentError("already_credited", "This payment was already credited.")
-        amount = payment.paid_amount or payment.amount
-        payment.ledger_entry = ledger_post(
-            user=payment.user,
-            kind=LedgerEntry.Kind.PAYMENT,
-            amount=amount,
-            description=f"M-Pesa payment {payment.receipt_number} (after review)",
-            created_by=by,
-            source=payment,
-        )
+        # What M-Pesa says was paid, never the requested amount: a callback that reported
+        # 0, a negative or a fraction of a shilling has nothing we may credit.
+        amount = payment.paid_amount
+        if amount is None or amount <= 0:
+            raise PaymentError(
+                "no_paid_amount",
+                f"Payment {payment.pk}: M-Pesa reported no valid amount paid, so there is "
+                "nothing to credit. Check the M-Pesa statement and add a ledger payment by hand "
+                "if money arrived.",
+            )
+        try:
+            payment.ledger_entry = ledger_post(
+                user=payment.user,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=amount,
+                description=f"M-Pesa payment {payment.receipt_number} (after review)",
+                created_by=by,
+                source=payment,
+            )
+        except LedgerError as error:
+            raise PaymentError("invalid_amount", str(error)) from error
         payment.needs_review = False
         payment.review_reason = f"{payment.review_reason}; credited KES {amount} by {by}"[:255]
         payment.save()

@@ -3,13 +3,15 @@
 import hmac
 import json
 import logging
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from attendance.models import MpesaPayment
 from attendance.services.payments import PaymentError, callback_receive, payment_request_stk_push
@@ -23,15 +25,41 @@ def error_response(code: str, message: str, status: int) -> JsonResponse:
     )
 
 
-def _api_login_required(view):
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return error_response("not_authenticated", "Log in first.", 401)
-        return view(request, *args, **kwargs)
+def api_endpoint(*methods: str, login: bool = True):
+    """A JSON endpoint: every failure is answered in the error shape, never an HTML page.
 
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
+    Checks the method (405 with Allow) and the login (401), and turns an unexpected exception
+    into a logged 500 whose message says nothing was charged (the services commit a payment
+    row before any money can move, so a failed request never leaves money half moved).
+    """
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                response = error_response("method_not_allowed", f"Use {' or '.join(methods)}.", 405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            if login and not request.user.is_authenticated:
+                return error_response("not_authenticated", "Log in first.", 401)
+            try:
+                return view(request, *args, **kwargs)
+            except Http404:
+                return error_response("not_found", "Not found.", 404)
+            except PermissionDenied as denied:
+                return error_response("forbidden", str(denied) or "Not allowed.", 403)
+            except Exception:
+                logger.exception("API %s failed", request.path)
+                return error_response(
+                    "server_error",
+                    "Something went wrong on our side and nothing was charged. "
+                    "Please try again in a minute.",
+                    500,
+                )
+
+        return wrapper
+
+    return decorate
 
 
 def payment_json(payment: MpesaPayment) -> dict:
@@ -47,8 +75,7 @@ def payment_json(payment: MpesaPayment) -> dict:
     }
 
 
-@require_POST
-@_api_login_required
+@api_endpoint("POST")
 def request_payment(request):
     """Send an M-Pesa prompt. Members pay for themselves; staff may name `user_id`."""
     try:
@@ -100,8 +127,7 @@ def request_payment(request):
     )
 
 
-@require_GET
-@_api_login_required
+@api_endpoint("GET")
 def payment_status(request):
     try:
         payment_id = int(request.GET.get("payment_id", ""))
@@ -132,17 +158,17 @@ def mpesa_callback(request, token):
     if request.method != "POST":
         return error_response("method_not_allowed", "POST only.", 405)
     limit = settings.MPESA_CALLBACK_MAX_BYTES
-    try:
-        body = request.read(limit + 1)
-    except OSError:
-        body = b""
+    body = _read_body(request, limit + 1)
     try:
         _, status = callback_receive(
             body=body, remote_addr=request.META.get("REMOTE_ADDR"), oversized=len(body) > limit
         )
-    except Exception:
+    except DatabaseError:
         # The database is down. Safaricom does not retry callbacks whatever we answer, so
         # no 5xx: log loudly, and reconciliation's STK query settles the payment later.
+        logger.exception("Could not store an M-Pesa callback: database unavailable")
+        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
+    except Exception:
         logger.exception("Could not store an M-Pesa callback")
         return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
     if status != 200:
@@ -152,7 +178,32 @@ def mpesa_callback(request, token):
     return JsonResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
-@require_GET
+def _read_body(request, limit: int) -> bytes:
+    """Up to `limit` bytes of the body, including a chunked one.
+
+    Without a Content-Length (Transfer-Encoding: chunked), Django reads an empty body; the
+    WSGI server (gunicorn) decodes the chunks, so read its input stream directly.
+    """
+    try:
+        if (
+            not request.META.get("CONTENT_LENGTH")
+            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            stream = request.META["wsgi.input"]
+            chunks, size = [], 0
+            while size < limit:
+                chunk = stream.read(min(65536, limit - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
+        return request.read(limit)
+    except OSError:
+        return b""
+
+
+@api_endpoint("GET", "HEAD", login=False)
 def health(request):
     """For load balancers; also the bare-view baseline of the callback benchmark."""
     return JsonResponse({"ok": True})

@@ -1,0 +1,114 @@
+"""Logging that never writes a secret or a whole phone number.
+
+The M-Pesa callback URL carries the only thing that keeps forged callbacks out (its token), and
+Django's request logging ("Bad Request: /api/payments/callback/<token>/"), the dev server and
+gunicorn's access log all print request paths. Rather than hoping every handler has a filter,
+every log record is redacted when it is created (a record factory), whichever library logs it;
+`RedactSecrets` does the same as a plain logging filter for configurations of their own (e.g.
+gunicorn's `logconfig_dict`).
+
+Redacted:
+- path segments that are credentials: the callback token, crew answer-link tokens and password
+  reset tokens (any value, so a forged token in a 404 line is hidden too);
+- the values of the secret settings named in SECRET_SETTINGS, wherever they appear;
+- Kenyan mobile numbers, masked like `mask_phone` does (`2547*****678`).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+
+# Settings whose values must never reach a log line.
+SECRET_SETTINGS = (
+    "MPESA_CALLBACK_TOKEN",
+    "MPESA_CONSUMER_SECRET",
+    "MPESA_PASS_KEY",
+    "MPESA_INITIATOR_PASSWORD",
+    "EMAIL_HOST_PASSWORD",
+    "SECRET_KEY",
+)
+REDACTED = "[redacted]"
+
+_URL_TOKENS = re.compile(
+    r"(?P<keep>/(?:api/(?:payments|mpesa)/callback"
+    r"|crew/\d+/answer"
+    r"|accounts/reset/[^/\s\"']+)/)"
+    r"(?P<secret>[^/\s\"'?#]+)"
+)
+# 2547XXXXXXXX / 2541XXXXXXXX (with or without +) and 07XX / 01XX local spellings.
+_PHONES = re.compile(r"(?<!\d)(\+?254[17]\d{8}|0[17]\d{8})(?!\d)")
+
+
+def _mask(match: re.Match) -> str:
+    number = match.group(1)
+    plus, digits = ("+", number[1:]) if number.startswith("+") else ("", number)
+    return plus + digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
+
+
+def _secret_values() -> list[str]:
+    try:
+        from django.conf import settings
+
+        if not settings.configured:
+            return []
+        values = [str(getattr(settings, name, "") or "") for name in SECRET_SETTINGS]
+    except Exception:  # settings not importable yet (early start-up)
+        return []
+    return [value for value in values if len(value) >= 8]
+
+
+def redact(text: str) -> str:
+    """`text` with URL tokens, secret values and phone numbers hidden."""
+    for value in _secret_values():
+        if value in text:
+            text = text.replace(value, REDACTED)
+    text = _URL_TOKENS.sub(lambda m: m.group("keep") + REDACTED, text)
+    return _PHONES.sub(_mask, text)
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Replace the record's message (and any traceback) by its redacted text, in place."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a caller's bad format string: leave it for logging to report
+        return record
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    return record
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+_installed = False
+
+
+def install_record_factory() -> None:
+    """Redact every record at creation, for every logger in the process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        return redact_record(previous(*args, **kwargs))
+
+    logging.setLogRecordFactory(factory)
+    _installed = True
+
+
+def configure(logging_settings: dict | None) -> None:
+    """Django's LOGGING_CONFIG: install the redaction, then apply settings.LOGGING."""
+    install_record_factory()
+    if logging_settings:
+        logging.config.dictConfig(logging_settings)

@@ -1,0 +1,217 @@
+"""The production server setup as the README runs it: gunicorn with its shipped config, and
+nginx in front with the shipped snippets. Real processes, real sockets."""
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from attendance.models import MpesaCallback, MpesaPayment
+from tests.factories import PaymentFactory
+from tests.mpesa_wire import success_callback
+from tests.smtp import free_port
+from tests.workers import ROOT, database_url_of_this_process, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+DEPLOY = ROOT / "soundfusion_attendance" / "deploy"
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    def listening():
+        assert process.poll() is None, f"the server exited with {process.returncode}"
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    assert wait_until(listening, timeout=timeout, interval=0.1), f"nothing on port {port}"
+
+
+class Gunicorn:
+    def __init__(self, *, workers: int = 3):
+        self.port = free_port()
+        self.logs = Path(tempfile.mkdtemp(prefix="sf-gunicorn-"))
+        self.access_log = self.logs / "access.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_of_this_process(),
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": str(workers),
+            "GUNICORN_ACCESS_LOG": str(self.access_log),
+            "CELERY_TASK_ALWAYS_EAGER": "True",
+        }
+        command = [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py")]
+        self.process = subprocess.Popen(
+            [*command, "soundfusion_attendance.wsgi"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.logs / "error.log").open("wb"),
+        )
+        _wait_for_port(self.port, self.process)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        shutil.rmtree(self.logs, ignore_errors=True)
+
+
+class Nginx:
+    """nginx in the foreground with the shipped http and proxy snippets, in front of `app`."""
+
+    def __init__(self, app_port: int):
+        self.port = free_port()
+        self.prefix = Path(tempfile.mkdtemp(prefix="sf-nginx-"))
+        self.access_log = self.prefix / "access.log"
+        for name in ("soundfusion-http.conf", "soundfusion-proxy.conf"):
+            shutil.copy(DEPLOY / "nginx" / name, self.prefix / name)
+        (self.prefix / "nginx.conf").write_text(
+            f"""
+daemon off;
+worker_processes 1;
+pid {self.prefix}/nginx.pid;
+error_log {self.prefix}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    client_body_temp_path {self.prefix}/body;
+    proxy_temp_path {self.prefix}/proxy;
+    fastcgi_temp_path {self.prefix}/fastcgi;
+    uwsgi_temp_path {self.prefix}/uwsgi;
+    scgi_temp_path {self.prefix}/scgi;
+    include {self.prefix}/soundfusion-http.conf;
+    upstream soundfusion {{ server 127.0.0.1:{app_port}; keepalive 8; }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        access_log {self.access_log} sf_redacted;
+        location / {{
+            proxy_pass http://soundfusion;
+            include {self.prefix}/soundfusion-proxy.conf;
+        }}
+    }}
+}}
+"""
+        )
+        self.process = subprocess.Popen(
+            ["nginx", "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.prefix / "stderr.log").open("wb"),
+        )
+        try:
+            _wait_for_port(self.port, self.process)
+        except AssertionError:
+            raise AssertionError((self.prefix / "stderr.log").read_text()) from None
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+@pytest.fixture
+def gunicorn():
+    server = Gunicorn()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nginx(gunicorn):
+    if not shutil.which("nginx"):
+        from tests.conftest import _service_missing
+
+        _service_missing("needs Debian's nginx package (apt-get install nginx-light)")
+    proxy = Nginx(gunicorn.port)
+    yield proxy
+    proxy.stop()
+
+
+def _callback_path() -> str:
+    return f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
+
+
+def _post_chunked(port: int, body: bytes) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    # Two chunks and no Content-Length, as a client streaming its body sends it.
+    connection.request(
+        "POST",
+        _callback_path(),
+        body=iter([body[:40], body[40:]]),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def _get_health(port: int, timeout: float) -> float:
+    started = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    connection.request("GET", "/api/health/")
+    assert connection.getresponse().status == 200
+    connection.close()
+    return time.monotonic() - started
+
+
+def test_a_chunked_callback_is_read_whole_by_gunicorn_and_its_token_never_logged(gunicorn):
+    payment = PaymentFactory(amount=100)
+    body = success_callback(payment.checkout_request_id).encode()
+    assert _post_chunked(gunicorn.port, body) == 200
+
+    assert MpesaCallback.objects.get().raw_body == body.decode()
+    assert wait_until(
+        lambda: MpesaPayment.objects.get(pk=payment.pk).status == MpesaPayment.Status.COMPLETED,
+        timeout=10,
+    )
+    assert wait_until(lambda: "/api/payments/callback/" in gunicorn.access_log.read_text(), 5)
+    logged = gunicorn.access_log.read_text()
+    assert settings.MPESA_CALLBACK_TOKEN not in logged
+    assert "/api/payments/callback/[redacted]/" in logged
+
+
+def _slow_clients(port: int, count: int) -> list[socket.socket]:
+    """Connections that start a request and never finish it (a "slowloris")."""
+    sockets = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /api/payments/callback/x/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        sockets.append(s)
+    return sockets
+
+
+def test_slow_clients_stall_bare_gunicorn_but_not_gunicorn_behind_nginx(gunicorn, nginx):
+    assert _get_health(nginx.port, timeout=5) < 1.0  # warm: the workers have loaded the app
+
+    slow = _slow_clients(gunicorn.port, 6)
+    try:
+        # Six slow connections hold all three sync workers: the site stops answering.
+        with pytest.raises(TimeoutError):
+            _get_health(gunicorn.port, timeout=2)
+    finally:
+        for s in slow:
+            s.close()
+
+    slow = _slow_clients(nginx.port, 60)
+    try:
+        # Behind nginx the same attack, ten times bigger, costs nginx connections only.
+        timings = [_get_health(nginx.port, timeout=5) for _ in range(10)]
+        assert max(timings) < 1.0, timings
+        # A chunked callback through nginx arrives whole too.
+        payment = PaymentFactory(amount=100)
+        body = success_callback(payment.checkout_request_id).encode()
+        assert _post_chunked(nginx.port, body) == 200
+        assert MpesaCallback.objects.get().raw_body == body.decode()
+    finally:
+        for s in slow:
+            s.close()
+
+    assert wait_until(lambda: "/api/payments/callback/" in nginx.access_log.read_text(), 5)
+    logged = nginx.access_log.read_text()
+    assert settings.MPESA_CALLBACK_TOKEN not in logged
+    assert "/api/payments/callback/[redacted]/" in logged

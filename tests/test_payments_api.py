@@ -184,3 +184,29 @@ def test_member_without_a_phone_gets_a_clear_message(daraja, client, db):
     response = _post(client, {"amount": 100})
     assert response.status_code == 400
     assert "profile has none" in response.json()["error"]["message"]
+
+
+def test_every_api_failure_is_answered_in_json(crew_client, monkeypatch):
+    def errors(response):
+        assert response["Content-Type"] == "application/json", response.content[:200]
+        return response.status_code, response.json()["error"]["code"]
+
+    anonymous = Client().post("/api/mpesa/request-payment/", {})
+    assert errors(anonymous) == (401, "not_authenticated")
+    assert errors(crew_client.get("/api/mpesa/request-payment/")) == (405, "method_not_allowed")
+    assert errors(crew_client.get("/api/no-such-thing/")) == (404, "not_found")
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(UserFactory())
+    refused = strict.post(
+        "/api/mpesa/request-payment/", {"amount": 1}, content_type="application/json"
+    )
+    assert errors(refused) == (403, "csrf_failed")
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("attendance.views.api.payment_request_stk_push", broken)
+    failed = _post(crew_client, {"amount": 100})
+    assert errors(failed) == (500, "server_error")
+    assert "nothing was charged" in failed.json()["error"]["message"]

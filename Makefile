@@ -14,10 +14,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
+# `make run PORT=8010` serves elsewhere; links in the demo's emails follow the port.
+PORT ?= 8000
 run: setup
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py rundemo
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py seed_demo
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py rundemo --port $(PORT)
 
 test: setup
 	$(BIN)/ruff check .

@@ -1,5 +1,9 @@
 from django.contrib import admin
 
+# Apps office staff use every day, in this order; everything else (sign-in records, task
+# results, schedules) is folded into one "System" entry at the end.
+DAILY_APPS = ("attendance", "auth")
+
 
 class SoundFusionAdminSite(admin.AdminSite):
     site_header = "Sound Fusion admin"
@@ -10,4 +14,25 @@ class SoundFusionAdminSite(admin.AdminSite):
         # Django sorts apps by name, which put sign-in records, task results and schedules
         # above the events, crew and payments staff come for, on the index and in the sidebar.
         apps = super().get_app_list(request, app_label)
-        return sorted(apps, key=lambda app: app["app_label"] != "attendance")
+        if app_label is not None:
+            return apps
+        daily = sorted(
+            (app for app in apps if app["app_label"] in DAILY_APPS),
+            key=lambda app: DAILY_APPS.index(app["app_label"]),
+        )
+        system = [app for app in apps if app["app_label"] not in DAILY_APPS]
+        if system:
+            daily.append(
+                {
+                    "name": "System (administrators)",
+                    "app_label": "system",
+                    "app_url": system[0]["app_url"],
+                    "has_module_perms": True,
+                    "models": [
+                        {**model, "name": f"{model['name']} ({app['name']})"}
+                        for app in system
+                        for model in app["models"]
+                    ],
+                }
+            )
+        return daily

@@ -314,6 +314,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process tasks (the demo): a "Task ... succeeded" line per email is noise there.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 # --- Email outbox -------------------------------------------------------------------------
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)

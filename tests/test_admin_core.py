@@ -195,7 +195,10 @@ def test_the_admin_lists_the_business_before_third_party_apps(admin_client):
     assert "Sound Fusion admin" in page and "Events, crew and payments" in page
     sound_fusion = page.index('<a href="/admin/attendance/"')
     assert sound_fusion < page.index('<a href="/admin/auth/"')
-    assert sound_fusion < page.index('<a href="/admin/django_celery_beat/"')
+    # Sign-in records, task results and schedules: one "System" entry, last.
+    system = page.index("System (administrators)")
+    assert sound_fusion < page.index('<a href="/admin/auth/"') < system
+    assert system < page.index('href="/admin/django_celery_beat/periodictask/"')
     # The sidebar of every admin page, in the same order.
     sidebar = admin_client.get("/admin/attendance/event/").content.decode()
     assert sidebar.index('<a href="/admin/attendance/"') < sidebar.index('<a href="/admin/auth/"')

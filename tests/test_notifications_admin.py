@@ -34,7 +34,7 @@ def test_detail_is_read_only_with_a_sandboxed_preview(staff_client):
     page = staff_client.get(
         f"/admin/attendance/emailnotification/{row.pk}/change/"
     ).content.decode()
-    assert "<iframe sandbox" in page
+    assert '<iframe class="sf-email-preview" sandbox srcdoc=' in page
     assert "<script>alert(1)</script>" not in page  # escaped into srcdoc, never live
     assert 'name="_save"' not in page
     assert staff_client.get("/admin/attendance/emailnotification/add/").status_code == 403

@@ -165,3 +165,36 @@ def test_export_costs_the_same_queries_for_1_and_60_payments(
     with django_assert_max_num_queries(6):
         rows_out = _export(staff_client, {"_selected_action": [p.pk for p in payments]})
     assert len(rows_out) == rows + 1
+
+
+def test_the_list_totals_the_filtered_payments_and_open_rows_update_in_place(staff_client):
+    PaymentFactory(status="completed", amount=500, phone_number="254722000001")
+    PaymentFactory(status="completed", amount=250, phone_number="254722000002")
+    waiting = PaymentFactory(status="pending", amount=100, phone_number="254722000003")
+    PaymentFactory(status="cancelled", amount=100, phone_number="254722000004")
+    page = staff_client.get("/admin/attendance/mpesapayment/").content.decode()
+    assert "4 payments:" in page
+    assert "2 completed (KES 750.00)" in page and "1 waiting, 1 failed or cancelled" in page
+    assert f'data-open-payment="{waiting.pk}"' in page
+    filtered = staff_client.get("/admin/attendance/mpesapayment/?status__exact=cancelled")
+    assert "1 payment:" in filtered.content.decode()
+
+    status_url = f"/admin/attendance/mpesapayment/status/?ids={waiting.pk}"
+    assert staff_client.get(status_url).json()[str(waiting.pk)]["open"] is True
+    MpesaPayment.objects.filter(pk=waiting.pk).update(status="completed", receipt_number="LIVE1")
+    row = staff_client.get(status_url).json()[str(waiting.pk)]
+    assert row == {"open": False, "badge": row["badge"], "receipt": "LIVE1"}
+    assert "sf-completed" in row["badge"]
+
+
+def test_a_refused_money_page_says_which_role_it_needs(db, client):
+    viewer = UserFactory(is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="view_mpesapayment"))
+    client.force_login(viewer)
+    payment = PaymentFactory(status="failed")
+    response = client.get(f"/admin/attendance/mpesapayment/{payment.pk}/resend/")
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Can send M-Pesa prompts to members" in page and "Finance" in page

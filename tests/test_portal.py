@@ -176,3 +176,69 @@ def test_the_account_page_needs_login_and_csrf(client, crew):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(crew)
     assert strict.post("/account/", {"phone_number": "0722000111"}).status_code == 403
+
+
+def test_the_pay_form_shows_only_when_money_is_owed_with_the_balance_rounded_up(crew_client, crew):
+    assert 'id="pay-form"' not in crew_client.get("/").content.decode()  # nothing owed
+    ledger_post(user=crew, kind="charge", amount="100.50", description="Lost clamp")
+    page = crew_client.get("/").content.decode()
+    assert 'id="pay-form"' in page
+    assert 'value="101"' in page and 'data-owed="101"' in page
+    assert 'max="250000"' in page
+    ledger_post(user=crew, kind="payment", amount="300", description="Cash")  # in credit
+    assert 'id="pay-form"' not in crew_client.get("/").content.decode()
+
+
+def test_before_its_window_an_event_says_when_check_in_opens_not_not_checked_in(
+    crew_client, crew
+):
+    start = timezone.localtime() + timedelta(hours=5)
+    event = EventFactory(
+        name="Evening show",
+        starts_at=start,
+        ends_at=start + timedelta(hours=4),
+        call_time=start - timedelta(hours=2),
+    )
+    attendance_expect(event=event, user=crew)
+    page = crew_client.get("/").content.decode()
+    opens = timezone.localtime(event.call_time - timedelta(hours=1))
+    assert f"Check-in opens {opens:%a} {opens.day} {opens:%b, %H:%M}" in page
+    assert "Not checked in" not in page
+    # The events come before the balance and the pay form: on event day, Check in is on top.
+    assert page.index("Evening show") < page.index('id="balance-card"')
+
+
+def test_the_thank_you_survives_the_reload_only_for_the_members_own_completed_payment(
+    crew_client, crew, other_crew
+):
+    from tests.factories import PaymentFactory
+
+    def settled(user, receipt):
+        payment = PaymentFactory(user=user, status="completed", receipt_number=receipt)
+        payment.ledger_entry = ledger_post(
+            user=user, kind="payment", amount=100, description="M-Pesa", source=payment
+        )
+        payment.save()
+        return payment
+
+    mine = settled(crew, "OWNRECEIPT")
+    theirs = settled(other_crew, "NOTMINE123")
+    page = crew_client.get(f"/?paid={mine.pk}").content.decode()
+    assert 'id="pay-result"' in page and "OWNRECEIPT" in page
+    page = crew_client.get(f"/?paid={theirs.pk}").content.decode()
+    assert 'id="pay-result"' not in page and "NOTMINE123" not in page
+
+
+def test_ledger_rows_read_as_charged_paid_owed_and_credit_without_signs(crew_client, crew):
+    ledger_post(user=crew, kind="charge", amount=500, description="Lost cable")
+    ledger_post(user=crew, kind="payment", amount=700, description="M-Pesa payment X")
+    page = crew_client.get("/balance/").content.decode()
+    assert "KES 500.00 charged" in page and "KES 500.00 owed" in page
+    assert "KES 700.00 paid" in page and "KES 200.00 credit" in page
+    assert "-KES" not in page
+
+
+def test_the_menu_marks_the_current_page(crew_client):
+    page = crew_client.get("/balance/").content.decode()
+    assert '<a href="/balance/" aria-current="page">Balance</a>' in page
+    assert '<a href="/" aria-current="page">' not in page

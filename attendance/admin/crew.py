@@ -258,9 +258,9 @@ class EventCrewAdmin(admin.ModelAdmin):
         "event_when",
         "role",
         "status_badge",
+        "invite_button",
         "confirmed",
         "invited",
-        "invite_button",
     )
     list_filter = ("status", UpcomingEventFilter, "event__starts_at", "role", "invitation_sent")
     date_hierarchy = "event__starts_at"

@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.template.defaultfilters import linebreaksbr
 from django.utils.html import format_html
 
 from attendance.models import EmailNotification
@@ -19,6 +18,7 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = (
         "recipient",
+        "subject",
         "notification_type",
         "status_badge",
         "sent_at",
@@ -75,9 +75,10 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not obj.html_message:
             return "(plain text only)"
         # A sandboxed iframe: the email's HTML can neither run scripts nor touch the admin.
+        # Tall enough for a whole invitation, Confirm and Decline buttons included.
         return format_html(
-            '<iframe sandbox srcdoc="{}" title="Email preview" '
-            'style="width:100%;max-width:640px;height:560px;border:1px solid #ccc;"></iframe>',
+            '<iframe class="sf-email-preview" sandbox srcdoc="{}" title="Email preview">'
+            "</iframe>",
             obj.html_message,
         )
 
@@ -85,7 +86,7 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def body(self, obj):
         if obj.notification_type in LINK_HIDDEN_TYPES:
             return LINK_HIDDEN
-        return linebreaksbr(obj.message)
+        return format_html('<div class="sf-email-text">{}</div>', obj.message)
 
     @admin.display(description="Attachments")
     def attachment_names(self, obj):

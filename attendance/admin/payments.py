@@ -4,7 +4,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.db.models import Count, Q, Sum
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -72,15 +73,17 @@ TIME_FIELDS = (
 class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Nothing here edits money: every field is read-only, changes go through services."""
 
+    # What staff look for first (who, how much, how it ended, the receipt, resend) on the left:
+    # at 1280 px with the sidebar and filters open, the last columns leave the screen.
     list_display = (
         "member",
-        "phone_number",
         "amount_kes",
         "status_badge",
-        "payment_purpose",
-        "initiated_at",
         "receipt_number",
         "resend_button",
+        "phone_number",
+        "initiated_at",
+        "payment_purpose",
     )
     list_filter = ("status", "needs_review")
     date_hierarchy = "initiated_at"
@@ -117,6 +120,11 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return self.list_display
         return tuple(f for f in self.list_display if f != "resend_button")
 
+    change_list_template = "admin/attendance/mpesapayment/change_list.html"
+
+    class Media:
+        js = ("js/admin_payments.js",)
+
     def get_urls(self):
         return [
             path(
@@ -124,8 +132,41 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.resend_view),
                 name="attendance_mpesapayment_resend",
             ),
+            path(
+                "status/",
+                self.admin_site.admin_view(self.status_view),
+                name="attendance_mpesapayment_status",
+            ),
             *super().get_urls(),
         ]
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            # Totals of the filtered list (all pages), in one aggregate query.
+            response.context_data["totals"] = payment_totals(changelist.queryset)
+        return response
+
+    def status_view(self, request):
+        """The changelist's open rows ask here how they stand now (JSON), so a payment that
+        settles while staff watch updates in place."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied("Viewing payments needs the Finance role.")
+        ids = [int(n) for n in request.GET.get("ids", "").split(",") if n.isdigit()][:100]
+        rows = MpesaPayment.objects.filter(pk__in=ids).only(
+            "pk", "status", "needs_review", "receipt_number"
+        )
+        return JsonResponse(
+            {
+                str(p.pk): {
+                    "open": p.status in MpesaPayment.OPEN,
+                    "badge": str(self.status_badge(p)),
+                    "receipt": p.receipt_number,
+                }
+                for p in rows
+            }
+        )
 
     @admin.display(description="Member", ordering="user__first_name")
     def member(self, obj):
@@ -139,7 +180,10 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def status_badge(self, obj):
         badge = status_badge(obj.status, obj.get_status_display())
         if obj.needs_review:
-            return format_html('{} <span class="sf-warning">review</span>', badge)
+            badge = format_html('{} <span class="sf-warning">review</span>', badge)
+        if obj.status in MpesaPayment.OPEN:
+            # admin_payments.js follows these until they settle.
+            return format_html('<span data-open-payment="{}">{}</span>', obj.pk, badge)
         return badge
 
     @admin.display(description="")
@@ -154,7 +198,10 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def resend_view(self, request, payment_id):
         if not can_request_payments(request):
-            raise PermissionDenied
+            raise PermissionDenied(
+                "Resending a prompt needs the permission “Can send M-Pesa prompts to members” "
+                "(the Finance role)."
+            )
         payment = get_object_or_404(MpesaPayment.objects.select_related("user"), pk=payment_id)
         if request.method != "POST":
             context = {
@@ -212,6 +259,19 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except PaymentError as error:
                 messages.error(request, f"Payment {payment.pk}: {error.message}")
         messages.success(request, f"{credited} payment(s) credited.")
+
+
+def payment_totals(queryset) -> dict:
+    """Counts and amounts of a payment list by outcome, for the changelist's summary line."""
+    Status = MpesaPayment.Status
+    return queryset.order_by().aggregate(
+        count=Count("pk"),
+        completed=Count("pk", filter=Q(status=Status.COMPLETED)),
+        completed_amount=Sum("amount", filter=Q(status=Status.COMPLETED)),
+        open=Count("pk", filter=Q(status__in=MpesaPayment.OPEN)),
+        failed=Count("pk", filter=Q(status__in=[Status.FAILED, Status.CANCELLED])),
+        review=Count("pk", filter=Q(needs_review=True)),
+    )
 
 
 PAYMENT_CSV_HEADER = [

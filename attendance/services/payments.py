@@ -69,6 +69,25 @@ RESULT_HINTS = {
 PUSH_MAY_HAVE_REACHED = ("timeout", "connection_lost", "http_error", "internal_error")
 
 
+def payment_explanation(payment: MpesaPayment) -> str:
+    """What a member reads when a payment did not go through, in plain words.
+
+    Safaricom's own description stays on the payment for staff; this is the sentence for the
+    person holding the phone, and it always says whether money moved.
+    """
+    if payment.status == Status.CANCELLED:
+        return "The prompt was cancelled on the phone. Nothing was paid."
+    if payment.status != Status.FAILED:
+        return ""
+    if payment.result_code.isdigit() and int(payment.result_code) in RESULT_HINTS:
+        return f"{RESULT_HINTS[int(payment.result_code)]} Nothing was paid."
+    if payment.result_code == "timeout":
+        return "M-Pesa did not confirm the payment in time. Nothing was paid."
+    if payment.result_code in PUSH_MAY_HAVE_REACHED:
+        return "M-Pesa did not answer. If the prompt still arrives and you pay, we check it."
+    return "M-Pesa did not take the request. Nothing was paid."
+
+
 class PaymentError(Exception):
     """A payment request that could not be made; `code` and `message` go to the API caller."""
 

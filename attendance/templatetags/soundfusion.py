@@ -32,3 +32,27 @@ def phone(value) -> str:
 @register.filter
 def masked_phone(value) -> str:
     return mask_phone(value)
+
+
+@register.filter
+def ledger_change(entry) -> str:
+    """How a ledger entry moved the balance, in words a member reads without signs."""
+    size = kes(abs(entry.amount))
+    if entry.kind == "charge":
+        return f"{size} charged"
+    if entry.kind == "payment":
+        return f"{size} paid"
+    return f"{size} added" if entry.amount > 0 else f"{size} credited"
+
+
+@register.filter
+def balance_words(value) -> str:
+    """A balance as owed or credit: `KES 200.00 owed`, `KES 200.00 credit`, `KES 0.00`."""
+    if value in (None, ""):
+        return ""
+    amount = Decimal(value)
+    if amount > 0:
+        return f"{kes(amount)} owed"
+    if amount < 0:
+        return f"{kes(-amount)} credit"
+    return kes(amount)

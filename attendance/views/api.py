@@ -14,7 +14,12 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 
 from attendance.models import MpesaPayment
-from attendance.services.payments import PaymentError, callback_receive, payment_request_stk_push
+from attendance.services.payments import (
+    PaymentError,
+    callback_receive,
+    payment_explanation,
+    payment_request_stk_push,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ def payment_json(payment: MpesaPayment) -> dict:
         "receipt_number": payment.receipt_number or None,
         "completed_at": payment.completed_at.isoformat() if payment.completed_at else None,
         "result_description": payment.result_description,
+        "explanation": payment_explanation(payment),
         "needs_review": payment.needs_review,
     }
 

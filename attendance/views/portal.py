@@ -1,7 +1,6 @@
 """The crew portal: what a member sees on their phone."""
 
 from datetime import timedelta
-from decimal import ROUND_CEILING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from attendance.forms import PhoneNumberForm
-from attendance.models import Attendance, Event, EventCrew, LedgerEntry
+from attendance.models import Attendance, Event, EventCrew, LedgerEntry, MpesaPayment
 from attendance.phones import format_phone
 from attendance.services.attendance import (
     AttendanceError,
@@ -20,7 +19,9 @@ from attendance.services.attendance import (
     attendance_can_check_out,
     attendance_check_in,
     attendance_check_out,
+    attendance_checkin_window,
 )
+from attendance.services.money import prompt_amount_for, prompt_limits
 from attendance.services.people import profile_set_phone
 
 
@@ -29,6 +30,23 @@ def _own_attendance(request, event_id) -> Attendance:
     return get_object_or_404(
         Attendance.objects.select_related("event"), event_id=event_id, user=request.user
     )
+
+
+def _with_checkin_state(attendance: Attendance, now) -> Attendance:
+    """What the card says about checking in: before the window, open, done or closed."""
+    attendance.can_check_in = attendance_can_check_in(attendance, now)
+    attendance.can_check_out = attendance_can_check_out(attendance, now)
+    opens, closes = attendance_checkin_window(attendance)
+    attendance.checkin_opens = opens
+    if attendance.check_in_at is not None:
+        attendance.checkin_state = "checked_in"
+    elif now < opens:
+        attendance.checkin_state = "before"
+    elif now <= closes:
+        attendance.checkin_state = "open"
+    else:
+        attendance.checkin_state = "closed"
+    return attendance
 
 
 def back(request, default: str = "attendance:home"):
@@ -51,8 +69,7 @@ def home(request):
         .order_by("event__starts_at")[:20]
     )
     for attendance in upcoming:
-        attendance.can_check_in = attendance_can_check_in(attendance, now)
-        attendance.can_check_out = attendance_can_check_out(attendance, now)
+        _with_checkin_state(attendance, now)
     recent = (
         Attendance.objects.filter(user=request.user, event__ends_at__lt=now)
         .select_related("event")
@@ -70,16 +87,24 @@ def home(request):
         .count()
     )
     profile = request.user.profile
-    # M-Pesa takes whole shillings: suggest the balance rounded up.
-    suggested = (
-        profile.balance.to_integral_value(rounding=ROUND_CEILING) if profile.balance > 0 else None
-    )
+    # After "Pay with M-Pesa" succeeds the page reloads with ?paid=<id>, so that the thank-you
+    # stays on screen with the new balance. Only the member's own completed payment shows.
+    paid = None
+    if request.GET.get("paid", "").isdigit():
+        paid = MpesaPayment.objects.filter(
+            pk=int(request.GET["paid"]),
+            user=request.user,
+            status=MpesaPayment.Status.COMPLETED,
+            ledger_entry__isnull=False,
+        ).first()
     return render(
         request,
         "attendance/home.html",
         {
             "profile": profile,
-            "suggested_amount": suggested,
+            "suggested_amount": prompt_amount_for(profile.balance),
+            "limits": prompt_limits(),
+            "paid": paid,
             "upcoming": upcoming,
             "recent": recent,
             "ledger": ledger,
@@ -90,10 +115,7 @@ def home(request):
 
 @login_required
 def event_detail(request, event_id):
-    attendance = _own_attendance(request, event_id)
-    now = timezone.now()
-    attendance.can_check_in = attendance_can_check_in(attendance, now)
-    attendance.can_check_out = attendance_can_check_out(attendance, now)
+    attendance = _with_checkin_state(_own_attendance(request, event_id), timezone.now())
     return render(
         request,
         "attendance/event_detail.html",

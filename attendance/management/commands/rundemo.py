@@ -6,6 +6,7 @@
   without one, tasks already run in-process and a small thread runs the periodic jobs.
 """
 
+import os
 import subprocess
 import sys
 import threading
@@ -28,6 +29,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, simulator_port, **options):
         worker = None
+        if "SITE_URL" not in os.environ:
+            # Links in emails sent while the demo runs point at the port it serves on.
+            settings.SITE_URL = f"http://127.0.0.1:{port}"
         if not settings.MPESA_CONSUMER_KEY:
             simulator = DarajaSimulator(port=simulator_port, callback_delay=4.0).start()
             settings.MPESA_BASE_URL = simulator.url
@@ -49,7 +53,7 @@ class Command(BaseCommand):
             worker = subprocess.Popen([*command, "-B", "-l", "info", "--concurrency", "2"])  # noqa: S603
             self.stdout.write("Celery worker with beat started.")
         self.stdout.write(
-            self.style.SUCCESS(f"Sound Fusion is at http://127.0.0.1:{port}/ (admin: /admin/)")
+            self.style.SUCCESS(f"Sound Fusion is at {settings.SITE_URL}/ (admin: /admin/)")
         )
         try:
             call_command("runserver", f"127.0.0.1:{port}", use_reloader=False)

@@ -5,9 +5,11 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from attendance.models import (
@@ -98,7 +100,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7, help="random seed for generated data")
         parser.add_argument("--quiet", action="store_true")
 
-    def handle(self, *args, crew, events, payments, notifications, seed, quiet, **options):
+    def handle(self, *args, **options):
+        # The demo's own emails (invitations, confirmations) are written to the outbox like any
+        # other, but delivered into memory: printed by the console backend they would bury the
+        # logins under a thousand lines of email source. Admin shows every one of them.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            before = EmailNotification.objects.count()
+            self._seed(**options)
+            written = EmailNotification.objects.count() - before
+        if not options["quiet"]:
+            self._print_logins(written)
+
+    def _seed(self, *, crew, events, payments, notifications, seed, **options):
         rng = random.Random(seed)
         with transaction.atomic():
             admin = self._user("admin", "Grace", "Admin", "0700000001", is_superuser=True)
@@ -120,16 +133,18 @@ class Command(BaseCommand):
             self._bulk_payments(payments, members, rng)
         if notifications:
             self._bulk_notifications(notifications, members, rng)
-        if not quiet:
+
+    def _print_logins(self, emails_written: int) -> None:
+        if emails_written:
             self.stdout.write(
-                self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/")
+                f"{emails_written} demo emails written to the outbox "
+                "(read them at /admin/attendance/emailnotification/)."
             )
-            self.stdout.write(f"  admin    / {DEMO_PASSWORD}  (superuser, /admin/)")
-            self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (staff: events, crew, attendance)")
-            self.stdout.write(f"  finance  / {DEMO_PASSWORD}  (staff: payments and the ledger)")
-            self.stdout.write(
-                f"  wanjiku  / {DEMO_PASSWORD}  (crew; also otieno, achieng, kiprop ...)"
-            )
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Log in at {settings.SITE_URL}/"))
+        self.stdout.write(f"  admin    / {DEMO_PASSWORD}  (superuser, /admin/)")
+        self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (staff: events, crew, attendance)")
+        self.stdout.write(f"  finance  / {DEMO_PASSWORD}  (staff: payments and the ledger)")
+        self.stdout.write(f"  wanjiku  / {DEMO_PASSWORD}  (crew; also otieno, achieng, kiprop ...)")
 
     def _user(
         self,

@@ -226,15 +226,12 @@ def callbacks_to_live_server(daraja, live_server, settings):
     return live_server
 
 
-@pytest.fixture
-def browser():
-    """Debian's headless Chromium, laid out as a phone (375 px wide, touch)."""
+def _chromium(width: int, *, phone: bool):
+    """Debian's headless Chromium: a phone (touch, `width` CSS px wide) or a desktop window."""
     import tempfile
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-
-    from tests.browser import PHONE_WIDTH
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
@@ -253,12 +250,56 @@ def browser():
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
-    options.add_experimental_option(
-        "mobileEmulation",
-        {"deviceMetrics": {"width": PHONE_WIDTH, "height": 812, "pixelRatio": 2, "touch": True}},
-    )
+    if phone:
+        options.add_experimental_option(
+            "mobileEmulation",
+            {"deviceMetrics": {"width": width, "height": 812, "pixelRatio": 2, "touch": True}},
+        )
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    if not phone:
+        driver.set_window_size(width, 900)
+        # The window's frame takes a few pixels: size the viewport itself to `width`.
+        inner = driver.execute_script("return window.innerWidth")
+        driver.set_window_size(width + (width - inner), 900)
     driver.implicitly_wait(5)
-    yield driver
+    driver.sf_profile = profile
+    return driver
+
+
+def _quit(driver):
     driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    shutil.rmtree(driver.sf_profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium laid out as a phone (375 px wide, touch)."""
+    from tests.browser import PHONE_WIDTH
+
+    driver = _chromium(PHONE_WIDTH, phone=True)
+    yield driver
+    _quit(driver)
+
+
+@pytest.fixture
+def desktop_browser():
+    """Headless Chromium as an office screen, 1280 px wide."""
+    from tests.browser import DESKTOP_WIDTH
+
+    driver = _chromium(DESKTOP_WIDTH, phone=False)
+    yield driver
+    _quit(driver)
+
+
+@pytest.fixture
+def make_browser():
+    """`make_browser(width, phone=...)` for tests that look at several widths."""
+    drivers = []
+
+    def make(width: int, *, phone: bool):
+        drivers.append(_chromium(width, phone=phone))
+        return drivers[-1]
+
+    yield make
+    for driver in drivers:
+        _quit(driver)

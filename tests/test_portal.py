@@ -189,9 +189,7 @@ def test_the_pay_form_shows_only_when_money_is_owed_with_the_balance_rounded_up(
     assert 'id="pay-form"' not in crew_client.get("/").content.decode()
 
 
-def test_before_its_window_an_event_says_when_check_in_opens_not_not_checked_in(
-    crew_client, crew
-):
+def test_before_its_window_an_event_says_when_check_in_opens_not_not_checked_in(crew_client, crew):
     start = timezone.localtime() + timedelta(hours=5)
     event = EventFactory(
         name="Evening show",

@@ -50,8 +50,10 @@ def test_a_member_pays_their_balance_and_watches_it_settle(
     wait_for_text(browser, "#pay-progress", "Paid, thank you", PAYMENT_SETTLES_WITHIN)
     payment = MpesaPayment.objects.get()
     assert payment.receipt_number in browser.find_element("id", "pay-progress").text
-    # The page reloads itself with the new balance and the payment in the history.
+    # The page reloads itself with the new balance and the payment in the history, and the
+    # thank-you is still there.
     wait_for_text(browser, "#balance-value", "KES 0.00")
+    wait_for_text(browser, "#pay-result", f"M-Pesa code {payment.receipt_number}")
     assert f"M-Pesa payment {payment.receipt_number}" in browser.page_source
     screenshot(browser, "portal-paid")
     assert LedgerEntry.objects.filter(kind="payment", user=member).count() == 1
@@ -60,7 +62,7 @@ def test_a_member_pays_their_balance_and_watches_it_settle(
 @pytest.mark.parametrize(
     ("phone", "says"),
     [
-        ("0711111032", "Not paid: Request cancelled by user"),
+        ("0711111032", "Not paid: The prompt was cancelled on the phone. Nothing was paid."),
         ("0711110009", "Our team checks it before your balance is updated"),  # paid 1 short
         ("0711115000", "M-Pesa did not take the request"),
     ],

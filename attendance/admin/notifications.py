@@ -77,8 +77,7 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # A sandboxed iframe: the email's HTML can neither run scripts nor touch the admin.
         # Tall enough for a whole invitation, Confirm and Decline buttons included.
         return format_html(
-            '<iframe class="sf-email-preview" sandbox srcdoc="{}" title="Email preview">'
-            "</iframe>",
+            '<iframe class="sf-email-preview" sandbox srcdoc="{}" title="Email preview"></iframe>',
             obj.html_message,
         )
 

@@ -4,8 +4,8 @@ import random
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction

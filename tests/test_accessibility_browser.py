@@ -1,0 +1,250 @@
+"""Every portal page and the main admin lists in Chromium at phone and desktop width: axe-core
+finds nothing serious, tap targets are 44 px, nothing scrolls sideways, key columns show."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from attendance.models import LedgerEntry, MpesaPayment
+from attendance.services.attendance import attendance_correct, attendance_expect
+from attendance.services.crew import crew_answer_url, crew_confirm, crew_invite
+from attendance.services.ledger import ledger_post
+from attendance.services.notifications import notification_create
+from tests.browser import (
+    DESKTOP_WIDTH,
+    PHONE_WIDTH,
+    assert_fits_the_width,
+    assert_no_serious_accessibility_problems,
+    columns_off_screen,
+    log_in,
+    open_page,
+    screenshot,
+    small_tap_targets,
+    wait_for_text,
+)
+from tests.factories import (
+    CrewRoleFactory,
+    EventCrewFactory,
+    EventFactory,
+    PaymentFactory,
+    UserFactory,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "portal-pass-2026"
+
+
+@pytest.fixture
+def world(db):
+    """A member with something on every page, and an admin."""
+    member = UserFactory(
+        username="wanjiku",
+        first_name="Wanjiku",
+        last_name="Kamau-Njoroge",
+        email="wanjiku@example.com",
+        profile__phone_number="0712345678",
+    )
+    member.set_password(PASSWORD)
+    member.save()
+    admin = UserFactory(username="grace", is_staff=True, is_superuser=True)
+    admin.set_password(PASSWORD)
+    admin.save()
+    ledger_post(
+        user=member, kind=LedgerEntry.Kind.CHARGE, amount=Decimal("1500"), description="Lost XLR"
+    )
+    now = timezone.now()
+    tonight = EventFactory(
+        name="Product launch, KICC Tsavo Ballroom",
+        starts_at=now + timedelta(minutes=90),
+        ends_at=now + timedelta(hours=6),
+        call_time=now + timedelta(minutes=10),
+        special_instructions="Black crew shirts. Load in through the service gate.",
+    )
+    attendance_expect(event=tonight, user=member)
+    role = CrewRoleFactory(name="FOH engineer")
+    later = now + timedelta(days=4)
+    invited = EventCrewFactory(
+        user=member,
+        role=role,
+        event=EventFactory(
+            name="Wedding reception", starts_at=later, ends_at=later + timedelta(hours=6)
+        ),
+    )
+    crew_invite(assignment=invited)
+    confirmed = EventCrewFactory(
+        user=member,
+        role=role,
+        event=EventFactory(
+            name="Blankets & Wine",
+            starts_at=later + timedelta(days=3),
+            ends_at=later + timedelta(days=3, hours=8),
+        ),
+    )
+    colleague = UserFactory(
+        first_name="Brian", last_name="Otieno", profile__phone_number="0722000111"
+    )
+    EventCrewFactory(user=colleague, role=role, event=confirmed.event)
+    crew_confirm(assignment=confirmed)
+    crew_confirm(assignment=confirmed.event.crew.exclude(pk=confirmed.pk).get())
+    past = EventFactory(
+        name="Sunday service",
+        starts_at=now - timedelta(days=3),
+        ends_at=now - timedelta(days=3) + timedelta(hours=4),
+    )
+    attendance_correct(
+        attendance=attendance_expect(event=past, user=member),
+        by=admin,
+        check_in_at=past.call_time,
+        check_out_at=past.ends_at,
+        reason="paper sheet",
+    )
+    PaymentFactory(user=member, status="pending", phone_number="254712345678")
+    PaymentFactory(
+        user=member, status="failed", phone_number="254712345679", result_description="Wrong PIN"
+    )
+    notification_create(
+        recipient=member.email,
+        user=member,
+        notification_type="event_created",
+        context={"event": tonight},
+    )
+    return {
+        "member": member,
+        "event": tonight,
+        "answer_url": crew_answer_url(assignment=invited, action="decline"),
+    }
+
+
+PORTAL_PAGES = [
+    "/",
+    "EVENT",
+    "/attendance/",
+    "/balance/",
+    "/account/",
+    "/crew/assignments/",
+    "ANSWER",
+    "/accounts/password_change/",
+]
+ANONYMOUS_PAGES = ["/accounts/login/", "/accounts/password_reset/"]
+
+
+@pytest.mark.parametrize(("width", "phone"), [(PHONE_WIDTH, True), (DESKTOP_WIDTH, False)])
+def test_every_portal_page_is_accessible_with_44px_targets_and_no_sideways_scroll(
+    make_browser, live_server, world, width, phone
+):
+    driver = make_browser(width, phone=phone)
+    for path in ANONYMOUS_PAGES:
+        open_page(driver, live_server.url + path)
+        assert_no_serious_accessibility_problems(driver, path)
+        assert small_tap_targets(driver) == [], path
+        assert_fits_the_width(driver, width)
+    log_in(driver, live_server, "wanjiku", PASSWORD, "/")
+    for path in PORTAL_PAGES:
+        if path == "EVENT":
+            path = f"/events/{world['event'].pk}/"
+        elif path == "ANSWER":
+            path = world["answer_url"].replace("http://127.0.0.1:8000", "")
+        open_page(driver, live_server.url + path)
+        # Opened sections count too: the roster, the decline form, the emails.
+        driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert_no_serious_accessibility_problems(driver, path)
+        assert small_tap_targets(driver) == [], path
+        assert_fits_the_width(driver, width)
+        screenshot(driver, "portal" + path.replace("/", "-").rstrip("-")[:40])
+
+
+ADMIN_LISTS = {
+    "event": ["name_and_client", "status_badge", "crew_filled"],
+    "eventcrew": ["member", "status_badge", "invite_button"],
+    "mpesapayment": ["member", "amount_kes", "status_badge", "receipt_number", "resend_button"],
+    "emailnotification": ["recipient", "subject", "status_badge"],
+    "profile": ["display_name", "balance_kes"],
+    "attendance": ["event", "member", "status_badge"],
+}
+
+
+@pytest.mark.parametrize(("width", "phone"), [(PHONE_WIDTH, True), (DESKTOP_WIDTH, False)])
+def test_the_main_admin_lists_are_accessible_and_show_their_key_columns_at_1280(
+    make_browser, live_server, world, width, phone
+):
+    PaymentFactory(
+        user=world["member"],
+        status="completed",
+        receipt_number="SFR1234567",
+        phone_number="254712340000",
+    )
+    driver = make_browser(width, phone=phone)
+    log_in(driver, live_server, "grace", PASSWORD, "/admin/", admin=True)
+    assert_no_serious_accessibility_problems(driver, "admin index")
+    for model, key_columns in ADMIN_LISTS.items():
+        open_page(driver, f"{live_server.url}/admin/attendance/{model}/", "#result_list")
+        assert_no_serious_accessibility_problems(driver, model)
+        if not phone:
+            assert columns_off_screen(driver, key_columns) == [], model
+            screenshot(driver, f"admin-{model}")
+
+
+def test_the_balance_fits_its_card_at_360px_with_large_fonts(make_browser, live_server, world):
+    ledger_post(user=world["member"], kind="charge", amount=Decimal("248500"), description="Truck")
+    driver = make_browser(360, phone=True)
+    log_in(driver, live_server, "wanjiku", PASSWORD, "/")
+    for font in ("100%", "200%"):
+        driver.execute_script(f"document.documentElement.style.fontSize = '{font}'")
+        overflow = driver.execute_script(
+            """const card = document.getElementById("balance-card");
+               const value = document.getElementById("balance-value");
+               return [card.scrollWidth - card.clientWidth, value.scrollWidth - value.clientWidth,
+                       document.documentElement.scrollWidth - window.innerWidth];"""
+        )
+        assert overflow == [0, 0, 0], font
+    screenshot(driver, "portal-balance-large-font")
+
+
+def test_paying_more_than_is_owed_asks_first(browser, live_server, daraja, world):
+    log_in(browser, live_server, "wanjiku", PASSWORD, "/")
+    amount = browser.find_element("id", "pay-amount")
+    assert amount.get_attribute("value") == "1500"
+    amount.clear()
+    amount.send_keys("99999")
+    browser.find_element("id", "pay-button").click()
+    wait_for_text(browser, "#pay-confirm-text", "You owe KES 1,500. Pay KES 99,999 anyway?")
+    browser.find_element("id", "pay-confirm-no").click()
+    assert not MpesaPayment.objects.filter(amount=99999).exists()
+    assert browser.find_element("id", "pay-confirm").get_attribute("hidden") is not None
+
+
+def test_the_pay_page_stops_following_a_failing_status_check_and_offers_to_check_again(
+    browser, callbacks_to_live_server, daraja, world, monkeypatch
+):
+    live_server = callbacks_to_live_server
+    MpesaPayment.objects.filter(status="pending").update(status="cancelled")
+    log_in(browser, live_server, "wanjiku", PASSWORD, "/")
+
+    def broken(payment):
+        raise RuntimeError("the status endpoint is down")
+
+    monkeypatch.setattr("attendance.views.api.payment_json", broken)
+    browser.find_element("id", "pay-button").click()
+    wait_for_text(browser, "#pay-progress", "We cannot reach Sound Fusion", 20)
+    assert browser.find_element("id", "pay-button").is_enabled()
+
+    monkeypatch.undo()  # back up: "Check again" follows the payment to its end
+    browser.find_element("id", "pay-check-again").click()
+    wait_for_text(browser, "#pay-progress", "Paid, thank you", 20)
+
+
+def test_the_pay_page_asks_to_log_in_again_when_the_session_ends(
+    browser, live_server, daraja, world
+):
+    MpesaPayment.objects.filter(status="pending").update(status="cancelled")
+    daraja.state.callback_delay = 60  # the payment stays pending while we look
+    log_in(browser, live_server, "wanjiku", PASSWORD, "/")
+    browser.find_element("id", "pay-button").click()
+    wait_for_text(browser, "#pay-progress", "Check your phone")
+    browser.delete_cookie("sessionid")
+    wait_for_text(browser, "#pay-progress", "Please log in again", 10)
+    assert "/accounts/login/" in browser.find_element(
+        "css selector", "#pay-progress a"
+    ).get_attribute("href")

@@ -248,3 +248,22 @@ def test_the_pay_page_asks_to_log_in_again_when_the_session_ends(
     assert "/accounts/login/" in browser.find_element(
         "css selector", "#pay-progress a"
     ).get_attribute("href")
+
+
+def test_a_waiting_payment_updates_in_place_in_the_admin_list(desktop_browser, live_server, world):
+    waiting = MpesaPayment.objects.get(status="pending")
+    log_in(
+        desktop_browser,
+        live_server,
+        "grace",
+        PASSWORD,
+        "/admin/attendance/mpesapayment/",
+        admin=True,
+    )
+    badge = f'[data-open-payment="{waiting.pk}"]'
+    assert desktop_browser.find_elements("css selector", badge)
+    MpesaPayment.objects.filter(pk=waiting.pk).update(
+        status="completed", receipt_number="LIVE12345"
+    )
+    wait_for_text(desktop_browser, "#result_list", "LIVE12345", 15)
+    assert not desktop_browser.find_elements("css selector", badge)

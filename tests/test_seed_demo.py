@@ -1,8 +1,13 @@
+import os
+import subprocess
+import sys
+
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from attendance.models import Attendance, Event, EventCrew, LedgerEntry, Profile
+from attendance.models import Attendance, EmailNotification, Event, EventCrew, LedgerEntry, Profile
 from attendance.services.ledger import ledger_balance_from_entries
+from tests.workers import ROOT
 
 
 def _counts():
@@ -47,3 +52,35 @@ def test_seed_demo_generates_volume(db):
     assert Event.objects.filter(name__startswith="Generated event").count() == 12
     call_command("seed_demo", crew=30, events=12, quiet=True)
     assert Event.objects.filter(name__startswith="Generated event").count() == 12
+
+
+def test_the_demo_follows_its_port_and_prints_the_logins_not_email_source(db, capsys, settings):
+    settings.SITE_URL = "http://127.0.0.1:8010"  # what `make run PORT=8010` sets
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    call_command("seed_demo")
+    out, err = capsys.readouterr()
+    assert "Log in at http://127.0.0.1:8010/" in out
+    assert "Content-Type:" not in out + err  # no email source on the console
+    assert len(out.splitlines()) < 20
+    invitation = EmailNotification.objects.filter(notification_type="crew_invitation").first()
+    assert invitation is not None and "http://127.0.0.1:8010/crew/" in invitation.message
+
+
+def test_commands_without_a_broker_do_not_warn_about_a_missing_hostname():
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    env["DATABASE_URL"] = "sqlite:///:memory:"
+    run = subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); "
+            "from soundfusion_attendance.celery import app; app.connection().info(); app.pool.acquire()",
+        ],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "soundfusion_attendance.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "No hostname" not in run.stderr

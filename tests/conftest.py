@@ -1,6 +1,7 @@
 import logging
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -300,6 +301,33 @@ def make_browser():
         drivers.append(_chromium(width, phone=phone))
         return drivers[-1]
 
+    make.drivers = drivers
     yield make
     for driver in drivers:
         _quit(driver)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """A failing browser test leaves a screenshot and the page's HTML in test-artifacts/."""
+    report = yield
+    if report.when == "call" and report.failed:
+        drivers = [
+            item.funcargs[name]
+            for name in ("browser", "desktop_browser")
+            if name in getattr(item, "funcargs", {})
+        ]
+        if "make_browser" in getattr(item, "funcargs", {}):
+            drivers += getattr(item.funcargs["make_browser"], "drivers", [])
+        from tests.browser import ARTIFACTS
+
+        for n, driver in enumerate(drivers):
+            ARTIFACTS.mkdir(exist_ok=True)
+            stem = ARTIFACTS / f"FAILED-{item.name[:80]}-{n}"
+            try:
+                driver.save_screenshot(f"{stem}.png")
+                Path(f"{stem}.html").write_text(driver.page_source)
+                report.sections.append(("browser", f"at {driver.current_url}; saved {stem}.png"))
+            except Exception as error:  # the browser itself may be what failed
+                report.sections.append(("browser", f"no screenshot: {error!r}"))
+    return report

@@ -69,12 +69,13 @@ def test_the_demo_follows_its_port_and_prints_the_logins_not_email_source(db, ca
 def test_commands_without_a_broker_do_not_warn_about_a_missing_hostname():
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
     env["DATABASE_URL"] = "sqlite:///:memory:"
-    run = subprocess.run(  # noqa: S603
+    run = subprocess.run(
         [
             sys.executable,
             "-c",
             "import django; django.setup(); "
-            "from soundfusion_attendance.celery import app; app.connection().info(); app.pool.acquire()",
+            "from soundfusion_attendance.celery import app; "
+            "app.connection().info(); app.pool.acquire()",
         ],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "soundfusion_attendance.settings"},

@@ -267,3 +267,33 @@ def test_a_waiting_payment_updates_in_place_in_the_admin_list(desktop_browser, l
     )
     wait_for_text(desktop_browser, "#result_list", "LIVE12345", 15)
     assert not desktop_browser.find_elements("css selector", badge)
+
+
+def test_the_email_preview_shows_a_whole_invitation_and_its_text_wraps(
+    desktop_browser, live_server, world
+):
+    from attendance.models import EmailNotification
+
+    invitation = EmailNotification.objects.get(notification_type="crew_invitation")
+    log_in(
+        desktop_browser,
+        live_server,
+        "grace",
+        PASSWORD,
+        f"/admin/attendance/emailnotification/{invitation.pk}/change/",
+        admin=True,
+    )
+    text = desktop_browser.find_element("css selector", ".sf-email-text")
+    assert desktop_browser.execute_script(
+        "return arguments[0].scrollWidth <= arguments[0].clientWidth", text
+    )
+    frame = desktop_browser.find_element("css selector", "iframe.sf-email-preview")
+    frame_height = frame.size["height"]
+    desktop_browser.switch_to.frame(frame)
+    decline = desktop_browser.find_element("partial link text", "Decline")
+    bottom = desktop_browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return r.bottom", decline
+    )
+    desktop_browser.switch_to.default_content()
+    assert bottom <= frame_height, f"Decline at {bottom}px in a {frame_height}px preview"
+    assert frame.size["width"] >= 600  # as wide as the email itself, not squeezed into a column

@@ -30,8 +30,7 @@ def main():
     from django.test import Client
 
     from attendance.models import EmailNotification
-    from attendance.services.notifications import notification_queue
-    from attendance.tasks import notification_deliver_task
+    from attendance.services.notifications import notification_deliver_task, notification_queue
     from soundfusion_attendance.celery import app
     from tests.smtp import free_port
     from tests.workers import Workers, wait_until

@@ -22,9 +22,9 @@ def set_celery_eager(eager: bool) -> None:
     assert celery_app.conf.task_always_eager is eager
     # A window opened by an earlier test's queued task would hide the next callback from
     # in-process tasks (a process never switches modes outside tests).
-    from attendance.services import payments
+    from attendance.services.payments import callback_kick
 
-    payments._kick_seen_at = -1e9
+    callback_kick.forget()
 
 
 def _service_missing(reason: str):

@@ -11,9 +11,10 @@ from attendance.services.notifications import (
     Attachment,
     notification_create,
     notification_deliver,
+    notification_deliver_task,
     notification_sweep,
 )
-from attendance.tasks import notification_deliver_task, notifications_sweep_task
+from attendance.tasks import notifications_sweep_task
 from tests.admin_forms import EVENT_INLINES, management_forms
 from tests.factories import EventFactory, UserFactory
 from tests.smtp import SmtpServer

@@ -141,7 +141,8 @@ def test_daraja_answering_500_is_a_502_with_its_reason(daraja, crew_client):
     assert response.json()["error"]["code"] == "daraja_error"
     payment = MpesaPayment.objects.get()
     assert payment.status == Status.FAILED
-    assert payment.result_code == "500.003.1001"
+    assert payment.result_code == "push_refused"
+    assert payment.result_description.startswith("500.003.1001: ")
 
 
 def test_daraja_too_slow_is_a_502_timeout(daraja, crew_client, settings):
@@ -152,7 +153,7 @@ def test_daraja_too_slow_is_a_502_timeout(daraja, crew_client, settings):
     assert error["code"] == "daraja_no_answer"
     assert "did not answer in time. If a prompt still reaches the phone" in error["message"]
     assert response.json()["payment_id"] == MpesaPayment.objects.get().pk
-    assert MpesaPayment.objects.get().result_code == "timeout"
+    assert MpesaPayment.objects.get().result_code == "push_unanswered"
 
 
 def test_a_failed_payment_frees_the_phone_for_a_new_prompt(daraja, crew_client):

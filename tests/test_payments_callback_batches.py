@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from attendance.models import MpesaCallback, MpesaPayment
-from attendance.services import payments
+from attendance.services.payments import callback_kick
 from soundfusion_attendance.celery import app as celery_app
 from tests.conftest import set_celery_eager
 from tests.factories import PaymentFactory, UserFactory
@@ -42,7 +42,7 @@ def test_bursts_and_stragglers_are_all_processed_without_the_sweeper(live_server
         assert response.status_code == 200, response.text
 
     set_celery_eager(False)
-    payments._kick_clear()
+    callback_kick.clear()
     try:
         with Workers(count=1, concurrency=2) as workers:
             celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = workers.queue

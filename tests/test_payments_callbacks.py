@@ -8,7 +8,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
 from attendance.mpesa.callbacks import daraja_datetime
 from attendance.services import payments as payment_services
-from attendance.services.payments import callbacks_process_pending
+from attendance.services.payments import callback_kick, callbacks_process_pending, inbox
 from tests.factories import PaymentFactory, UserFactory
 from tests.mpesa_wire import failure_callback, success_callback
 
@@ -160,7 +160,9 @@ def test_an_unknown_checkout_is_accepted_and_kept(url, db, django_capture_on_com
     assert not LedgerEntry.objects.exists()
 
 
-def _timed_out_push(*, phone="254712345678", amount=100, started_minutes_ago=1, code="timeout"):
+def _timed_out_push(
+    *, phone="254712345678", amount=100, started_minutes_ago=1, code="push_unanswered"
+):
     """A payment whose push got no answer from Daraja: failed, no CheckoutRequestID."""
     payment = PaymentFactory(
         phone_number=phone,
@@ -212,7 +214,7 @@ def test_a_success_for_a_push_that_timed_out_completes_it_for_review(
     payment.refresh_from_db()
     assert payment.status == Status.COMPLETED
     assert payment.checkout_request_id == "ws_CO_NEVER_SEEN"
-    assert payment.needs_review and "no answer (timeout)" in payment.review_reason
+    assert payment.needs_review and "no answer (push_unanswered)" in payment.review_reason
     assert _credits(payment) == 0
     assert MpesaCallback.objects.get().payment == payment
     assert EmailNotification.objects.filter(notification_type="payment_review").exists()
@@ -319,7 +321,7 @@ def test_the_raw_body_is_kept_when_processing_fails_and_retried_later(
     def broken(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(payment_services, "payment_apply_result", broken)
+    monkeypatch.setattr(inbox, "payment_apply_result", broken)
     with django_capture_on_commit_callbacks(execute=True):
         response = _send(url, success_callback(payment.checkout_request_id))
     assert response.status_code == 200
@@ -369,12 +371,12 @@ def test_without_a_worker_each_request_settles_its_own_callback(
 ):
     """Tasks in-process (the demo): a batch another request is running cannot wait for this
     row to commit, so its flag must not leave the callback to the sweeper."""
-    assert payment_services._kick_set()  # another request's batch is running
+    assert callback_kick.set()  # another request's batch is running
     try:
         with django_capture_on_commit_callbacks(execute=True):
             _send(url, success_callback(payment.checkout_request_id))
     finally:
-        payment_services._kick_clear()
+        callback_kick.clear()
     payment.refresh_from_db()
     assert payment.status == Status.COMPLETED
     assert MpesaCallback.objects.get().status == CB.PROCESSED
@@ -395,17 +397,15 @@ def test_the_endpoint_asks_redis_again_once_its_window_has_passed(
 ):
     checks = []
     # The flag is always found set: a batch task is queued, so nothing is queued here.
-    monkeypatch.setattr(payment_services, "_kick_set", lambda: checks.append(1) and False)
-    monkeypatch.setattr(payment_services, "_kick_seen_at", -1e9)
+    monkeypatch.setattr(callback_kick, "set", lambda: checks.append(1) and False)
+    callback_kick.forget()
     body = success_callback(payment.checkout_request_id)
     with django_capture_on_commit_callbacks(execute=True):
         assert _send(url, body).status_code == 200
         assert _send(url, body).status_code == 200  # within the window: Redis not asked
     assert len(checks) == 1
     monkeypatch.setattr(
-        payment_services,
-        "_kick_seen_at",
-        payment_services._kick_seen_at - payment_services.KICK_LOCAL_SECONDS,
+        callback_kick, "seen_at", callback_kick.seen_at - callback_kick.LOCAL_SECONDS
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert _send(url, body).status_code == 200
@@ -416,21 +416,21 @@ def test_the_endpoint_asks_redis_again_once_its_window_has_passed(
 def test_a_callback_stored_just_as_the_batch_task_stops_is_still_processed(
     payment, monkeypatch, on_a_worker
 ):
-    monkeypatch.setattr(payment_services, "BATCH_LINGER_SECONDS", 0.05)
-    monkeypatch.setattr(payment_services, "BATCH_POLL_SECONDS", 0.01)
-    monkeypatch.setattr(payment_services, "KICK_LOCAL_SECONDS", 0.05)
-    clear = payment_services._kick_clear
+    monkeypatch.setattr(inbox, "BATCH_LINGER_SECONDS", 0.05)
+    monkeypatch.setattr(inbox, "BATCH_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(callback_kick, "LOCAL_SECONDS", 0.05)
+    clear = callback_kick.clear
 
     def clear_as_a_callback_arrives():
         clear()
         # A request that saw the flag set a moment ago stores its callback and skips Redis.
-        payment_services._callback_store(
+        inbox._callback_store(
             raw=success_callback(payment.checkout_request_id),
             remote_addr="196.201.214.200",
             checkout_request_id=payment.checkout_request_id,
         )
 
-    monkeypatch.setattr(payment_services, "_kick_clear", clear_as_a_callback_arrives)
+    monkeypatch.setattr(callback_kick, "clear", clear_as_a_callback_arrives)
     assert payment_services.callbacks_process_received() == 1
     payment.refresh_from_db()
     assert payment.status == Status.COMPLETED

@@ -141,7 +141,7 @@ def test_daraja_down_is_unreachable_and_not_reached(settings):
     with pytest.raises(DarajaError) as caught:
         _push(DarajaClient(config, cache=cache))
     assert caught.value.code == "unreachable"
-    assert caught.value.reached is False
+    assert (caught.value.sent, caught.value.may_have_reached_customer) == (False, False)
 
 
 def test_a_slow_push_times_out_and_is_not_retried(daraja, settings):
@@ -149,7 +149,7 @@ def test_a_slow_push_times_out_and_is_not_retried(daraja, settings):
     with pytest.raises(DarajaError) as caught:
         _push(daraja_client(), phone="254711115040")
     assert caught.value.code == "timeout"
-    assert caught.value.reached is True
+    assert caught.value.may_have_reached_customer is True
     assert _stats(daraja)["stk_push"] == 1
 
 
@@ -158,6 +158,7 @@ def test_a_500_answer_carries_darajas_code_and_is_not_retried(daraja):
         _push(daraja_client(), phone="254711115000")
     assert caught.value.code == "500.003.1001"
     assert caught.value.retryable is True
+    assert caught.value.may_have_reached_customer is False  # Daraja refused: nobody prompted
     assert _stats(daraja)["stk_push"] == 1
 
 

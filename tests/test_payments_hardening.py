@@ -14,14 +14,16 @@ from django.utils import timezone
 
 from attendance import mpesa
 from attendance.models import LedgerEntry, MpesaCallback, MpesaPayment
-from attendance.services import payments as payment_services
+from attendance.mpesa.callbacks import StkResult
 from attendance.services.payments import (
     PaymentError,
     callback_process,
     callback_receive,
     callbacks_process_pending,
     callbacks_process_received,
+    inbox,
     payment_credit_after_review,
+    settlement,
 )
 from tests.factories import PaymentFactory, UserFactory
 from tests.mpesa_wire import failure_callback, success_callback
@@ -41,9 +43,7 @@ def _post(url, body: bytes | str):
 
 def _store(body: str) -> int:
     """As the endpoint stores a well-formed callback under a worker: received, unprocessed."""
-    return payment_services._callback_store(
-        raw=body, remote_addr="196.201.214.200", checkout_request_id="x"
-    )
+    return inbox._callback_store(raw=body, remote_addr="196.201.214.200", checkout_request_id="x")
 
 
 # --- One body must never stop the others -----------------------------------------------------
@@ -81,14 +81,14 @@ def test_a_callback_that_cannot_be_processed_is_retried_then_quarantined_and_the
         PaymentFactory(amount=100),
         PaymentFactory(amount=100, phone_number="254722000111"),
     )
-    real_apply = payment_services.payment_apply_result
+    real_apply = inbox.payment_apply_result
 
     def apply(*, result, via):
         if result.checkout_request_id == doomed.checkout_request_id:
             raise RuntimeError("a bug in settlement")
         return real_apply(result=result, via=via)
 
-    monkeypatch.setattr(payment_services, "payment_apply_result", apply)
+    monkeypatch.setattr(inbox, "payment_apply_result", apply)
     first = _store(success_callback(doomed.checkout_request_id))
     second = _store(success_callback(fine.checkout_request_id, receipt="OKRECEIPT1"))
 
@@ -109,7 +109,7 @@ def test_a_callback_that_cannot_be_processed_is_retried_then_quarantined_and_the
     doomed.refresh_from_db()
     assert doomed.status == MpesaPayment.Status.PENDING  # nothing half done
 
-    monkeypatch.setattr(payment_services, "payment_apply_result", real_apply)
+    monkeypatch.setattr(inbox, "payment_apply_result", real_apply)
     assert callback_process(callback_id=first, manual=True) == CB.PROCESSED  # staff retry
 
 
@@ -242,8 +242,8 @@ def test_a_query_credit_contradicted_by_the_later_callback_is_flagged_for_review
     url, django_capture_on_commit_callbacks
 ):
     payment = PaymentFactory(amount=300)
-    payment_services.payment_apply_result(
-        result=payment_services.StkResult(
+    settlement.payment_apply_result(
+        result=StkResult(
             merchant_request_id="m",
             checkout_request_id=payment.checkout_request_id,
             result_code=0,
@@ -411,7 +411,7 @@ def test_callback_receive_never_raises_for_a_body(monkeypatch):
     def broken(body):
         raise KeyError("the parser's promise broken")
 
-    monkeypatch.setattr(payment_services, "parse_stk_callback", broken)
+    monkeypatch.setattr(inbox, "parse_stk_callback", broken)
     row_id, status = callback_receive(body=b"{}", remote_addr=None)
     assert status == 400
     assert MpesaCallback.objects.get(pk=row_id).detail == "Unreadable: KeyError"

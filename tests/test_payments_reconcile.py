@@ -95,7 +95,8 @@ def test_a_push_that_timed_out_but_reached_the_phone_is_matched_for_review(
     with pytest.raises(PaymentError) as failure:
         _request(member, "0711115041", amount=300)
     payment = failure.value.payment
-    assert (payment.status, payment.result_code) == (Status.FAILED, "timeout")
+    assert (payment.status, payment.result_code) == (Status.FAILED, "push_unanswered")
+    assert "timeout: Daraja did not answer in time" in payment.result_description
     assert payment.checkout_request_id is None
 
     # The simulator's callback (after its delay) reaches the live server, which matches it.
@@ -103,7 +104,7 @@ def test_a_push_that_timed_out_but_reached_the_phone_is_matched_for_review(
     payment.refresh_from_db()
     assert payment.status == Status.COMPLETED
     assert payment.needs_review
-    assert "our push got no answer (timeout)" in payment.review_reason
+    assert "our push got no answer (push_unanswered)" in payment.review_reason
     assert payment.checkout_request_id == MpesaCallback.objects.get().checkout_request_id
     assert len(payment.receipt_number) == 10
     assert not LedgerEntry.objects.exists()
@@ -169,7 +170,7 @@ def test_no_answer_past_the_timeout_fails_and_a_late_callback_still_completes(
     assert counts["expired"] == 1
     payment.refresh_from_db()
     assert payment.status == Status.FAILED
-    assert payment.result_code == "timeout"
+    assert payment.result_code == "expired"
     with django_capture_on_commit_callbacks(execute=True):
         Client().post(
             f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/",

@@ -70,7 +70,7 @@ def test_two_late_callbacks_racing_for_one_timed_out_push_match_it_once():
     from attendance.services.payments import callback_process
 
     payment = PaymentFactory(
-        status="failed", result_code="timeout", checkout_request_id=None, amount=250
+        status="failed", result_code="push_unanswered", checkout_request_id=None, amount=250
     )
     paid_at = int(timezone.localtime().strftime("%Y%m%d%H%M%S"))
     # Stored, not processed yet: the threads below process them side by side.

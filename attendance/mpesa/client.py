@@ -1,15 +1,17 @@
 """A thin client for Safaricom's Daraja API (M-Pesa Express / STK push).
 
-It knows HTTP and the wire format and nothing about our models. Facts it relies on are in
-shared/DARAJA.md. What it guarantees:
+It knows HTTP and the wire format and nothing about our models; MPESA_CRM_IMPLEMENTATION.md
+says which Daraja facts it relies on. What it guarantees:
 
 - one OAuth token per lifetime across all processes, kept in the shared cache and refreshed
   shortly before it expires, under a lock so that many workers do not fetch at once;
 - a timeout on every call;
 - an STK push is never sent twice once it may have reached Daraja (the one exception: Daraja
   said the token was invalid, which it decides before looking at the push);
-- errors are `DarajaError` with Daraja's errorCode and message, and say whether trying again
-  later makes sense (`retryable`) and whether the request may have reached Daraja (`reached`).
+- errors are `DarajaError` with Daraja's errorCode and message, and one flag callers branch
+  on: `may_have_reached_customer` (the prompt may still reach the phone; for a payout, money
+  may have moved). `sent` says whether the request left us at all, `retryable` whether the
+  same request may succeed later.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ HOSTS = {
     "production": "https://api.safaricom.co.ke",
 }
 PAYBILL = "CustomerPayBillOnline"
-TILL = "CustomerBuyGoodsOnline"
 MIN_AMOUNT, MAX_AMOUNT = 1, 250_000
 INVALID_TOKEN = "404.001.03"  # noqa: S105  (an error code, not a secret)
 STILL_PROCESSING = "500.001.1001"
@@ -45,10 +46,12 @@ RETRYABLE_CODES = {"500.003.02", "500.003.03", "500.003.1001", "503.001.01"}
 
 
 class DarajaError(Exception):
-    """Daraja refused or could not be reached.
+    """Daraja refused, did not answer, or could not be reached.
 
-    `retryable`: the same request may succeed later. `reached`: the request may have been
-    received (for an STK push: the customer may get a prompt), so it must not be resent.
+    `may_have_reached_customer`: Daraja may have acted on the request (an STK push may still
+    prompt the phone), so it must never be sent again; only Daraja can say how it ended.
+    `sent`: the request left this process (False: nothing reached Daraja). `retryable`: the
+    same request may succeed later.
     """
 
     def __init__(
@@ -58,14 +61,16 @@ class DarajaError(Exception):
         code: str = "",
         http_status: int | None = None,
         retryable: bool = False,
-        reached: bool = True,
+        sent: bool = True,
+        may_have_reached_customer: bool = False,
     ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.http_status = http_status
         self.retryable = retryable
-        self.reached = reached
+        self.sent = sent
+        self.may_have_reached_customer = may_have_reached_customer
 
     def __str__(self):
         return f"{self.code}: {self.message}" if self.code else self.message
@@ -75,7 +80,7 @@ class DarajaValidationError(DarajaError, ValueError):
     """The request was refused before sending: fix the input."""
 
     def __init__(self, message: str):
-        super().__init__(message, code="invalid_request", retryable=False, reached=False)
+        super().__init__(message, code="invalid_request", retryable=False, sent=False)
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ class DarajaClient:
 
         `stale`: a token Daraja has just refused; it is dropped only if the cache still holds
         it (another process may already have stored a fresh one). Raises DarajaError; when the
-        shared cache itself is unreachable, one that says nothing was sent (`reached=False`):
+        shared cache itself is unreachable, one that says nothing was sent (`sent=False`):
         fetching a token per process instead could invalidate everyone else's.
         """
         try:
@@ -170,7 +175,7 @@ class DarajaClient:
                 "The M-Pesa token store is unreachable; nothing was sent.",
                 code="unavailable",
                 retryable=True,
-                reached=False,
+                sent=False,
             ) from error
 
     def _access_token(self, *, force_refresh: bool, stale: str | None) -> str:
@@ -271,10 +276,14 @@ class DarajaClient:
         logger.info("STK push of KES %s to %s", shillings, mask_phone(phone))
         data = self._authorised_post("/mpesa/stkpush/v1/processrequest", body, safe_to_retry=False)
         if str(data.get("ResponseCode")) != "0" or not data.get("CheckoutRequestID"):
+            # An accepted push whose id we cannot read, or an answer we cannot read at all,
+            # may still prompt the phone; a ResponseCode other than "0" is a refusal.
+            unreadable = not data or str(data.get("ResponseCode")) == "0"
             raise DarajaError(
                 data.get("ResponseDescription") or "Daraja did not accept the payment request.",
-                code=str(data.get("ResponseCode", "")),
+                code=str(data.get("ResponseCode", "")) or "unreadable",
                 retryable=False,
+                may_have_reached_customer=unreadable,
             )
         return StkPushAccepted(
             merchant_request_id=str(data.get("MerchantRequestID", "")),
@@ -343,7 +352,7 @@ class DarajaClient:
                 response = self.session.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as error:
                 failure = self._transport_error(error)
-                if attempt < attempts and (failure.retryable or not failure.reached):
+                if attempt < attempts and (failure.retryable or not failure.sent):
                     time.sleep(0.2 * attempt)
                     continue
                 raise failure from error
@@ -362,7 +371,7 @@ class DarajaClient:
                 "Daraja could not be reached (connection timed out).",
                 code="unreachable",
                 retryable=True,
-                reached=False,
+                sent=False,
             )
         if isinstance(error, requests.ConnectionError):
             reason = error.args[0] if error.args else None
@@ -371,22 +380,22 @@ class DarajaClient:
                     "Daraja could not be reached (connection refused).",
                     code="unreachable",
                     retryable=True,
-                    reached=False,
+                    sent=False,
                 )
             return DarajaError(
                 "The connection to Daraja broke; the request may have been received.",
                 code="connection_lost",
-                retryable=False,
-                reached=True,
+                may_have_reached_customer=True,
             )
         if isinstance(error, requests.Timeout):
             return DarajaError(
                 "Daraja did not answer in time; the request may still have been received.",
                 code="timeout",
-                retryable=False,
-                reached=True,
+                may_have_reached_customer=True,
             )
-        return DarajaError(f"Daraja request failed: {error}", code="http_error", reached=True)
+        return DarajaError(
+            f"Daraja request failed: {error}", code="http_error", may_have_reached_customer=True
+        )
 
     @staticmethod
     def _json(response: requests.Response) -> dict:
@@ -407,5 +416,7 @@ class DarajaClient:
             code=code or f"http_{response.status_code}",
             http_status=response.status_code,
             retryable=code in RETRYABLE_CODES or response.status_code in (429, 503),
-            reached=True,
+            # Daraja's own refusal prompts nobody. A 5xx that is not Daraja's answer (a gateway
+            # in between timing out, say) cannot tell: Daraja may have taken the request.
+            may_have_reached_customer=not data and response.status_code >= 500,
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from attendance.models import EmailNotification
+from attendance.services.queueing import queue_after_commit
 
 logger = logging.getLogger(__name__)
 Status = EmailNotification.Status
@@ -77,26 +79,16 @@ def _queue_after_commit(ids: list[int]) -> None:
 
     Ids go in batches of NOTIFICATION_BATCH_SIZE per task: a broker round trip and a task
     execution cost more than claiming and sending one email, so a briefing to sixty crew is a
-    few tasks, not sixty. Each row is still claimed on its own.
+    few tasks, not sixty. Each row is still claimed on its own. A broker that is down leaves
+    the rows queued; the sweeper queues them again later.
     """
-    from attendance.tasks import notification_deliver_task, notifications_deliver_batch_task
-
     size = max(1, settings.NOTIFICATION_BATCH_SIZE)
-
-    def send_tasks():
-        for start in range(0, len(ids), size):
-            batch = ids[start : start + size]
-            try:
-                if len(batch) == 1:
-                    notification_deliver_task.delay(batch[0])
-                else:
-                    notifications_deliver_batch_task.delay(batch)
-            except Exception:
-                # Broker down: the rows stay queued and the sweeper queues them again later.
-                logger.warning("Could not queue notifications %s; the sweeper will", batch)
-
-    if ids:
-        transaction.on_commit(send_tasks)
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        if len(batch) == 1:
+            queue_after_commit(notification_deliver_task, batch[0])
+        else:
+            queue_after_commit(notifications_deliver_batch_task, batch)
 
 
 def notification_queue(*, notification_ids: list[int]) -> None:
@@ -306,3 +298,34 @@ def notification_sweep(*, now: datetime | None = None) -> dict:
     )
     _queue_after_commit(due)
     return {"reclaimed": reclaimed, "queued": len(due)}
+
+
+# --- Delivery tasks (queued by the functions above; names kept for messages in the broker) --
+
+
+@shared_task(
+    name="attendance.tasks.notification_deliver_task",
+    bind=True,
+    max_retries=None,
+    acks_late=True,
+    ignore_result=True,
+)
+def notification_deliver_task(self, notification_id: int) -> str:
+    result = notification_deliver(notification_id=notification_id)
+    if result.outcome == "retry":
+        raise self.retry(countdown=result.retry_in)
+    return result.outcome
+
+
+@shared_task(
+    name="attendance.tasks.notifications_deliver_batch_task", acks_late=True, ignore_result=True
+)
+def notifications_deliver_batch_task(notification_ids: list[int]) -> dict:
+    outcomes: dict[str, int] = {}
+    for notification_id in notification_ids:
+        result = notification_deliver(notification_id=notification_id)
+        if result.outcome == "retry":
+            # Each retry is its own delayed task, so one slow recipient holds up no batch.
+            notification_deliver_task.apply_async(args=[notification_id], countdown=result.retry_in)
+        outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
+    return outcomes

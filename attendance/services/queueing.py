@@ -1,0 +1,28 @@
+"""Queueing Celery tasks from services: only after the caller's transaction commits.
+
+A task queued inside a transaction can start before the rows it needs are committed (and find
+nothing), or run for rows a rollback then removes. Every service queues through here instead,
+pretix's TransactionAwareTask idea. A broker that is down at that moment is logged, never
+raised into the request that already committed: every job queued this way has a sweeper
+that finds what was left unqueued.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def queue_after_commit(task, *args, countdown: float | None = None) -> None:
+    """Queue `task(*args)` once the current transaction commits (at once outside one)."""
+
+    def send():
+        try:
+            task.apply_async(args=args, countdown=countdown)
+        except Exception:
+            logger.warning("Could not queue %s%r; its sweeper will pick it up", task.name, args)
+
+    transaction.on_commit(send)

@@ -4,6 +4,7 @@ Written by hand: one VEVENT needs escaping, UTC times and line folding, not a de
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -22,7 +23,8 @@ def _escape(text: str) -> str:
 def _fold(line: str) -> str:
     # Lines longer than 75 octets continue on the next line after CRLF + one space; calendar
     # apps reject or cut unfolded long lines. Never split a UTF-8 character.
-    out, current = [], b""
+    out: list[str] = []
+    current = b""
     for char in line:
         encoded = char.encode()
         limit = 75 if not out else 74
@@ -38,7 +40,7 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def assignment_ics(assignment, *, now: datetime, url: str = "") -> str:
+def assignment_ics(assignment: Any, *, now: datetime, url: str = "") -> str:
     """A calendar entry from the member's call time to the end of the event."""
     event = assignment.event
     call = timezone.localtime(assignment.expected_call_time)

@@ -8,7 +8,7 @@ always had, so messages already in a broker and beat rows still resolve.
 
 from celery import shared_task
 
-from attendance.services.crew import crew_send_reminders
+from attendance.services.crew_followup import crew_send_reminders
 from attendance.services.notifications import (  # noqa: F401  (registers the delivery tasks)
     notification_deliver_task,
     notification_sweep,

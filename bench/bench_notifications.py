@@ -99,7 +99,7 @@ def main():
     duplicates = len(ids) - len(set(ids))
 
     # Admin action: queue 1,000 failed notifications again (tasks go to Redis, no worker).
-    EmailNotification.objects.all().update(status="failed", is_sent=False)
+    EmailNotification.objects.all().update(status="failed")
     User = get_user_model()
     admin, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}

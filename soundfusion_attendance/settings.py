@@ -9,6 +9,7 @@ production are refused at start-up, with a message naming the variable to set.
 import hashlib
 import hmac
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -107,7 +108,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "attendance.context_processors.site",
             ],
         },
     },
@@ -177,7 +177,6 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Africa/Nairobi"
 USE_I18N = True
 USE_TZ = True
-CURRENCY = "KES"
 
 # --- Static files -------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -251,8 +250,6 @@ MPESA_CONSUMER_KEY = env.str("MPESA_CONSUMER_KEY", default="")
 MPESA_CONSUMER_SECRET = env.str("MPESA_CONSUMER_SECRET", default="")
 MPESA_BUSINESS_SHORT_CODE = env.str("MPESA_BUSINESS_SHORT_CODE", default="174379")
 MPESA_PASS_KEY = env.str("MPESA_PASS_KEY", default="")
-MPESA_INITIATOR_NAME = env.str("MPESA_INITIATOR_NAME", default="")
-MPESA_INITIATOR_PASSWORD = env.str("MPESA_INITIATOR_PASSWORD", default="")
 # Public base of the callback endpoint; the secret token is appended. Daraja's docs advise
 # against the words "mpesa" and "safaricom" in callback URLs, hence /api/payments/callback.
 MPESA_CALLBACK_URL = env.str(
@@ -306,7 +303,7 @@ if not DEBUG:
 # --- Logging ------------------------------------------------------------------------------
 # Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).
 LOGGING_CONFIG = "soundfusion_attendance.logs.configure"
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},

@@ -1,4 +1,4 @@
-"""Daraja callback bodies exactly as Safaricom sends them (see shared/DARAJA.md)."""
+"""Daraja callback bodies exactly as Safaricom sends them (MPESA_CRM_IMPLEMENTATION.md)."""
 
 import json
 

@@ -202,3 +202,48 @@ def test_the_admin_lists_the_business_before_third_party_apps(admin_client):
     # The sidebar of every admin page, in the same order.
     sidebar = admin_client.get("/admin/attendance/event/").content.decode()
     assert sidebar.index('<a href="/admin/attendance/"') < sidebar.index('<a href="/admin/auth/"')
+
+
+def test_removing_attendance_in_admin_keeps_what_it_held_who_and_why(staff_client, staff, crew):
+    from attendance.models import AttendanceRemoval
+
+    event = EventFactory(name="Gala")
+    attendance = attendance_expect(event=event, user=crew)
+    staff_client.post(
+        f"/admin/attendance/attendance/{attendance.pk}/delete/", {"post": "yes"}, follow=True
+    )
+    assert not Attendance.objects.filter(pk=attendance.pk).exists()
+    removal = AttendanceRemoval.objects.get()
+    assert (removal.event, removal.user, removal.removed_by) == (event, crew, staff)
+    assert removal.reason == "Deleted in admin"
+    assert removal.record["status"] == "expected"
+    page = staff_client.get("/admin/attendance/attendanceremoval/").content.decode()
+    assert (
+        "Gala" in page
+        and staff_client.get(
+            f"/admin/attendance/attendanceremoval/{removal.pk}/delete/"
+        ).status_code
+        == 403
+    )
+
+
+def test_a_declined_member_leaves_the_list_with_a_record_of_why(crew):
+    from attendance.models import AttendanceRemoval
+    from attendance.services.crew import crew_confirm, crew_decline
+    from tests.factories import EventCrewFactory
+
+    assignment = EventCrewFactory(
+        user=crew,
+        event=EventFactory(
+            starts_at=timezone.now() + timedelta(days=2),
+            ends_at=timezone.now() + timedelta(days=2, hours=4),
+        ),
+    )
+    crew_confirm(assignment=assignment)
+    crew_decline(assignment=assignment, reason="Sick")
+    removal = AttendanceRemoval.objects.get()
+    assert (removal.user, removal.removed_by, removal.reason) == (
+        crew,
+        crew,
+        "Declined the assignment",
+    )

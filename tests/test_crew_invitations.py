@@ -86,7 +86,7 @@ def test_the_invitation_carries_event_role_call_time_map_instructions_and_calend
     assert assignment.invitation_sent and assignment.invitation_sent_at
     row = EmailNotification.objects.get(crew_assignment=assignment)
     assert row.notification_type == EmailNotification.Type.CREW_INVITATION
-    assert row.is_sent
+    assert row.status == "sent"
 
 
 def test_opening_the_confirm_link_changes_nothing_until_the_page_is_posted(

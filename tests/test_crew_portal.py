@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from attendance.models import EventCrew
-from attendance.services.crew import crew_confirm, crew_decline, crew_invite, crew_send_briefing
+from attendance.services.crew import crew_confirm, crew_decline, crew_invite
+from attendance.services.crew_followup import crew_send_briefing
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 Status = EventCrew.Status

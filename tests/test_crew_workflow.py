@@ -10,19 +10,14 @@ from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, EventCrew
 from attendance.services.attendance import attendance_correct
-from attendance.services.crew import (
-    CrewError,
-    crew_assign,
+from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_decline, crew_invite
+from attendance.services.crew_followup import (
     crew_complete_event,
-    crew_confirm,
-    crew_conflicts,
-    crew_decline,
-    crew_invite,
     crew_send_briefing,
     crew_send_reminders,
-    event_staffing,
 )
 from attendance.services.events import event_save
+from attendance.services.staffing import crew_conflicts, event_staffing
 from attendance.tasks import crew_send_reminders_task
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 

@@ -53,7 +53,7 @@ def test_delivered_message_has_subject_html_and_text_parts(
             attachments=(Attachment("event.ics", "BEGIN:VCALENDAR", "text/calendar"),),
         )
     row.refresh_from_db()
-    assert row.status == Status.SENT and row.is_sent and row.sent_at
+    assert row.status == Status.SENT and row.sent_at
     [message] = smtp_server.messages
     assert message["Subject"] == row.subject
     assert "Koroga Festival" in message["Subject"]
@@ -214,7 +214,6 @@ def test_admin_resend_of_a_failed_notification_delivers_it_once(
         subject="Done",
         message="m",
         status=Status.SENT,
-        is_sent=True,
     )
     for _ in range(2):  # a double click
         with django_capture_on_commit_callbacks(execute=True):

@@ -82,7 +82,7 @@ def test_crew_cannot_collect_from_someone_else(daraja, crew_client, other_crew):
         ({"amount": 10.5}, "invalid_amount"),
         ({"amount": 0}, "invalid_amount"),
         ({"amount": 250001}, "invalid_amount"),
-        ({}, "invalid_amount"),
+        ({}, "nothing_owed"),  # no amount: the balance, and nothing is owed
         ({"amount": "abc"}, "invalid_amount"),
         ({"amount": 10, "phone": "0812 345 678"}, "invalid_phone"),
     ],

@@ -69,7 +69,6 @@ def test_a_boolean_that_is_not_true_or_false_is_refused():
 def test_development_defaults(settings):
     assert settings.TIME_ZONE == "Africa/Nairobi"
     assert settings.USE_TZ is True
-    assert settings.CURRENCY == "KES"
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
     assert settings.CELERY_RESULT_BACKEND == "django-db"
 

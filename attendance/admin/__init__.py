@@ -1,3 +1,3 @@
 """Admin, one module per domain. Importing them registers their ModelAdmins."""
 
-from . import crew, events, notifications, payments, people  # noqa: F401
+from . import attendance, crew, event_crew, events, notifications, payments, people  # noqa: F401

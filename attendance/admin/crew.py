@@ -1,4 +1,5 @@
-"""Crew admin: roles, assignments with their answers and emails, and the event crew inlines."""
+"""Crew admin: roles, and assignments with their answers and emails (the crew pieces of the
+event page are in event_crew.py)."""
 
 from datetime import timedelta
 
@@ -10,25 +11,23 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from attendance.models import CrewRole, Event, EventCrew, EventRoleRequirement
+from attendance.models import CrewRole, Event, EventCrew, member_name
 from attendance.services.crew import (
     CrewError,
     crew_assign,
-    crew_complete,
+    crew_check_assignable,
     crew_confirm,
-    crew_conflicts,
     crew_invite,
-    crew_remind,
-    crew_remove,
     crew_update,
-    event_staffing,
 )
+from attendance.services.crew_followup import crew_complete, crew_remind
 
-from .display import AddOnlyInlineMixin, notification_history, status_badge
+from .display import member_column, notification_history, status_badge_column
+from .event_crew import warn_if_booked
 
 Status = EventCrew.Status
 
@@ -38,150 +37,6 @@ class CrewRoleAdmin(admin.ModelAdmin):
     list_display = ("name", "description", "sort_order")
     list_editable = ("sort_order",)
     search_fields = ("name",)
-
-
-def member_name(user) -> str:
-    return user.get_full_name() or user.username
-
-
-def warn_if_booked(request, assignment: EventCrew) -> None:
-    """Assigning someone who is confirmed elsewhere at that time is allowed, but said."""
-    for clash in crew_conflicts(
-        user=assignment.user, event=assignment.event, call_time=assignment.call_time
-    ):
-        when = timezone.localtime(clash.event.starts_at)
-        messages.warning(
-            request,
-            f"{member_name(assignment.user)} is already confirmed for {clash.event.name} "
-            f"({when:%a %d %b %H:%M}) as {clash.role}, which overlaps {assignment.event.name}. "
-            "They cannot confirm both.",
-        )
-
-
-class _CachedRoleChoices:
-    """One query for the role dropdown of every inline row, not one per row."""
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "role":
-            if not hasattr(request, "_crew_role_choices"):
-                request._crew_role_choices = list(field.choices)
-            field.choices = request._crew_role_choices
-            # Four edit/add/delete/view icons on every row are noise; roles have their page.
-            for option in ("add", "change", "delete", "view"):
-                setattr(field.widget, f"can_{option}_related", False)
-        return field
-
-
-class RoleRequirementInline(_CachedRoleChoices, admin.TabularInline):
-    model = EventRoleRequirement
-    fields = ("role", "needed")
-    extra = 0
-    verbose_name_plural = "Crew needed per role"
-
-
-class CrewInline(_CachedRoleChoices, admin.TabularInline):
-    """The crew already assigned: role, call time and instructions editable, answers shown."""
-
-    model = EventCrew
-    fields = (
-        "member",
-        "role",
-        "call_time",
-        "notes",
-        "status_badge",
-        "invitation_sent",
-        "answered",
-    )
-    readonly_fields = ("member", "status_badge", "invitation_sent", "answered")
-    extra = 0
-    verbose_name_plural = "Crew"
-    formfield_overrides = {
-        EventCrew._meta.get_field("notes").__class__: {
-            "widget": forms.Textarea(attrs={"rows": 1, "cols": 30})
-        }
-    }
-
-    def has_add_permission(self, request, obj=None):
-        return False  # new people come through AssignCrewInline
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("user", "role", "event")
-            .order_by("role__sort_order", "user__first_name", "user__username")
-        )
-
-    @admin.display(description="Member")
-    def member(self, obj):
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:attendance_eventcrew_change", args=[obj.pk]),
-            member_name(obj.user),
-        )
-
-    @admin.display(description="Status")
-    def status_badge(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="Answered")
-    def answered(self, obj):
-        if obj.responded_at is None:
-            return "-"
-        when = timezone.localtime(obj.responded_at).strftime("%d %b %H:%M")
-        return f"{when}: {obj.decline_reason}" if obj.decline_reason else when
-
-
-class AssignCrewInline(AddOnlyInlineMixin, _CachedRoleChoices, admin.TabularInline):
-    """Empty rows to assign several people at once; they start as invited (not emailed)."""
-
-    model = EventCrew
-    fields = ("user", "role", "call_time", "notes")
-    autocomplete_fields = ("user",)
-    extra = 3
-    verbose_name = "new assignment"
-    verbose_name_plural = "Assign crew (then send invitations from the actions)"
-    formfield_overrides = CrewInline.formfield_overrides
-
-
-def save_crew_formset(request, event: Event, formset) -> None:
-    """Route the event page's crew rows through the crew services."""
-    formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-    for form in formset.forms:
-        if form in formset.deleted_forms:
-            if form.instance.pk:
-                crew_remove(assignment=form.instance)
-                formset.deleted_objects.append(form.instance)
-            continue
-        if not form.has_changed() or not form.cleaned_data:
-            continue
-        data = form.cleaned_data
-        try:
-            if form.instance.pk is None:
-                assignment = crew_assign(
-                    event=event,
-                    user=data["user"],
-                    role=data["role"],
-                    call_time=data.get("call_time"),
-                    notes=data.get("notes", ""),
-                    by=request.user,
-                )
-                warn_if_booked(request, assignment)
-                formset.new_objects.append(assignment)
-            else:
-                changes = crew_update(
-                    assignment=form.instance,
-                    role=data["role"],
-                    call_time=data.get("call_time") or False,
-                    notes=data.get("notes", ""),
-                    by=request.user,
-                )
-                if changes and form.instance.status == Status.CONFIRMED:
-                    warn_if_booked(request, form.instance)  # a moved call time may now clash
-                formset.changed_objects.append((form.instance, form.changed_data))
-        except CrewError as error:
-            messages.error(request, str(error))
 
 
 def report(request, done: int, verb: str, problems: list[str]) -> None:
@@ -243,10 +98,10 @@ class EventCrewForm(forms.ModelForm):
         cleaned = super().clean()
         event = cleaned.get("event")
         if self.instance.pk is None and event is not None:
-            if event.status == Event.Status.CANCELLED:
-                self.add_error("event", "This event is cancelled.")
-            elif event.ends_at <= timezone.now():
-                self.add_error("event", "This event is already over.")
+            try:
+                crew_check_assignable(event=event)
+            except CrewError as error:
+                self.add_error("event", str(error))
         return cleaned
 
 
@@ -314,9 +169,8 @@ class EventCrewAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.display(description="Member", ordering="user__first_name")
-    def member(self, obj):
-        return member_name(obj.user)
+    member = member_column()
+    status_badge = status_badge_column()
 
     @admin.display(description="Event", ordering="event__starts_at")
     def event_when(self, obj):
@@ -331,10 +185,6 @@ class EventCrewAdmin(admin.ModelAdmin):
     @admin.display(description="Invite sent", boolean=True, ordering="invitation_sent")
     def invited(self, obj):
         return obj.invitation_sent
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
 
     @admin.display(description="")
     def invite_button(self, obj):
@@ -383,7 +233,7 @@ class EventCrewAdmin(admin.ModelAdmin):
             if changes and obj.status == Status.CONFIRMED:
                 warn_if_booked(request, obj)  # a moved call time may now clash
             return
-        # EventCrewForm has already refused what crew_assign would (over, cancelled, twice).
+        # EventCrewForm has already asked crew_check_assignable (over, cancelled).
         assignment = crew_assign(
             event=data["event"],
             user=data["user"],
@@ -427,34 +277,3 @@ class EventCrewAdmin(admin.ModelAdmin):
             else []
         )
         report(request, done, "marked completed", problems)
-
-
-def staffing_table(event: Event):
-    """Filled/needed per role for the event page."""
-    rows = event_staffing(event)
-    if not rows:
-        return "No crew needed or assigned yet."
-    body = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                row.role,
-                row.confirmed,
-                row.needed,
-                row.invited,
-                status_badge("confirmed", "filled")
-                if row.is_filled
-                else status_badge("invited", f"{row.needed - row.confirmed} to find"),
-            )
-            for row in rows
-        ),
-    )
-    crew_list = reverse("admin:attendance_eventcrew_changelist") + f"?event={event.pk}"
-    return format_html(
-        '<table class="sf-history"><thead><tr><th>Role</th><th>Confirmed / needed</th>'
-        "<th>Invited, no answer</th><th></th></tr></thead><tbody>{}</tbody></table>"
-        '<p><a href="{}">Open this crew list</a> to send invitations and reminders.</p>',
-        body,
-        crew_list,
-    )

@@ -2,6 +2,7 @@
 
 import csv
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.http import StreamingHttpResponse
@@ -10,10 +11,32 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
+from attendance.models import member_name
+
 
 def status_badge(value: str, label: str):
     # Colours come from static/css/admin.css, keyed by the status value.
     return format_html('<span class="sf-badge sf-{}">{}</span>', value, label)
+
+
+def status_badge_column(*, prefix: str = "", description: str = "Status"):
+    """A changelist column showing the row's `status` as a coloured badge (sortable)."""
+
+    @admin.display(description=description, ordering="status")
+    def column(self, obj):
+        return status_badge(f"{prefix}{obj.status}", obj.get_status_display())
+
+    return column
+
+
+def member_column(*, field: str = "user", ordering: str = "user__first_name"):
+    """A changelist column naming the member (full name, or username)."""
+
+    @admin.display(description="Member", ordering=ordering)
+    def column(self, obj):
+        return member_name(getattr(obj, field))
+
+    return column
 
 
 class ReadOnlyAdminMixin:

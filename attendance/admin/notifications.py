@@ -4,7 +4,7 @@ from django.utils.html import format_html
 from attendance.models import EmailNotification
 from attendance.services.notifications import notification_requeue
 
-from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge
+from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_column
 
 # A password reset email carries a link that sets the account's password: shown to staff, it
 # would let any of them take over another account (an admin's included).
@@ -51,7 +51,6 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             {
                 "fields": (
                     "status",
-                    "is_sent",
                     "sent_at",
                     "failed_attempts",
                     "last_error",
@@ -64,9 +63,7 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = tuple(f for _, options in fieldsets for f in options["fields"])
 
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
+    status_badge = status_badge_column()
 
     @admin.display(description="HTML preview")
     def preview(self, obj):

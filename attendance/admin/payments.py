@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -13,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.models import MpesaCallback, MpesaPayment
-from attendance.mpesa.client import MAX_AMOUNT
+from attendance.services.money import PROMPT_MAXIMUM, PROMPT_MINIMUM, prompt_amount_for
 from attendance.services.payments import (
     PaymentError,
     callback_process,
@@ -24,7 +22,14 @@ from attendance.services.payments import (
 )
 from attendance.templatetags.soundfusion import kes
 
-from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, csv_response, status_badge
+from .display import (
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    csv_response,
+    member_column,
+    status_badge,
+    status_badge_column,
+)
 
 
 def can_request_payments(request) -> bool:
@@ -168,9 +173,7 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             }
         )
 
-    @admin.display(description="Member", ordering="user__first_name")
-    def member(self, obj):
-        return obj.user.get_full_name() or obj.user.username
+    member = member_column()
 
     @admin.display(description="Amount", ordering="amount")
     def amount_kes(self, obj):
@@ -342,9 +345,7 @@ class MpesaCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "raw_body",
     )
 
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj):
-        return status_badge(f"callback-{obj.status}", obj.get_status_display())
+    status_badge = status_badge_column(prefix="callback-")
 
     @admin.action(description="Process again (unprocessed, failed or unmatched only)")
     def process_again(self, request, queryset):
@@ -353,12 +354,12 @@ class MpesaCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class RequestPaymentForm(forms.Form):
-    amount = forms.DecimalField(
+    amount = forms.IntegerField(
         required=False,
-        min_value=1,
-        max_value=MAX_AMOUNT,
-        decimal_places=0,
-        help_text="Whole shillings. Leave empty to ask each member for their current balance.",
+        min_value=PROMPT_MINIMUM,
+        max_value=PROMPT_MAXIMUM,
+        help_text="Whole shillings. Leave empty to ask each member for their balance "
+        "(rounded up to a whole shilling).",
     )
     purpose = forms.CharField(max_length=100, initial="Balance payment")
 
@@ -372,14 +373,14 @@ def request_mpesa_payment(modeladmin, request, queryset):
         if form.is_valid():
             sent, problems = 0, []
             for profile in profiles:
-                amount = form.cleaned_data["amount"] or profile.balance
-                if amount is None or amount < 1:
+                amount = form.cleaned_data["amount"] or prompt_amount_for(profile.balance)
+                if amount is None:
                     problems.append(f"{profile}: nothing owed")
                     continue
                 try:
                     payment_request_stk_push(
                         payer=profile.user,
-                        amount=Decimal(amount).to_integral_value(),
+                        amount=amount,
                         purpose=form.cleaned_data["purpose"],
                         requested_by=request.user,
                     )

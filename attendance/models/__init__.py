@@ -1,14 +1,15 @@
 """Every model of the app, re-exported so that the label stays `attendance`."""
 
 from .crew import CrewRole, EventCrew, EventRoleRequirement
-from .events import Attendance, AttendanceCorrection, Event
+from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from .notifications import EmailNotification
 from .payments import MpesaCallback, MpesaPayment
-from .people import Department, LedgerEntry, Profile
+from .people import Department, LedgerEntry, Profile, member_name
 
 __all__ = [
     "Attendance",
     "AttendanceCorrection",
+    "AttendanceRemoval",
     "CrewRole",
     "Department",
     "EmailNotification",
@@ -19,4 +20,5 @@ __all__ = [
     "MpesaCallback",
     "MpesaPayment",
     "Profile",
+    "member_name",
 ]

@@ -123,6 +123,32 @@ class Attendance(models.Model):
         return self.check_in_at is not None and self.check_out_at is None
 
 
+class AttendanceRemoval(models.Model):
+    """An attendance record taken off an event's list: what it held, who removed it and why.
+
+    Attendance is what crew are paid for, so a removed row leaves this trace (the row itself
+    is gone, so nothing else can keep it).
+    """
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attendance_removals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance_removals"
+    )
+    record = models.JSONField(help_text="The record as it was: {field: value}")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    removed_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["-removed_at", "-id"]
+        verbose_name = "removed attendance record"
+
+    def __str__(self):
+        return f"Attendance of {self.user} at {self.event.name}, removed"
+
+
 class AttendanceCorrection(models.Model):
     """What staff changed on an attendance record, by whom and why."""
 

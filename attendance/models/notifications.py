@@ -45,7 +45,6 @@ class EmailNotification(models.Model):
         default=list, blank=True, help_text="[{filename, mimetype, content}] (text content)"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    is_sent = models.BooleanField(default=False)
     sent_at = models.DateTimeField(null=True, blank=True)
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -77,7 +76,6 @@ class EmailNotification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["is_sent", "created_at"], name="notif_sent_created"),
             models.Index(fields=["status", "next_attempt_at"], name="notif_status_next"),
             models.Index(fields=["user", "-created_at"], name="notif_user_recent"),
             models.Index(fields=["event", "-created_at"], name="notif_event_recent"),

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractUser
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -9,6 +10,11 @@ from django.db.models import Q
 from attendance.phones import format_phone
 
 from .fields import KenyanPhoneField
+
+
+def member_name(user: AbstractUser) -> str:
+    """How a person is named everywhere: their full name, or their username when it is empty."""
+    return user.get_full_name() or user.get_username()
 
 
 class Department(models.TextChoices):
@@ -60,7 +66,7 @@ class Profile(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.user.get_full_name() or self.user.get_username()
+        return member_name(self.user)
 
     @property
     def phone_display(self) -> str:

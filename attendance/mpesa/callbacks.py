@@ -1,4 +1,4 @@
-"""Reading what Safaricom POSTs to our CallBackURL (shared/DARAJA.md, "The callback").
+"""Reading what Safaricom POSTs to our CallBackURL (MPESA_CRM_IMPLEMENTATION.md, section 1).
 
 Wire knowledge only: no models. Callbacks are not signed, so the body is hostile until proven
 otherwise: anything that is not a well-formed STK callback raises MalformedCallback with the
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -45,16 +46,16 @@ class StkResult:
         return self.result_code == 0
 
 
-def clean_text(value, limit: int) -> str:
+def clean_text(value: object, limit: int) -> str:
     """A wire value as storable, readable text: control characters (NUL included) removed."""
     return _CONTROL.sub("", str(value))[:limit]
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number")
 
 
-def _load(body: bytes):
+def _load(body: bytes) -> Any:
     try:
         # Amounts keep their exact digits (a float would turn 300.001 into 300.00099...).
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
@@ -113,7 +114,7 @@ def parse_stk_callback(body: bytes) -> StkResult:
     )
 
 
-def _metadata(metadata) -> dict:
+def _metadata(metadata: object) -> dict[str, Any]:
     """CallbackMetadata.Item as {Name: Value}; items without a Value (Balance) are skipped."""
     items = metadata.get("Item") if isinstance(metadata, dict) else None
     if not isinstance(items, list):
@@ -125,7 +126,7 @@ def _metadata(metadata) -> dict:
     }
 
 
-def daraja_datetime(value) -> datetime | None:
+def daraja_datetime(value: object) -> datetime | None:
     """TransactionDate, a number like 20191219102115 in Kenyan time; None if it is not one.
 
     Sliced by hand: strptime was a tenth of the callback endpoint's time.
@@ -140,13 +141,14 @@ def daraja_datetime(value) -> datetime | None:
     if len(digits) != 14 or not digits.isdigit():
         return None
     try:
-        parts = [int(digits[i:j]) for i, j in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))]
-        return datetime(*parts, tzinfo=NAIROBI)
+        year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
+        hour, minute, second = int(digits[8:10]), int(digits[10:12]), int(digits[12:14])
+        return datetime(year, month, day, hour, minute, second, tzinfo=NAIROBI)
     except ValueError:
         return None
 
 
-def _callback_phone(value) -> str:
+def _callback_phone(value: object) -> str:
     # Sent as a number; some deployments see it masked ("2547***149"): keep what came.
     if isinstance(value, Decimal) and value == value.to_integral_value():
         value = int(value)

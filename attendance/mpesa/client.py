@@ -23,9 +23,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
+from django.core.cache.backends.base import BaseCache
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from attendance.phones import mask_phone, normalise_phone
@@ -130,7 +132,7 @@ def daraja_password(short_code: str, pass_key: str, timestamp: str) -> str:
     return base64.b64encode(f"{short_code}{pass_key}{timestamp}".encode()).decode()
 
 
-def whole_shillings(amount) -> int:
+def whole_shillings(amount: object) -> int:
     """The amount as whole shillings within Daraja's limits; DarajaValidationError otherwise."""
     try:
         value = Decimal(str(amount))
@@ -146,7 +148,9 @@ def whole_shillings(amount) -> int:
 
 
 class DarajaClient:
-    def __init__(self, config: DarajaConfig, *, cache, session: requests.Session | None = None):
+    def __init__(
+        self, config: DarajaConfig, *, cache: BaseCache, session: requests.Session | None = None
+    ):
         self.config = config
         self.cache = cache
         self.session = session or requests.Session()
@@ -235,7 +239,7 @@ class DarajaClient:
         self,
         *,
         phone: str,
-        amount,
+        amount: int,
         account_reference: str,
         transaction_desc: str,
         callback_url: str,
@@ -343,7 +347,9 @@ class DarajaClient:
             safe_to_retry=safe_to_retry,
         )
 
-    def _send(self, method: str, path: str, *, safe_to_retry: bool, **kwargs) -> requests.Response:
+    def _send(
+        self, method: str, path: str, *, safe_to_retry: bool, **kwargs: Any
+    ) -> requests.Response:
         attempts = 3 if safe_to_retry else 1
         url = self.config.base_url.rstrip("/") + path
         timeout = (self.config.connect_timeout, self.config.read_timeout)

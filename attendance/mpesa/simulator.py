@@ -90,6 +90,31 @@ class SimulatorState:
             self.stats[name] += 1
 
 
+def _invalid_push_field(data: dict) -> str:
+    """The first field Daraja would call invalid in an STK push body, or ""."""
+    amount = data.get("Amount")
+    if isinstance(amount, str) and amount.isdigit():
+        amount = int(amount)
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 250000:
+        return "Amount"
+    if data.get("TransactionType") not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
+        return "TransactionType"
+    for name in ("PartyA", "PhoneNumber"):
+        value = str(data.get(name, ""))
+        if not (len(value) == 12 and value.isdigit() and value[:4] in ("2547", "2541")):
+            return name
+    if not str(data.get("PartyB", "")).isdigit():
+        return "PartyB"
+    callback_url = str(data.get("CallBackURL", ""))
+    if not callback_url.startswith(("http://", "https://")) or " " in callback_url:
+        return "CallBackURL"
+    if not 1 <= len(str(data.get("AccountReference", ""))) <= 12:
+        return "AccountReference"
+    if not 1 <= len(str(data.get("TransactionDesc", ""))) <= 13:
+        return "TransactionDesc"
+    return ""
+
+
 def _error(handler, status, code, message):
     handler._json(status, {"requestId": _id(), "errorCode": code, "errorMessage": message})
 
@@ -195,27 +220,11 @@ class Handler(BaseHTTPRequestHandler):
             return _error(self, 500, "500.001.1001", "Wrong credentials")
         if problem:
             return _error(self, 400, "400.002.02", problem)
-        amount = data.get("Amount")
-        if isinstance(amount, str) and amount.isdigit():
-            amount = int(amount)
-        if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 250000:
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid Amount")
-        if data.get("TransactionType") not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid TransactionType")
-        phone = str(data.get("PhoneNumber", ""))
-        for name in ("PartyA", "PhoneNumber"):
-            value = str(data.get(name, ""))
-            if not (len(value) == 12 and value.isdigit() and value[:4] in ("2547", "2541")):
-                return _error(self, 400, "400.002.02", f"Bad Request - Invalid {name}")
-        if not str(data.get("PartyB", "")).isdigit():
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid PartyB")
-        callback_url = str(data.get("CallBackURL", ""))
-        if not callback_url.startswith(("http://", "https://")) or " " in callback_url:
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid CallBackURL")
-        if not 1 <= len(str(data.get("AccountReference", ""))) <= 12:
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid AccountReference")
-        if not 1 <= len(str(data.get("TransactionDesc", ""))) <= 13:
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid TransactionDesc")
+        invalid = _invalid_push_field(data)
+        if invalid:
+            return _error(self, 400, "400.002.02", f"Bad Request - Invalid {invalid}")
+        amount, phone = int(data["Amount"]), str(data["PhoneNumber"])
+        callback_url = str(data["CallBackURL"])
         suffix = phone[-4:]
         if suffix == "5000":
             return _error(self, 500, "500.003.1001", "Internal Server Error")
@@ -285,7 +294,7 @@ class Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _schedule_callback(self, push: Push):
+    def _schedule_callback(self, push: Push) -> None:
         name = push.outcome[0]
         if name in ("unreachable", "lost_callback"):
             return
@@ -322,7 +331,7 @@ def callback_body(push: Push) -> dict:
     return {"Body": {"stkCallback": callback}}
 
 
-def _send_callback(state: SimulatorState, push: Push, times: int):
+def _send_callback(state: SimulatorState, push: Push, times: int) -> None:
     body = json.dumps(callback_body(push)).encode()
     for _ in range(times):
         # The URL came from our own push request and was checked to be http(s) there.
@@ -370,7 +379,7 @@ class DarajaSimulator:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> DarajaSimulator:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

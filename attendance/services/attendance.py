@@ -1,11 +1,13 @@
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from attendance.models import Attendance, AttendanceCorrection, Event
+from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 
 
 class AttendanceError(Exception):
@@ -53,7 +55,7 @@ def _hours_between(start: datetime, end: datetime) -> Decimal:
     return hours.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def attendance_expect(*, event: Event, user, call_time: datetime | None = None) -> Attendance:
+def attendance_expect(*, event: Event, user: User, call_time: datetime | None = None) -> Attendance:
     """Put a person on an event's attendance list (idempotent)."""
     attendance, created = Attendance.objects.get_or_create(
         event=event, user=user, defaults={"call_time": call_time}
@@ -118,16 +120,30 @@ def attendance_check_out(*, attendance: Attendance, now: datetime | None = None)
     return attendance
 
 
-_CORRECTABLE = ("status", "check_in_at", "check_out_at", "call_time", "notes")
+# What staff may record or correct on an attendance record (admin forms offer these).
+CORRECTABLE_FIELDS = ("status", "check_in_at", "check_out_at", "call_time", "notes")
 
 
-def attendance_correct(*, attendance: Attendance, by, reason: str = "", **changes) -> Attendance:
+def attendance_check_times(*, check_in_at: datetime | None, check_out_at: datetime | None) -> None:
+    """Refuse times that cannot be: a check-out without a check-in, or before it.
+
+    Raises AttendanceError with a message that names the check-out (the field to fix).
+    """
+    if check_out_at and not check_in_at:
+        raise AttendanceError("A check-out needs a check-in.")
+    if check_out_at and check_in_at and check_out_at <= check_in_at:
+        raise AttendanceError("Check-out must come after check-in.")
+
+
+def attendance_correct(
+    *, attendance: Attendance, by: User | None, reason: str = "", **changes: Any
+) -> Attendance:
     """Staff record or correct attendance; every changed field is kept with who changed it.
 
     Accepts any of status, check_in_at, check_out_at, call_time, notes. A check-in without an
     explicit status is judged against the call time; hours are recomputed.
     """
-    unknown = set(changes) - set(_CORRECTABLE)
+    unknown = set(changes) - set(CORRECTABLE_FIELDS)
     if unknown:
         raise ValueError(f"Cannot correct {', '.join(sorted(unknown))}.")
     with transaction.atomic():
@@ -148,14 +164,7 @@ def attendance_correct(*, attendance: Attendance, by, reason: str = "", **change
                 )
         if "check_out_at" in diff:
             current.check_out_method = Attendance.Method.ADMIN if current.check_out_at else ""
-        if (
-            current.check_out_at
-            and current.check_in_at
-            and current.check_out_at <= current.check_in_at
-        ):
-            raise AttendanceError("Check-out must come after check-in.")
-        if current.check_out_at and not current.check_in_at:
-            raise AttendanceError("A check-out needs a check-in.")
+        attendance_check_times(check_in_at=current.check_in_at, check_out_at=current.check_out_at)
         current.hours_worked = (
             _hours_between(current.check_in_at, current.check_out_at)
             if current.check_in_at and current.check_out_at
@@ -170,7 +179,30 @@ def attendance_correct(*, attendance: Attendance, by, reason: str = "", **change
     return current
 
 
+def attendance_remove(*, attendance: Attendance, by: User | None, reason: str) -> AttendanceRemoval:
+    """Take a record off an event's list, keeping what it held, who removed it and why.
+
+    Attendance is what crew are paid for: a removed record is never simply gone.
+    """
+    with transaction.atomic():
+        current = Attendance.objects.select_for_update().get(pk=attendance.pk)
+        removal = AttendanceRemoval.objects.create(
+            event_id=current.event_id,
+            user_id=current.user_id,
+            removed_by=by,
+            reason=(reason or "Removed")[:255],
+            record={
+                field: _jsonable(getattr(current, field))
+                for field in (*CORRECTABLE_FIELDS, "hours_worked", "check_in_method")
+            },
+        )
+        current.delete()
+    return removal
+
+
 def _jsonable(value):
     if isinstance(value, datetime):
         return timezone.localtime(value).isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     return value

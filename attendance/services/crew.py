@@ -1,26 +1,37 @@
-"""Event crew: assign, invite, answer, remind, brief, complete.
+"""Event crew: assign, invite, answer (reminders, the briefing and completion are in
+crew_followup.py, what staffing looks like in staffing.py).
 
 Every change of an assignment goes through here, so the attendance list, the emails and the
 answer timestamps stay in step whichever door (portal, email link, admin, beat) it came from.
 """
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Coalesce, Least
 from django.urls import reverse
 from django.utils import timezone
 
 from attendance.ics import assignment_ics
-from attendance.models import Attendance, EmailNotification, Event, EventCrew
-from attendance.services.attendance import attendance_correct, attendance_expect
+from attendance.models import (
+    Attendance,
+    CrewRole,
+    EmailNotification,
+    Event,
+    EventCrew,
+    member_name,
+)
+from attendance.services.attendance import (
+    attendance_correct,
+    attendance_expect,
+    attendance_remove,
+)
 from attendance.services.notifications import Attachment, notification_create
+from attendance.services.staffing import crew_conflicts, event_staffing
 
 Status = EventCrew.Status
 ANSWERS = ("confirm", "decline")
@@ -40,79 +51,6 @@ class CrewLinkError(CrewError):
     def __init__(self, message: str, *, expired: bool = False):
         super().__init__(message)
         self.expired = expired
-
-
-# --- Selectors ------------------------------------------------------------------------------
-
-
-def crew_conflicts(*, user, event: Event, call_time: datetime | None = None) -> QuerySet:
-    """The member's confirmed assignments on other events whose working time overlaps this one.
-
-    Working time runs from the earlier of call time and start to the end of the event.
-    """
-    start = min(call_time or event.call_time, event.starts_at)
-    return (
-        EventCrew.objects.filter(user=user, status=Status.CONFIRMED)
-        .exclude(event=event)
-        .exclude(event__status=Event.Status.CANCELLED)
-        .annotate(
-            _start=Least(Coalesce("call_time", "event__call_time"), "event__starts_at"),
-        )
-        .filter(_start__lt=event.ends_at, event__ends_at__gt=start)
-        .select_related("event", "role")
-        .order_by("event__starts_at")
-    )
-
-
-@dataclass(frozen=True)
-class RoleStaffing:
-    role: str
-    needed: int
-    confirmed: int
-    invited: int
-
-    @property
-    def is_filled(self) -> bool:
-        return self.confirmed >= self.needed
-
-
-def event_staffing(event: Event) -> list[RoleStaffing]:
-    """Per role: how many are needed, confirmed and still invited (two queries)."""
-    counts = {
-        row["role__name"]: row
-        for row in event.crew.values("role__name").annotate(
-            confirmed=Count("pk", filter=Q(status__in=[Status.CONFIRMED, Status.COMPLETED])),
-            invited=Count("pk", filter=Q(status=Status.INVITED)),
-        )
-    }
-    staffing = []
-    for requirement in event.role_requirements.select_related("role"):
-        row = counts.pop(requirement.role.name, {})
-        staffing.append(
-            RoleStaffing(
-                requirement.role.name,
-                requirement.needed,
-                row.get("confirmed", 0),
-                row.get("invited", 0),
-            )
-        )
-    # Roles someone is assigned to without a requirement still show, as "0 needed".
-    for name, row in sorted(counts.items()):
-        staffing.append(RoleStaffing(name, 0, row["confirmed"], row["invited"]))
-    return staffing
-
-
-def crew_roster_queryset() -> QuerySet:
-    """Confirmed (and completed) crew in roster order, with what a roster shows."""
-    return (
-        EventCrew.objects.filter(status__in=[Status.CONFIRMED, Status.COMPLETED])
-        .select_related("user__profile", "role")
-        .order_by("role__sort_order", "user__first_name", "user__username")
-    )
-
-
-def crew_roster(event: Event) -> QuerySet:
-    return crew_roster_queryset().filter(event=event)
 
 
 # --- Signed answer links --------------------------------------------------------------------
@@ -158,12 +96,20 @@ def crew_answer_link_check(*, crew_id: int, token: str) -> tuple[EventCrew, str]
 # --- Assigning ------------------------------------------------------------------------------
 
 
+def crew_check_assignable(*, event: Event) -> None:
+    """Raise CrewError if nobody can be put on this event's crew any more."""
+    if event.status == Event.Status.CANCELLED:
+        raise CrewError(f"{event.name} is cancelled.")
+    if event.ends_at <= timezone.now():
+        raise CrewError(f"{event.name} is already over.")
+
+
 def crew_assign(
     *,
     event: Event,
-    user,
-    role,
-    by=None,
+    user: User,
+    role: CrewRole,
+    by: User | None = None,
     call_time: datetime | None = None,
     notes: str = "",
 ) -> EventCrew:
@@ -172,10 +118,7 @@ def crew_assign(
     Raises CrewError if they are already on it or the event is over or cancelled. Being booked
     elsewhere is allowed here (a manager may be arranging a swap); crew_conflicts tells.
     """
-    if event.status == Event.Status.CANCELLED:
-        raise CrewError(f"{event.name} is cancelled.")
-    if event.ends_at <= timezone.now():
-        raise CrewError(f"{event.name} is already over.")
+    crew_check_assignable(event=event)
     try:
         with transaction.atomic():
             return EventCrew.objects.create(
@@ -187,11 +130,16 @@ def crew_assign(
                 assigned_by=by,
             )
     except IntegrityError:
-        raise CrewError(f"{_name(user)} is already on the crew of {event.name}.") from None
+        raise CrewError(f"{member_name(user)} is already on the crew of {event.name}.") from None
 
 
 def crew_update(
-    *, assignment: EventCrew, role=None, call_time=None, notes: str | None = None, by=None
+    *,
+    assignment: EventCrew,
+    role: CrewRole | None = None,
+    call_time: datetime | Literal[False] | None = None,
+    notes: str | None = None,
+    by: User | None = None,
 ) -> list[dict]:
     """Change role, personal call time or instructions; tell the member if they know of it.
 
@@ -235,16 +183,16 @@ def crew_update(
             current.status == Status.INVITED and current.invitation_sent
         )
         if told and current.user.email:
-            _email(current, EmailNotification.Type.EVENT_UPDATED, {"changes": changes})
+            crew_email(current, EmailNotification.Type.EVENT_UPDATED, {"changes": changes})
     assignment.__dict__.update(current.__dict__)
     return changes
 
 
-def crew_remove(*, assignment: EventCrew) -> None:
+def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
     """Take a member off an event; their attendance row goes too unless they checked in."""
     with transaction.atomic():
         current = _locked(assignment)
-        _forget_attendance(current)
+        _forget_attendance(current, by=by, reason="Taken off the crew")
         current.delete()
 
 
@@ -266,7 +214,7 @@ def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailN
         if not current.user.email:
             raise CrewError("no email address on their profile.")
         portal_url = settings.SITE_URL + reverse("attendance:crew_assignments")
-        notification = _email(
+        notification = crew_email(
             current,
             EmailNotification.Type.CREW_INVITATION,
             {
@@ -349,7 +297,7 @@ def crew_decline(
         current.confirmed_at = None
         current.decline_reason = reason
         current.save(update_fields=_ANSWER_FIELDS)
-        _forget_attendance(current)
+        _forget_attendance(current, by=current.user, reason="Declined the assignment")
         if newly_declined:
             _tell_managers_of_decline(current)
     assignment.__dict__.update(current.__dict__)
@@ -380,105 +328,6 @@ def _tell_managers_of_decline(assignment: EventCrew) -> None:
         )
 
 
-# --- Reminders, briefing, completion -------------------------------------------------------
-
-
-def crew_remind(*, assignment: EventCrew, now: datetime | None = None) -> bool:
-    """Email one confirmed member a reminder, at most once ever. True if this call sent it.
-
-    The flag is claimed by a conditional UPDATE in the same transaction as the email row: of
-    two overlapping runs, the second waits for the first's row lock, then matches nothing.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        claimed = EventCrew.objects.filter(
-            pk=assignment.pk, status=Status.CONFIRMED, reminder_sent=False
-        ).update(reminder_sent=True, reminder_sent_at=now, updated_at=now)
-        if not claimed:
-            return False
-        current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
-        if current.user.email:
-            roster = list(crew_roster(current.event))
-            _email(current, EmailNotification.Type.CREW_REMINDER, {"roster": roster})
-    return True
-
-
-def crew_send_reminders(*, now: datetime | None = None) -> int:
-    """The beat job: remind confirmed crew of events starting tomorrow (local date).
-
-    Runs hourly; sends nothing before CREW_REMINDER_HOUR so nobody is emailed at midnight.
-    Safe to run twice or concurrently (see crew_remind). Returns how many were reminded.
-    """
-    now = now or timezone.now()
-    local = timezone.localtime(now)
-    if local.hour < settings.CREW_REMINDER_HOUR:
-        return 0
-    tomorrow = datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
-    due = (
-        EventCrew.objects.filter(
-            status=Status.CONFIRMED,
-            reminder_sent=False,
-            event__starts_at__gte=tomorrow,
-            event__starts_at__lt=tomorrow + timedelta(days=1),
-        )
-        .exclude(event__status=Event.Status.CANCELLED)
-        .values_list("pk", flat=True)
-    )
-    return sum(crew_remind(assignment=EventCrew(pk=pk), now=now) for pk in list(due))
-
-
-def crew_send_briefing(*, event: Event) -> int:
-    """Email every confirmed member the roster (name, role, phone) and the instructions.
-
-    Returns how many were emailed; raises CrewError if nobody has confirmed yet.
-    """
-    roster = list(crew_roster(event).filter(status=Status.CONFIRMED))
-    if not roster:
-        raise CrewError(f"Nobody has confirmed for {event.name} yet.")
-    sent = 0
-    with transaction.atomic():
-        for member in roster:
-            if not member.user.email:
-                continue
-            _email(member, EmailNotification.Type.SETUP_BRIEFING, {"roster": roster})
-            sent += 1
-    return sent
-
-
-def crew_complete(*, assignment_ids: Iterable[int], now: datetime | None = None) -> tuple[int, int]:
-    """Confirmed members who checked in to an event that has started become completed.
-
-    Returns (completed, left as they were).
-    """
-    now = now or timezone.now()
-    ids = list(assignment_ids)
-    attended = Attendance.objects.filter(
-        event=OuterRef("event"), user=OuterRef("user"), check_in_at__isnull=False
-    )
-    completed = (
-        EventCrew.objects.filter(pk__in=ids, status=Status.CONFIRMED, event__starts_at__lte=now)
-        .filter(Exists(attended))
-        .update(status=Status.COMPLETED, completed_at=now, updated_at=now)
-    )
-    return completed, len(ids) - completed
-
-
-def crew_complete_event(*, event: Event, now: datetime | None = None) -> tuple[int, int]:
-    """After the event: complete the crew who attended; the event itself becomes completed."""
-    now = now or timezone.now()
-    if event.starts_at > now:
-        raise CrewError(f"{event.name} has not started yet.")
-    with transaction.atomic():
-        result = crew_complete(
-            assignment_ids=event.crew.filter(status=Status.CONFIRMED).values_list("pk", flat=True),
-            now=now,
-        )
-        if event.ends_at <= now and event.status != Event.Status.COMPLETED:
-            Event.objects.filter(pk=event.pk).update(status=Event.Status.COMPLETED, updated_at=now)
-            event.status = Event.Status.COMPLETED
-    return result
-
-
 # --- Internals ------------------------------------------------------------------------------
 
 
@@ -499,16 +348,20 @@ def _ensure_not_started(assignment: EventCrew, now: datetime) -> None:
         )
 
 
-def _forget_attendance(assignment: EventCrew) -> None:
+def _forget_attendance(assignment: EventCrew, *, by: User | None, reason: str) -> None:
     # Someone who will not come leaves the attendance list, unless they already checked in
     # (then the record is history and staff decide).
-    Attendance.objects.filter(
+    for attendance in Attendance.objects.filter(
         event=assignment.event_id, user=assignment.user_id, check_in_at__isnull=True
-    ).delete()
+    ):
+        attendance_remove(attendance=attendance, by=by, reason=reason)
 
 
-def _email(
-    assignment: EventCrew, notification_type: str, context: dict, attachments=()
+def crew_email(
+    assignment: EventCrew,
+    notification_type: str,
+    context: dict,
+    attachments: tuple[Attachment, ...] = (),
 ) -> EmailNotification:
     """An email to the member about this assignment, linked to it for the portal and admin."""
     return notification_create(
@@ -529,14 +382,10 @@ def _email(
     )
 
 
-def _change(label: str, before, after) -> dict:
-    def shown(value):
+def _change(label: str, before: object, after: object) -> dict:
+    def shown(value: object) -> str:
         if isinstance(value, datetime):
             return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
         return str(value) if value else ""
 
     return {"label": label, "before": shown(before), "after": shown(after)}
-
-
-def _name(user) -> str:
-    return user.get_full_name() or user.username

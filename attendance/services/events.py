@@ -1,5 +1,8 @@
+from datetime import datetime
+
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from attendance.models import EmailNotification, Event, EventCrew
@@ -16,20 +19,18 @@ NOTIFY_ON_CHANGE = {
 }
 
 
-def _display(value):
-    if hasattr(value, "tzinfo"):
+def _display(value: object) -> object:
+    if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
     return value
 
 
-def event_affected_crew(event: Event):
+def event_affected_crew(event: Event) -> QuerySet[User]:
     """The people who must hear about changes to an event.
 
     Crew who have been sent an invitation or have confirmed, and anyone else on the attendance
     list (events staffed without the crew workflow); never someone who declined.
     """
-    from django.contrib.auth import get_user_model
-
     Crew = EventCrew.Status
     told_of_it = Q(crew_assignments__event=event) & (
         Q(crew_assignments__status=Crew.CONFIRMED)
@@ -37,21 +38,20 @@ def event_affected_crew(event: Event):
     )
     declined = EventCrew.objects.filter(event=event, status=Crew.DECLINED).values("user_id")
     return (
-        get_user_model()
-        .objects.filter(told_of_it | Q(attendances__event=event))
+        User.objects.filter(told_of_it | Q(attendances__event=event))
         .exclude(pk__in=declined)
         .distinct()
     )
 
 
-def event_save(*, event: Event, by=None) -> list[dict]:
+def event_save(*, event: Event, by: User | None = None) -> list[dict]:
     """Create or update an event; tell its crew what changed (after commit).
 
     Returns the changes that were announced, as [{field, label, before, after}].
     """
     with transaction.atomic():
         changes = []
-        if event.pk is None:
+        if event._state.adding:
             event.created_by = event.created_by or by
         else:
             before = Event.objects.select_for_update().get(pk=event.pk)

@@ -1,12 +1,13 @@
 from decimal import Decimal
 
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Model, Sum
 
 from attendance.models import LedgerEntry, Profile
 
-_SIGN = {
+_SIGN: dict[str, Decimal] = {
     LedgerEntry.Kind.CHARGE: Decimal(1),
     LedgerEntry.Kind.PAYMENT: Decimal(-1),
 }
@@ -17,7 +18,7 @@ class LedgerError(ValueError):
     pass
 
 
-def ledger_delta(*, kind: str, amount: Decimal) -> Decimal:
+def ledger_delta(*, kind: str, amount: Decimal | int | str) -> Decimal:
     """How an entry of `kind` and `amount` moves the balance; LedgerError if it cannot."""
     amount = Decimal(amount)
     if amount != amount.quantize(CENT):
@@ -35,11 +36,11 @@ def ledger_delta(*, kind: str, amount: Decimal) -> Decimal:
 
 def ledger_post(
     *,
-    user,
+    user: User,
     kind: str,
-    amount: Decimal,
+    amount: Decimal | int | str,
     description: str,
-    created_by=None,
+    created_by: User | None = None,
     source: Model | None = None,
 ) -> LedgerEntry:
     """Change a member's balance and record why, atomically.
@@ -71,7 +72,7 @@ def ledger_post(
         )
 
 
-def ledger_balance_from_entries(user) -> Decimal:
+def ledger_balance_from_entries(user: User) -> Decimal:
     """The balance recomputed from the entries: what `Profile.balance` must equal."""
     total = LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"]
     return total or Decimal("0.00")

@@ -4,12 +4,15 @@ import contextlib
 import logging
 import smtplib
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import Q
@@ -17,7 +20,7 @@ from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from attendance.models import EmailNotification
+from attendance.models import EmailNotification, Event
 from attendance.services.queueing import queue_after_commit
 
 logger = logging.getLogger(__name__)
@@ -36,10 +39,10 @@ def notification_create(
     recipient: str,
     notification_type: str,
     context: dict,
-    user=None,
-    event=None,
+    user: User | None = None,
+    event: Event | None = None,
     attachments: tuple[Attachment, ...] = (),
-    **links,
+    **links: Any,
 ) -> EmailNotification:
     """Render and store an email, and queue its delivery for after the transaction commits.
 
@@ -135,7 +138,7 @@ def _classify(error: Exception) -> Exception:
 
 # One open connection per worker process and mail configuration: a worker that sends a burst
 # of emails would otherwise pay a TCP and SMTP handshake for every message.
-_connections: dict[tuple, object] = {}
+_connections: dict[tuple, Any] = {}
 
 
 def _connection():
@@ -154,7 +157,7 @@ def _connection():
     return key, connection
 
 
-def _drop_connection(key) -> None:
+def _drop_connection(key: tuple) -> None:
     connection = _connections.pop(key, None)
     if connection is not None:
         # A broken connection may fail to close; it is gone either way.
@@ -248,14 +251,13 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
         return DeliveryResult("failed", error=row.last_error)
 
     row.status = Status.SENT
-    row.is_sent = True
     row.sent_at = timezone.now()
     row.next_attempt_at = None
-    row.save(update_fields=["status", "is_sent", "sent_at", "next_attempt_at"])
+    row.save(update_fields=["status", "sent_at", "next_attempt_at"])
     return DeliveryResult("sent")
 
 
-def notification_requeue(*, notification_ids) -> int:
+def notification_requeue(*, notification_ids: Iterable[int]) -> int:
     """Queue failed notifications for another round of delivery attempts (admin "resend").
 
     Only failed rows are touched, so a double click cannot send a delivered email again.
@@ -310,7 +312,7 @@ def notification_sweep(*, now: datetime | None = None) -> dict:
     acks_late=True,
     ignore_result=True,
 )
-def notification_deliver_task(self, notification_id: int) -> str:
+def notification_deliver_task(self: Task, notification_id: int) -> str:
     result = notification_deliver(notification_id=notification_id)
     if result.outcome == "retry":
         raise self.retry(countdown=result.retry_in)
@@ -326,6 +328,8 @@ def notifications_deliver_batch_task(notification_ids: list[int]) -> dict:
         result = notification_deliver(notification_id=notification_id)
         if result.outcome == "retry":
             # Each retry is its own delayed task, so one slow recipient holds up no batch.
-            notification_deliver_task.apply_async(args=[notification_id], countdown=result.retry_in)
+            notification_deliver_task.apply_async(
+                args=(notification_id,), countdown=result.retry_in
+            )
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
     return outcomes

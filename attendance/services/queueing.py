@@ -10,18 +10,20 @@ that finds what was left unqueued.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from celery import Task
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 
-def queue_after_commit(task, *args, countdown: float | None = None) -> None:
+def queue_after_commit(task: Task, *args: Any, countdown: float | None = None) -> None:
     """Queue `task(*args)` once the current transaction commits (at once outside one)."""
 
     def send():
         try:
-            task.apply_async(args=args, countdown=countdown)
+            task.apply_async(args=args, countdown=countdown or 0)
         except Exception:
             logger.warning("Could not queue %s%r; its sweeper will pick it up", task.name, args)
 

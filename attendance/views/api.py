@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 
 from attendance.models import MpesaPayment
+from attendance.services.money import prompt_amount_for
 from attendance.services.payments import (
     PaymentError,
     callback_receive,
@@ -101,7 +102,12 @@ def request_payment(request):
         except (ValueError, TypeError, get_user_model().DoesNotExist):
             return error_response("unknown_user", "No such member.", 404)
     amount = body.get("amount")
-    if amount is None or isinstance(amount, bool):
+    if amount is None:
+        # No amount: the payer's balance, by the same rule as the portal and the admin.
+        amount = prompt_amount_for(payer.profile.balance)
+        if amount is None:
+            return error_response("nothing_owed", "Nothing is owed: give an amount.", 400)
+    if isinstance(amount, bool):
         return error_response("invalid_amount", "Give the amount in whole shillings.", 400)
     key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
     try:

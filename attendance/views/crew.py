@@ -15,8 +15,8 @@ from attendance.services.crew import (
     crew_answer_link_check,
     crew_confirm,
     crew_decline,
-    crew_roster_queryset,
 )
+from attendance.services.staffing import crew_roster_queryset
 
 from .portal import back
 

@@ -335,7 +335,6 @@ class Command(BaseCommand):
                     subject=f"[seed] Update {n}",
                     message="Call time moved.",
                     status=EmailNotification.Status.SENT,
-                    is_sent=True,
                     sent_at=start + timedelta(seconds=n * 31_536_000 // max(count, 1)),
                 )
             )

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -86,7 +87,7 @@ def callback_receive(
     return callback_id, 400
 
 
-def _store_unreadable(raw: str, exact: bytes | None, remote_addr, detail: str) -> int:
+def _store_unreadable(raw: str, exact: bytes | None, remote_addr: str | None, detail: str) -> int:
     return MpesaCallback.objects.create(
         raw_body=raw, raw_bytes=exact, remote_addr=remote_addr, status=CB.MALFORMED, detail=detail
     ).pk
@@ -110,7 +111,7 @@ def _callback_store(
     replaced and the INSERT tried once more: a callback is answered 200 only once it is
     stored, and Safaricom does not send it again.
     """
-    params = [timezone.now(), raw, exact, remote_addr, checkout_request_id, CB.RECEIVED]
+    params: list[Any] = [timezone.now(), raw, exact, remote_addr, checkout_request_id, CB.RECEIVED]
     for attempt in (1, 2):
         try:
             with connection.cursor() as cursor:
@@ -282,8 +283,8 @@ def callbacks_process_pending(*, now: datetime | None = None) -> int:
     started = time.monotonic()
     open_rows = MpesaCallback.objects.filter(received_at__lt=now - timedelta(seconds=30))
     unmatched_due = Q()
-    for attempts, after in UNMATCHED_RETRY_AFTER.items():
-        unmatched_due |= Q(attempts=attempts, processed_at__lt=now - after)
+    for attempts, wait in UNMATCHED_RETRY_AFTER.items():
+        unmatched_due |= Q(attempts=attempts, processed_at__lt=now - wait)
     stages = [
         open_rows.filter(status__in=[CB.RECEIVED, CB.ERROR]),
         open_rows.filter(unmatched_due, status=CB.UNMATCHED),

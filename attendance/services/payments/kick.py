@@ -12,6 +12,8 @@ sweeper retries anything left behind), only for speed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.cache import cache
 
@@ -23,7 +25,7 @@ class CallbackKick:
 
     def __init__(self) -> None:
         self.seen_at = -1e9  # when this process last saw the flag set (monotonic clock)
-        self._redis = None
+        self._redis: Any = None
 
     def _client(self):
         if self._redis is None:

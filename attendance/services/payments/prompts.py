@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -47,16 +47,16 @@ def payment_references(purpose: str) -> tuple[str, str]:
     return account_reference, transaction_desc
 
 
-def _fingerprint(**fields) -> str:
+def _fingerprint(**fields: object) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def payment_request_stk_push(
     *,
-    payer,
-    amount,
+    payer: User,
+    amount: object,
     purpose: str,
-    requested_by,
+    requested_by: User | None,
     phone: str | None = None,
     idempotency_key: str | None = None,
     client: DarajaClient | None = None,
@@ -110,7 +110,7 @@ def payment_request_stk_push(
     return _record_accepted(payment, accepted), False
 
 
-def _checked_amount_and_phone(payer, amount, phone: str | None) -> tuple[int, str]:
+def _checked_amount_and_phone(payer: User, amount: object, phone: str | None) -> tuple[int, str]:
     try:
         shillings = whole_shillings(amount)
     except DarajaValidationError as error:
@@ -215,7 +215,7 @@ def _record_accepted(payment: MpesaPayment, accepted: StkPushAccepted) -> MpesaP
     return payment
 
 
-def _check_prompt_limits(*, requested_by, phone: str) -> None:
+def _check_prompt_limits(*, requested_by: User | None, phone: str) -> None:
     """Refuse a prompt past the limits (429): per requester and per phone, in a window.
 
     Counted in the database, so the limit holds across processes and without Redis. The
@@ -235,7 +235,7 @@ def _check_prompt_limits(*, requested_by, phone: str) -> None:
         )
     ]
     if requested_by is not None:
-        get_user_model().objects.select_for_update().filter(pk=requested_by.pk).exists()
+        User.objects.select_for_update().filter(pk=requested_by.pk).exists()
         if not (requested_by.is_staff and requested_by.has_perm("attendance.request_mpesapayment")):
             checks.append(
                 (
@@ -257,7 +257,7 @@ def _check_prompt_limits(*, requested_by, phone: str) -> None:
             )
 
 
-def _replay(requested_by, key: str, fingerprint: str) -> MpesaPayment | None:
+def _replay(requested_by: User | None, key: str, fingerprint: str) -> MpesaPayment | None:
     existing = MpesaPayment.objects.filter(requested_by=requested_by, idempotency_key=key).first()
     if existing is None:
         return None
@@ -270,7 +270,7 @@ def _replay(requested_by, key: str, fingerprint: str) -> MpesaPayment | None:
     return existing
 
 
-def payment_resend(*, payment: MpesaPayment, by) -> MpesaPayment:
+def payment_resend(*, payment: MpesaPayment, by: User) -> MpesaPayment:
     """A new prompt for a failed or cancelled payment (same member, amount, phone, purpose)."""
     if payment.status not in (Status.FAILED, Status.CANCELLED):
         raise PaymentError("not_resendable", "Only failed or cancelled payments can be resent.")

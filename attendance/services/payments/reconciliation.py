@@ -42,7 +42,7 @@ def payment_query(*, payment: MpesaPayment, client: DarajaClient | None = None) 
     )
     if answer is None:
         return "error"
-    if answer.pending:
+    if answer.result_code is None:  # the customer has not answered yet
         return "pending"
     outcome, _ = payment_apply_result(
         result=StkResult(

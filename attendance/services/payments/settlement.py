@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -201,9 +202,9 @@ def _confirm_to_payer(payment: MpesaPayment) -> None:
     )
 
 
-def alert_staff(*, notification_type: str, context: dict, **links) -> None:
+def alert_staff(*, notification_type: str, context: dict, **links: Any) -> None:
     """Email every active staff member (who has an address) about money that needs a look."""
-    staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
+    staff = User.objects.filter(is_staff=True, is_active=True).exclude(email="")
     for member in staff:
         notification_create(
             recipient=member.email,
@@ -214,7 +215,7 @@ def alert_staff(*, notification_type: str, context: dict, **links) -> None:
         )
 
 
-def payment_credit_after_review(*, payment: MpesaPayment, by) -> MpesaPayment:
+def payment_credit_after_review(*, payment: MpesaPayment, by: User) -> MpesaPayment:
     """Staff accept a flagged payment: the ledger is credited with what was actually paid."""
     with transaction.atomic():
         payment = MpesaPayment.objects.select_for_update().get(pk=payment.pk)

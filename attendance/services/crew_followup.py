@@ -1,0 +1,111 @@
+"""After crew confirm: reminders the day before, the setup briefing, completion after the event."""
+
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from attendance.models import Attendance, EmailNotification, Event, EventCrew
+from attendance.services.crew import CrewError, crew_email
+from attendance.services.staffing import crew_roster
+
+Status = EventCrew.Status
+
+
+def crew_remind(*, assignment: EventCrew, now: datetime | None = None) -> bool:
+    """Email one confirmed member a reminder, at most once ever. True if this call sent it.
+
+    The flag is claimed by a conditional UPDATE in the same transaction as the email row: of
+    two overlapping runs, the second waits for the first's row lock, then matches nothing.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimed = EventCrew.objects.filter(
+            pk=assignment.pk, status=Status.CONFIRMED, reminder_sent=False
+        ).update(reminder_sent=True, reminder_sent_at=now, updated_at=now)
+        if not claimed:
+            return False
+        current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
+        if current.user.email:
+            roster = list(crew_roster(current.event))
+            crew_email(current, EmailNotification.Type.CREW_REMINDER, {"roster": roster})
+    return True
+
+
+def crew_send_reminders(*, now: datetime | None = None) -> int:
+    """The beat job: remind confirmed crew of events starting tomorrow (local date).
+
+    Runs hourly; sends nothing before CREW_REMINDER_HOUR so nobody is emailed at midnight.
+    Safe to run twice or concurrently (see crew_remind). Returns how many were reminded.
+    """
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.hour < settings.CREW_REMINDER_HOUR:
+        return 0
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
+    due = (
+        EventCrew.objects.filter(
+            status=Status.CONFIRMED,
+            reminder_sent=False,
+            event__starts_at__gte=tomorrow,
+            event__starts_at__lt=tomorrow + timedelta(days=1),
+        )
+        .exclude(event__status=Event.Status.CANCELLED)
+        .values_list("pk", flat=True)
+    )
+    return sum(crew_remind(assignment=EventCrew(pk=pk), now=now) for pk in list(due))
+
+
+def crew_send_briefing(*, event: Event) -> int:
+    """Email every confirmed member the roster (name, role, phone) and the instructions.
+
+    Returns how many were emailed; raises CrewError if nobody has confirmed yet.
+    """
+    roster = list(crew_roster(event).filter(status=Status.CONFIRMED))
+    if not roster:
+        raise CrewError(f"Nobody has confirmed for {event.name} yet.")
+    sent = 0
+    with transaction.atomic():
+        for member in roster:
+            if not member.user.email:
+                continue
+            crew_email(member, EmailNotification.Type.SETUP_BRIEFING, {"roster": roster})
+            sent += 1
+    return sent
+
+
+def crew_complete(*, assignment_ids: Iterable[int], now: datetime | None = None) -> tuple[int, int]:
+    """Confirmed members who checked in to an event that has started become completed.
+
+    Returns (completed, left as they were).
+    """
+    now = now or timezone.now()
+    ids = list(assignment_ids)
+    attended = Attendance.objects.filter(
+        event=OuterRef("event"), user=OuterRef("user"), check_in_at__isnull=False
+    )
+    completed = (
+        EventCrew.objects.filter(pk__in=ids, status=Status.CONFIRMED, event__starts_at__lte=now)
+        .filter(Exists(attended))
+        .update(status=Status.COMPLETED, completed_at=now, updated_at=now)
+    )
+    return completed, len(ids) - completed
+
+
+def crew_complete_event(*, event: Event, now: datetime | None = None) -> tuple[int, int]:
+    """After the event: complete the crew who attended; the event itself becomes completed."""
+    now = now or timezone.now()
+    if event.starts_at > now:
+        raise CrewError(f"{event.name} has not started yet.")
+    with transaction.atomic():
+        result = crew_complete(
+            assignment_ids=event.crew.filter(status=Status.CONFIRMED).values_list("pk", flat=True),
+            now=now,
+        )
+        if event.ends_at <= now and event.status != Event.Status.COMPLETED:
+            Event.objects.filter(pk=event.pk).update(status=Event.Status.COMPLETED, updated_at=now)
+            event.status = Event.Status.COMPLETED
+    return result

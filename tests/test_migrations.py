@@ -13,3 +13,48 @@ def test_no_model_change_is_missing_a_migration():
         call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
     except SystemExit:  # --check exits 1 when a migration would be written
         pytest.fail(f"makemigrations found changes without a migration:\n{out.getvalue()}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_that_ended_before_m_pesa_could_say_keep_their_meaning_under_the_new_codes():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("attendance", "0009_callback_quarantine_and_prompt_limits")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    User = old.get_model("auth", "User")
+    Payment = old.get_model("attendance", "MpesaPayment")
+    user = User.objects.create(username="payer")
+    rows = {
+        # (status, settled_via, old code) -> the code it must become
+        ("failed", "push", "timeout"): "push_unanswered",
+        ("failed", "push", "connection_lost"): "push_unanswered",
+        ("failed", "push", "unreachable"): "push_not_sent",
+        ("failed", "push", "500.003.1001"): "push_refused",
+        ("failed", "timeout", "timeout"): "expired",
+        ("failed", "callback", "1037"): "1037",
+        ("cancelled", "callback", "1032"): "1032",
+    }
+    ids = {}
+    for n, (status, via, code) in enumerate(rows):
+        ids[(status, via, code)] = Payment.objects.create(
+            user=user,
+            phone_number=f"25471100{n:04d}",
+            amount=100,
+            payment_purpose="x",
+            account_reference="x",
+            transaction_desc="x",
+            status=status,
+            settled_via=via,
+            result_code=code,
+        ).pk
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from attendance.models import MpesaPayment
+
+    now = dict(MpesaPayment.objects.values_list("pk", "result_code"))
+    assert {key: now[pk] for key, pk in ids.items()} == rows

@@ -9,6 +9,10 @@ always had, so messages already in a broker and beat rows still resolve.
 from celery import shared_task
 
 from attendance.services.crew_followup import crew_send_reminders
+from attendance.services.jobs import (  # noqa: F401  (registers the job task)
+    bulk_job_run_task,
+    bulk_jobs_resume,
+)
 from attendance.services.notifications import (  # noqa: F401  (registers the delivery tasks)
     notification_deliver_task,
     notification_sweep,
@@ -34,6 +38,11 @@ def callbacks_process_pending_task() -> int:
 @shared_task(ignore_result=False)
 def payments_reconcile_task() -> dict:
     return payments_reconcile()
+
+
+@shared_task(ignore_result=False)
+def bulk_jobs_resume_task() -> int:
+    return bulk_jobs_resume()
 
 
 @shared_task(ignore_result=False)

@@ -191,6 +191,10 @@ STORAGES = {
     },
 }
 
+# --- Uploaded and generated files (exports) -------------------------------------------------
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_URL = "media/"  # never served directly: downloads go through a view that checks who asks
+
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -282,6 +286,10 @@ MPESA_CALLBACK_MAX_ATTEMPTS = env.int("MPESA_CALLBACK_MAX_ATTEMPTS", default=5)
 MPESA_PROMPT_LIMIT_WINDOW_SECONDS = env.int("MPESA_PROMPT_LIMIT_WINDOW_SECONDS", default=600)
 MPESA_PROMPT_LIMIT_PER_REQUESTER = env.int("MPESA_PROMPT_LIMIT_PER_REQUESTER", default=5)
 MPESA_PROMPT_LIMIT_PER_PHONE = env.int("MPESA_PROMPT_LIMIT_PER_PHONE", default=3)
+# Background jobs that call Daraja (bulk prompts, status checks): this many at once, at most
+# this many starts a second; a spike-arrest answer halves the pace.
+MPESA_BULK_CONCURRENCY = env.int("MPESA_BULK_CONCURRENCY", default=4)
+MPESA_BULK_PER_SECOND = env.float("MPESA_BULK_PER_SECOND", default=5.0)
 
 # --- Security -----------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -309,7 +317,8 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-axes logs every login at INFO ("Deleted 0 failed login attempts"): noise.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 if CELERY_TASK_ALWAYS_EAGER:
     # In-process tasks (the demo): a "Task ... succeeded" line per email is noise there.

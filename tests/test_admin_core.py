@@ -1,5 +1,3 @@
-import csv
-import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,6 +7,7 @@ from django.utils import timezone
 from attendance.models import Attendance, AttendanceCorrection, LedgerEntry
 from attendance.services.attendance import attendance_expect
 from tests.factories import EventFactory, UserFactory
+from tests.jobs import export_rows
 
 
 @pytest.mark.parametrize("model", ["profile", "ledgerentry", "event", "attendance"])
@@ -100,7 +99,9 @@ def test_admin_attendance_edit_records_a_correction(staff_client, staff, crew):
     assert attendance.check_in_method == Attendance.Method.ADMIN
 
 
-def test_csv_export_for_a_date_range(staff_client, crew, other_crew):
+def test_csv_export_for_a_date_range(
+    staff_client, crew, other_crew, django_capture_on_commit_callbacks
+):
     inside = EventFactory(name="Inside", starts_at=timezone.now() - timedelta(days=3))
     outside = EventFactory(name="Outside", starts_at=timezone.now() - timedelta(days=40))
     attendance_expect(event=inside, user=crew)
@@ -108,10 +109,11 @@ def test_csv_export_for_a_date_range(staff_client, crew, other_crew):
     attendance_expect(event=outside, user=crew)
     start = (timezone.localdate() - timedelta(days=7)).isoformat()
     end = timezone.localdate().isoformat()
-    response = staff_client.get(f"/admin/attendance/attendance/export/?start={start}&end={end}")
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv"
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = export_rows(
+        staff_client,
+        f"/admin/attendance/attendance/export/?start={start}&end={end}",
+        capture=django_capture_on_commit_callbacks,
+    )
     assert rows[0][0] == "event"
     assert {r[0] for r in rows[1:]} == {"Inside"}
     assert len(rows) == 3

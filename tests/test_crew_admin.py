@@ -11,6 +11,7 @@ from attendance.models import EmailNotification, EventCrew, EventRoleRequirement
 from attendance.services.crew import crew_confirm, crew_invite
 from tests.admin_forms import EVENT_INLINES, management_forms
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.jobs import run_action
 
 Status = EventCrew.Status
 CHANGELIST = "/admin/attendance/eventcrew/"
@@ -122,21 +123,30 @@ def _action(staff_client, action, assignments):
     ).content.decode()
 
 
-def test_bulk_actions_invite_confirm_remind_and_complete(staff_client, crew, other_crew):
+def _job(staff_client, capture, action, assignments):
+    data = {"action": action, "_selected_action": [a.pk for a in assignments]}
+    return run_action(staff_client, CHANGELIST, data, capture=capture)
+
+
+def test_bulk_actions_invite_confirm_remind_and_complete(
+    staff_client, crew, other_crew, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
     event = EventFactory()
     first, second = (EventCrewFactory(event=event, user=u) for u in (crew, other_crew))
-    page = _action(staff_client, "send_invitations", [first, second])
-    assert "2 invitation(s) sent" in page
-    page = _action(staff_client, "mark_confirmed", [first])
-    assert "1 confirmed" in page
-    page = _action(staff_client, "send_reminders", [first, second])
-    assert "1 reminder(s) sent" in page and "1 skipped" in page
+    job, page = _job(staff_client, capture, "send_invitations", [first, second])
+    assert (job.done, job.failed) == (2, 0) and page.count("Invitation sent.") == 2
+    job, page = _job(staff_client, capture, "mark_confirmed", [first])
+    assert job.done == 1 and "Marked confirmed." in page
+    job, page = _job(staff_client, capture, "send_reminders", [first, second])
+    assert (job.done, job.skipped) == (1, 1)
+    assert "Reminder sent." in page and "Not confirmed, or reminded already." in page
     page = _action(staff_client, "mark_completed", [first])
     assert "1 left as they were" in page  # the event has not started: nobody checked in
     first.refresh_from_db()
     assert (first.status, first.reminder_sent) == (Status.CONFIRMED, True)
-    page = _action(staff_client, "send_invitations", [first])
-    assert "already answered" in page
+    job, page = _job(staff_client, capture, "send_invitations", [first])
+    assert job.failed == 1 and "already answered" in page
 
 
 def test_the_assignment_page_shows_its_emails_and_only_safe_fields(staff_client, crew):
@@ -148,15 +158,18 @@ def test_the_assignment_page_shows_its_emails_and_only_safe_fields(staff_client,
     assert 'name="status"' not in page  # answers come from the member, not a dropdown
 
 
-def test_event_action_sends_the_setup_briefing(staff_client, crew):
+def test_event_action_sends_the_setup_briefing(
+    staff_client, crew, django_capture_on_commit_callbacks
+):
     assignment = EventCrewFactory(user=crew)
     crew_confirm(assignment=assignment)
-    response = staff_client.post(
+    job, page = run_action(
+        staff_client,
         "/admin/attendance/event/",
         {"action": "send_setup_briefing", "_selected_action": [assignment.event_id]},
-        follow=True,
+        capture=django_capture_on_commit_callbacks,
     )
-    assert "briefing sent to 1 crew" in response.content.decode()
+    assert job.done == 1 and "Briefing sent." in page
     assert EmailNotification.objects.filter(notification_type="setup_briefing").count() == 1
 
 

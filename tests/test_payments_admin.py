@@ -1,12 +1,10 @@
-import csv
-import io
-
 import pytest
 import requests
 
 from attendance.models import MpesaCallback, MpesaPayment
 from attendance.services.ledger import ledger_post
 from tests.factories import PaymentFactory, UserFactory
+from tests.jobs import export_rows, run_action
 
 
 def _pushes(daraja):
@@ -74,7 +72,9 @@ def test_resend_asks_first_then_prompts_once(daraja, staff_client):
     assert new.status == "pending" and new.amount == failed.amount
 
 
-def test_bulk_request_defaults_to_each_members_balance(daraja, staff_client, staff):
+def test_bulk_request_defaults_to_each_members_balance(
+    daraja, staff_client, staff, django_capture_on_commit_callbacks
+):
     owing = UserFactory(profile__phone_number="0712000222")
     clear = UserFactory(profile__phone_number="0712000333")
     ledger_post(user=owing, kind="charge", amount=1200, description="Lost DI box")
@@ -85,7 +85,8 @@ def test_bulk_request_defaults_to_each_members_balance(daraja, staff_client, sta
     )
     assert "Send prompts" in form.content.decode()
     assert _pushes(daraja) == 0
-    done = staff_client.post(
+    job, page = run_action(
+        staff_client,
         "/admin/attendance/profile/",
         {
             "action": "request_mpesa_payment",
@@ -94,15 +95,18 @@ def test_bulk_request_defaults_to_each_members_balance(daraja, staff_client, sta
             "amount": "",
             "purpose": "Balance payment",
         },
-        follow=True,
+        capture=django_capture_on_commit_callbacks,
     )
-    assert "prompt sent to 1 member" in done.content.decode()
-    assert "nothing owed" in done.content.decode()
+    assert (job.status, job.done, job.skipped, job.failed) == ("done", 1, 1, 0)
+    assert "Prompt for KES 1,200 sent to 2547*****222" in page
+    assert "Nothing owed." in page
     payment = MpesaPayment.objects.get()
     assert payment.user == owing and payment.amount == 1200 and payment.requested_by == staff
 
 
-def test_check_status_now_settles_a_lost_callback(daraja, staff_client):
+def test_check_status_now_settles_a_lost_callback(
+    daraja, staff_client, django_capture_on_commit_callbacks
+):
     import time
 
     from attendance.services.payments import payment_request_stk_push
@@ -112,27 +116,30 @@ def test_check_status_now_settles_a_lost_callback(daraja, staff_client):
         payer=member, amount=100, purpose="x", requested_by=member
     )
     time.sleep(0.3)
-    response = staff_client.post(
+    job, page = run_action(
+        staff_client,
         "/admin/attendance/mpesapayment/",
         {"action": "check_status_now", "_selected_action": [payment.pk]},
-        follow=True,
+        capture=django_capture_on_commit_callbacks,
     )
-    assert "1 settled" in response.content.decode()
+    assert job.done == 1 and "Settled by M-Pesa" in page
     payment.refresh_from_db()
     assert payment.status == "completed"
 
 
-def _export(staff_client, data, filters=""):
+def _export(staff_client, data, capture, filters=""):
     # Filters live in the query string, as on the page the staff member is looking at.
-    response = staff_client.post(
-        f"/admin/attendance/mpesapayment/{filters}", {"action": "export_csv", **data}
+    return export_rows(
+        staff_client,
+        f"/admin/attendance/mpesapayment/{filters}",
+        {"action": "export_csv", **data},
+        capture=capture,
     )
-    assert response.status_code == 200
-    assert response["Content-Disposition"] == 'attachment; filename="mpesa-payments.csv"'
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
-def test_export_for_reconciliation_streams_the_filtered_payments_as_csv(staff_client):
+def test_export_for_reconciliation_writes_the_filtered_payments_as_csv(
+    staff_client, django_capture_on_commit_callbacks
+):
     paid = PaymentFactory(
         status="completed", amount=1500, receipt_number="TKA1B2C3D4", phone_number="254711000001"
     )
@@ -147,6 +154,7 @@ def test_export_for_reconciliation_streams_the_filtered_payments_as_csv(staff_cl
     rows = _export(
         staff_client,
         {"select_across": "1", "index": "0", "_selected_action": [paid.pk]},
+        django_capture_on_commit_callbacks,
         filters="?status__exact=completed",
     )
     header, *body = rows
@@ -159,11 +167,15 @@ def test_export_for_reconciliation_streams_the_filtered_payments_as_csv(staff_cl
 
 @pytest.mark.parametrize("rows", [1, 60])
 def test_export_costs_the_same_queries_for_1_and_60_payments(
-    staff_client, django_assert_max_num_queries, rows
+    staff_client, django_assert_max_num_queries, rows, django_capture_on_commit_callbacks
 ):
     payments = [PaymentFactory(phone_number=f"2547110{n:05d}") for n in range(rows)]
-    with django_assert_max_num_queries(6):
-        rows_out = _export(staff_client, {"_selected_action": [p.pk for p in payments]})
+    with django_assert_max_num_queries(40):  # the action, the job, its page, the download
+        rows_out = _export(
+            staff_client,
+            {"_selected_action": [p.pk for p in payments]},
+            django_capture_on_commit_callbacks,
+        )
     assert len(rows_out) == rows + 1
 
 

@@ -21,7 +21,9 @@ def _owing(amount: str, phone: str):
     return member
 
 
-def test_a_balance_with_cents_becomes_the_same_prompt_in_portal_admin_and_api(daraja, client):
+def test_a_balance_with_cents_becomes_the_same_prompt_in_portal_admin_and_api(
+    daraja, client, django_capture_on_commit_callbacks
+):
     portal_member = _owing("100.50", "0711000101")
     client.force_login(portal_member)
     page = client.get("/").content.decode()
@@ -41,16 +43,17 @@ def test_a_balance_with_cents_becomes_the_same_prompt_in_portal_admin_and_api(da
         )
     )
     client.force_login(finance)
-    client.post(
-        "/admin/attendance/profile/",
-        {
-            "action": "request_mpesa_payment",
-            "_selected_action": [admin_member.profile.pk],
-            "apply": "1",
-            "amount": "",
-            "purpose": "Balance payment",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the job runs after commit
+        client.post(
+            "/admin/attendance/profile/",
+            {
+                "action": "request_mpesa_payment",
+                "_selected_action": [admin_member.profile.pk],
+                "apply": "1",
+                "amount": "",
+                "purpose": "Balance payment",
+            },
+        )
     assert MpesaPayment.objects.get(user=admin_member).amount == 101
 
 

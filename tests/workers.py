@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +38,11 @@ class Workers:
             **(env or {}),
         }
         self.processes: list[subprocess.Popen] = []
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - read by output(), kept to the end
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def __enter__(self):
         for n in range(self.count):
@@ -56,7 +62,7 @@ class Workers:
                         "--concurrency",
                         str(self.concurrency),
                         "--pool",
-                        "prefork",
+                        self.pool,
                         "--without-gossip",
                         "--without-mingle",
                         "--without-heartbeat",
@@ -66,10 +72,22 @@ class Workers:
                     cwd=ROOT,
                     env=self.env,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
+                    # A file, not a pipe nobody reads: a chatty worker would block on a full pipe.
+                    stderr=self.log,
+                    start_new_session=True,  # its own process group: kill() takes it whole
                 )
             )
         return self
+
+    def kill(self):
+        """A worker dying mid-task (the power goes): SIGKILL, no warm shutdown, no acks."""
+        import os
+        import signal
+
+        for p in self.processes:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=20)
+        self.processes = []
 
     def __exit__(self, *exc):
         for p in self.processes:

@@ -1,3 +1,12 @@
 """Admin, one module per domain. Importing them registers their ModelAdmins."""
 
-from . import attendance, crew, event_crew, events, notifications, payments, people  # noqa: F401
+from . import (  # noqa: F401
+    attendance,
+    crew,
+    event_crew,
+    events,
+    jobs,
+    notifications,
+    payments,
+    people,
+)

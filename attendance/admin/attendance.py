@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval
+from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, BulkJob
 from attendance.services.attendance import (
     CORRECTABLE_FIELDS,
     AttendanceError,
@@ -22,10 +22,10 @@ from attendance.services.attendance import (
 from .display import (
     AddOnlyInlineMixin,
     ReadOnlyAdminMixin,
-    csv_response,
     member_column,
     status_badge_column,
 )
+from .jobs import start_job
 
 
 class AttendanceForm(forms.ModelForm):
@@ -163,48 +163,15 @@ class ExportForm(forms.Form):
         return cleaned
 
 
-CSV_HEADER = [
-    "event",
-    "event_date",
-    "client",
-    "venue",
-    "username",
-    "name",
-    "call_time",
-    "check_in",
-    "check_out",
-    "status",
-    "hours_worked",
-    "check_in_method",
-    "notes",
-]
-
-
-def attendance_csv_rows(queryset):
-    def fmt(value):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
-
-    yield CSV_HEADER
-    for a in (
-        queryset.select_related("event", "user")
-        .order_by("event__starts_at", "user__username")
-        .iterator(chunk_size=2000)
-    ):
-        yield [
-            a.event.name,
-            fmt(a.event.starts_at)[:10],
-            a.event.client,
-            a.event.venue,
-            a.user.username,
-            a.user.get_full_name(),
-            fmt(a.expected_call_time),
-            fmt(a.check_in_at),
-            fmt(a.check_out_at),
-            a.status,
-            a.hours_worked if a.hours_worked is not None else "",
-            a.check_in_method,
-            a.notes,
-        ]
+def export_attendance(request, queryset):
+    ids = list(queryset.order_by().values_list("pk", flat=True))
+    return start_job(
+        request,
+        kind=BulkJob.Kind.EXPORT_ATTENDANCE,
+        params={"ids": ids},
+        total=len(ids),
+        what=f"a CSV of {len(ids):,} attendance record(s)",
+    )
 
 
 @admin.register(Attendance)
@@ -277,8 +244,7 @@ class AttendanceAdmin(admin.ModelAdmin):
             queryset = Attendance.objects.filter(
                 event__starts_at__gte=start, event__starts_at__lt=end
             )
-            name = f"attendance-{form.cleaned_data['start']}-{form.cleaned_data['end']}.csv"
-            return csv_response(attendance_csv_rows(queryset), name)
+            return export_attendance(request, queryset)
         context = {
             **self.admin_site.each_context(request),
             "form": form,
@@ -289,7 +255,7 @@ class AttendanceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected attendance as CSV")
     def export_csv(self, request, queryset):
-        return csv_response(attendance_csv_rows(queryset), "attendance-selected.csv")
+        return export_attendance(request, queryset)
 
     @admin.display(description="Date", ordering="event__starts_at")
     def event_date(self, obj):

@@ -15,19 +15,19 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from attendance.models import CrewRole, Event, EventCrew, member_name
+from attendance.models import BulkJob, CrewRole, Event, EventCrew, member_name
 from attendance.services.crew import (
     CrewError,
     crew_assign,
     crew_check_assignable,
-    crew_confirm,
     crew_invite,
     crew_update,
 )
-from attendance.services.crew_followup import crew_complete, crew_remind
+from attendance.services.crew_followup import crew_complete
 
 from .display import member_column, notification_history, status_badge_column
 from .event_crew import warn_if_booked
+from .jobs import start_job
 
 Status = EventCrew.Status
 
@@ -49,20 +49,22 @@ def report(request, done: int, verb: str, problems: list[str]) -> None:
         messages.warning(request, f"… and {len(problems) - 10} more not done.")
 
 
-def apply_each(request, assignments, service, verb: str) -> None:
-    """Run a crew service on each assignment; report what was done and who was left out, why."""
-    done, problems = 0, []
-    for assignment in assignments.select_related("user", "event"):
-        try:
-            service(assignment=assignment)
-            done += 1
-        except CrewError as error:
-            problems.append(f"{member_name(assignment.user)}: {error}")
-    report(request, done, verb, problems)
+def crew_job(request, assignments, *, kind: str, what: str):
+    """A background job doing one crew step for each assignment (invite, remind, confirm)."""
+    rows = list(assignments.select_related("user", "event").order_by("event__starts_at", "pk"))
+    if not rows:
+        messages.info(request, f"Nothing to do: no {what} for the selected crew.")
+        return None
+    return start_job(
+        request,
+        kind=kind,
+        targets=[(a.pk, f"{member_name(a.user)}, {a.event.name}") for a in rows],
+        what=f"{what} for {len(rows)} assignment(s)",
+    )
 
 
-def invite_all(request, assignments) -> None:
-    apply_each(request, assignments, crew_invite, "invitation(s) sent")
+def invite_all(request, assignments):
+    return crew_job(request, assignments, kind=BulkJob.Kind.SEND_INVITATIONS, what="invitations")
 
 
 class UpcomingEventFilter(admin.SimpleListFilter):
@@ -250,21 +252,17 @@ class EventCrewAdmin(admin.ModelAdmin):
         description="Send invitations (to those who have not answered)", permissions=["change"]
     )
     def send_invitations(self, request, queryset):
-        invite_all(request, queryset)
+        return invite_all(request, queryset)
 
     @admin.action(
         description="Send reminders (confirmed, not yet reminded)", permissions=["change"]
     )
     def send_reminders(self, request, queryset):
-        ids = list(queryset.values_list("pk", flat=True))
-        sent = sum(crew_remind(assignment=EventCrew(pk=pk)) for pk in ids)
-        skipped = len(ids) - sent
-        problems = [f"{skipped} skipped: not confirmed or already reminded."] if skipped else []
-        report(request, sent, "reminder(s) sent", problems)
+        return crew_job(request, queryset, kind=BulkJob.Kind.SEND_REMINDERS, what="reminders")
 
     @admin.action(description="Mark confirmed (answered by phone)", permissions=["change"])
     def mark_confirmed(self, request, queryset):
-        apply_each(request, queryset, crew_confirm, "confirmed")
+        return crew_job(request, queryset, kind=BulkJob.Kind.CONFIRM_CREW, what="confirmations")
 
     @admin.action(
         description="Mark completed (confirmed crew who checked in)", permissions=["change"]

@@ -1,11 +1,8 @@
 """Small display pieces shared by the admin modules."""
 
-import csv
-
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -121,30 +118,3 @@ def notification_history(queryset, limit: int = 20):
         "<th>To</th><th>Status</th></tr></thead><tbody>{}</tbody></table>",
         body,
     )
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"):
-# names, notes and purposes are typed by people, result descriptions come from Safaricom.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def csv_response(rows, filename: str) -> StreamingHttpResponse:
-    """Stream `rows` (the header first) as a CSV download, a row at a time."""
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow([_cell(value) for value in row]) for row in rows),
-        content_type="text/csv",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response

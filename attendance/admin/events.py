@@ -7,13 +7,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
-from attendance.models import Attendance, Event, EventCrew, EventRoleRequirement
+from attendance.models import Attendance, BulkJob, Event, EventCrew, EventRoleRequirement
 from attendance.services.crew import CrewError
-from attendance.services.crew_followup import crew_complete_event, crew_send_briefing
+from attendance.services.crew_followup import crew_briefing_targets, crew_complete_event
 from attendance.services.events import event_notify_created, event_save
 
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
-from .crew import invite_all
+from .crew import crew_job, invite_all
 from .display import notification_history, status_badge_column
 from .event_crew import (
     AssignCrewInline,
@@ -119,7 +119,7 @@ class EventAdmin(admin.ModelAdmin):
         description="Send invitations to assigned crew not yet invited", permissions=["change"]
     )
     def send_invitations(self, request, queryset):
-        invite_all(
+        return invite_all(
             request,
             EventCrew.objects.filter(
                 event__in=queryset, status=EventCrew.Status.INVITED, invitation_sent=False
@@ -130,13 +130,20 @@ class EventAdmin(admin.ModelAdmin):
         description="Email the setup briefing (roster and instructions) to confirmed crew"
     )
     def send_setup_briefing(self, request, queryset):
+        targets = []
         for event in queryset:
             try:
-                sent = crew_send_briefing(event=event)
+                targets += crew_briefing_targets(event=event)
             except CrewError as error:
                 messages.warning(request, str(error))
-            else:
-                messages.success(request, f"{event.name}: briefing sent to {sent} crew.")
+        if not targets:
+            return None
+        return crew_job(
+            request,
+            EventCrew.objects.filter(pk__in=targets),
+            kind=BulkJob.Kind.SEND_BRIEFING,
+            what="setup briefings",
+        )
 
     @admin.action(
         description="After the event: mark crew who checked in as completed",

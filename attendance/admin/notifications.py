@@ -1,10 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from attendance.models import EmailNotification
-from attendance.services.notifications import notification_requeue
+from attendance.models import BulkJob, EmailNotification
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_column
+from .jobs import start_job
 
 # A password reset email carries a link that sets the account's password: shown to staff, it
 # would let any of them take over another account (an admin's included).
@@ -90,11 +90,21 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Resend failed notifications")
     def resend_failed(self, request, queryset):
-        failed = queryset.filter(status=EmailNotification.Status.FAILED)
-        queued = notification_requeue(notification_ids=failed.values_list("pk", flat=True))
-        skipped = queryset.count() - queued
-        messages.success(request, f"{queued} notification(s) queued for delivery.")
+        failed = list(
+            queryset.filter(status=EmailNotification.Status.FAILED)
+            .order_by("pk")
+            .values_list("pk", "recipient", "subject")
+        )
+        skipped = queryset.count() - len(failed)
         if skipped:
             messages.info(
                 request, f"{skipped} selected notification(s) were not failed; left alone."
             )
+        if not failed:
+            return None
+        return start_job(
+            request,
+            kind=BulkJob.Kind.RESEND_EMAILS,
+            targets=[(pk, f"{recipient}: {subject}") for pk, recipient, subject in failed],
+            what=f"{len(failed)} failed email(s) sent again",
+        )

@@ -7,17 +7,14 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from attendance.models import MpesaCallback, MpesaPayment
-from attendance.services.money import PROMPT_MAXIMUM, PROMPT_MINIMUM, prompt_amount_for
+from attendance.models import BulkJob, MpesaCallback, MpesaPayment, member_name
+from attendance.services.money import PROMPT_MAXIMUM, PROMPT_MINIMUM
 from attendance.services.payments import (
     PaymentError,
     callback_process,
     payment_credit_after_review,
-    payment_query,
-    payment_request_stk_push,
     payment_resend,
 )
 from attendance.templatetags.soundfusion import kes
@@ -25,11 +22,11 @@ from attendance.templatetags.soundfusion import kes
 from .display import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
-    csv_response,
     member_column,
     status_badge,
     status_badge_column,
 )
+from .jobs import start_job
 
 
 def can_request_payments(request) -> bool:
@@ -226,29 +223,32 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Check status now (ask M-Pesa)")
     def check_status_now(self, request, queryset):
-        outcomes: dict[str, int] = {}
-        for payment in queryset.filter(status__in=MpesaPayment.OPEN)[:50]:
-            outcome = payment_query(payment=payment)
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if not outcomes:
+        waiting = list(
+            queryset.filter(status__in=MpesaPayment.OPEN).select_related("user").order_by("pk")
+        )
+        if not waiting:
             messages.info(request, "None of the selected payments is waiting for an answer.")
-            return
-        labels = {
-            "processed": "settled",
-            "pending": "still waiting for the customer",
-            "error": "M-Pesa could not answer (try again)",
-            "duplicate": "already settled",
-            "skipped": "not sent to M-Pesa",
-        }
-        messages.info(
-            request, "; ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(outcomes.items()))
+            return None
+        return start_job(
+            request,
+            kind=BulkJob.Kind.CHECK_PAYMENTS,
+            targets=[(p.pk, f"{member_name(p.user)}, KES {p.amount:,.0f}") for p in waiting],
+            what=f"status checks of {len(waiting)} payment(s)",
         )
 
     @admin.action(description="Export selected payments as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
         # For reconciling against the M-Pesa statement: "select all" exports the whole
-        # filtered list (a month, completed only, ...), streamed.
-        return csv_response(payment_csv_rows(queryset), "mpesa-payments.csv")
+        # filtered list (a month, completed only, ...). Written by a background job: 200,000
+        # rows take longer than a request may.
+        ids = list(queryset.order_by().values_list("pk", flat=True))
+        return start_job(
+            request,
+            kind=BulkJob.Kind.EXPORT_PAYMENTS,
+            params={"ids": ids},
+            total=len(ids),
+            what=f"a CSV of {len(ids):,} payment(s)",
+        )
 
     @admin.action(
         description="Credit reviewed payments to the ledger", permissions=["mpesa_review"]
@@ -275,50 +275,6 @@ def payment_totals(queryset) -> dict:
         failed=Count("pk", filter=Q(status__in=[Status.FAILED, Status.CANCELLED])),
         review=Count("pk", filter=Q(needs_review=True)),
     )
-
-
-PAYMENT_CSV_HEADER = [
-    "initiated_at",
-    "transaction_date",
-    "username",
-    "name",
-    "phone_number",
-    "amount",
-    "paid_amount",
-    "status",
-    "receipt_number",
-    "purpose",
-    "needs_review",
-    "review_reason",
-    "result_code",
-    "result_description",
-    "checkout_request_id",
-]
-
-
-def payment_csv_rows(queryset):
-    def fmt(value):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-    yield PAYMENT_CSV_HEADER
-    for p in queryset.select_related("user").order_by("initiated_at", "id").iterator(2000):
-        yield [
-            fmt(p.initiated_at),
-            fmt(p.transaction_date),
-            p.user.username,
-            p.user.get_full_name(),
-            p.phone_number,
-            p.amount,
-            "" if p.paid_amount is None else p.paid_amount,
-            p.status,
-            p.receipt_number,
-            p.payment_purpose,
-            "yes" if p.needs_review else "",
-            p.review_reason,
-            p.result_code,
-            p.result_description,
-            p.checkout_request_id,
-        ]
 
 
 @admin.register(MpesaCallback)
@@ -371,27 +327,18 @@ def request_mpesa_payment(modeladmin, request, queryset):
     if "apply" in request.POST:
         form = RequestPaymentForm(request.POST)
         if form.is_valid():
-            sent, problems = 0, []
-            for profile in profiles:
-                amount = form.cleaned_data["amount"] or prompt_amount_for(profile.balance)
-                if amount is None:
-                    problems.append(f"{profile}: nothing owed")
-                    continue
-                try:
-                    payment_request_stk_push(
-                        payer=profile.user,
-                        amount=amount,
-                        purpose=form.cleaned_data["purpose"],
-                        requested_by=request.user,
-                    )
-                    sent += 1
-                except PaymentError as error:
-                    problems.append(f"{profile}: {error.message}")
-            if sent:
-                messages.success(request, f"M-Pesa prompt sent to {sent} member(s).")
-            for problem in problems:
-                messages.warning(request, problem)
-            return None
+            # A background job: 500 pushes take minutes, far past a request's life. Each
+            # member's amount is worked out when their turn comes (their balance then).
+            return start_job(
+                request,
+                kind=BulkJob.Kind.PROMPT_PAYMENTS,
+                targets=[(p.pk, member_name(p.user)) for p in profiles],
+                params={
+                    "amount": form.cleaned_data["amount"],
+                    "purpose": form.cleaned_data["purpose"],
+                },
+                what=f"M-Pesa prompts to {len(profiles)} member(s)",
+            )
     else:
         form = RequestPaymentForm(initial={"purpose": "Balance payment"})
     context = {

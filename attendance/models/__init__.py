@@ -2,6 +2,7 @@
 
 from .crew import CrewRole, EventCrew, EventRoleRequirement
 from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
+from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification
 from .payments import MpesaCallback, MpesaPayment
 from .people import Department, LedgerEntry, Profile, member_name
@@ -10,6 +11,8 @@ __all__ = [
     "Attendance",
     "AttendanceCorrection",
     "AttendanceRemoval",
+    "BulkJob",
+    "BulkJobItem",
     "CrewRole",
     "Department",
     "EmailNotification",

@@ -19,8 +19,11 @@ short delay. What happens is chosen by the last four digits of the phone number:
 | 5041 | the push answers after any client timeout, yet the customer pays: callback sent |
 | anything else | success (e.g. the sandbox test number 254708374149) |
 
-`GET /simulator/stats` returns request counters (for tests and benchmarks);
-`POST /simulator/reset` zeroes them.
+`GET /simulator/stats` returns request counters (for tests and benchmarks), with the pushes
+per phone number; `POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
+`push_latency` (seconds before each push is answered) and `max_pushes_per_second` (more
+than that in a second is answered 500.003.02 "Spike arrest violation", as Daraja's rate limit
+is; nothing is prompted).
 """
 
 from __future__ import annotations
@@ -80,10 +83,33 @@ class SimulatorState:
         self.short_code = short_code
         self.pass_key = pass_key
         self.callback_delay = callback_delay
+        self.push_latency = 0.0
+        self.max_pushes_per_second: float | None = None
         self.lock = threading.Lock()
         self.tokens: set[str] = set()
         self.pushes: dict[str, Push] = {}
-        self.stats = {"oauth": 0, "stk_push": 0, "stk_query": 0, "callbacks_sent": 0}
+        self.recent_pushes: list[float] = []  # when accepted pushes arrived (spike arrest)
+        self.prompts_per_phone: dict[str, int] = {}
+        self.stats = {
+            "oauth": 0,
+            "stk_push": 0,
+            "stk_query": 0,
+            "callbacks_sent": 0,
+            "spike_arrests": 0,
+        }
+
+    def spike_arrested(self) -> bool:
+        """More pushes in the last second than allowed? Counts this one if it passes."""
+        if not self.max_pushes_per_second:
+            return False
+        with self.lock:
+            now = time.monotonic()
+            self.recent_pushes = [t for t in self.recent_pushes if now - t < 1.0]
+            if len(self.recent_pushes) >= self.max_pushes_per_second:
+                self.stats["spike_arrests"] += 1
+                return True
+            self.recent_pushes.append(now)
+            return False
 
     def count(self, name):
         with self.lock:
@@ -155,7 +181,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._oauth(parse_qs(url.query))
         if url.path == "/simulator/stats":
             with self.state.lock:
-                return self._json(200, dict(self.state.stats))
+                stats = {
+                    **self.state.stats,
+                    "prompts_per_phone": dict(self.state.prompts_per_phone),
+                }
+            return self._json(200, stats)
         return _error(self, 404, "404.001.01", "Resource not found")
 
     def do_POST(self):
@@ -165,6 +195,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 for key in self.state.stats:
                     self.state.stats[key] = 0
+                self.state.prompts_per_phone.clear()
             return self._json(200, {"ok": True})
         body = self._body()
         if path not in ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query"):
@@ -225,6 +256,10 @@ class Handler(BaseHTTPRequestHandler):
             return _error(self, 400, "400.002.02", f"Bad Request - Invalid {invalid}")
         amount, phone = int(data["Amount"]), str(data["PhoneNumber"])
         callback_url = str(data["CallBackURL"])
+        if self.state.push_latency:
+            time.sleep(self.state.push_latency)
+        if self.state.spike_arrested():
+            return _error(self, 500, "500.003.02", "Spike arrest violation")
         suffix = phone[-4:]
         if suffix == "5000":
             return _error(self, 500, "500.003.1001", "Internal Server Error")
@@ -253,6 +288,7 @@ class Handler(BaseHTTPRequestHandler):
         )
         with self.state.lock:
             self.state.pushes[push.checkout_request_id] = push
+            self.state.prompts_per_phone[phone] = self.state.prompts_per_phone.get(phone, 0) + 1
         self._schedule_callback(push)
         if suffix == "5041":
             time.sleep(60)  # the caller gave up long ago; the customer pays anyway

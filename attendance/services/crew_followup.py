@@ -30,8 +30,9 @@ def crew_remind(*, assignment: EventCrew, now: datetime | None = None) -> bool:
             return False
         current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
         if current.user.email:
-            roster = list(crew_roster(current.event))
-            crew_email(current, EmailNotification.Type.CREW_REMINDER, {"roster": roster})
+            # No roster in a reminder: a 2,000-person festival would put 2,000 names in each
+            # of 2,000 emails. The portal link in it shows the crew.
+            crew_email(current, EmailNotification.Type.CREW_REMINDER, {})
     return True
 
 
@@ -59,22 +60,50 @@ def crew_send_reminders(*, now: datetime | None = None) -> int:
     return sum(crew_remind(assignment=EventCrew(pk=pk), now=now) for pk in list(due))
 
 
+# A briefing lists the member's own role's crew (whom they work beside), up to this many; the
+# portal has the whole roster. Cost per email stays flat however big the event.
+BRIEFING_ROSTER_LIMIT = 40
+
+
+def crew_briefing_targets(*, event: Event) -> list[int]:
+    """The assignments a setup briefing goes to: confirmed members with an email address.
+
+    Raises CrewError if nobody has confirmed yet.
+    """
+    confirmed = event.crew.filter(status=Status.CONFIRMED)
+    if not confirmed.exists():
+        raise CrewError(f"Nobody has confirmed for {event.name} yet.")
+    return list(confirmed.exclude(user__email="").values_list("pk", flat=True))
+
+
+def crew_brief_one(*, assignment: EventCrew) -> EmailNotification:
+    """Email one confirmed member the briefing: instructions, and who works their role.
+
+    Raises CrewError if they are not confirmed (any more).
+    """
+    current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
+    if current.status != Status.CONFIRMED:
+        raise CrewError("not confirmed (any more).")
+    same_role = crew_roster(current.event).filter(status=Status.CONFIRMED, role=current.role_id)
+    roster = list(same_role[:BRIEFING_ROSTER_LIMIT])
+    context = {
+        "roster": roster,
+        "roster_total": current.event.crew.filter(status=Status.CONFIRMED).count(),
+        "roster_more": max(same_role.count() - len(roster), 0),
+    }
+    return crew_email(current, EmailNotification.Type.SETUP_BRIEFING, context)
+
+
 def crew_send_briefing(*, event: Event) -> int:
-    """Email every confirmed member the roster (name, role, phone) and the instructions.
+    """Brief every confirmed member at once (small events; the admin runs a background job).
 
     Returns how many were emailed; raises CrewError if nobody has confirmed yet.
     """
-    roster = list(crew_roster(event).filter(status=Status.CONFIRMED))
-    if not roster:
-        raise CrewError(f"Nobody has confirmed for {event.name} yet.")
-    sent = 0
     with transaction.atomic():
-        for member in roster:
-            if not member.user.email:
-                continue
-            crew_email(member, EmailNotification.Type.SETUP_BRIEFING, {"roster": roster})
-            sent += 1
-    return sent
+        targets = crew_briefing_targets(event=event)
+        for pk in targets:
+            crew_brief_one(assignment=EventCrew(pk=pk))
+    return len(targets)
 
 
 def crew_complete(*, assignment_ids: Iterable[int], now: datetime | None = None) -> tuple[int, int]:

@@ -26,6 +26,7 @@ ROLES = {
         "attendancecorrection": ("view",),
         "profile": ("view",),
         "emailnotification": ("view",),
+        "bulkjob": ("view",),
     },
     "Finance": {
         "auth.user": ("view",),
@@ -34,6 +35,7 @@ ROLES = {
         "mpesapayment": ("view", "request", "review"),
         "mpesacallback": ("view",),
         "emailnotification": ("view",),
+        "bulkjob": ("view",),
     },
 }
 

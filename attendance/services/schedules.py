@@ -13,6 +13,10 @@ PERIODIC_TASKS = {
         "attendance.tasks.payments_reconcile_task",
         60,
     ),
+    "Background jobs: resume those whose worker stopped": (
+        "attendance.tasks.bulk_jobs_resume_task",
+        60,
+    ),
     # Hourly, so a worker that was down at the reminder hour still catches up the same day.
     "Crew: remind confirmed crew the day before": (
         "attendance.tasks.crew_send_reminders_task",

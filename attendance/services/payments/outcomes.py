@@ -58,12 +58,16 @@ class PaymentError(Exception):
         *,
         http_status: int = 400,
         payment: MpesaPayment | None = None,
+        retry_later: bool = False,
     ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status
         self.payment = payment
+        # Daraja refused for now (spike arrest, quota, a busy moment) and nobody was prompted:
+        # the same prompt may be asked for again later.
+        self.retry_later = retry_later
 
 
 def payment_explanation(payment: MpesaPayment) -> str:

@@ -190,6 +190,7 @@ def _push_failed(payment: MpesaPayment, error: DarajaError) -> PaymentError:
         f"M-Pesa did not take the request: {error.message}",
         http_status=502,
         payment=payment,
+        retry_later=error.retryable,
     )
 
 
@@ -227,9 +228,13 @@ def _check_prompt_limits(*, requested_by: User | None, phone: str) -> None:
     window = timedelta(seconds=settings.MPESA_PROMPT_LIMIT_WINDOW_SECONDS)
     since = timezone.now() - window
     minutes = max(1, round(window.total_seconds() / 60))
+    # A push Daraja refused, or that never left us, prompted nobody: it does not count.
+    prompted = MpesaPayment.objects.filter(initiated_at__gte=since).exclude(
+        result_code__in=[PUSH_REFUSED, PUSH_NOT_SENT]
+    )
     checks = [
         (
-            MpesaPayment.objects.filter(phone_number=phone, initiated_at__gte=since),
+            prompted.filter(phone_number=phone),
             settings.MPESA_PROMPT_LIMIT_PER_PHONE,
             f"{mask_phone(phone)} has had {{n}} payment prompts in the last {minutes} minutes",
         )
@@ -239,7 +244,7 @@ def _check_prompt_limits(*, requested_by: User | None, phone: str) -> None:
         if not (requested_by.is_staff and requested_by.has_perm("attendance.request_mpesapayment")):
             checks.append(
                 (
-                    MpesaPayment.objects.filter(requested_by=requested_by, initiated_at__gte=since),
+                    prompted.filter(requested_by=requested_by),
                     settings.MPESA_PROMPT_LIMIT_PER_REQUESTER,
                     f"You have sent {{n}} payment prompts in the last {minutes} minutes",
                 )

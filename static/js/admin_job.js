@@ -1,0 +1,50 @@
+// A background job's progress page: counts and each member's outcome, without reloading.
+(function () {
+  "use strict";
+  var POLL_MS = 2000;
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("job");
+    if (!box) return;
+    var since = null;
+    function set(id, value) {
+      var el = document.getElementById(id);
+      if (el) el.textContent = value;
+    }
+    function update(data) {
+      set("job-status", data.status_display);
+      ["done", "failed", "skipped", "remaining", "total"].forEach(function (key) {
+        set("job-" + key, data[key]);
+      });
+      var bar = document.getElementById("job-bar");
+      bar.max = data.total || 1;
+      bar.value = data.done + data.failed + data.skipped;
+      var error = document.getElementById("job-error");
+      error.hidden = !data.error;
+      error.textContent = data.error;
+      document.getElementById("job-download").hidden = !data.file;
+      data.items.forEach(function (item) {
+        var row = document.getElementById("item-" + item.id);
+        if (!row) return;
+        var badge = document.createElement("span");
+        badge.className = "sf-badge sf-job-" + item.status;
+        badge.textContent = item.status_display;
+        var cell = row.querySelector(".status");
+        cell.textContent = "";
+        cell.appendChild(badge);
+        row.querySelector(".outcome").textContent = item.outcome;
+      });
+    }
+    function poll() {
+      var url = box.dataset.progressUrl + (since ? "?since=" + encodeURIComponent(since) : "");
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) {
+          update(data);
+          since = data.now;
+          if (!data.finished) setTimeout(poll, POLL_MS);
+        })
+        .catch(function () { setTimeout(poll, POLL_MS * 3); });
+    }
+    if (box.dataset.finished !== "1") setTimeout(poll, 500);
+  });
+})();

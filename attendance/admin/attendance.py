@@ -21,11 +21,13 @@ from attendance.services.attendance import (
 
 from .display import (
     AddOnlyInlineMixin,
+    CappedInlineMixin,
     ReadOnlyAdminMixin,
     member_column,
     status_badge_column,
 )
 from .jobs import start_job
+from .search import IndexedSearchMixin
 
 
 class AttendanceForm(forms.ModelForm):
@@ -97,8 +99,9 @@ def save_attendance_formset(request, formset) -> None:
             formset.changed_objects.append((attendance, form.changed_data))
 
 
-class AttendanceInline(admin.TabularInline):
-    """Who is on the list: times and status editable (recorded as corrections)."""
+class AttendanceInline(CappedInlineMixin, admin.TabularInline):
+    """Who is on the list: times and status editable (recorded as corrections); the first
+    CAP of them (the attendance list has everyone)."""
 
     model = Attendance
     form = AttendanceForm
@@ -175,7 +178,7 @@ def export_attendance(request, queryset):
 
 
 @admin.register(Attendance)
-class AttendanceAdmin(admin.ModelAdmin):
+class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
     form = AttendanceForm
     change_list_template = "admin/attendance/attendance/change_list.html"
     list_display = (
@@ -191,7 +194,9 @@ class AttendanceAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "check_in_method", "event__starts_at")
     date_hierarchy = "event__starts_at"
-    search_fields = ("user__username", "user__first_name", "user__last_name", "event__name")
+    search_fields = ("user__username",)
+    search_event = "event"
+    search_help_text = "A member's name, username or email address, or an event's name."
     list_select_related = ("event", "user")
     autocomplete_fields = ("user", "event")
     readonly_fields = (

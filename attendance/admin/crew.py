@@ -28,6 +28,7 @@ from attendance.services.crew_followup import crew_complete
 from .display import member_column, notification_history, status_badge_column
 from .event_crew import warn_if_booked
 from .jobs import start_job
+from .search import IndexedSearchMixin
 
 Status = EventCrew.Status
 
@@ -108,7 +109,7 @@ class EventCrewForm(forms.ModelForm):
 
 
 @admin.register(EventCrew)
-class EventCrewAdmin(admin.ModelAdmin):
+class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
     form = EventCrewForm
     list_display = (
         "member",
@@ -121,13 +122,9 @@ class EventCrewAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", UpcomingEventFilter, "event__starts_at", "role", "invitation_sent")
     date_hierarchy = "event__starts_at"
-    search_fields = (
-        "user__username",
-        "user__first_name",
-        "user__last_name",
-        "event__name",
-        "role__name",
-    )
+    search_fields = ("user__username",)
+    search_event = "event"
+    search_help_text = "A member's name, username or email address, or an event's name."
     list_select_related = ("user", "event", "role")
     autocomplete_fields = ("user", "event")
     ordering = ("-event__starts_at", "role__sort_order", "user__first_name")

@@ -63,6 +63,19 @@ class AddOnlyInlineMixin:
         return False
 
 
+class CappedInlineMixin:
+    """At most CAP rows in an inline: a 2,000-person event's page would render 2,000 forms
+    (seconds per page). The full list, with filters and search, is the model's own admin."""
+
+    CAP = 100
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        # By ids rather than a slice: formsets filter and count their queryset again.
+        first = list(queryset.values_list("pk", flat=True)[: self.CAP])
+        return queryset.filter(pk__in=first)
+
+
 class EstimatedCountPaginator(Paginator):
     """Counting a million rows costs more than rendering the page; estimate when unfiltered.
 
@@ -91,11 +104,11 @@ class EstimatedCountPaginator(Paginator):
 
 def notification_history(queryset, limit: int = 20):
     """The last emails of a member or an event, as a small table with links to each."""
-    rows = list(
-        queryset.only("pk", "created_at", "notification_type", "subject", "status", "recipient")[
-            :limit
-        ]
-    )
+    # The foreign keys too: a reverse manager (member.notifications) sets its object on each
+    # row through them, and a deferred one is fetched row by row.
+    fields = ["pk", "created_at", "notification_type", "subject", "status", "recipient"]
+    fields += ["user_id", "event_id", "crew_assignment_id"]
+    rows = list(queryset.only(*fields)[:limit])
     if not rows:
         return "No emails yet."
     body = format_html_join(

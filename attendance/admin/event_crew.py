@@ -11,7 +11,7 @@ from attendance.models import Event, EventCrew, EventRoleRequirement, member_nam
 from attendance.services.crew import CrewError, crew_assign, crew_remove, crew_update
 from attendance.services.staffing import crew_conflicts, event_staffing
 
-from .display import AddOnlyInlineMixin, status_badge, status_badge_column
+from .display import AddOnlyInlineMixin, CappedInlineMixin, status_badge, status_badge_column
 
 Status = EventCrew.Status
 
@@ -52,8 +52,9 @@ class RoleRequirementInline(_CachedRoleChoices, admin.TabularInline):
     verbose_name_plural = "Crew needed per role"
 
 
-class CrewInline(_CachedRoleChoices, admin.TabularInline):
-    """The crew already assigned: role, call time and instructions editable, answers shown."""
+class CrewInline(CappedInlineMixin, _CachedRoleChoices, admin.TabularInline):
+    """The crew already assigned: role, call time and instructions editable, answers shown
+    (the first CAP of them: the crew list has everyone)."""
 
     model = EventCrew
     fields = (
@@ -176,10 +177,18 @@ def staffing_table(event: Event):
         ),
     )
     crew_list = reverse("admin:attendance_eventcrew_changelist") + f"?event={event.pk}"
+    assigned = sum(row.confirmed + row.invited for row in rows)
+    shown = (
+        format_html("The page shows the first {} of the crew. ", CrewInline.CAP)
+        if assigned > CrewInline.CAP
+        else ""
+    )
     return format_html(
         '<table class="sf-history"><thead><tr><th>Role</th><th>Confirmed / needed</th>'
         "<th>Invited, no answer</th><th></th></tr></thead><tbody>{}</tbody></table>"
-        '<p><a href="{}">Open this crew list</a> to send invitations and reminders.</p>',
+        '<p>{}<a href="{}">Open this crew list</a> for everyone, to send invitations and '
+        "reminders.</p>",
         body,
+        shown,
         crew_list,
     )

@@ -31,7 +31,8 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("status", "starts_at")
     date_hierarchy = "starts_at"
     search_fields = ("name", "client", "venue")
-    filter_horizontal = ("managers",)
+    # A picker listing every user (thousands of crew) costs half a second per page.
+    autocomplete_fields = ("managers",)
     inlines = [
         RoleRequirementInline,
         CrewInline,

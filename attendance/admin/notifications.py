@@ -5,6 +5,7 @@ from attendance.models import BulkJob, EmailNotification
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_column
 from .jobs import start_job
+from .search import IndexedSearchMixin, month_filter
 
 # A password reset email carries a link that sets the account's password: shown to staff, it
 # would let any of them take over another account (an admin's included).
@@ -13,7 +14,7 @@ LINK_HIDDEN = "(Hidden: this email carries a password reset link.)"
 
 
 @admin.register(EmailNotification)
-class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EmailNotificationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: what was sent is history. Failed rows can be queued again."""
 
     list_display = (
@@ -25,8 +26,11 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "failed_attempts",
         "created_at",
     )
-    list_filter = ("notification_type", "status", "created_at")
+    list_filter = ("notification_type", "status", month_filter("created_at"))
     search_fields = ("recipient",)
+    search_email = "recipient"
+    search_help_text = "An email address, or the name of the member it was sent to."
+    sortable_by = ("recipient", "notification_type", "status_badge", "sent_at", "created_at")
     ordering = ("-created_at", "-id")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -64,6 +68,13 @@ class EmailNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = tuple(f for _, options in fieldsets for f in options["fields"])
 
     status_badge = status_badge_column()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            # The list shows none of the bodies (an invitation's HTML is tens of KB).
+            queryset = queryset.defer("message", "html_message", "attachments")
+        return queryset
 
     @admin.display(description="HTML preview")
     def preview(self, obj):

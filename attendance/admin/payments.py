@@ -27,6 +27,7 @@ from .display import (
     status_badge_column,
 )
 from .jobs import start_job
+from .search import IndexedSearchMixin, month_filter
 
 
 def can_request_payments(request) -> bool:
@@ -72,7 +73,7 @@ TIME_FIELDS = (
 
 
 @admin.register(MpesaPayment)
-class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Nothing here edits money: every field is read-only, changes go through services."""
 
     # What staff look for first (who, how much, how it ended, the receipt, resend) on the left:
@@ -87,16 +88,13 @@ class MpesaPaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "initiated_at",
         "payment_purpose",
     )
-    list_filter = ("status", "needs_review")
-    date_hierarchy = "initiated_at"
-    search_fields = (
-        "phone_number",
-        "user__username",
-        "user__first_name",
-        "user__last_name",
-        "=checkout_request_id",
-        "=receipt_number",
-    )
+    list_filter = ("status", "needs_review", month_filter("initiated_at"))
+    search_fields = ("phone_number",)  # shows the box; IndexedSearchMixin does the search
+    search_phone = "phone_number"
+    search_receipt = "receipt_number"
+    search_checkout = "checkout_request_id"
+    # Columns with an index to sort by (the member's name would sort 200,000 joined rows).
+    sortable_by = ("amount_kes", "status_badge", "receipt_number", "phone_number", "initiated_at")
     list_select_related = ("user",)
     ordering = ("-initiated_at", "-id")
     paginator = EstimatedCountPaginator
@@ -278,12 +276,16 @@ def payment_totals(queryset) -> dict:
 
 
 @admin.register(MpesaCallback)
-class MpesaCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MpesaCallbackAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The raw inbox: every callback as it arrived."""
 
     list_display = ("received_at", "checkout_request_id", "status_badge", "remote_addr", "payment")
-    list_filter = ("status", "received_at")
+    list_filter = ("status", month_filter("received_at"))
     search_fields = ("=checkout_request_id",)
+    search_checkout = "checkout_request_id"
+    search_member = None
+    search_help_text = "A checkout id (ws_CO_...)."
+    sortable_by = ("received_at", "status_badge")
     list_select_related = ("payment__user",)
     ordering = ("-received_at", "-id")
     paginator = EstimatedCountPaginator

@@ -9,6 +9,7 @@ from attendance.templatetags.soundfusion import kes
 
 from .display import notification_history
 from .payments import can_request_payments, request_mpesa_payment
+from .search import IndexedSearchMixin, month_filter
 
 User = get_user_model()
 
@@ -36,10 +37,11 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
     list_display = ("display_name", "username", "phone_number", "department", "balance_kes")
     list_filter = ("department",)
-    search_fields = ("user__username", "user__first_name", "user__last_name", "phone_number")
+    search_fields = ("user__username",)
+    search_phone = "phone_number"
     list_select_related = ("user",)
     readonly_fields = ("user", "balance", "created_at", "updated_at", "communication_history")
     fields = (
@@ -99,7 +101,7 @@ class LedgerEntryForm(forms.ModelForm):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(IndexedSearchMixin, admin.ModelAdmin):
     """Entries are added through the ledger service and never changed afterwards."""
 
     form = LedgerEntryForm
@@ -112,9 +114,10 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         "description",
         "created_by",
     )
-    list_filter = ("kind", "created_at")
-    date_hierarchy = "created_at"
-    search_fields = ("user__username", "user__first_name", "user__last_name", "description")
+    list_filter = ("kind", month_filter("created_at"))
+    search_fields = ("user__username",)
+    search_help_text = "The member's name, username or email address."
+    sortable_by = ("created_at", "kind")
     list_select_related = ("user", "created_by")
     autocomplete_fields = ("user",)
     show_full_result_count = False

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class EmailNotification(models.Model):
@@ -81,6 +82,19 @@ class EmailNotification(models.Model):
             models.Index(fields=["event", "-created_at"], name="notif_event_recent"),
             models.Index(fields=["-created_at"], name="notif_recent"),
             models.Index(fields=["crew_assignment", "-created_at"], name="notif_crew_recent"),
+            # What the admin sorts and searches by (an address is looked up whole).
+            models.Index(fields=["recipient", "-created_at"], name="notif_recipient"),
+            models.Index(fields=["-sent_at"], name="notif_sent"),
+            models.Index(fields=["notification_type", "-created_at"], name="notif_type_recent"),
+            # The sweeper's work: small whatever the history's size.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="notif_queued",
+                condition=Q(status="queued"),
+            ),
+            models.Index(
+                fields=["claimed_at"], name="notif_sending", condition=Q(status="sending")
+            ),
         ]
 
     def __str__(self):

@@ -87,6 +87,13 @@ class MpesaPayment(models.Model):
             # The prompt rate limits count recent prompts per requester and per phone.
             models.Index(fields=["requested_by", "initiated_at"], name="mpesa_requester_recent"),
             models.Index(fields=["phone_number", "initiated_at"], name="mpesa_phone_recent"),
+            models.Index(fields=["-amount", "-id"], name="mpesa_amount"),
+            # The reconciler's work: the open payments only, in the order it asks about them.
+            models.Index(
+                fields=["last_queried_at", "initiated_at"],
+                name="mpesa_open",
+                condition=Q(status__in=["initiated", "pending"]),
+            ),
         ]
         constraints = [
             # At most one prompt waiting on a phone: Daraja would refuse a second one anyway

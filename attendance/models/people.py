@@ -115,6 +115,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="ledger_user_recent"),
             models.Index(fields=["created_at"], name="ledger_created"),
+            models.Index(fields=["kind", "-created_at"], name="ledger_kind_recent"),
         ]
         constraints = [
             models.UniqueConstraint(

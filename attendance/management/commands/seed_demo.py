@@ -1,4 +1,5 @@
-"""Demo data for a first look, and volume for benchmarks. Safe to run again."""
+"""Demo data for a first look, and volume for benchmarks (management/volume.py). Safe to run
+again."""
 
 import random
 from datetime import datetime, time, timedelta
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from attendance.management import volume
 from attendance.models import (
     Attendance,
     CrewRole,
@@ -21,7 +23,6 @@ from attendance.models import (
     EventCrew,
     EventRoleRequirement,
     LedgerEntry,
-    MpesaPayment,
     Profile,
 )
 from attendance.phones import normalise_phone
@@ -126,13 +127,17 @@ class Command(BaseCommand):
             ]
             self._demo_events(admin, manager, members)
         if crew:
-            members += self._bulk_crew(crew)
+            members += volume.bulk_crew(crew)
+        if events or payments or notifications:
+            members = list(
+                User.objects.filter(pk__in=[m.pk for m in members]).select_related("profile")
+            )
         if events:
-            self._bulk_events(events, members, manager, rng)
+            volume.bulk_events(events, members, rng)
         if payments:
-            self._bulk_payments(payments, members, rng)
+            volume.bulk_payments(payments, members, rng)
         if notifications:
-            self._bulk_notifications(notifications, members, rng)
+            volume.bulk_notifications(notifications, members, rng)
 
     def _print_logins(self, emails_written: int) -> None:
         if emails_written:
@@ -282,141 +287,3 @@ class Command(BaseCommand):
             check_out_at=check_out,
             reason="Recorded from the paper sign-in sheet",
         )
-
-    def _bulk_payments(self, count, members, rng):
-        """Completed payments go through the ledger service (balances stay equal to the sum of
-        entries); failed and cancelled ones are inserted in bulk."""
-        already = MpesaPayment.objects.filter(checkout_request_id__startswith="ws_CO_SEED").count()
-        failed = []
-        for n in range(already, count):
-            member = rng.choice(members)
-            status = rng.choices(["completed", "failed", "cancelled"], [8, 1, 1])[0]
-            payment = MpesaPayment(
-                user=member,
-                requested_by=member,
-                phone_number=member.profile.phone_number or "254700000000",
-                amount=Decimal(rng.choice([100, 250, 500, 1200, 2500])),
-                payment_purpose="Balance payment",
-                account_reference="SF Balance",
-                transaction_desc="Balance",
-                checkout_request_id=f"ws_CO_SEED{n:09d}",
-                status=status,
-                result_code="0" if status == "completed" else "1032",
-                settled_via="callback",
-            )
-            if status != "completed":
-                failed.append(payment)
-                continue
-            payment.receipt_number = f"SD{n:08d}"
-            payment.completed_at = payment.settled_at = timezone.now()
-            with transaction.atomic():
-                payment.save()
-                payment.ledger_entry = ledger_post(
-                    user=member,
-                    kind=LedgerEntry.Kind.PAYMENT,
-                    amount=payment.amount,
-                    description=f"M-Pesa payment {payment.receipt_number}",
-                    source=payment,
-                )
-                payment.save(update_fields=["ledger_entry"])
-        MpesaPayment.objects.bulk_create(failed, batch_size=1000)
-
-    def _bulk_notifications(self, count, members, rng):
-        already = EmailNotification.objects.filter(subject__startswith="[seed]").count()
-        start = timezone.now() - timedelta(days=365)
-        rows = []
-        for n in range(already, count):
-            member = rng.choice(members)
-            rows.append(
-                EmailNotification(
-                    recipient=member.email or f"{member.username}@soundfusion.local",
-                    user=member,
-                    notification_type=EmailNotification.Type.EVENT_UPDATED,
-                    subject=f"[seed] Update {n}",
-                    message="Call time moved.",
-                    status=EmailNotification.Status.SENT,
-                    sent_at=start + timedelta(seconds=n * 31_536_000 // max(count, 1)),
-                )
-            )
-            if len(rows) == 5000:
-                EmailNotification.objects.bulk_create(rows)
-                rows = []
-        EmailNotification.objects.bulk_create(rows)
-
-    def _bulk_crew(self, count):
-        existing = set(
-            User.objects.filter(username__startswith="crew").values_list("username", flat=True)
-        )
-        new = [
-            User(
-                username=f"crew{n:05d}",
-                first_name="Crew",
-                last_name=f"{n:05d}",
-                email=f"crew{n:05d}@soundfusion.local",
-            )
-            for n in range(count)
-            if f"crew{n:05d}" not in existing
-        ]
-        User.objects.bulk_create(new, batch_size=1000)
-        users = list(User.objects.filter(username__startswith="crew").order_by("username")[:count])
-        have_profile = set(Profile.objects.filter(user__in=users).values_list("user_id", flat=True))
-        Profile.objects.bulk_create(
-            [
-                Profile(user=u, phone_number=f"2547{u.pk % 100000000:08d}")
-                for u in users
-                if u.pk not in have_profile
-            ],
-            batch_size=1000,
-        )
-        return users
-
-    def _bulk_events(self, count, members, manager, rng):
-        tz = timezone.get_current_timezone()
-        base = timezone.localdate() - timedelta(days=365)
-        already = Event.objects.filter(name__startswith="Generated event").count()
-        roles = list(CrewRole.objects.all()) or [CrewRole.objects.create(name="Stagehand")]
-        for n in range(already, count):
-            starts = datetime.combine(
-                base + timedelta(days=n * 365 // max(count, 1)), time(rng.randint(8, 18)), tzinfo=tz
-            )
-            with transaction.atomic():
-                event = Event.objects.create(
-                    name=f"Generated event {n:05d}",
-                    client="Bench client",
-                    venue="Nairobi",
-                    starts_at=starts,
-                    ends_at=starts + timedelta(hours=6),
-                    call_time=starts - timedelta(hours=2),
-                    status=Event.Status.COMPLETED,
-                )
-                crew = rng.sample(members, min(len(members), 8))
-                Attendance.objects.bulk_create(
-                    [
-                        Attendance(
-                            event=event,
-                            user=u,
-                            status=Attendance.Status.PRESENT,
-                            check_in_at=event.call_time,
-                            check_out_at=event.ends_at,
-                            check_in_method=Attendance.Method.ADMIN,
-                            hours_worked=Decimal("8.00"),
-                        )
-                        for u in crew
-                    ]
-                )
-                EventCrew.objects.bulk_create(
-                    [
-                        EventCrew(
-                            event=event,
-                            user=u,
-                            role=roles[i % len(roles)],
-                            status=EventCrew.Status.COMPLETED,
-                            invitation_sent=True,
-                            invitation_sent_at=starts - timedelta(days=7),
-                            confirmed_at=starts - timedelta(days=6),
-                            responded_at=starts - timedelta(days=6),
-                            completed_at=event.ends_at,
-                        )
-                        for i, u in enumerate(crew)
-                    ]
-                )

@@ -276,6 +276,9 @@ MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=15.0)
 MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
 # ... and give up on those with no answer after this long (a late callback still completes).
 MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)
+# The reconciler asks this many at once, at most this many a second (under Daraja's limits).
+MPESA_RECONCILE_CONCURRENCY = env.int("MPESA_RECONCILE_CONCURRENCY", default=8)
+MPESA_RECONCILE_PER_SECOND = env.float("MPESA_RECONCILE_PER_SECOND", default=20.0)
 # Callbacks larger than this are kept (truncated) and refused as malformed.
 MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
 # A stored callback whose processing fails this many times is quarantined for a person.
@@ -330,7 +333,8 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30)
 # A notification "sending" for longer than this belongs to a worker that died.
 NOTIFICATION_STALE_CLAIM_SECONDS = env.int("NOTIFICATION_STALE_CLAIM_SECONDS", default=600)
-NOTIFICATION_SWEEP_BATCH = env.int("NOTIFICATION_SWEEP_BATCH", default=500)
+# A queued row whose task was queued longer ago than this is queued again by the sweeper.
+NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=120)
 # Ids per delivery task: amortises the broker round trip over several emails.
 NOTIFICATION_BATCH_SIZE = env.int("NOTIFICATION_BATCH_SIZE", default=25)
 

@@ -128,7 +128,9 @@ def test_smtp_down_then_back_delivers_every_queued_email_once(
 
     server = SmtpServer(port=smtp_port_down).start()
     try:
-        with time_machine.travel(timezone.now() + timedelta(minutes=2), tick=True):
+        # The retries were due 30 s on; the sweeper waits NOTIFICATION_REQUEUE_AFTER_SECONDS
+        # (120) past that for their own tasks before it queues them again itself.
+        with time_machine.travel(timezone.now() + timedelta(minutes=3), tick=True):
             with django_capture_on_commit_callbacks(execute=True):
                 notifications_sweep_task.apply()
             # A second sweep (two beats, or the next minute) must not send anything again.

@@ -51,6 +51,9 @@ class EmailNotification(models.Model):
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # When its delivery task was last queued: the sweeper leaves rows whose task may still be
+    # waiting in the broker (a backlog behind a slow SMTP server) rather than queue them again.
+    queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     event = models.ForeignKey(
         "attendance.Event",

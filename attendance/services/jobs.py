@@ -19,7 +19,6 @@ job_kinds.py; this module runs them:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +27,13 @@ from typing import Any
 
 from celery import shared_task
 from django.contrib.auth.models import User
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from attendance.models import BulkJob, BulkJobItem
 from attendance.services.job_kinds import KINDS, Kind, Outcome
+from attendance.services.pacing import Pacer, in_thread, threads_allowed
 from attendance.services.queueing import queue_after_commit
 
 logger = logging.getLogger(__name__)
@@ -107,10 +107,7 @@ def bulk_job_run(*, job_id: int) -> str:
 
 def _run_items(job: BulkJob, kind: Kind) -> None:
     pacer = Pacer(kind.per_second) if kind.per_second else None
-    # Threads have connections of their own and see only committed rows: inside a
-    # transaction (tasks run in-process in a test), stay on this one. SQLite takes one
-    # writer at a time anyway (the demo): one thread.
-    if kind.concurrency <= 1 or connection.in_atomic_block or connection.vendor == "sqlite":
+    if kind.concurrency <= 1 or not threads_allowed():
         _work(job, kind, pacer)
         return
     with ThreadPoolExecutor(max_workers=kind.concurrency) as pool:
@@ -121,10 +118,7 @@ def _run_items(job: BulkJob, kind: Kind) -> None:
 
 
 def _work_in_thread(job: BulkJob, kind: Kind, pacer: Pacer | None) -> None:
-    try:
-        _work(job, kind, pacer)
-    finally:
-        connections.close_all()  # this thread's own connections
+    in_thread(_work, job, kind, pacer)
 
 
 def _work(job: BulkJob, kind: Kind, pacer: Pacer | None) -> None:
@@ -288,23 +282,3 @@ def bulk_job_progress(*, job: BulkJob, items_since: datetime | None = None) -> d
         ],
         "now": timezone.now().isoformat(),
     }
-
-
-class Pacer:
-    """At most `per_second` starts per second across threads; halves itself when told to."""
-
-    def __init__(self, per_second: float):
-        self.interval = 1.0 / per_second
-        self.next_at = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            start_at = max(now, self.next_at)
-            self.next_at = start_at + self.interval
-        time.sleep(max(start_at - now, 0))
-
-    def slow_down(self) -> None:
-        with self.lock:
-            self.interval = min(self.interval * 2, 5.0)

@@ -71,6 +71,8 @@ def notification_create(
         row.status = Status.FAILED
         row.last_error = f"Template error: {error!r}"
         logger.exception("Notification %s could not be rendered", notification_type)
+    if row.status == Status.QUEUED:
+        row.queued_at = timezone.now()
     row.save()
     if row.status == Status.QUEUED:
         _queue_after_commit([row.pk])
@@ -237,8 +239,11 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
             delay = notification_backoff(row.failed_attempts)
             row.status = Status.QUEUED
             row.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            # The retry task runs then: that is when the sweeper's wait starts.
+            row.queued_at = row.next_attempt_at
             result = DeliveryResult("retry", retry_in=delay, error=row.last_error)
-        row.save(update_fields=["status", "failed_attempts", "last_error", "next_attempt_at"])
+        fields = ["status", "failed_attempts", "last_error", "next_attempt_at", "queued_at"]
+        row.save(update_fields=fields)
         logger.warning("Notification %s not sent (%s): %s", row.pk, result.outcome, row.last_error)
         return result
     except _PermanentError as error:
@@ -270,7 +275,11 @@ def notification_requeue(*, notification_ids: Iterable[int]) -> int:
             .values_list("pk", flat=True)
         )
         EmailNotification.objects.filter(pk__in=ids).update(
-            status=Status.QUEUED, failed_attempts=0, next_attempt_at=None, claimed_at=None
+            status=Status.QUEUED,
+            failed_attempts=0,
+            next_attempt_at=None,
+            claimed_at=None,
+            queued_at=timezone.now(),
         )
         _queue_after_commit(ids)
     return len(ids)
@@ -282,24 +291,35 @@ def notification_sweep(*, now: datetime | None = None) -> dict:
     - `sending` rows claimed longer ago than NOTIFICATION_STALE_CLAIM_SECONDS: the worker died
       mid-send; they go back to the queue (the recipient may, rarely, get the email twice:
       at-least-once is the trade-off for never losing one).
-    - `queued` rows that are due and older than a minute: their task was lost (broker down at
-      commit) or their retry is due.
+    - `queued` rows that are due and whose task was queued longer ago than
+      NOTIFICATION_REQUEUE_AFTER_SECONDS (or never): it was lost (broker down at commit, a
+      worker gone). A row queued more recently is left alone: its task may still be waiting
+      behind a backlog, and queuing it again would only flood the broker.
+
+    All of them, not a fixed batch: the workers then send as fast as SMTP allows. Both sets
+    have partial indexes, so a run costs what was left behind, not the million sent rows.
     """
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.NOTIFICATION_STALE_CLAIM_SECONDS)
     reclaimed = EmailNotification.objects.filter(
         status=Status.SENDING, claimed_at__lt=stale
-    ).update(status=Status.QUEUED, claimed_at=None)
-    due = list(
-        EmailNotification.objects.filter(
-            status=Status.QUEUED, created_at__lt=now - timedelta(minutes=1)
-        )
+    ).update(status=Status.QUEUED, claimed_at=None, queued_at=None)
+    lost = now - timedelta(seconds=settings.NOTIFICATION_REQUEUE_AFTER_SECONDS)
+    due = (
+        EmailNotification.objects.filter(status=Status.QUEUED)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("created_at")
-        .values_list("pk", flat=True)[: settings.NOTIFICATION_SWEEP_BATCH]
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=lost))
     )
-    _queue_after_commit(due)
-    return {"reclaimed": reclaimed, "queued": len(due)}
+    queued = 0
+    while True:
+        ids = list(due.order_by("pk").values_list("pk", flat=True)[:5000])
+        if not ids:
+            break
+        with transaction.atomic():
+            EmailNotification.objects.filter(pk__in=ids).update(queued_at=now)
+            _queue_after_commit(ids)
+        queued += len(ids)
+    return {"reclaimed": reclaimed, "queued": queued}
 
 
 # --- Delivery tasks (queued by the functions above; names kept for messages in the broker) --

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from attendance.models import MpesaPayment
 from attendance.mpesa import daraja_client
 from attendance.mpesa.callbacks import StkResult
 from attendance.mpesa.client import DarajaClient, DarajaError
+from attendance.services.pacing import Pacer, paced_map
 
 from .outcomes import EXPIRED
 from .settlement import payment_apply_result
@@ -73,23 +76,60 @@ def payment_expire(*, payment: MpesaPayment) -> bool:
     return True
 
 
+RECONCILE_LOCK = "mpesa:reconcile:running"
+# A run stops starting new queries after this: the beat starts one every minute.
+RECONCILE_RUN_SECONDS = 50
+
+
 def payments_reconcile(*, now: datetime | None = None, client: DarajaClient | None = None) -> dict:
-    """Settle what callbacks never reported: query payments pending for a while, expire the
-    ones that stay unanswered too long. For the beat; safe to run concurrently."""
-    now = now or timezone.now()
-    query_after = timedelta(seconds=settings.MPESA_QUERY_AFTER_SECONDS)
+    """The beat's reconciler: settle what callbacks never reported. Returns what it did.
+
+    Sized to the backlog, not to a fixed batch: it expires the payments open past
+    MPESA_PENDING_TIMEOUT_SECONDS, then queries the due ones (pending longer than
+    MPESA_QUERY_AFTER_SECONDS, never asked or not since then), those never asked first,
+    MPESA_RECONCILE_CONCURRENCY at a time and at most MPESA_RECONCILE_PER_SECOND, until none is
+    due or RECONCILE_RUN_SECONDS have passed. At the defaults (8 at a time, 20 a second) a
+    burst of 10,000 pending payments is queried in about 500 s, inside the 810 s between
+    their first query and their expiry. Runs never overlap (a lock in the shared cache).
+    """
+    if not cache.add(RECONCILE_LOCK, 1, timeout=RECONCILE_RUN_SECONDS + 30):
+        return {"skipped": 1}  # another run is still at work
+    try:
+        return _reconcile(now or timezone.now(), client or daraja_client())
+    finally:
+        cache.delete(RECONCILE_LOCK)
+
+
+def _reconcile(now: datetime, client: DarajaClient) -> dict:
+    started = time.monotonic()
     counts: dict[str, int] = {}
-    due = (
-        MpesaPayment.objects.filter(status=Status.PENDING, initiated_at__lt=now - query_after)
-        .filter(Q(last_queried_at__isnull=True) | Q(last_queried_at__lt=now - query_after))
-        .order_by("initiated_at")[:200]
-    )
-    for payment in due:
-        outcome = payment_query(payment=payment, client=client)
-        counts[outcome] = counts.get(outcome, 0) + 1
+    query_after = now - timedelta(seconds=settings.MPESA_QUERY_AFTER_SECONDS)
     stale = MpesaPayment.objects.filter(
         status__in=MpesaPayment.OPEN,
         initiated_at__lt=now - timedelta(seconds=settings.MPESA_PENDING_TIMEOUT_SECONDS),
     )
-    counts["expired"] = sum(payment_expire(payment=payment) for payment in stale[:500])
+    expired_ids = list(stale.values_list("pk", flat=True))
+    counts["expired"] = sum(payment_expire(payment=MpesaPayment(pk=pk)) for pk in expired_ids)
+    due = (
+        MpesaPayment.objects.filter(status=Status.PENDING, initiated_at__lt=query_after)
+        .filter(Q(last_queried_at__isnull=True) | Q(last_queried_at__lt=query_after))
+        .order_by(F("last_queried_at").asc(nulls_first=True), "initiated_at")
+    )
+    pacer = Pacer(settings.MPESA_RECONCILE_PER_SECOND)
+    seen: set[int] = set()
+    while time.monotonic() - started < RECONCILE_RUN_SECONDS:
+        # A queried payment is no longer due (its last_queried_at moved); `seen` only guards
+        # against one that could not be asked and would come back first every time.
+        batch = [p for p in due[:200] if p.pk not in seen]
+        if not batch:
+            break
+        seen.update(p.pk for p in batch)
+        outcomes = paced_map(
+            lambda payment: payment_query(payment=payment, client=client),
+            batch,
+            concurrency=settings.MPESA_RECONCILE_CONCURRENCY,
+            pacer=pacer,
+        )
+        for outcome in outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
     return counts

@@ -124,7 +124,7 @@ def test_a_members_page_costs_the_same_queries_for_1_and_20_emails(
 
 
 @pytest.mark.parametrize("crew", [1, 150])
-def test_a_big_events_page_shows_the_first_hundred_crew_at_a_flat_cost(
+def test_a_big_events_page_shows_the_first_twenty_crew_at_a_flat_cost(
     admin_client, django_assert_max_num_queries, crew
 ):
     start = timezone.now() + timedelta(days=5)
@@ -136,6 +136,19 @@ def test_a_big_events_page_shows_the_first_hundred_crew_at_a_flat_cost(
     with django_assert_max_num_queries(30):
         page = admin_client.get(f"/admin/attendance/event/{event.pk}/change/").content.decode()
     shown = int(page.split('name="crew-TOTAL_FORMS" value="')[1].split('"')[0])
-    assert shown == min(crew, 100)
-    if crew > 100:
-        assert "The page shows the first 100 of the crew." in page
+    assert shown == min(crew, 20)
+    if crew > 20:
+        assert "The page shows the first 20 of the crew." in page
+
+
+def test_a_capped_inline_shows_this_events_rows_not_the_first_rows_of_any_event(admin_client):
+    start = timezone.now() + timedelta(days=5)
+    other = EventFactory(starts_at=start, ends_at=start + timedelta(hours=8))
+    for _ in range(25):
+        EventCrewFactory(event=other, user=UserFactory())  # older rows, of another event
+    event = EventFactory(starts_at=start, ends_at=start + timedelta(hours=8))
+    mine = EventCrewFactory(event=event, user=UserFactory(first_name="Onlyhere"))
+    page = admin_client.get(f"/admin/attendance/event/{event.pk}/change/").content.decode()
+    assert "Onlyhere" in page
+    assert 'name="crew-TOTAL_FORMS" value="1"' in page
+    assert f'value="{mine.pk}"' in page

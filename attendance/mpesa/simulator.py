@@ -84,6 +84,7 @@ class SimulatorState:
         self.pass_key = pass_key
         self.callback_delay = callback_delay
         self.push_latency = 0.0
+        self.query_latency = 0.0
         self.max_pushes_per_second: float | None = None
         self.lock = threading.Lock()
         self.tokens: set[str] = set()
@@ -306,6 +307,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _query(self, data):
         self.state.count("stk_query")
+        if self.state.query_latency:
+            time.sleep(self.state.query_latency)
         problem = self._check_password(data)
         if problem is None:
             return _error(self, 500, "500.001.1001", "Wrong credentials")

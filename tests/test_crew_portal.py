@@ -144,10 +144,11 @@ def test_the_page_issues_the_same_queries_for_1_and_200_assignments(
     member = UserFactory(profile__phone_number="0712000999")
     _assignments_for(member, count)
     client.force_login(member)
-    with django_assert_max_num_queries(11):
+    # 12: the rosters of the upcoming events are two queries (the first 40 each, the counts).
+    with django_assert_max_num_queries(12):
         response = client.get("/crew/assignments/")
     assert response.status_code == 200
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         assert client.get("/crew/assignments/?page=2").status_code == 200
 
 
@@ -178,3 +179,32 @@ def test_assignments_not_yet_invited_stay_hidden_and_a_cancelled_event_shows_onc
     assert '<div class="label">Waiting for your answer</div><div class="value">0</div>' in page
     crew_invite(assignment=planning)
     assert "Still being planned" in crew_client.get("/crew/assignments/").content.decode()
+
+
+def test_a_festivals_roster_shows_the_members_own_role_first_and_counts_the_rest(db, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from attendance.services.crew import crew_confirm
+    from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+
+    start = timezone.now() + timedelta(days=3)
+    festival = EventFactory(starts_at=start, ends_at=start + timedelta(hours=10))
+    stagehand, driver = CrewRoleFactory(name="Stagehand"), CrewRoleFactory(name="Driver")
+    member = UserFactory(first_name="Zawadi")
+    mine = EventCrewFactory(event=festival, user=member, role=driver)
+    crew_confirm(assignment=mine)
+    for n in range(60):
+        other = EventCrewFactory(
+            event=festival, user=UserFactory(first_name=f"Aaa{n:02d}"), role=stagehand
+        )
+        crew_confirm(assignment=other)
+    fellow = EventCrewFactory(event=festival, user=UserFactory(first_name="Zuri"), role=driver)
+    crew_confirm(assignment=fellow)
+    client.force_login(member)
+    page = client.get("/crew/assignments/").content.decode()
+    assert "Crew on this event (62)" in page
+    assert "Zuri" in page  # a fellow driver, though last by name
+    assert page.count("Aaa") == 38  # 40 shown: the two drivers, then 38 stagehands
+    assert "62 in all" in page

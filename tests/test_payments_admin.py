@@ -1,5 +1,6 @@
 import pytest
 import requests
+from django.utils import timezone
 
 from attendance.models import MpesaCallback, MpesaPayment
 from attendance.services.ledger import ledger_post
@@ -184,11 +185,16 @@ def test_the_list_totals_the_filtered_payments_and_open_rows_update_in_place(sta
     PaymentFactory(status="completed", amount=250, phone_number="254722000002")
     waiting = PaymentFactory(status="pending", amount=100, phone_number="254722000003")
     PaymentFactory(status="cancelled", amount=100, phone_number="254722000004")
-    page = staff_client.get("/admin/attendance/mpesapayment/").content.decode()
+    unnarrowed = staff_client.get("/admin/attendance/mpesapayment/").content.decode()
+    assert "4 payments:" not in unnarrowed and "Totals: choose a month" in unnarrowed
+    assert f'data-open-payment="{waiting.pk}"' in unnarrowed
+    month = timezone.localdate().strftime("%Y-%m")
+    page = staff_client.get(f"/admin/attendance/mpesapayment/?month={month}").content.decode()
     assert "4 payments:" in page
     assert "2 completed (KES 750.00)" in page and "1 waiting, 1 failed or cancelled" in page
-    assert f'data-open-payment="{waiting.pk}"' in page
-    filtered = staff_client.get("/admin/attendance/mpesapayment/?status__exact=cancelled")
+    filtered = staff_client.get(
+        f"/admin/attendance/mpesapayment/?status__exact=cancelled&month={month}"
+    )
     assert "1 payment:" in filtered.content.decode()
 
     status_url = f"/admin/attendance/mpesapayment/status/?ids={waiting.pk}"
@@ -197,6 +203,20 @@ def test_the_list_totals_the_filtered_payments_and_open_rows_update_in_place(sta
     row = staff_client.get(status_url).json()[str(waiting.pk)]
     assert row == {"open": False, "badge": row["badge"], "receipt": "LIVE1"}
     assert "sf-completed" in row["badge"]
+
+
+def test_a_list_offers_at_most_a_hundred_pages_and_a_later_page_shows_the_last(
+    staff_client, settings
+):
+    from attendance.admin.display import EstimatedCountPaginator
+
+    paginator = EstimatedCountPaginator(list(range(5000)), 20)
+    assert paginator.num_pages == EstimatedCountPaginator.MAX_PAGES
+    assert paginator.page(5000).number == EstimatedCountPaginator.MAX_PAGES
+    for n in range(3):
+        PaymentFactory(phone_number=f"25472200010{n}")
+    response = staff_client.get("/admin/attendance/mpesapayment/?p=40")
+    assert response.status_code == 200  # not the admin's "?e=1" error redirect
 
 
 def test_a_refused_money_page_says_which_role_it_needs(db, client):

@@ -143,8 +143,10 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None:
-            # Totals of the filtered list (all pages), in one aggregate query.
+        narrowed = any(key in request.GET for key in ("month", "q", "needs_review__exact"))
+        if changelist is not None and narrowed:
+            # Totals of the filtered list (all pages), in one aggregate query: of a month or a
+            # search, not of a year of payments (a sum over 200,000 rows on every page).
             response.context_data["totals"] = payment_totals(changelist.queryset)
         return response
 

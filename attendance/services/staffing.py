@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Coalesce, Least
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, When, Window
+from django.db.models.functions import Coalesce, Least, RowNumber
 
 from attendance.models import Event, EventCrew
 
@@ -82,3 +82,48 @@ def crew_roster_queryset() -> QuerySet[EventCrew]:
 
 def crew_roster(event: Event) -> QuerySet[EventCrew]:
     return crew_roster_queryset().filter(event=event)
+
+
+# What a member's phone shows of an event's crew: their own role's first, then the rest, up
+# to this many (a 2,000-person festival's roster would be the page); the count says the rest.
+ROSTER_SHOWN = 40
+
+
+def crew_rosters_for(*, member: User, event_ids: list[int]) -> dict[int, tuple[list, int]]:
+    """{event id: (the first ROSTER_SHOWN of its crew, how many in all)} in two queries.
+
+    The member's own role comes first: whom they work beside.
+    """
+    if not event_ids:
+        return {}
+    own_role = EventCrew.objects.filter(event=OuterRef("event"), user=member).values("role")[:1]
+    ranked = (
+        crew_roster_queryset()
+        .filter(event_id__in=event_ids)
+        .annotate(
+            place=Window(
+                RowNumber(),
+                partition_by=F("event_id"),
+                order_by=[
+                    Case(When(role=Subquery(own_role), then=0), default=1).asc(),
+                    F("role__sort_order").asc(),
+                    F("user__first_name").asc(),
+                    F("user__username").asc(),
+                ],
+            )
+        )
+        .filter(place__lte=ROSTER_SHOWN)
+        .order_by("event_id", "place")
+    )
+    totals = dict(
+        EventCrew.objects.filter(
+            event_id__in=event_ids, status__in=[Status.CONFIRMED, Status.COMPLETED]
+        )
+        .values("event_id")
+        .annotate(n=Count("pk"))
+        .values_list("event_id", "n")
+    )
+    shown: dict[int, list] = {pk: [] for pk in event_ids}
+    for row in ranked:
+        shown[row.event_id].append(row)
+    return {pk: (shown[pk], totals.get(pk, 0)) for pk in event_ids}

@@ -16,7 +16,7 @@ from attendance.services.crew import (
     crew_confirm,
     crew_decline,
 )
-from attendance.services.staffing import crew_roster_queryset
+from attendance.services.staffing import crew_rosters_for
 
 from .portal import back
 
@@ -55,10 +55,10 @@ def assignments(request):
     )
     coming = Q(status=Status.CONFIRMED, event__ends_at__gt=now)  # cancelled ones say so
     pending = _with_messages(mine.filter(asked & live)).order_by("event__starts_at")
-    roster = Prefetch("event__crew", queryset=crew_roster_queryset(), to_attr="roster")
-    upcoming = (
-        _with_messages(mine.filter(coming)).prefetch_related(roster).order_by("event__starts_at")
-    )
+    upcoming = list(_with_messages(mine.filter(coming)).order_by("event__starts_at"))
+    rosters = crew_rosters_for(member=request.user, event_ids=[a.event_id for a in upcoming])
+    for assignment in upcoming:
+        assignment.roster, assignment.roster_total = rosters[assignment.event_id]
     past = _with_messages(
         mine.exclude(asked & live)
         .exclude(coming)

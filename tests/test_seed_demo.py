@@ -85,3 +85,26 @@ def test_commands_without_a_broker_do_not_warn_about_a_missing_hostname():
     )
     assert run.returncode == 0, run.stderr
     assert "No hostname" not in run.stderr
+
+
+def test_volume_in_bulk_keeps_every_balance_equal_to_its_ledger_and_spreads_a_year(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from attendance.models import EmailNotification, MpesaPayment
+
+    call_command("seed_demo", crew=20, events=6, payments=400, notifications=600, quiet=True)
+    seeded = MpesaPayment.objects.filter(checkout_request_id__startswith="ws_CO_SEED")
+    assert seeded.count() == 400
+    assert not seeded.filter(status="completed", ledger_entry__isnull=True).exists()
+    for profile in Profile.objects.select_related("user"):
+        assert profile.balance == ledger_balance_from_entries(profile.user)
+    first = seeded.order_by("initiated_at").first().initiated_at
+    last = seeded.order_by("-initiated_at").first().initiated_at
+    assert last - first > timedelta(days=300)  # history to filter by month
+    emails = EmailNotification.objects.filter(subject__startswith="[seed]")
+    assert emails.count() == 600
+    assert emails.filter(created_at__lt=timezone.now() - timedelta(days=180)).exists()
+    call_command("seed_demo", payments=400, notifications=600, quiet=True)  # tops up: nothing
+    assert seeded.count() == 400 and emails.count() == 600

@@ -228,10 +228,12 @@ def _credit_in_bulk(payments: list, payment_type) -> None:
         LedgerEntry.objects.bulk_create(entries, batch_size=BATCH)
     ids = [p.pk for p in payments]
     with connection.cursor() as cursor:
-        # One statement links each payment to its credit (bulk_update would send 160,000).
+        # One statement links each payment to its credit (bulk_update would send 160,000);
+        # by member too, so that the one-credit-per-source index answers each lookup.
         cursor.execute(
             f"UPDATE {MpesaPayment._meta.db_table} SET ledger_entry_id = ("  # noqa: S608
-            f"SELECT e.id FROM {LedgerEntry._meta.db_table} e WHERE e.source_type_id = %s "
+            f"SELECT e.id FROM {LedgerEntry._meta.db_table} e WHERE "
+            f"e.user_id = {MpesaPayment._meta.db_table}.user_id AND e.source_type_id = %s "
             f"AND e.source_id = {MpesaPayment._meta.db_table}.id AND e.kind = 'payment') "
             f"WHERE id IN ({','.join(['%s'] * len(ids))})",
             [payment_type.pk, *ids],

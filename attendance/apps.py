@@ -7,9 +7,13 @@ class AttendanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
+        from auditlog.models import LogEntry
+        from django.db.models.signals import post_migrate, pre_save
 
         from . import signals  # noqa: F401  (connects the profile-on-user-creation receiver)
+        from .services.audit import audit_mark_access_change
+
+        pre_save.connect(audit_mark_access_change, sender=LogEntry, dispatch_uid="sf_audit_event")
 
         post_migrate.connect(_ensure_defaults, sender=self, dispatch_uid="sf_defaults")
 

@@ -32,6 +32,10 @@ os.environ.update(
         "SECURE_SSL_REDIRECT": "False",
         "LOG_LEVEL": "ERROR",
         "CELERY_TASK_DEFAULT_QUEUE": "bench-scale",
+        # Production refuses to start without Daraja credentials; the simulator's stand in.
+        "MPESA_CONSUMER_KEY": "sim-consumer-key",
+        "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
+        "MPESA_PASS_KEY": "sim-pass-key",
     }
 )
 from common import Timer, percentile, setup_django

@@ -215,6 +215,9 @@ def main():
         "LOG_LEVEL": "WARNING",
         "CELERY_TASK_DEFAULT_QUEUE": "bench-callbacks",
         "MPESA_CALLBACK_TOKEN": settings.MPESA_CALLBACK_TOKEN,
+        "MPESA_CONSUMER_KEY": "sim-consumer-key",
+        "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
+        "MPESA_PASS_KEY": "sim-pass-key",
     }
     server = subprocess.Popen(
         [

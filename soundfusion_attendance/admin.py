@@ -1,14 +1,52 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import path, reverse
+
+from attendance.services.two_factor import staff_needs_second_factor
 
 # Apps office staff use every day, in this order; everything else (sign-in records, task
 # results, schedules) is folded into one "System" entry at the end.
-DAILY_APPS = ("attendance", "auth")
+DAILY_APPS = ("attendance", "auth", "auditlog")
 
 
 class SoundFusionAdminSite(admin.AdminSite):
     site_header = "Sound Fusion admin"
     site_title = "Sound Fusion"
     index_title = "Events, crew and payments"
+
+    def has_permission(self, request):
+        # Staff reach admin only with a second factor verified in this session, however they
+        # logged in (here or on the crew portal); every admin view and admin JSON asks this.
+        return super().has_permission(request) and request.user.is_verified()
+
+    def login(self, request, extra_context=None):
+        user = request.user
+        if request.method == "GET" and staff_needs_second_factor(user):
+            return self._second_step(request)
+        response = super().login(request, extra_context)
+        if request.method == "POST" and staff_needs_second_factor(request.user):
+            return self._second_step(request)  # the password was right: the code next
+        return response
+
+    def _second_step(self, request):
+        target = request.POST.get("next") or request.GET.get("next") or reverse("admin:index")
+        return redirect(f"{reverse('admin:two_factor')}?{urlencode({'next': target})}")
+
+    def get_urls(self):
+        from attendance.views import two_factor
+
+        return [
+            path("two-factor/", two_factor.verify, name="two_factor"),
+            path("two-factor/set-up/", two_factor.enrol, name="two_factor_enrol"),
+            path(
+                "two-factor/backup-codes/",
+                self.admin_view(two_factor.backup_codes),
+                name="two_factor_backup_codes",
+            ),
+            *super().get_urls(),
+        ]
 
     def get_app_list(self, request, app_label=None):
         # Django sorts apps by name, which put sign-in records, task results and schedules

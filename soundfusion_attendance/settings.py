@@ -8,6 +8,7 @@ production are refused at start-up, with a message naming the variable to set.
 
 import hashlib
 import hmac
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +39,27 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be True or False, not {raw!r}.")
 
 
+def env_secret(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file that NAME_FILE names (Docker and Kubernetes secrets).
+
+    The file's trailing newline is dropped (`echo key > file` writes one, and a pass key with
+    a newline is a wrong pass key); a file that cannot be read stops start-up, naming it.
+    """
+    path = os.environ.get(f"{name}_FILE", "")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"{name}_FILE={path} cannot be read: {error.strerror}."
+            ) from error
+    return env.str(name, default=default)
+
+
 DEBUG = env_bool("DEBUG", True)
 
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-in-production-sound-fusion"  # noqa: S105  (refused when DEBUG=False)
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -77,6 +95,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "auditlog",
     "django_celery_beat",
     "django_celery_results",
     "attendance",
@@ -89,6 +111,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): has this session passed the second factor (staff).
+    "django_otp.middleware.OTPMiddleware",
+    # Who and from where, for the audit trail's rows written during the request.
+    "attendance.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the lockout response.
@@ -115,7 +141,11 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES = {
+    "default": env.db_url_config(
+        env_secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The dev server, the simulator's callbacks and in-process tasks write at the same time.
     # A busy timeout alone is not enough: a transaction that reads first and writes later
@@ -138,7 +168,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared by every process when Redis is there -----------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env_secret("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -171,6 +201,25 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # its start-up banner on every command reads like a warning
+# Staff two-factor login (django-otp). After each wrong code the next try waits 1, 2, 4, 8 ...
+# seconds (times this factor), per device: ten wrong guesses cost over eight minutes.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Sound Fusion")
+OTP_TOTP_THROTTLE_FACTOR = env.float("OTP_THROTTLE_FACTOR", default=1.0)
+OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
+# The proxies in front of the app (nginx on this host); only their X-Forwarded-For is believed
+# for the address in the audit trail and on stored callbacks.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+
+# --- Audit trail (django-auditlog) ---------------------------------------------------------
+# Access changes are recorded by auditlog itself; money actions by attendance.services.audit.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {
+        "model": "auth.user",
+        "include_fields": ["username", "is_active", "is_staff", "is_superuser"],
+        "m2m_fields": ["groups", "user_permissions"],
+    },
+    {"model": "auth.group", "include_fields": ["name"], "m2m_fields": ["permissions"]},
+)
 
 # --- Locale -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -206,13 +255,13 @@ EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sound Fusion <crew@soundfusion.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 # Without a broker (plain `make run`), tasks run in the web process when they are queued;
 # with one, a worker runs them.
@@ -250,10 +299,10 @@ MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="sandbox")
 if MPESA_ENVIRONMENT not in {"sandbox", "production"}:
     raise ImproperlyConfigured("MPESA_ENVIRONMENT must be 'sandbox' or 'production'.")
 MPESA_BASE_URL = env.str("MPESA_BASE_URL", default="").rstrip("/")
-MPESA_CONSUMER_KEY = env.str("MPESA_CONSUMER_KEY", default="")
-MPESA_CONSUMER_SECRET = env.str("MPESA_CONSUMER_SECRET", default="")
+MPESA_CONSUMER_KEY = env_secret("MPESA_CONSUMER_KEY")
+MPESA_CONSUMER_SECRET = env_secret("MPESA_CONSUMER_SECRET")
 MPESA_BUSINESS_SHORT_CODE = env.str("MPESA_BUSINESS_SHORT_CODE", default="174379")
-MPESA_PASS_KEY = env.str("MPESA_PASS_KEY", default="")
+MPESA_PASS_KEY = env_secret("MPESA_PASS_KEY")
 # Public base of the callback endpoint; the secret token is appended. Daraja's docs advise
 # against the words "mpesa" and "safaricom" in callback URLs, hence /api/payments/callback.
 MPESA_CALLBACK_URL = env.str(
@@ -261,9 +310,31 @@ MPESA_CALLBACK_URL = env.str(
 ).rstrip("/")
 # The unguessable part of the callback URL. Derived from SECRET_KEY unless set.
 MPESA_CALLBACK_TOKEN = (
-    env.str("MPESA_CALLBACK_TOKEN", default="")
+    env_secret("MPESA_CALLBACK_TOKEN")
     or hmac.new(SECRET_KEY.encode(), b"mpesa-callback-url", hashlib.sha256).hexdigest()[:40]
 )
+if not DEBUG:
+    # Without them every prompt fails at the customer's expense of a wasted tap; better that
+    # the deploy fails, naming what to set (each may also be given as <NAME>_FILE).
+    _missing = [
+        name
+        for name, value in (
+            ("MPESA_CONSUMER_KEY", MPESA_CONSUMER_KEY),
+            ("MPESA_CONSUMER_SECRET", MPESA_CONSUMER_SECRET),
+            ("MPESA_PASS_KEY", MPESA_PASS_KEY),
+        )
+        if not value
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"{', '.join(_missing)} not set: production needs the Daraja credentials "
+            "(from the Daraja portal; each may be given as <NAME>_FILE, a file holding it)."
+        )
+    if MPESA_ENVIRONMENT == "production" and MPESA_BUSINESS_SHORT_CODE == "174379":
+        raise ImproperlyConfigured(
+            "MPESA_BUSINESS_SHORT_CODE is the sandbox's 174379: set the company's paybill or "
+            "till for MPESA_ENVIRONMENT=production."
+        )
 MPESA_TRANSACTION_TYPE = env.str("MPESA_TRANSACTION_TYPE", default="CustomerPayBillOnline")
 if MPESA_TRANSACTION_TYPE not in {"CustomerPayBillOnline", "CustomerBuyGoodsOnline"}:
     raise ImproperlyConfigured(

@@ -148,8 +148,17 @@ def crew_client(client, crew):
 
 @pytest.fixture
 def staff_client(client, staff):
-    client.force_login(staff)
-    return client
+    from tests.auth import log_in_staff
+
+    return log_in_staff(client, staff)
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    # pytest-django's, with the second factor staff need for admin.
+    from tests.auth import log_in_staff
+
+    return log_in_staff(client, admin_user)
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, EventCrew, EventRoleRequirement
 from attendance.services.crew import crew_confirm, crew_invite
 from tests.admin_forms import EVENT_INLINES, management_forms
+from tests.auth import log_in_staff
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 from tests.jobs import run_action
 
@@ -256,7 +257,7 @@ def test_staff_who_may_only_view_assignments_cannot_invite(client, crew):
 
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_eventcrew"))
-    client.force_login(viewer)
+    log_in_staff(client, viewer)
     assignment = EventCrewFactory(user=crew)
     assert client.post(f"/admin/attendance/eventcrew/{assignment.pk}/invite/").status_code == 403
     page = client.get(CHANGELIST).content.decode()

@@ -15,6 +15,7 @@ from attendance.services.crew import crew_invite
 from attendance.services.job_kinds import prompt_one
 from attendance.services.jobs import bulk_job_create, bulk_job_run, bulk_jobs_resume
 from attendance.services.ledger import ledger_post
+from tests.auth import log_in_staff
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
 from tests.jobs import run_action
 
@@ -42,7 +43,7 @@ def _finance(client):
             codename__in=["view_profile", "change_profile", "request_mpesapayment"]
         )
     )
-    client.force_login(finance)
+    log_in_staff(client, finance)
     return finance
 
 
@@ -82,7 +83,7 @@ def test_the_progress_page_shows_each_members_outcome(
 def test_a_job_belongs_to_staff_who_may_see_it(daraja, client, django_capture_on_commit_callbacks):
     _owing_members(1)
     job = bulk_job_create(kind=BulkJob.Kind.CHECK_PAYMENTS, by=UserFactory(is_staff=True))
-    client.force_login(UserFactory(is_staff=True))  # neither its owner nor a job viewer
+    log_in_staff(client, UserFactory(is_staff=True))  # neither its owner nor a job viewer
     assert client.get(f"/admin/attendance/bulkjob/{job.pk}/change/").status_code == 403
     assert client.get(f"/admin/attendance/bulkjob/{job.pk}/progress/").status_code == 403
 

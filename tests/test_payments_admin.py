@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from attendance.models import MpesaCallback, MpesaPayment
 from attendance.services.ledger import ledger_post
+from tests.auth import log_in_staff
 from tests.factories import PaymentFactory, UserFactory
 from tests.jobs import export_rows, run_action
 
@@ -224,7 +225,7 @@ def test_a_refused_money_page_says_which_role_it_needs(db, client):
     from django.contrib.auth.models import Permission
 
     viewer.user_permissions.add(Permission.objects.get(codename="view_mpesapayment"))
-    client.force_login(viewer)
+    log_in_staff(client, viewer)
     payment = PaymentFactory(status="failed")
     response = client.get(f"/admin/attendance/mpesapayment/{payment.pk}/resend/")
     assert response.status_code == 403

@@ -5,6 +5,7 @@ import requests
 from django.test import Client
 
 from attendance.models import MpesaPayment
+from tests.auth import log_in_staff
 from tests.factories import UserFactory
 from tests.smtp import free_port
 
@@ -174,7 +175,7 @@ def test_payment_status_for_the_payer_and_staff_only(daraja, client, crew, other
     other = client.get(f"/api/mpesa/payment-status/?payment_id={payment_id}")
     assert other.status_code == 404
     assert other.json()["error"]["code"] == "not_found"
-    client.force_login(staff)
+    log_in_staff(client, staff)
     assert client.get(f"/api/mpesa/payment-status/?payment_id={payment_id}").status_code == 200
     assert client.get("/api/mpesa/payment-status/?payment_id=x").status_code == 400
 

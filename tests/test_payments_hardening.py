@@ -25,6 +25,7 @@ from attendance.services.payments import (
     payment_credit_after_review,
     settlement,
 )
+from tests.auth import log_in_staff
 from tests.factories import PaymentFactory, UserFactory
 from tests.mpesa_wire import failure_callback, success_callback
 from tests.smtp import free_port
@@ -226,7 +227,7 @@ def test_the_credit_action_says_why_instead_of_failing_when_nothing_valid_was_pa
     body = success_callback(payment.checkout_request_id, amount=-300)
     with django_capture_on_commit_callbacks(execute=True):
         _post(url, body)
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    log_in_staff(client, UserFactory(is_staff=True, is_superuser=True))
     response = client.post(
         "/admin/attendance/mpesapayment/",
         {"action": "credit_after_review", "_selected_action": [payment.pk]},
@@ -317,7 +318,7 @@ def test_no_phone_is_prompted_past_its_limit_whoever_asks(daraja, client, settin
     finance = UserFactory(is_staff=True)
     finance.user_permissions.add(Permission.objects.get(codename="request_mpesapayment"))
     member = UserFactory(profile__phone_number="0711000777")
-    client.force_login(finance)
+    log_in_staff(client, finance)
     codes = []
     for _ in range(4):
         response = client.post(
@@ -335,7 +336,7 @@ def test_staff_collecting_are_not_limited_per_requester(daraja, client, settings
     settings.MPESA_PROMPT_LIMIT_PER_REQUESTER = 2
     finance = UserFactory(is_staff=True)
     finance.user_permissions.add(Permission.objects.get(codename="request_mpesapayment"))
-    client.force_login(finance)
+    log_in_staff(client, finance)
     members = [UserFactory(profile__phone_number=f"07110{n:05d}") for n in range(4)]
     codes = [
         client.post(

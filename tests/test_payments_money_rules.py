@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission
 from attendance.models import MpesaPayment
 from attendance.services.ledger import ledger_post
 from attendance.services.money import PROMPT_MAXIMUM, PROMPT_MINIMUM
+from tests.auth import log_in_staff
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_a_balance_with_cents_becomes_the_same_prompt_in_portal_admin_and_api(
             codename__in=["view_profile", "change_profile", "request_mpesapayment"]
         )
     )
-    client.force_login(finance)
+    log_in_staff(client, finance)
     with django_capture_on_commit_callbacks(execute=True):  # the job runs after commit
         client.post(
             "/admin/attendance/profile/",

@@ -7,14 +7,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "x7Kq9vLp2mN8rT4wZ6bY1cF5hJ3dG0sA-qwErTyUiOpAsDfGhJkLzXcVbNm_1234"
+DARAJA = {
+    "MPESA_CONSUMER_KEY": "consumer-key",
+    "MPESA_CONSUMER_SECRET": "consumer-secret",
+    "MPESA_PASS_KEY": "pass-key",
+}
 
 
 def manage(*args, **env):
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"))
+        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "MPESA_"))
     }
+    base.update(DARAJA)
     base.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -83,3 +89,60 @@ def test_the_wsgi_entry_point_leaves_startup_objects_out_of_full_collections():
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) > 10_000
+
+
+def test_production_refuses_to_start_without_the_daraja_credentials():
+    result = manage(
+        "check",
+        DEBUG="False",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="crew.soundfusion.co.ke",
+        MPESA_CONSUMER_SECRET="",
+        MPESA_PASS_KEY="",
+    )
+    assert result.returncode != 0
+    assert "MPESA_CONSUMER_SECRET, MPESA_PASS_KEY not set" in result.stderr
+
+
+def test_production_on_the_live_daraja_refuses_the_sandbox_short_code():
+    result = manage(
+        "check",
+        DEBUG="False",
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="crew.soundfusion.co.ke",
+        MPESA_ENVIRONMENT="production",
+    )
+    assert result.returncode != 0
+    assert "sandbox's 174379" in result.stderr
+
+
+def test_secrets_may_be_given_as_files(tmp_path):
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text(STRONG_KEY + "\n")  # as `echo ... > file` writes it
+    pass_key_file = tmp_path / "pass_key"
+    pass_key_file.write_text("from-a-file\n")
+    code = (
+        "from django.conf import settings; import django; django.setup(); "
+        f"print(repr(settings.SECRET_KEY == {STRONG_KEY!r}), repr(settings.MPESA_PASS_KEY))"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "MPESA_"))},
+        **DARAJA,
+        "DJANGO_SETTINGS_MODULE": "soundfusion_attendance.settings",
+        "DEBUG": "False",
+        "ALLOWED_HOSTS": "crew.soundfusion.co.ke",
+        "SECRET_KEY_FILE": str(secret_file),
+        "MPESA_PASS_KEY_FILE": str(pass_key_file),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "'from-a-file'"]
+
+    env["SECRET_KEY_FILE"] = str(tmp_path / "missing")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY_FILE=" in result.stderr and "cannot be read" in result.stderr

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, Permission
 
 from attendance.models import MpesaPayment
 from attendance.services.roles import roles_ensure
+from tests.auth import log_in_staff
 from tests.factories import PaymentFactory, UserFactory
 
 
@@ -65,7 +66,7 @@ def test_a_role_edited_by_admins_is_left_alone_by_the_next_migrate(db):
 
 
 def test_an_event_manager_works_on_events_and_has_no_payment_pages(client, manager, crew):
-    client.force_login(manager)
+    log_in_staff(client, manager)
     assert client.get("/admin/attendance/event/").status_code == 200
     assert client.get("/admin/attendance/eventcrew/").status_code == 200
     # The member picker when assigning crew.
@@ -88,7 +89,7 @@ def test_staff_who_may_only_view_payments_cannot_move_money(client, review_payme
     viewer.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_mpesapayment", "view_profile"])
     )
-    client.force_login(viewer)
+    log_in_staff(client, viewer)
     listing = client.get("/admin/attendance/mpesapayment/").content.decode()
     assert "credit_after_review" not in listing and "Resend STK push" not in listing
 
@@ -112,7 +113,7 @@ def test_staff_who_may_only_view_payments_cannot_move_money(client, review_payme
 
 
 def test_finance_credits_a_reviewed_payment(client, finance, review_payment):
-    client.force_login(finance)
+    log_in_staff(client, finance)
     listing = client.get("/admin/attendance/mpesapayment/").content.decode()
     assert "credit_after_review" in listing
     assert "request_mpesa_payment" in client.get("/admin/attendance/profile/").content.decode()

@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     attendance,
+    audit,
     crew,
     event_crew,
     events,

@@ -1,10 +1,13 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from attendance.models import LedgerEntry, Profile
-from attendance.services.ledger import LedgerError, ledger_delta, ledger_post
+from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
+from attendance.services.two_factor import two_factor_reset
 from attendance.templatetags.soundfusion import kes
 
 from .display import notification_history
@@ -27,8 +30,43 @@ admin.site.unregister(User)
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     inlines = [ProfileInline]
-    list_display = ("username", "first_name", "last_name", "email", "is_staff", "is_active")
+    list_display = (
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "is_staff",
+        "two_factor",
+        "is_active",
+    )
     list_select_related = ("profile",)
+    actions = ["reset_two_factor"]
+
+    def get_queryset(self, request):
+        app = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_two_factor=Exists(app))
+
+    @admin.display(description="Two-factor", boolean=True, ordering="has_two_factor")
+    def two_factor(self, obj):
+        # Crew accounts have none and need none: a dash, not a red cross.
+        return obj.has_two_factor if obj.is_staff else None
+
+    @admin.action(description="Reset two-factor login (lost phone)", permissions=["reset"])
+    def reset_two_factor(self, request, queryset):
+        users = list(queryset)
+        for user in users:
+            two_factor_reset(user, by=request.user)
+        self.message_user(
+            request,
+            f"Two-factor login reset for {len(users)} account(s): each sets it up again at "
+            "their next admin visit, with their password.",
+            messages.SUCCESS,
+        )
+
+    def has_reset_permission(self, request):
+        # Whoever resets a second factor could take over that account with its password:
+        # superusers only, and every reset is in the audit trail.
+        return request.user.is_superuser
 
     def get_inline_instances(self, request, obj=None):
         # The profile is created by a signal when the user is saved; an inline on the add
@@ -152,12 +190,12 @@ class LedgerEntryAdmin(IndexedSearchMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        entry = ledger_post(
+        entry = ledger_add_by_hand(
             user=form.cleaned_data["user"],
             kind=form.cleaned_data["kind"],
             amount=form.cleaned_data["amount"],
             description=form.cleaned_data["description"],
-            created_by=request.user,
+            by=request.user,
         )
         obj.pk = entry.pk
         obj.__dict__.update(entry.__dict__)

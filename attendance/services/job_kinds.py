@@ -23,6 +23,7 @@ from attendance.models import (
     Profile,
 )
 from attendance.phones import mask_phone
+from attendance.services.audit import AuditEvent
 from attendance.services.crew import CrewError, crew_confirm, crew_invite
 from attendance.services.crew_followup import crew_brief_one, crew_remind
 from attendance.services.exports import (
@@ -59,6 +60,8 @@ class Kind:
     concurrency: int = 1
     per_second: float | None = None
     transactional: bool = False
+    # Starting a job of this kind is a staff action for the audit trail (one row per job).
+    audited: AuditEvent | None = None
 
 
 def prompt_one(job: BulkJob, item: BulkJobItem) -> Outcome:
@@ -75,6 +78,7 @@ def prompt_one(job: BulkJob, item: BulkJobItem) -> Outcome:
             # One key per item and try: a second run of this item (its worker died) gets
             # the first payment back instead of a second prompt.
             idempotency_key=f"bulk-{job.pk}-{item.pk}-{item.attempts}",
+            audit=False,  # the job's start is the audited action
         )
     except PaymentError as error:
         if error.retry_later and item.attempts + 1 < RETRY_MAX_ATTEMPTS:
@@ -160,6 +164,7 @@ KINDS: dict[str, Kind] = {
         handle=prompt_one,
         concurrency=settings.MPESA_BULK_CONCURRENCY,
         per_second=settings.MPESA_BULK_PER_SECOND,
+        audited=AuditEvent.PROMPTS_REQUESTED,
     ),
     K.CHECK_PAYMENTS: Kind(
         handle=check_one,
@@ -173,6 +178,8 @@ KINDS: dict[str, Kind] = {
     K.CONFIRM_CREW: Kind(handle=_crew_step(crew_confirm, "Marked confirmed."), transactional=True),
     K.SEND_BRIEFING: Kind(handle=_crew_step(crew_brief_one, "Briefing sent."), transactional=True),
     K.RESEND_EMAILS: Kind(handle=resend_one, transactional=True),
-    K.EXPORT_PAYMENTS: Kind(whole_job=export_payments),
-    K.EXPORT_ATTENDANCE: Kind(whole_job=export_attendance),
+    K.EXPORT_PAYMENTS: Kind(whole_job=export_payments, audited=AuditEvent.PERSONAL_DATA_EXPORTED),
+    K.EXPORT_ATTENDANCE: Kind(
+        whole_job=export_attendance, audited=AuditEvent.PERSONAL_DATA_EXPORTED
+    ),
 }

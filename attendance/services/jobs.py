@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from attendance.models import BulkJob, BulkJobItem
+from attendance.services.audit import audit_record
 from attendance.services.job_kinds import KINDS, Kind, Outcome
 from attendance.services.pacing import Pacer, in_thread, threads_allowed
 from attendance.services.queueing import queue_after_commit
@@ -44,6 +45,7 @@ Item = BulkJobItem.Status
 ITEM_LEASE = timedelta(minutes=2)
 # A running job whose heartbeat is older than this is resumed by the beat.
 STALE_JOB = timedelta(minutes=2)
+AUDIT_IDS = 100
 
 
 def bulk_job_create(
@@ -64,8 +66,26 @@ def bulk_job_create(
         BulkJobItem.objects.bulk_create(items, batch_size=2000)
         job.total = total if total is not None else len(items)
         job.save(update_fields=["total"])
+        if (event := KINDS[kind].audited) is not None:
+            audit_record(
+                event,
+                actor=by,
+                target=job,
+                after={"rows": job.total},
+                details=_audit_details(job, [item.target_id for item in items]),
+            )
         _start_after_commit(job.pk)
     return job
+
+
+def _audit_details(job: BulkJob, targets: list[int]) -> dict[str, Any]:
+    # Which rows: the first hundred ids (an export of a year of payments has 200,000).
+    ids = list(job.params.get("ids") or targets)
+    return {
+        "kind": job.get_kind_display(),
+        **{key: value for key, value in job.params.items() if key != "ids"},
+        "ids": ids[:AUDIT_IDS] + (["..."] if len(ids) > AUDIT_IDS else []),
+    }
 
 
 def _start_after_commit(job_id: int) -> None:

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Model, Sum
 
 from attendance.models import LedgerEntry, Profile
+from attendance.services.audit import AuditEvent, audit_record
 
 _SIGN: dict[str, Decimal] = {
     LedgerEntry.Kind.CHARGE: Decimal(1),
@@ -76,3 +77,33 @@ def ledger_balance_from_entries(user: User) -> Decimal:
     """The balance recomputed from the entries: what `Profile.balance` must equal."""
     total = LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"]
     return total or Decimal("0.00")
+
+
+def ledger_add_by_hand(
+    *,
+    user: User,
+    kind: str,
+    amount: Decimal | int | str,
+    description: str,
+    by: User,
+    source: Model | None = None,
+) -> LedgerEntry:
+    """A charge, payment or adjustment staff enter themselves: posted and audited together."""
+    with transaction.atomic():
+        entry = ledger_post(
+            user=user,
+            kind=kind,
+            amount=amount,
+            description=description,
+            created_by=by,
+            source=source,
+        )
+        audit_record(
+            AuditEvent.LEDGER_ENTRY_ADDED,
+            actor=by,
+            target=entry,
+            before={"balance": entry.balance_after - entry.amount},
+            after={"balance": entry.balance_after},
+            details={"member": user.get_username(), "kind": kind, "description": description},
+        )
+    return entry

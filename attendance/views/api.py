@@ -13,6 +13,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 
+from attendance.middleware import client_address
 from attendance.models import MpesaPayment
 from attendance.services.money import prompt_amount_for
 from attendance.services.payments import (
@@ -21,6 +22,7 @@ from attendance.services.payments import (
     payment_explanation,
     payment_request_stk_push,
 )
+from attendance.services.two_factor import staff_needs_second_factor
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,12 @@ def request_payment(request):
             return error_response(
                 "forbidden", "Only staff allowed to collect payments may prompt others.", 403
             )
+        if staff_needs_second_factor(request.user):
+            return error_response(
+                "second_factor_required",
+                "Prompting others needs your second factor: open /admin/ and give a code first.",
+                403,
+            )
         try:
             payer = get_user_model().objects.select_related("profile").get(pk=int(body["user_id"]))
         except (ValueError, TypeError, get_user_model().DoesNotExist):
@@ -146,8 +154,9 @@ def payment_status(request):
     except ValueError:
         return error_response("invalid_payment_id", "payment_id must be a number.", 400)
     payments = MpesaPayment.objects.all()
-    if not request.user.is_staff:
-        payments = payments.filter(user=request.user)  # someone else's payment: 404
+    if not (request.user.is_staff and request.user.is_verified()):
+        # Someone else's payment: 404. Staff see every payment once past their second factor.
+        payments = payments.filter(user=request.user)
     try:
         payment = get_object_or_404(payments, pk=payment_id)
     except Http404:
@@ -163,9 +172,7 @@ def mpesa_callback(request, token):
     and the payment itself is settled only against a checkout we created.
     """
     if not hmac.compare_digest(token.encode(), settings.MPESA_CALLBACK_TOKEN.encode()):
-        logger.warning(
-            "M-Pesa callback with a wrong token from %s", request.META.get("REMOTE_ADDR")
-        )
+        logger.warning("M-Pesa callback with a wrong token from %s", client_address(request))
         raise Http404
     if request.method != "POST":
         return error_response("method_not_allowed", "POST only.", 405)
@@ -173,7 +180,7 @@ def mpesa_callback(request, token):
     body = _read_body(request, limit + 1)
     try:
         _, status = callback_receive(
-            body=body, remote_addr=request.META.get("REMOTE_ADDR"), oversized=len(body) > limit
+            body=body, remote_addr=client_address(request), oversized=len(body) > limit
         )
     except DatabaseError:
         # The database is down. Safaricom does not retry callbacks whatever we answer, so

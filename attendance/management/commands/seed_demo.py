@@ -28,7 +28,8 @@ from attendance.models import (
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
 from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_invite
-from attendance.services.ledger import ledger_post
+from attendance.services.ledger import ledger_add_by_hand
+from attendance.services.two_factor import two_factor_setup
 
 User = get_user_model()
 
@@ -109,8 +110,11 @@ class Command(BaseCommand):
             before = EmailNotification.objects.count()
             self._seed(**options)
             written = EmailNotification.objects.count() - before
+        # The demo admin's second factor, made anew on each run: its backup codes are printed.
+        admin = User.objects.get(username="admin")
+        _, codes = two_factor_setup(admin, replace=True)
         if not options["quiet"]:
-            self._print_logins(written)
+            self._print_logins(written, codes)
 
     def _seed(self, *, crew, events, payments, notifications, seed, **options):
         rng = random.Random(seed)
@@ -139,7 +143,7 @@ class Command(BaseCommand):
         if notifications:
             volume.bulk_notifications(notifications, members, rng)
 
-    def _print_logins(self, emails_written: int) -> None:
+    def _print_logins(self, emails_written: int, admin_codes: list[str]) -> None:
         if emails_written:
             self.stdout.write(
                 f"{emails_written} demo emails written to the outbox "
@@ -150,6 +154,14 @@ class Command(BaseCommand):
         self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (staff: events, crew, attendance)")
         self.stdout.write(f"  finance  / {DEMO_PASSWORD}  (staff: payments and the ledger)")
         self.stdout.write(f"  wanjiku  / {DEMO_PASSWORD}  (crew; also otieno, achieng, kiprop ...)")
+        self.stdout.write(
+            "Staff also give a second factor at /admin/. admin's backup codes (each works once): "
+            + " ".join(admin_codes[:5])
+        )
+        self.stdout.write(
+            "  manager and finance set up an authenticator app at their first admin visit; "
+            "`manage.py two_factor_setup admin --replace` prints a QR code for admin's."
+        )
 
     def _user(
         self,
@@ -217,14 +229,14 @@ class Command(BaseCommand):
                     )
             if days < 0:
                 for member in crew[:2]:
-                    ledger_post(
+                    ledger_add_by_hand(
                         user=member,
                         kind=LedgerEntry.Kind.CHARGE,
                         amount=Decimal(
                             random.Random(member.pk + event.pk).choice([500, 1200, 2500])
                         ),
                         description=f"Lost cable / equipment damage at {event.name}",
-                        created_by=manager,
+                        by=manager,
                         source=event,
                     )
 

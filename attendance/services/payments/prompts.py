@@ -25,6 +25,7 @@ from attendance.mpesa.client import (
     whole_shillings,
 )
 from attendance.phones import mask_phone, normalise_phone
+from attendance.services.audit import AuditEvent, audit_record
 
 from .inbox import process_guarded
 from .outcomes import PUSH_NOT_SENT, PUSH_REFUSED, PUSH_UNANSWERED, PaymentError
@@ -60,6 +61,7 @@ def payment_request_stk_push(
     phone: str | None = None,
     idempotency_key: str | None = None,
     client: DarajaClient | None = None,
+    audit: bool = True,
 ) -> tuple[MpesaPayment, bool]:
     """Send an M-Pesa prompt to `payer`'s phone (or `phone`) for `amount` shillings.
 
@@ -70,6 +72,9 @@ def payment_request_stk_push(
     (409), the same idempotency key with different content (422), too many prompts (429),
     Daraja refusing or not answering (502) or payments unavailable with nothing sent (503);
     from a 502 or 503 on, the payment is kept as failed with the reason.
+
+    A prompt to someone else's phone is in the audit trail (`audit=False`: a bulk job, whose
+    start is).
     """
     purpose = (purpose or "").strip()[:100] or "Balance payment"
     shillings, phone = _checked_amount_and_phone(payer, amount, phone)
@@ -93,6 +98,14 @@ def payment_request_stk_push(
                 idempotency_key=idempotency_key or None,
                 request_fingerprint=fingerprint,
             )
+            if audit and requested_by is not None and requested_by.pk != payer.pk:
+                audit_record(
+                    AuditEvent.PROMPT_REQUESTED,
+                    actor=requested_by,
+                    target=payment,
+                    after={"member": payer.get_username(), "amount": shillings},
+                    details={"phone": mask_phone(phone), "purpose": purpose},
+                )
     except IntegrityError as error:
         # Either the same idempotency key raced us, or a prompt is open on this phone.
         if idempotency_key:

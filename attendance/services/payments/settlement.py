@@ -24,6 +24,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, LedgerEntry, MpesaPayment
 from attendance.mpesa.callbacks import StkResult, clean_text
 from attendance.phones import mask_phone
+from attendance.services.audit import AuditEvent, audit_record
 from attendance.services.ledger import LedgerError, ledger_post
 from attendance.services.money import PROMPT_MAXIMUM
 from attendance.services.notifications import notification_create
@@ -247,4 +248,13 @@ def payment_credit_after_review(*, payment: MpesaPayment, by: User) -> MpesaPaym
         payment.needs_review = False
         payment.review_reason = f"{payment.review_reason}; credited KES {amount} by {by}"[:255]
         payment.save()
+        entry = payment.ledger_entry
+        audit_record(
+            AuditEvent.PAYMENT_CREDITED,
+            actor=by,
+            target=payment,
+            before={"balance": entry.balance_after - entry.amount},
+            after={"balance": entry.balance_after, "credited": amount},
+            details={"member": payment.user.get_username(), "receipt": payment.receipt_number},
+        )
     return payment

@@ -21,10 +21,15 @@ class AttendanceConfig(AppConfig):
 def _ensure_defaults(sender, using="default", **kwargs):
     from django.db import connections
 
+    from .services.operations import beat_runs_ensure
     from .services.roles import roles_ensure
     from .services.schedules import schedules_ensure
 
     roles_ensure()
-    # `migrate attendance` alone may run before django-celery-beat's tables exist.
-    if "django_celery_beat_periodictask" in connections[using].introspection.table_names():
+    tables = connections[using].introspection.table_names()
+    # `migrate attendance` alone may run before django-celery-beat's tables exist, and a
+    # migration back to an older state leaves out newer tables.
+    if "django_celery_beat_periodictask" in tables:
         schedules_ensure()
+    if "attendance_beatrun" in tables:
+        beat_runs_ensure()

@@ -1,5 +1,8 @@
 """The scheduled entry points (django-celery-beat): load, call a service, nothing else.
 
+Each records its own runs (`beat_job`): readiness and the alerts compare them with the
+schedule.
+
 Tasks that a service queues itself live beside that service and are queued after commit
 (`services/notifications.py`: email delivery; `services/payments/inbox.py`: the callback batch
 task). Importing them here is what registers them on a worker, under the names they have
@@ -8,6 +11,7 @@ always had, so messages already in a broker and beat rows still resolve.
 
 from celery import shared_task
 
+from attendance.services.alerts import alerts_check
 from attendance.services.crew_followup import crew_send_reminders
 from attendance.services.jobs import (  # noqa: F401  (registers the job task)
     bulk_job_run_task,
@@ -18,6 +22,7 @@ from attendance.services.notifications import (  # noqa: F401  (registers the de
     notification_sweep,
     notifications_deliver_batch_task,
 )
+from attendance.services.operations import beat_job
 from attendance.services.payments import (  # noqa: F401  (registers the callback batch task)
     callbacks_process_pending,
     callbacks_process_received_task,
@@ -26,25 +31,36 @@ from attendance.services.payments import (  # noqa: F401  (registers the callbac
 
 
 @shared_task(ignore_result=False)
+@beat_job
 def notifications_sweep_task() -> dict:
     return notification_sweep()
 
 
 @shared_task(ignore_result=False)
+@beat_job
 def callbacks_process_pending_task() -> int:
     return callbacks_process_pending()
 
 
 @shared_task(ignore_result=False)
+@beat_job
 def payments_reconcile_task() -> dict:
     return payments_reconcile()
 
 
 @shared_task(ignore_result=False)
+@beat_job
 def bulk_jobs_resume_task() -> int:
     return bulk_jobs_resume()
 
 
 @shared_task(ignore_result=False)
+@beat_job
 def crew_send_reminders_task() -> int:
     return crew_send_reminders()
+
+
+@shared_task(ignore_result=False)
+@beat_job
+def alerts_check_task() -> int:
+    return len(alerts_check())

@@ -22,6 +22,7 @@ urlpatterns = [
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
     path("api/health/", api.health, name="health"),
+    path("api/ready/", api.ready, name="ready"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
     path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),
 ]

@@ -417,3 +417,39 @@ CREW_ANSWER_LINK_MAX_AGE_DAYS = env.int("CREW_ANSWER_LINK_MAX_AGE_DAYS", default
 CREW_REMINDER_HOUR = env.int("CREW_REMINDER_HOUR", default=9)
 # Domain part of calendar entry ids; keep it stable so re-sent invitations update entries.
 CREW_CALENDAR_DOMAIN = env.str("CREW_CALENDAR_DOMAIN", default="soundfusion.co.ke")
+
+# --- Readiness (/api/ready/) and alerts -----------------------------------------------------
+# A periodic job is late once it missed two runs and this much more.
+READY_BEAT_GRACE_SECONDS = env.int("READY_BEAT_GRACE_SECONDS", default=120)
+# Tasks waiting in the broker beyond this: the workers are not keeping up (or are stopped).
+READY_MAX_QUEUE_DEPTH = env.int("READY_MAX_QUEUE_DEPTH", default=5000)
+# An email due this long ago and still unsent: delivery is stuck.
+READY_MAX_EMAIL_WAIT_SECONDS = env.int("READY_MAX_EMAIL_WAIT_SECONDS", default=1800)
+# A payment open this long past MPESA_PENDING_TIMEOUT_SECONDS: the reconciler is not running.
+READY_PAYMENT_GRACE_SECONDS = env.int("READY_PAYMENT_GRACE_SECONDS", default=300)
+# Alerts by email: each kind at most once per interval, to staff with the permission
+# "Receives operations alerts by email", superusers, and these addresses.
+ALERT_INTERVAL_SECONDS = env.int("ALERT_INTERVAL_SECONDS", default=3600)
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# The share of the last hour's payments that did not go through, once there are enough.
+ALERT_PAYMENT_FAILURE_RATE = env.float("ALERT_PAYMENT_FAILURE_RATE", default=0.5)
+ALERT_PAYMENT_MIN_COUNT = env.int("ALERT_PAYMENT_MIN_COUNT", default=10)
+# Daraja errors and rate-limit answers within the window.
+ALERT_DARAJA_PROBLEMS = env.int("ALERT_DARAJA_PROBLEMS", default=10)
+ALERT_DARAJA_WINDOW_MINUTES = env.int("ALERT_DARAJA_WINDOW_MINUTES", default=15)
+# Emails failed in the last hour plus those being retried.
+ALERT_EMAIL_FAILURES = env.int("ALERT_EMAIL_FAILURES", default=5)
+
+# --- Error reporting (Sentry) ------------------------------------------------------------
+# Off unless SENTRY_DSN is set. Events are scrubbed of phone numbers, tokens and passwords
+# before they leave (soundfusion_attendance/observability.py); the beat jobs become monitors.
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from soundfusion_attendance.observability import sentry_init
+
+    sentry_init(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

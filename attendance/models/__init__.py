@@ -4,13 +4,16 @@ from .crew import CrewRole, EventCrew, EventRoleRequirement
 from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification
+from .operations import Alert, BeatRun
 from .payments import MpesaCallback, MpesaPayment
 from .people import Department, LedgerEntry, Profile, member_name
 
 __all__ = [
+    "Alert",
     "Attendance",
     "AttendanceCorrection",
     "AttendanceRemoval",
+    "BeatRun",
     "BulkJob",
     "BulkJobItem",
     "CrewRole",

@@ -23,6 +23,7 @@ class EmailNotification(models.Model):
         PAYMENT_REVIEW = "payment_review", "Payment needs review"
         PAYMENT_UNMATCHED = "payment_unmatched", "Payment matching no request"
         PASSWORD_RESET = "password_reset", "Password reset"
+        ALERT = "alert", "Operations alert"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -17,6 +17,10 @@ PERIODIC_TASKS = {
         "attendance.tasks.bulk_jobs_resume_task",
         60,
     ),
+    "Operations: alert staff to payments, Daraja, emails or jobs in trouble": (
+        "attendance.tasks.alerts_check_task",
+        60,
+    ),
     # Hourly, so a worker that was down at the reminder hour still catches up the same day.
     "Crew: remind confirmed crew the day before": (
         "attendance.tasks.crew_send_reminders_task",

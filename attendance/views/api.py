@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from attendance.middleware import client_address
 from attendance.models import MpesaPayment
 from attendance.services.money import prompt_amount_for
+from attendance.services.operations import readiness
 from attendance.services.payments import (
     PaymentError,
     callback_receive,
@@ -224,5 +225,22 @@ def _read_body(request, limit: int) -> bytes:
 
 @api_endpoint("GET", "HEAD", login=False)
 def health(request):
-    """For load balancers; also the bare-view baseline of the callback benchmark."""
+    """Liveness: the process answers. No database, so a busy database never restarts it.
+
+    Also the bare-view baseline of the callback benchmark."""
     return JsonResponse({"ok": True})
+
+
+@api_endpoint("GET", "HEAD", login=False)
+def ready(request):
+    """Readiness: can this instance do its work (database, Redis, broker, periodic jobs on
+    time, nothing stuck). 503 when anything is wrong, with what."""
+    checks = readiness()
+    ok = all(check.ok for check in checks.values())
+    body = {
+        "ok": ok,
+        "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
+    }
+    response = JsonResponse(body, status=200 if ok else 503)
+    response["Cache-Control"] = "no-store"
+    return response

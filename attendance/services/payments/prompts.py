@@ -26,6 +26,7 @@ from attendance.mpesa.client import (
 )
 from attendance.phones import mask_phone, normalise_phone
 from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.operations import daraja_problem_note
 
 from .inbox import process_guarded
 from .outcomes import PUSH_NOT_SENT, PUSH_REFUSED, PUSH_UNANSWERED, PaymentError
@@ -166,6 +167,7 @@ def _push(payment: MpesaPayment, client: DarajaClient) -> StkPushAccepted:
 
 
 def _push_failed(payment: MpesaPayment, error: DarajaError) -> PaymentError:
+    daraja_problem_note(error)
     if error.may_have_reached_customer:
         result_code = PUSH_UNANSWERED
     else:

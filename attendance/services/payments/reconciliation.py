@@ -16,6 +16,7 @@ from attendance.models import MpesaPayment
 from attendance.mpesa import daraja_client
 from attendance.mpesa.callbacks import StkResult
 from attendance.mpesa.client import DarajaClient, DarajaError
+from attendance.services.operations import daraja_problem_note
 from attendance.services.pacing import Pacer, paced_map
 
 from .outcomes import EXPIRED
@@ -39,6 +40,7 @@ def payment_query(*, payment: MpesaPayment, client: DarajaClient | None = None) 
         answer = client.stk_query(checkout_request_id=payment.checkout_request_id)
     except DarajaError as error:
         logger.warning("STK query for payment %s failed: %s", payment.pk, error)
+        daraja_problem_note(error)
         answer = None
     MpesaPayment.objects.filter(pk=payment.pk).update(
         last_queried_at=now, query_count=payment.query_count + 1

@@ -1,0 +1,270 @@
+"""Readiness, the periodic jobs' own records, and the alerts staff get when something is wrong."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.utils import timezone
+
+from attendance.models import Alert, BeatRun, EmailNotification, MpesaCallback, MpesaPayment
+from attendance.mpesa.client import DarajaError
+from attendance.services.alerts import alerts_check
+from attendance.services.operations import beat_job, daraja_problem_note
+from attendance.services.payments import PaymentError, payment_request_stk_push
+from attendance.services.schedules import PERIODIC_TASKS
+from tests.conftest import set_celery_eager
+from tests.factories import PaymentFactory, UserFactory
+
+Kind = Alert.Kind
+
+
+@pytest.fixture
+def jobs_on_time(db):
+    """Every periodic job ran a moment ago."""
+    now = timezone.now()
+    for task, _ in PERIODIC_TASKS.values():
+        BeatRun.objects.update_or_create(task=task, defaults={"last_succeeded_at": now})
+
+
+def _ready(client):
+    response = client.get("/api/ready/")
+    return response.status_code, response.json()
+
+
+def test_health_is_liveness_only_and_costs_no_query(db, client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert client.get("/api/health/").json() == {"ok": True}
+
+
+def test_ready_is_200_when_everything_works(client, jobs_on_time):
+    status, body = _ready(client)
+    assert status == 200, body
+    assert body["ok"] is True
+    assert set(body["checks"]) == {
+        "database", "redis", "broker", "queue", "beat", "emails", "payments"
+    }  # fmt: skip
+
+
+def test_ready_is_503_when_redis_is_unreachable(client, jobs_on_time, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    status, body = _ready(client)
+    assert status == 503
+    assert body["checks"]["redis"] == {"ok": False, "detail": "unreachable: ConnectionError"}
+    assert body["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.redis
+def test_ready_reports_the_broker_and_its_queue(client, jobs_on_time, settings):
+    set_celery_eager(False)
+    try:
+        settings.CELERY_BROKER_URL = settings.REDIS_URL
+        status, body = _ready(client)
+        assert status == 200, body
+        assert body["checks"]["queue"]["detail"].endswith("tasks waiting (limit 5000)")
+        settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+        status, body = _ready(client)
+        assert status == 503 and body["checks"]["broker"]["ok"] is False
+    finally:
+        set_celery_eager(True)
+
+
+def test_ready_is_503_when_a_periodic_job_is_overdue(client, jobs_on_time):
+    BeatRun.objects.filter(task="attendance.tasks.payments_reconcile_task").update(
+        last_succeeded_at=timezone.now() - timedelta(minutes=10)
+    )
+    status, body = _ready(client)
+    assert status == 503
+    detail = body["checks"]["beat"]["detail"]
+    assert "M-Pesa: query pending payments" in detail and "last ran 10 min ago" in detail
+
+
+def test_a_job_paused_by_an_admin_is_not_overdue(client, jobs_on_time):
+    from django_celery_beat.models import PeriodicTask
+
+    name = "Crew: remind confirmed crew the day before"
+    PeriodicTask.objects.filter(name=name).update(enabled=False)
+    BeatRun.objects.filter(task="attendance.tasks.crew_send_reminders_task").update(
+        last_succeeded_at=timezone.now() - timedelta(days=2)
+    )
+    status, body = _ready(client)
+    assert status == 200 and "paused in admin: " + name in body["checks"]["beat"]["detail"]
+
+
+def test_ready_is_503_when_an_email_or_a_payment_is_stuck(client, jobs_on_time, settings):
+    old = timezone.now() - timedelta(hours=2)
+    email = EmailNotification.objects.create(
+        recipient="a@example.com", notification_type="alert", subject="s", message="m"
+    )
+    EmailNotification.objects.filter(pk=email.pk).update(created_at=old)
+    status, body = _ready(client)
+    assert status == 503 and body["checks"]["emails"]["ok"] is False
+    EmailNotification.objects.filter(pk=email.pk).update(status="sent")
+
+    payment = PaymentFactory(status="pending", phone_number="254712000001")
+    assert _ready(client)[0] == 200
+    limit = settings.MPESA_PENDING_TIMEOUT_SECONDS + settings.READY_PAYMENT_GRACE_SECONDS
+    MpesaPayment.objects.filter(pk=payment.pk).update(
+        initiated_at=timezone.now() - timedelta(seconds=limit + 60)
+    )
+    status, body = _ready(client)
+    assert status == 503 and "oldest open for" in body["checks"]["payments"]["detail"]
+
+
+def test_a_periodic_job_records_its_success_and_its_failure(db):
+    from attendance.tasks import payments_reconcile_task
+
+    payments_reconcile_task.apply()
+    run = BeatRun.objects.get(task="attendance.tasks.payments_reconcile_task")
+    assert run.last_succeeded_at and run.last_started_at and not run.last_error
+
+    @beat_job
+    def broken_job():
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        broken_job()
+    run = BeatRun.objects.get(task=f"{__name__}.broken_job")
+    assert run.last_failed_at and run.last_succeeded_at is None
+    assert run.last_error == "RuntimeError: the database went away"
+
+
+# --- Alerts ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def on_call(db):
+    """Who receives alerts: a superuser, an operator by group, an ops mailbox; not others."""
+    boss = UserFactory(is_staff=True, is_superuser=True, email="boss@example.com")
+    ops = Group.objects.create(name="Operations")
+    ops.permissions.add(Permission.objects.get(codename="receive_alerts"))
+    operator = UserFactory(is_staff=True, email="ops@example.com")
+    operator.groups.add(ops)
+    UserFactory(is_staff=True, email="clerk@example.com")  # staff without the permission
+    UserFactory(email="crew@example.com")
+    return boss, operator
+
+
+def _alert_emails():
+    return EmailNotification.objects.filter(notification_type="alert")
+
+
+def _fires_once_then_waits(kind, settings) -> Alert:
+    """The condition holds: one alert now, none on the next check, one again after the
+    interval."""
+    first = alerts_check()
+    assert [a.kind for a in first] == [kind]
+    assert alerts_check() == []
+    Alert.objects.filter(pk=first[0].pk).update(
+        fired_at=timezone.now() - timedelta(seconds=settings.ALERT_INTERVAL_SECONDS + 1)
+    )
+    again = alerts_check()
+    assert [a.kind for a in again] == [kind]
+    return first[0]
+
+
+def test_no_alert_when_nothing_is_wrong(on_call, jobs_on_time):
+    PaymentFactory(status="completed", phone_number="254712000009")
+    assert alerts_check() == []
+    assert not _alert_emails().exists()
+
+
+def test_many_failed_payments_alert_once_per_interval(on_call, jobs_on_time, settings):
+    settings.ALERT_EMAILS = ["duty@soundfusion.co.ke", "OPS@example.com"]
+    for n in range(6):
+        PaymentFactory(status="failed", phone_number=f"25471200010{n}")
+    for n in range(4):
+        PaymentFactory(status="completed", phone_number=f"25471200020{n}")
+    alert = _fires_once_then_waits(Kind.PAYMENT_FAILURES, settings)
+    assert "60% of the last hour's 10 payments" in alert.summary
+    recipients = sorted(_alert_emails().values_list("recipient", flat=True))
+    assert recipients == sorted(
+        2 * ["boss@example.com", "duty@soundfusion.co.ke", "ops@example.com"]
+    )
+    assert alert.recipients == 3  # two alerts, three people each
+
+
+def test_a_few_failures_or_a_low_rate_do_not_alert(on_call, jobs_on_time):
+    for n in range(5):
+        PaymentFactory(status="failed", phone_number=f"25471200030{n}")
+    assert alerts_check() == []  # 5 payments: too few to judge
+    for n in range(7):
+        PaymentFactory(status="completed", phone_number=f"25471200040{n}")
+    assert alerts_check() == []  # 5 of 12: under half
+
+
+def test_daraja_refusals_over_http_alert(on_call, jobs_on_time, daraja, settings):
+    settings.ALERT_DARAJA_PROBLEMS = 4
+    member = UserFactory()
+    for n in range(4):  # the simulator refuses phones ending in 5000
+        with pytest.raises(PaymentError):
+            payment_request_stk_push(
+                payer=member, amount=10, purpose="x", requested_by=None, phone=f"07{n}0115000"
+            )
+    alert = _fires_once_then_waits(Kind.DARAJA_PROBLEMS, settings)
+    assert alert.details["error"] + alert.details["rate_limited"] == 4
+
+
+def test_rate_limit_answers_are_counted_apart(db):
+    from attendance.services.operations import daraja_problems
+
+    daraja_problem_note(DarajaError("Spike arrest", code="500.003.02", retryable=True))
+    daraja_problem_note(DarajaError("Bad phone", code="invalid_request"))  # ours, not Daraja's
+    assert daraja_problems(5) == {"error": 0, "rate_limited": 1}
+
+
+def test_payments_past_their_timeout_alert(on_call, jobs_on_time, settings):
+    payment = PaymentFactory(status="pending", phone_number="254712000501")
+    assert alerts_check() == []
+    MpesaPayment.objects.filter(pk=payment.pk).update(
+        initiated_at=timezone.now() - timedelta(hours=1)
+    )
+    _fires_once_then_waits(Kind.PAYMENTS_OVERDUE, settings)
+
+
+def test_failing_emails_alert(on_call, jobs_on_time, settings):
+    for n in range(settings.ALERT_EMAIL_FAILURES - 1):
+        EmailNotification.objects.create(
+            recipient=f"x{n}@example.com", notification_type="crew_reminder", subject="s",
+            message="m", status="failed",
+        )  # fmt: skip
+    assert alerts_check() == []
+    EmailNotification.objects.create(
+        recipient="y@example.com", notification_type="crew_reminder", subject="s", message="m",
+        status="queued", failed_attempts=2, next_attempt_at=timezone.now(),
+    )  # fmt: skip
+    _fires_once_then_waits(Kind.EMAILS_FAILING, settings)
+
+
+def test_a_periodic_job_that_has_not_run_alerts(on_call, jobs_on_time, settings):
+    BeatRun.objects.filter(task="attendance.tasks.notifications_sweep_task").update(
+        last_succeeded_at=timezone.now() - timedelta(minutes=30), last_error="SMTP down"
+    )
+    alert = _fires_once_then_waits(Kind.BEAT_STALE, settings)
+    assert "Send queued emails" in alert.summary
+    assert alert.details["attendance.tasks.notifications_sweep_task"] == "SMTP down"
+
+
+def test_quarantined_callbacks_alert(on_call, jobs_on_time, settings):
+    MpesaCallback.objects.create(raw_body="{}", status=MpesaCallback.Status.QUARANTINED)
+    _fires_once_then_waits(Kind.CALLBACKS_QUARANTINED, settings)
+
+
+def test_an_alert_arrives_by_smtp_with_a_link(
+    on_call, jobs_on_time, smtp_server, django_capture_on_commit_callbacks
+):
+    payment = PaymentFactory(status="pending", phone_number="254712000601")
+    MpesaPayment.objects.filter(pk=payment.pk).update(
+        initiated_at=timezone.now() - timedelta(hours=1)
+    )
+    from attendance.tasks import alerts_check_task
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alerts_check_task.apply().get() == 1
+    delivered = {m["To"]: m for m in smtp_server.messages}
+    assert set(delivered) == {"boss@example.com", "ops@example.com"}
+    message = delivered["ops@example.com"]
+    assert message["Subject"] == "Sound Fusion alert: Payments pending past their timeout"
+    text = message.get_payload(0).get_payload(decode=True).decode()
+    assert "/admin/attendance/mpesapayment/?status__exact=pending" in text
+    assert "at most once every hour while it lasts" in text
+    assert BeatRun.objects.get(task="attendance.tasks.alerts_check_task").last_succeeded_at

@@ -34,6 +34,22 @@ class SoundFusionAdminSite(admin.AdminSite):
         target = request.POST.get("next") or request.GET.get("next") or reverse("admin:index")
         return redirect(f"{reverse('admin:two_factor')}?{urlencode({'next': target})}")
 
+    def index(self, request, extra_context=None):
+        from attendance.services.dashboard import dashboard_figures
+
+        user = request.user
+        if user.has_perm("attendance.view_dashboard"):
+            # Each section only for those who may see the lists behind it.
+            extra_context = {
+                **(extra_context or {}),
+                "dashboard": dashboard_figures(
+                    money=user.has_perm("attendance.view_mpesapayment"),
+                    crew=user.has_perm("attendance.view_event"),
+                    email=user.has_perm("attendance.view_emailnotification"),
+                ),
+            }
+        return super().index(request, extra_context)
+
     def get_urls(self):
         from attendance.views import two_factor
 

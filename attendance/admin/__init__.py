@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     events,
     jobs,
     notifications,
+    operations,
     payments,
     people,
 )

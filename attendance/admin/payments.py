@@ -27,7 +27,7 @@ from .display import (
     status_badge_column,
 )
 from .jobs import start_job
-from .search import IndexedSearchMixin, month_filter
+from .search import IndexedSearchMixin, LinkedFilter, day_filter, month_filter
 
 
 def can_request_payments(request) -> bool:
@@ -72,6 +72,22 @@ TIME_FIELDS = (
 )
 
 
+class ResultFilter(LinkedFilter):
+    """Payments that ended with one Daraja result code (the dashboard's top failure reasons)."""
+
+    title = "result"
+    parameter_name = "result"
+
+    def label(self, value):
+        return "no result code" if value == "-" else f"code {value}"[:40]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        return queryset.filter(result_code="" if value == "-" else value)
+
+
 @admin.register(MpesaPayment)
 class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Nothing here edits money: every field is read-only, changes go through services."""
@@ -88,7 +104,13 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         "initiated_at",
         "payment_purpose",
     )
-    list_filter = ("status", "needs_review", month_filter("initiated_at"))
+    list_filter = (
+        "status",
+        "needs_review",
+        month_filter("initiated_at"),
+        day_filter("initiated_at"),
+        ResultFilter,
+    )
     search_fields = ("phone_number",)  # shows the box; IndexedSearchMixin does the search
     search_phone = "phone_number"
     search_receipt = "receipt_number"
@@ -143,7 +165,9 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
-        narrowed = any(key in request.GET for key in ("month", "q", "needs_review__exact"))
+        narrowed = any(
+            key in request.GET for key in ("month", "day", "result", "q", "needs_review__exact")
+        )
         if changelist is not None and narrowed:
             # Totals of the filtered list (all pages), in one aggregate query: of a month or a
             # search, not of a year of payments (a sum over 200,000 rows on every page).

@@ -74,10 +74,32 @@ class UserAdmin(DjangoUserAdmin):
         return super().get_inline_instances(request, obj) if obj is not None else []
 
 
+class BalanceFilter(admin.SimpleListFilter):
+    title = "balance"
+    parameter_name = "balance"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("owes", "Owes the company"),
+            ("owed", "Is owed money"),
+            ("settled", "Nothing owed"),
+        ]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "owes":
+                return queryset.filter(balance__gt=0)
+            case "owed":
+                return queryset.filter(balance__lt=0)
+            case "settled":
+                return queryset.filter(balance=0)
+        return queryset
+
+
 @admin.register(Profile)
 class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
     list_display = ("display_name", "username", "phone_number", "department", "balance_kes")
-    list_filter = ("department",)
+    list_filter = ("department", BalanceFilter)
     search_fields = ("user__username",)
     search_phone = "phone_number"
     list_select_related = ("user",)

@@ -18,7 +18,7 @@ every row as `date_hierarchy` does on each page view.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.contrib import admin
 from django.contrib.auth.models import User
@@ -128,3 +128,49 @@ def month_filter(field: str, title: str = "month"):
 
     MonthFilter.title = title
     return MonthFilter
+
+
+class LinkedFilter(admin.SimpleListFilter):
+    """A filter reached by following a link (a dashboard figure) rather than picked from a list.
+
+    The sidebar shows it only while it is active, with its one value, so staff see why the
+    list is narrower and can clear it; an invalid value is ignored rather than an error page.
+    """
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        label = self.label(value) if value else None
+        return [(value, label)] if label else []
+
+    def label(self, value: str) -> str | None:
+        raise NotImplementedError
+
+
+def day_filter(field: str, title: str = "day"):
+    """One calendar day (`?day=YYYY-MM-DD`, local time), bounded by an index-friendly range."""
+
+    class DayFilter(LinkedFilter):
+        parameter_name = "day"
+
+        def label(self, value):
+            day = _parse_day(value)
+            return day.strftime("%a %d %b %Y") if day else None
+
+        def queryset(self, request, queryset):
+            day = _parse_day(self.value() or "")
+            if day is None:
+                return queryset
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.get_current_timezone())
+            return queryset.filter(
+                **{f"{field}__gte": start, f"{field}__lt": start + timedelta(days=1)}
+            )
+
+    DayFilter.title = title
+    return DayFilter
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if re.match(r"^\d{4}-\d{2}-\d{2}$", value) else None
+    except ValueError:
+        return None

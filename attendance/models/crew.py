@@ -94,6 +94,8 @@ class EventCrew(models.Model):
                 name="eventcrew_to_remind",
                 condition=Q(status="confirmed", reminder_sent=False),
             ),
+            # The dashboard's confirmation rate: the invitations of the last 90 days.
+            models.Index(fields=["invitation_sent_at"], name="eventcrew_invited_at"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event", "user"], name="eventcrew_one_per_person"),

@@ -94,6 +94,10 @@ class MpesaPayment(models.Model):
                 name="mpesa_open",
                 condition=Q(status__in=["initiated", "pending"]),
             ),
+            # The review queue (dashboard, "needs review" filter): a handful among 200,000.
+            models.Index(
+                fields=["-initiated_at"], name="mpesa_review", condition=Q(needs_review=True)
+            ),
         ]
         constraints = [
             # At most one prompt waiting on a phone: Daraja would refuse a second one anyway

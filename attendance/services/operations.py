@@ -89,8 +89,7 @@ def beat_jobs_lateness(now: datetime | None = None) -> list[JobLateness]:
     jobs = []
     for name, (task, every) in PERIODIC_TASKS.items():
         run = runs.get(task)
-        since = (run.last_succeeded_at or run.created_at) if run else None
-        late_by = (now - since).total_seconds() - (2 * every + grace) if since else 0.0
+        late_by = beat_run_late_by(run, every, now, grace) if run else 0.0
         jobs.append(
             JobLateness(
                 name=name,
@@ -103,6 +102,17 @@ def beat_jobs_lateness(now: datetime | None = None) -> list[JobLateness]:
             )
         )
     return jobs
+
+
+def beat_run_late_by(run: BeatRun, every: int, now: datetime, grace: int) -> float:
+    """Seconds past the point where the job counts as late (> 0: late)."""
+    since = run.last_succeeded_at or run.created_at
+    return (now - since).total_seconds() - (2 * every + grace)
+
+
+def beat_run_schedule() -> dict[str, int]:
+    """Task path -> seconds between runs, for the periodic jobs this project schedules."""
+    return dict(PERIODIC_TASKS.values())
 
 
 def beat_runs_ensure() -> None:

@@ -13,8 +13,9 @@ ALL = ("view", "add", "change", "delete")
 # are paid for) with it. An event is cancelled through its status instead.
 KEEP = ("view", "add", "change")
 
-# group -> {"app.model": actions}; a permission's codename is "<action>_<model>". Viewing
-# users is what the admin's member pickers (autocomplete) ask for.
+# group -> {"app.model": actions}; a permission's codename is "<action>_<model>", or the action
+# itself when it names a custom permission ("view_dashboard"). Viewing users is what the
+# admin's member pickers (autocomplete) ask for.
 ROLES = {
     "Event managers": {
         "auth.user": ("view",),
@@ -27,6 +28,7 @@ ROLES = {
         "profile": ("view",),
         "emailnotification": ("view",),
         "bulkjob": ("view",),
+        "alert": ("view", "view_dashboard"),
     },
     "Finance": {
         "auth.user": ("view",),
@@ -36,6 +38,7 @@ ROLES = {
         "mpesacallback": ("view",),
         "emailnotification": ("view",),
         "bulkjob": ("view",),
+        "alert": ("view", "view_dashboard"),
     },
 }
 
@@ -51,6 +54,8 @@ def roles_ensure() -> None:
                 app_label, _, model = model.rpartition(".")
                 wanted |= Q(
                     content_type__app_label=app_label or "attendance",
-                    codename__in=[f"{action}_{model}" for action in actions],
+                    codename__in=[
+                        action if "_" in action else f"{action}_{model}" for action in actions
+                    ],
                 )
             group.permissions.set(Permission.objects.filter(wanted))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import api, crew, portal
+from .views import api, crew, pay, portal
 
 app_name = "attendance"
 
@@ -17,6 +17,9 @@ urlpatterns = [
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),
     path("account/", portal.account, name="account"),
+    path("pay/", pay.my_pay, name="my_pay"),
+    path("pay/lines/<int:line_id>/dispute/", pay.dispute, name="pay_dispute"),
+    path("pay/runs/<int:run_id>/", pay.payslip, name="payslip"),
     path("crew/assignments/", crew.assignments, name="crew_assignments"),
     path("crew/<int:crew_id>/confirm/", crew.confirm, name="crew_confirm"),
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),

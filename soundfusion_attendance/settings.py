@@ -417,6 +417,8 @@ CREW_ANSWER_LINK_MAX_AGE_DAYS = env.int("CREW_ANSWER_LINK_MAX_AGE_DAYS", default
 CREW_REMINDER_HOUR = env.int("CREW_REMINDER_HOUR", default=9)
 # Domain part of calendar entry ids; keep it stable so re-sent invitations update entries.
 CREW_CALENDAR_DOMAIN = env.str("CREW_CALENDAR_DOMAIN", default="soundfusion.co.ke")
+# Crew may dispute a timesheet line for this many days after it is worked out.
+PAY_DISPUTE_WINDOW_DAYS = env.int("PAY_DISPUTE_WINDOW_DAYS", default=3)
 
 # --- Readiness (/api/ready/) and alerts -----------------------------------------------------
 # A periodic job is late once it missed two runs and this much more.

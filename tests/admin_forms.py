@@ -12,5 +12,12 @@ def management_forms(*prefixes: str, initial: dict[str, int] | None = None) -> d
 
 
 # The event page: crew needed per role, assigned crew, new assignments, attendance list,
-# additions to it.
-EVENT_INLINES = ("role_requirements", "crew", "crew-2", "attendances", "attendances-2")
+# additions to it, its pay lines (read-only).
+EVENT_INLINES = (
+    "role_requirements",
+    "crew",
+    "crew-2",
+    "attendances",
+    "attendances-2",
+    "timesheet_lines",
+)

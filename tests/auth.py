@@ -30,3 +30,14 @@ def log_in_staff(client, user):
     session[DEVICE_ID_SESSION_KEY] = app_device(user).persistent_id
     session.save()
     return client
+
+
+def staff_in(group_name: str, **kwargs):
+    """A staff member in one of the roles migrate creates (attendance.services.roles)."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(is_staff=True, **kwargs)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user

@@ -180,9 +180,10 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
         ledger_post(user=member, kind="charge", amount=10, description="x", created_by=staff)
         PaymentFactory(user=member, phone_number=f"2547110{n:05d}")
     pages = {
-        # +2: whether the crew and attendance lists pass the inline cap (CappedInlineMixin);
-        # +1 on every admin page: the session's second-factor device (django-otp).
-        f"/admin/attendance/event/{event.pk}/change/": 17,
+        # +3: whether the crew, attendance and pay lists pass the inline cap
+        # (CappedInlineMixin); +1 the pay lines; +1 on every admin page: the session's
+        # second-factor device (django-otp).
+        f"/admin/attendance/event/{event.pk}/change/": 19,
         f"/admin/attendance/profile/{member.profile.pk}/change/": 7,
         f"/admin/auth/user/{member.pk}/change/": 11,
         f"/admin/attendance/eventcrew/{EventCrew.objects.first().pk}/change/": 10,

@@ -7,24 +7,18 @@ from django.contrib.auth.models import Group, Permission
 
 from attendance.models import MpesaPayment
 from attendance.services.roles import roles_ensure
-from tests.auth import log_in_staff
+from tests.auth import log_in_staff, staff_in
 from tests.factories import PaymentFactory, UserFactory
-
-
-def _staff_in(group_name):
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
 
 
 @pytest.fixture
 def manager(db):
-    return _staff_in("Event managers")
+    return staff_in("Event managers")
 
 
 @pytest.fixture
 def finance(db):
-    return _staff_in("Finance")
+    return staff_in("Finance")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     jobs,
     notifications,
     operations,
+    pay,
     payments,
     people,
 )

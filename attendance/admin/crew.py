@@ -2,6 +2,7 @@
 event page are in event_crew.py)."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,6 +25,16 @@ from attendance.services.crew import (
     crew_update,
 )
 from attendance.services.crew_followup import crew_complete
+from attendance.services.pay import pay_assignment_set, pay_role_save
+from attendance.services.pay_rules import (
+    Allowances,
+    PayRuleError,
+    Rates,
+    check_allowances,
+    check_amount,
+    check_rates,
+    kes,
+)
 
 from .display import member_column, notification_history, status_badge_column
 from .event_crew import warn_if_booked
@@ -33,11 +44,92 @@ from .search import IndexedSearchMixin
 Status = EventCrew.Status
 
 
+class CrewRoleForm(forms.ModelForm):
+    class Meta:
+        model = CrewRole
+        fields = (
+            "name",
+            "description",
+            "sort_order",
+            "day_rate",
+            "hourly_rate",
+            "minimum_hours",
+            "overtime_after_hours",
+            "overtime_multiplier",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("day_rate") is None and cleaned.get("hourly_rate") is None:
+            return cleaned  # no rate yet: its lines will say to set one
+        try:
+            check_rates(
+                Rates(
+                    day_rate=cleaned.get("day_rate"),
+                    hourly_rate=cleaned.get("hourly_rate"),
+                    minimum_hours=cleaned.get("minimum_hours") or Decimal(0),
+                    overtime_after_hours=cleaned.get("overtime_after_hours"),
+                    overtime_multiplier=cleaned.get("overtime_multiplier") or Decimal(1),
+                )
+            )
+        except PayRuleError as error:
+            self.add_error(RATE_FIELDS.get(error.field), str(error))
+        return cleaned
+
+
+# The words pay rules use for a field -> the form's field.
+RATE_FIELDS = {
+    "day rate": "day_rate",
+    "hourly rate": "hourly_rate",
+    "minimum call": "minimum_hours",
+    "overtime after": "overtime_after_hours",
+    "overtime multiplier": "overtime_multiplier",
+    "agreed fee": "agreed_fee",
+    "transport": "transport_allowance",
+    "meals": "meals_allowance",
+    "per diem": "per_diem",
+}
+
+
 @admin.register(CrewRole)
 class CrewRoleAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "sort_order")
+    form = CrewRoleForm
+    list_display = ("name", "description", "rates", "sort_order")
     list_editable = ("sort_order",)
     search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "description", "sort_order")}),
+        (
+            "Pay (KES)",
+            {
+                "fields": (
+                    "day_rate",
+                    "hourly_rate",
+                    "minimum_hours",
+                    "overtime_after_hours",
+                    "overtime_multiplier",
+                ),
+                "description": "A day rate, an hourly rate, or both: crew are paid whichever "
+                "is more. Overtime is paid on the hourly rate (or the day rate spread over the "
+                "hours before overtime).",
+            },
+        ),
+    )
+
+    @admin.display(description="Rates")
+    def rates(self, obj):
+        parts = []
+        if obj.day_rate is not None:
+            parts.append(f"{kes(obj.day_rate)} a show")
+        if obj.hourly_rate is not None:
+            hourly = f"{kes(obj.hourly_rate)}/h"
+            if obj.minimum_hours:
+                hourly += f", {obj.minimum_hours.normalize():f} h minimum"
+            parts.append(hourly)
+        return " or ".join(parts) or "No rate"
+
+    def save_model(self, request, obj, form, change):
+        pay_role_save(role=obj)
 
 
 def report(request, done: int, verb: str, problems: list[str]) -> None:
@@ -92,10 +184,13 @@ class UpcomingEventFilter(admin.SimpleListFilter):
         return queryset.filter(event_id=int(value))
 
 
+PAY = ("agreed_fee", "transport_allowance", "meals_allowance", "per_diem")
+
+
 class EventCrewForm(forms.ModelForm):
     class Meta:
         model = EventCrew
-        fields = ("event", "user", "role", "call_time", "notes")
+        fields = ("event", "user", "role", "call_time", "notes", *PAY)
 
     def clean(self):
         cleaned = super().clean()
@@ -105,6 +200,17 @@ class EventCrewForm(forms.ModelForm):
                 crew_check_assignable(event=event)
             except CrewError as error:
                 self.add_error("event", str(error))
+        try:
+            check_amount("agreed fee", cleaned.get("agreed_fee"))
+            check_allowances(
+                Allowances(
+                    transport=cleaned.get("transport_allowance") or Decimal(0),
+                    meals=cleaned.get("meals_allowance") or Decimal(0),
+                    per_diem=cleaned.get("per_diem") or Decimal(0),
+                )
+            )
+        except PayRuleError as error:
+            self.add_error(RATE_FIELDS.get(error.field), str(error))
         return cleaned
 
 
@@ -145,6 +251,15 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
     )
     fieldsets = (
         ("Assignment", {"fields": ("event", "user", "role", "call_time", "invite_button")}),
+        (
+            "Pay (KES)",
+            {
+                "fields": PAY,
+                "description": "An agreed fee replaces the role's rates; allowances are added "
+                "to the pay. A timesheet line already worked out changes when it is worked out "
+                "again (Timesheet lines: 'Work out again').",
+            },
+        ),
         ("Communication tracking", {"fields": (*TRACKING, "communication_history")}),
         ("Notes", {"fields": ("notes",)}),
     )
@@ -155,7 +270,10 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return (("Assignment", {"fields": ("event", "user", "role", "call_time", "notes")}),)
+            return (
+                ("Assignment", {"fields": ("event", "user", "role", "call_time", "notes")}),
+                ("Pay (KES)", {"fields": PAY}),
+            )
         return self.fieldsets
 
     def get_urls(self):
@@ -229,6 +347,7 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
                 notes=data.get("notes", ""),
                 by=request.user,
             )
+            self._save_pay(obj, data)
             if changes and obj.status == Status.CONFIRMED:
                 warn_if_booked(request, obj)  # a moved call time may now clash
             return
@@ -243,7 +362,17 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
         )
         form.instance = assignment
         obj.pk = assignment.pk
+        self._save_pay(assignment, data)
         warn_if_booked(request, assignment)
+
+    def _save_pay(self, assignment, data):
+        pay_assignment_set(
+            assignment=assignment,
+            agreed_fee=data.get("agreed_fee"),
+            transport=data.get("transport_allowance") or Decimal(0),
+            meals=data.get("meals_allowance") or Decimal(0),
+            per_diem=data.get("per_diem") or Decimal(0),
+        )
 
     @admin.action(
         description="Send invitations (to those who have not answered)", permissions=["change"]
@@ -265,7 +394,9 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
         description="Mark completed (confirmed crew who checked in)", permissions=["change"]
     )
     def mark_completed(self, request, queryset):
-        done, left = crew_complete(assignment_ids=queryset.values_list("pk", flat=True))
+        done, left = crew_complete(
+            assignment_ids=queryset.values_list("pk", flat=True), by=request.user
+        )
         problems = (
             [f"{left} left as they were: not confirmed, event not started, or never checked in."]
             if left

@@ -122,7 +122,11 @@ def save_crew_formset(request, event: Event, formset) -> None:
     for form in formset.forms:
         if form in formset.deleted_forms:
             if form.instance.pk:
-                crew_remove(assignment=form.instance, by=request.user)
+                try:
+                    crew_remove(assignment=form.instance, by=request.user)
+                except CrewError as error:
+                    messages.error(request, str(error))
+                    continue
                 formset.deleted_objects.append(form.instance)
             continue
         if not form.has_changed() or not form.cleaned_data:

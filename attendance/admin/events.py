@@ -22,6 +22,7 @@ from .event_crew import (
     save_crew_formset,
     staffing_table,
 )
+from .pay import TimesheetInline
 
 
 @admin.register(Event)
@@ -39,6 +40,7 @@ class EventAdmin(admin.ModelAdmin):
         AssignCrewInline,
         AttendanceInline,
         AddAttendanceInline,
+        TimesheetInline,
     ]
     actions = ["send_invitations", "send_setup_briefing", "complete_crew"]
     show_full_result_count = False
@@ -153,7 +155,7 @@ class EventAdmin(admin.ModelAdmin):
     def complete_crew(self, request, queryset):
         for event in queryset:
             try:
-                done, left = crew_complete_event(event=event)
+                done, left = crew_complete_event(event=event, by=request.user)
             except CrewError as error:
                 messages.warning(request, str(error))
             else:

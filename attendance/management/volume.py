@@ -30,7 +30,9 @@ from attendance.models import (
     LedgerEntry,
     MpesaPayment,
     Profile,
+    TimesheetLine,
 )
+from attendance.services.pay_rules import Pay, Rates, pay_for
 
 User = get_user_model()
 YEAR = timedelta(days=365)
@@ -91,6 +93,7 @@ def bulk_events(count: int, members: list, rng: random.Random) -> None:
     base = timezone.localdate() - timedelta(days=365)
     already = Event.objects.filter(name__startswith="Generated event").count()
     roles = list(CrewRole.objects.all()) or [CrewRole.objects.create(name="Stagehand")]
+    role_pay = {role.pk: (role.name, _eight_hours_of(role)) for role in roles}
     for start in range(already, count, 500):
         with transaction.atomic():
             events = []
@@ -140,7 +143,44 @@ def bulk_events(count: int, members: list, rng: random.Random) -> None:
                         )
                     )
             Attendance.objects.bulk_create(attendance, batch_size=BATCH)
-            EventCrew.objects.bulk_create(crew_rows, batch_size=BATCH)
+            crew_rows = EventCrew.objects.bulk_create(crew_rows, batch_size=BATCH)
+            TimesheetLine.objects.bulk_create(
+                [_worked_line(row, role_pay) for row in crew_rows], batch_size=BATCH
+            )
+
+
+def _eight_hours_of(role) -> Pay:
+    if role.day_rate is not None or role.hourly_rate is not None:
+        rates = Rates(
+            day_rate=role.day_rate,
+            hourly_rate=role.hourly_rate,
+            minimum_hours=role.minimum_hours,
+            overtime_after_hours=role.overtime_after_hours,
+            overtime_multiplier=role.overtime_multiplier,
+        )
+    else:
+        rates = Rates(day_rate=Decimal("1500"))
+    return pay_for(rates=rates, hours=Decimal("8"), attendance_status="present")
+
+
+def _worked_line(row, role_pay: dict) -> TimesheetLine:
+    """A year of pay lines, approved and waiting for a pay run (their crew worked 8 hours)."""
+    name, pay = role_pay[row.role_id]
+    return TimesheetLine(
+        assignment_id=row.pk,
+        event_id=row.event_id,
+        user_id=row.user_id,
+        role_name=name,
+        attendance_status="present",
+        hours=Decimal("8.00"),
+        rule=pay.rule,
+        base_pay=pay.base_pay,
+        overtime_hours=pay.overtime_hours,
+        overtime_pay=pay.overtime_pay,
+        allowances=pay.allowances,
+        amount=pay.total,
+        status=TimesheetLine.Status.APPROVED,
+    )
 
 
 def bulk_payments(count: int, members: list, rng: random.Random) -> int:

@@ -5,6 +5,7 @@ from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification
 from .operations import Alert, BeatRun
+from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
 from .payments import MpesaCallback, MpesaPayment
 from .people import Department, LedgerEntry, Profile, member_name
 
@@ -25,6 +26,11 @@ __all__ = [
     "LedgerEntry",
     "MpesaCallback",
     "MpesaPayment",
+    "PayRun",
+    "PayRunLine",
+    "PayRunMember",
     "Profile",
+    "TimesheetChange",
+    "TimesheetLine",
     "member_name",
 ]

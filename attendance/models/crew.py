@@ -1,6 +1,15 @@
+from decimal import Decimal
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+
+def _money(label: str, help_text: str = "", **kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(
+        label, max_digits=10, decimal_places=2, help_text=help_text, **kwargs
+    )
 
 
 class CrewRole(models.Model):
@@ -9,9 +18,33 @@ class CrewRole(models.Model):
     name = models.CharField(max_length=60, unique=True)
     description = models.CharField(max_length=255, blank=True)
     sort_order = models.PositiveSmallIntegerField(default=100)
+    # Pay (KES): a day rate, an hourly rate, or both (the better of the two for the member).
+    day_rate = _money("day rate", "Paid per show.", null=True, blank=True)
+    hourly_rate = _money("hourly rate", null=True, blank=True)
+    minimum_hours = models.DecimalField(
+        "minimum call (hours)",
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text="Hourly pay is for at least this many hours.",
+    )
+    overtime_after_hours = models.DecimalField(
+        "overtime after (hours)", max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    overtime_multiplier = models.DecimalField(
+        max_digits=3, decimal_places=2, default=Decimal("1.5")
+    )
 
     class Meta:
         ordering = ["sort_order", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(day_rate__isnull=True) | Q(day_rate__gte=0))
+                & (Q(hourly_rate__isnull=True) | Q(hourly_rate__gte=0))
+                & Q(minimum_hours__gte=0, overtime_multiplier__gte=1),
+                name="crewrole_rates_not_negative",
+            ),
+        ]
 
     def __str__(self):
         return self.name
@@ -78,6 +111,13 @@ class EventCrew(models.Model):
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
     reminder_sent = models.BooleanField(default=False)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    # Pay agreed for this assignment, entered by the event manager (KES).
+    agreed_fee = _money(
+        "agreed fee", "Replaces the role's rates for this assignment.", null=True, blank=True
+    )
+    transport_allowance = _money("transport", default=Decimal("0"), blank=True)
+    meals_allowance = _money("meals", default=Decimal("0"), blank=True)
+    per_diem = _money("per diem", default=Decimal("0"), blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -102,6 +142,11 @@ class EventCrew(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="confirmed") | Q(confirmed_at__isnull=False),
                 name="eventcrew_confirmed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=(Q(agreed_fee__isnull=True) | Q(agreed_fee__gte=0))
+                & Q(transport_allowance__gte=0, meals_allowance__gte=0, per_diem__gte=0),
+                name="eventcrew_pay_not_negative",
             ),
         ]
 

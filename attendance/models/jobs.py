@@ -22,6 +22,7 @@ class BulkJob(models.Model):
         RESEND_EMAILS = "resend_emails", "Failed emails sent again"
         EXPORT_PAYMENTS = "export_payments", "Payments export (CSV)"
         EXPORT_ATTENDANCE = "export_attendance", "Attendance export (CSV)"
+        APPROVE_PAY_RUN = "approve_pay_run", "Pay run approval"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting to start"

@@ -24,6 +24,7 @@ class EmailNotification(models.Model):
         PAYMENT_UNMATCHED = "payment_unmatched", "Payment matching no request"
         PASSWORD_RESET = "password_reset", "Password reset"
         ALERT = "alert", "Operations alert"
+        PAYSLIP = "payslip", "Payslip"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

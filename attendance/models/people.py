@@ -86,6 +86,8 @@ class LedgerEntry(models.Model):
         CHARGE = "charge", "Charge"
         PAYMENT = "payment", "Payment"
         ADJUSTMENT = "adjustment", "Adjustment"
+        # Pay for work (a pay run's approval): lowers what the member owes.
+        EARNING = "earning", "Earning"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"

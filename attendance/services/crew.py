@@ -23,6 +23,7 @@ from attendance.models import (
     EmailNotification,
     Event,
     EventCrew,
+    TimesheetLine,
     member_name,
 )
 from attendance.services.attendance import (
@@ -192,6 +193,12 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
     """Take a member off an event; their attendance row goes too unless they checked in."""
     with transaction.atomic():
         current = _locked(assignment)
+        if TimesheetLine.objects.filter(assignment=current).exists():
+            # Their pay line (and perhaps a payslip) stands on this assignment.
+            raise CrewError(
+                f"{member_name(current.user)} worked {current.event.name} and has a pay line: "
+                "they stay on the crew. Adjust the pay line instead."
+            )
         _forget_attendance(current, by=by, reason="Taken off the crew")
         current.delete()
 

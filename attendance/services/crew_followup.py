@@ -4,12 +4,14 @@ from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, Event, EventCrew
 from attendance.services.crew import CrewError, crew_email
+from attendance.services.pay import timesheet_create
 from attendance.services.staffing import crew_roster
 
 Status = EventCrew.Status
@@ -106,8 +108,11 @@ def crew_send_briefing(*, event: Event) -> int:
     return len(targets)
 
 
-def crew_complete(*, assignment_ids: Iterable[int], now: datetime | None = None) -> tuple[int, int]:
-    """Confirmed members who checked in to an event that has started become completed.
+def crew_complete(
+    *, assignment_ids: Iterable[int], by: User | None = None, now: datetime | None = None
+) -> tuple[int, int]:
+    """Confirmed members who checked in to an event that has started become completed, and
+    each gets a timesheet line worked out from their attendance.
 
     Returns (completed, left as they were).
     """
@@ -116,15 +121,23 @@ def crew_complete(*, assignment_ids: Iterable[int], now: datetime | None = None)
     attended = Attendance.objects.filter(
         event=OuterRef("event"), user=OuterRef("user"), check_in_at__isnull=False
     )
-    completed = (
-        EventCrew.objects.filter(pk__in=ids, status=Status.CONFIRMED, event__starts_at__lte=now)
-        .filter(Exists(attended))
-        .update(status=Status.COMPLETED, completed_at=now, updated_at=now)
-    )
-    return completed, len(ids) - completed
+    with transaction.atomic():
+        done = list(
+            EventCrew.objects.select_for_update()
+            .filter(pk__in=ids, status=Status.CONFIRMED, event__starts_at__lte=now)
+            .filter(Exists(attended))
+            .values_list("pk", flat=True)
+        )
+        EventCrew.objects.filter(pk__in=done).update(
+            status=Status.COMPLETED, completed_at=now, updated_at=now
+        )
+        timesheet_create(assignment_ids=done, by=by, now=now)
+    return len(done), len(ids) - len(done)
 
 
-def crew_complete_event(*, event: Event, now: datetime | None = None) -> tuple[int, int]:
+def crew_complete_event(
+    *, event: Event, by: User | None = None, now: datetime | None = None
+) -> tuple[int, int]:
     """After the event: complete the crew who attended; the event itself becomes completed."""
     now = now or timezone.now()
     if event.starts_at > now:
@@ -132,6 +145,7 @@ def crew_complete_event(*, event: Event, now: datetime | None = None) -> tuple[i
     with transaction.atomic():
         result = crew_complete(
             assignment_ids=event.crew.filter(status=Status.CONFIRMED).values_list("pk", flat=True),
+            by=by,
             now=now,
         )
         if event.ends_at <= now and event.status != Event.Status.COMPLETED:

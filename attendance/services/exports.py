@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import IO, Any
 
 from django.core.files import File
 from django.db.models import QuerySet
 from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
 
-from attendance.models import Attendance, BulkJob, MpesaPayment
+from attendance.models import (
+    Attendance,
+    BulkJob,
+    MpesaPayment,
+    PayRun,
+    PayRunLine,
+    PayRunMember,
+    member_name,
+)
+
+ZERO = Decimal("0.00")
 
 # A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"):
 # names, notes and purposes are typed by people, result descriptions come from Safaricom.
@@ -161,3 +176,92 @@ def export_to_job_file(
         temporary.seek(0)
         job.file.save(filename, File(temporary), save=False)
     BulkJob.objects.filter(pk=job.pk).update(file=job.file.name, done=max(written, 0))
+
+
+PAYROLL_HEADER = [
+    "member",
+    "phone",
+    "role",
+    "event",
+    "date",
+    "hours",
+    "rate",
+    "overtime_hours",
+    "overtime_pay",
+    "allowances",
+    "amount",
+    "deductions",
+    "net",
+]
+
+
+def payroll_rows(pay_run: PayRun) -> Iterator[list[Any]]:
+    """The pay run's lines, one row each. A member's deduction (what they owed, set against
+    their pay at approval) is taken from their lines in order, so the columns add up: the
+    amounts to the run's total, the nets to what it pays out. A draft has no deductions yet.
+    """
+    members = {m.user_id: m for m in PayRunMember.objects.filter(pay_run=pay_run)}
+    left_to_deduct = {user_id: m.deducted for user_id, m in members.items()}
+    rows = (
+        PayRunLine.objects.filter(pay_run=pay_run)
+        .select_related("line__event", "user__profile")
+        .order_by("user__first_name", "user__last_name", "user_id", "line__event__starts_at", "pk")
+    )
+    for row in rows.iterator(chunk_size=2000):
+        line = row.line
+        deduction = min(left_to_deduct.get(row.user_id, ZERO), max(row.amount, ZERO))
+        left_to_deduct[row.user_id] = left_to_deduct.get(row.user_id, ZERO) - deduction
+        profile = getattr(row.user, "profile", None)
+        yield [
+            member_name(row.user),
+            profile.phone_number if profile else "",
+            line.role_name,
+            line.event.name,
+            timezone.localtime(line.event.starts_at).date(),
+            line.hours,
+            ("Correction: " if row.is_correction else "") + line.rule,
+            line.overtime_hours,
+            line.overtime_pay if not row.is_correction else ZERO,
+            line.allowances if not row.is_correction else ZERO,
+            row.amount,
+            deduction,
+            row.amount - deduction,
+        ]
+
+
+def payroll_csv(pay_run: PayRun) -> Iterator[str]:
+    return csv_lines(itertools.chain([PAYROLL_HEADER], payroll_rows(pay_run)))
+
+
+def payroll_xlsx(pay_run: PayRun, target: IO[bytes]) -> None:
+    """The payroll as a spreadsheet, written row by row (openpyxl's write-only mode), so a
+    festival's thousands of lines never sit in memory together."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title="Payroll")
+    header = []
+    for name in PAYROLL_HEADER:
+        cell = WriteOnlyCell(sheet, value=name.replace("_", " ").capitalize())
+        cell.font = Font(bold=True)
+        header.append(cell)
+    sheet.append(header)
+    money_columns = {
+        PAYROLL_HEADER.index(n)
+        for n in ("overtime_pay", "allowances", "amount", "deductions", "net")
+    }
+    count = 0
+    for values in payroll_rows(pay_run):
+        cells = []
+        for index, value in enumerate(values):
+            cell = WriteOnlyCell(sheet, value=safe_cell(value))
+            if index in money_columns:
+                cell.number_format = "#,##0.00"
+            cells.append(cell)
+        sheet.append(cells)
+        count += 1
+    last = count + 1
+    totals = ["Total"] + [""] * (len(PAYROLL_HEADER) - 1)
+    for index in money_columns:
+        column = chr(ord("A") + index)
+        totals[index] = f"=SUM({column}2:{column}{last})"
+    sheet.append(totals)
+    book.save(target)

@@ -20,6 +20,7 @@ from attendance.models import (
     EmailNotification,
     EventCrew,
     MpesaPayment,
+    PayRun,
     Profile,
 )
 from attendance.phones import mask_phone
@@ -36,6 +37,8 @@ from attendance.services.exports import (
 )
 from attendance.services.money import prompt_amount_for
 from attendance.services.notifications import notification_requeue
+from attendance.services.pay import PayError, pay_run_approve_member
+from attendance.services.pay_rules import kes
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
 
 Status = BulkJobItem.Status
@@ -137,6 +140,19 @@ def resend_one(job: BulkJob, item: BulkJobItem) -> Outcome:
     return Outcome(Status.SKIPPED, "Not failed (sent or on its way already): left alone.")
 
 
+def approve_pay_member(job: BulkJob, item: BulkJobItem) -> Outcome:
+    run = PayRun.objects.get(pk=job.params["pay_run"])
+    try:
+        member = pay_run_approve_member(pay_run=run, user_id=item.target_id, by=job.created_by)
+    except PayError as error:
+        return Outcome(Status.FAILED, str(error))
+    return Outcome(
+        Status.DONE,
+        f"{kes(member.earned)} earned, {kes(member.to_pay)} to pay; payslip sent.",
+        member.pk,
+    )
+
+
 def export_payments(job: BulkJob, progress: Callable[[int], None]) -> None:
     rows = rows_for_ids(
         MpesaPayment.objects.select_related("user"),
@@ -182,4 +198,7 @@ KINDS: dict[str, Kind] = {
     K.EXPORT_ATTENDANCE: Kind(
         whole_job=export_attendance, audited=AuditEvent.PERSONAL_DATA_EXPORTED
     ),
+    # One member's earnings and payslip per item, in the item's transaction; the run's
+    # approval is audited when its last member is posted.
+    K.APPROVE_PAY_RUN: Kind(handle=approve_pay_member, transactional=True),
 }

@@ -29,6 +29,7 @@ ROLES = {
         "emailnotification": ("view",),
         "bulkjob": ("view",),
         "alert": ("view", "view_dashboard"),
+        "timesheetline": ("view", "change", "approve_timesheetline"),
     },
     "Finance": {
         "auth.user": ("view",),
@@ -39,6 +40,8 @@ ROLES = {
         "emailnotification": ("view",),
         "bulkjob": ("view",),
         "alert": ("view", "view_dashboard"),
+        "timesheetline": ("view",),
+        "payrun": ("view", "add", "delete", "approve_payrun"),
     },
 }
 

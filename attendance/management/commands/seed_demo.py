@@ -24,11 +24,20 @@ from attendance.models import (
     EventRoleRequirement,
     LedgerEntry,
     Profile,
+    TimesheetLine,
 )
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
 from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_invite
 from attendance.services.ledger import ledger_add_by_hand
+from attendance.services.pay import (
+    pay_role_save,
+    pay_run_approve,
+    pay_run_create,
+    timesheet_approve,
+    timesheet_create,
+    timesheet_dispute,
+)
 from attendance.services.two_factor import two_factor_setup
 
 User = get_user_model()
@@ -91,6 +100,18 @@ ROLE_OF = {
 }
 
 
+# Pay per role (KES): day rate, hourly rate, minimum call hours, overtime after hours.
+DEMO_RATES = {
+    "FOH engineer": ("4000", "500", "6", "10"),
+    "Monitor engineer": ("3500", "450", "6", "10"),
+    "Lighting technician": ("3000", "400", "6", "10"),
+    "Stagehand": ("1500", "200", "4", "10"),
+    "Driver": ("2000", "250", "6", "12"),
+    "DJ": ("5000", None, "0", None),
+    "Video technician": ("3000", "400", "6", "10"),
+}
+
+
 class Command(BaseCommand):
     help = "Create demo users, events, attendance and charges (idempotent); optionally add volume."
 
@@ -130,6 +151,7 @@ class Command(BaseCommand):
                 for u, first, last, phone, dept, skills in CREW
             ]
             self._demo_events(admin, manager, members)
+            self._demo_pay(admin, manager, finance)
         if crew:
             members += volume.bulk_crew(crew)
         if events or payments or notifications:
@@ -239,6 +261,42 @@ class Command(BaseCommand):
                         by=manager,
                         source=event,
                     )
+
+    def _demo_pay(self, admin, manager, finance):
+        """Rates; a line per completed assignment; the oldest event paid in an approved pay
+        run, the next one's lines in a run awaiting approval, the latest still open with one
+        disputed (the manager's to answer)."""
+        for role in CrewRole.objects.filter(name__in=DEMO_RATES, day_rate__isnull=True):
+            day, hourly, minimum, overtime = DEMO_RATES[role.name]
+            role.day_rate = Decimal(day)
+            role.hourly_rate = Decimal(hourly) if hourly else None
+            role.minimum_hours = Decimal(minimum)
+            role.overtime_after_hours = Decimal(overtime) if overtime else None
+            pay_role_save(role=role)
+        completed = EventCrew.objects.filter(
+            status=EventCrew.Status.COMPLETED, timesheet__isnull=True
+        ).values_list("pk", flat=True)
+        if not timesheet_create(assignment_ids=completed, by=manager):
+            return  # already seeded
+        past = list(
+            Event.objects.filter(timesheet_lines__isnull=False).distinct().order_by("starts_at")
+        )
+        for event in past[:-1]:
+            timesheet_approve(lines=TimesheetLine.objects.filter(event=event), by=manager)
+        for event in past[:2]:
+            day = timezone.localtime(event.starts_at).date()
+            run = pay_run_create(period_start=day, period_end=day, by=finance)
+            if event == past[0]:
+                # The maker-checker rule: finance drew it up, so someone else approves it.
+                pay_run_approve(pay_run=run, by=admin)
+        if past:
+            line = TimesheetLine.objects.filter(event=past[-1]).order_by("pk").first()
+            if line is not None:
+                timesheet_dispute(
+                    line=line,
+                    user=line.user,
+                    reason="I stayed two more hours for the load-out; the sheet says 22:00.",
+                )
 
     def _demo_crew(self, event, crew, days, admin):
         """Past events: completed crew. Today and in 3 days: confirmed (the wedding still waits

@@ -1,0 +1,67 @@
+"""The crew's pay on the portal: their timesheet lines, disputes and payslips."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from attendance.models import PayRunMember, TimesheetLine
+from attendance.services.pay import (
+    PayError,
+    payslip_for,
+    timesheet_can_dispute,
+    timesheet_dispute,
+    timesheet_dispute_closes,
+)
+
+
+@login_required
+def my_pay(request):
+    now = timezone.now()
+    lines = (
+        TimesheetLine.objects.filter(user=request.user)
+        .select_related("event")
+        .order_by("-event__starts_at", "-pk")
+    )
+    page = Paginator(lines, 20).get_page(request.GET.get("page"))
+    for line in page:
+        line.can_dispute = timesheet_can_dispute(line, now)
+        line.dispute_closes = timesheet_dispute_closes(line)
+    payslips = (
+        # A payslip exists once the member's earnings are on their ledger.
+        PayRunMember.objects.filter(user=request.user)
+        .select_related("pay_run")
+        .order_by("-pk")[:12]
+    )
+    return render(
+        request,
+        "attendance/pay.html",
+        {"page": page, "payslips": payslips, "window_days": settings.PAY_DISPUTE_WINDOW_DAYS},
+    )
+
+
+@login_required
+@require_POST
+def dispute(request, line_id):
+    # Only the member's own line: anyone else's is a 404, so ids leak nothing.
+    line = get_object_or_404(TimesheetLine, pk=line_id, user=request.user)
+    try:
+        timesheet_dispute(line=line, user=request.user, reason=request.POST.get("reason", ""))
+    except PayError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Sent to the event manager. You will see their answer here.")
+    return redirect("attendance:my_pay")
+
+
+@login_required
+def payslip(request, run_id):
+    member = get_object_or_404(
+        PayRunMember.objects.select_related("pay_run", "user"),
+        pay_run_id=run_id,
+        user=request.user,
+    )
+    return render(request, "attendance/payslip.html", {"slip": payslip_for(member)})

@@ -1,0 +1,194 @@
+"""Crew pay at a year of a busy company: admin and portal pages, and a month's pay run.
+
+Builds (once, then reuses) `<db>_pay`: the demo plus 2,000 members and 3,000 past events of
+eight crew each, so 24,000 timesheet lines over a year, approved and waiting for pay runs.
+Then prints:
+
+- p50 / p95 and the query count of the timesheet-line admin list (plain, filtered by status,
+  by month, a name searched, one event) and of the pay run page, and of a member's My pay
+  page, with production settings. Target: admin p95 < 300 ms, portal < 100 ms.
+- a pay run of one month (about 2,000 lines): drawing it up, approving it (every earning on the
+  ledger, a payslip email each), and its payroll as XLSX and CSV with the memory they took.
+  Target: approval inside gunicorn's 30 s, the XLSX's memory flat (write-only mode).
+
+`BENCH_SCALE=0.1` builds a tenth.
+"""
+
+import os
+import secrets
+import statistics
+import sys
+import time
+import tracemalloc
+from datetime import timedelta
+
+os.environ.update(
+    {
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "testserver,127.0.0.1",
+        "SECURE_SSL_REDIRECT": "False",
+        "LOG_LEVEL": "ERROR",
+        "CELERY_TASK_DEFAULT_QUEUE": "bench-pay",
+        "MPESA_CONSUMER_KEY": "sim-consumer-key",
+        "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
+        "MPESA_PASS_KEY": "sim-pass-key",
+    }
+)
+from common import Timer, log_in_staff, percentile, setup_django
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+MEMBERS = max(int(2_000 * SCALE), 50)
+EVENTS = max(int(3_000 * SCALE), 20)
+RUNS = 12
+
+
+def build():
+    from django.core.management import call_command
+    from django.db import connection
+
+    from attendance.models import TimesheetLine
+
+    have = TimesheetLine.objects.count()
+    if have >= EVENTS * 8:
+        print(f"data set: reused ({have:,} timesheet lines)")
+        return
+    with Timer() as t:
+        call_command("seed_demo", crew=MEMBERS, events=EVENTS, quiet=True)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(
+        f"data set: built in {t.seconds:.0f} s ({TimesheetLine.objects.count():,} timesheet "
+        f"lines, {MEMBERS:,} members, {EVENTS:,} events)"
+    )
+
+
+def time_pages(client, pages):
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    ok = True
+    for name, url, target in pages:
+        reset_queries()
+        with CaptureQueriesContext(connection) as queries:
+            status = client.get(url).status_code
+        count = len(queries.captured_queries)
+        if status != 200:
+            print(f"{name:44} HTTP {status} ({url})")
+            ok = False
+            continue
+        times = []
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            client.get(url)
+            times.append((time.perf_counter() - start) * 1000)
+        p95 = percentile(times, 95)
+        ok &= p95 < target
+        print(
+            f"{name:44} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
+            f"{count:3d} queries  {'ok' if p95 < target else f'OVER {target} ms'}"
+        )
+    return ok
+
+
+def month_run(admin, finance):
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from attendance.models import EmailNotification, LedgerEntry, PayRun, TimesheetLine
+    from attendance.services.exports import payroll_csv, payroll_xlsx
+    from attendance.services.pay import pay_run_approve, pay_run_create
+
+    PayRun.objects.filter(status="draft").delete()
+    # The busiest month of the year that is not paid yet.
+    months = (
+        TimesheetLine.objects.filter(status="approved")
+        .values("event__starts_at__year", "event__starts_at__month")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+    )
+    if not months:
+        sys.exit("no approved lines left to pay: drop the _pay database to build it again")
+    month = months[0]
+    first = timezone.datetime(month["event__starts_at__year"], month["event__starts_at__month"], 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    with Timer() as drawn:
+        run = pay_run_create(period_start=first.date(), period_end=last.date(), by=finance)
+    lines = run.lines.count()
+    emails_before = EmailNotification.objects.count()
+    entries_before = LedgerEntry.objects.count()
+    with Timer() as approved:
+        approval = pay_run_approve(pay_run=run, by=admin)
+    posted = LedgerEntry.objects.count() - entries_before
+    emails = EmailNotification.objects.count() - emails_before
+    print(
+        f"pay run of {first:%b %Y}: {lines:,} lines, {approval.members:,} members; drawn up in "
+        f"{drawn.seconds * 1000:.0f} ms, approved in {approved.seconds:.1f} s "
+        f"({posted:,} ledger entries, {emails:,} payslip emails)"
+    )
+    tracemalloc.start()
+    with Timer() as xlsx, open(os.devnull, "wb") as sink:
+        payroll_xlsx(run, sink)
+    _, xlsx_peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    with Timer() as csv:
+        size = sum(len(line) for line in payroll_csv(run))
+    _, csv_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"payroll XLSX: {xlsx.seconds * 1000:.0f} ms, peak {xlsx_peak / 2**20:.1f} MiB; "
+        f"CSV: {csv.seconds * 1000:.0f} ms, {size / 1024:.0f} KiB, peak {csv_peak / 2**20:.1f} MiB"
+    )
+    ok = approved.seconds < 30 and posted == lines and emails == approval.members
+    return ok, run
+
+
+def main():
+    setup_django(db_suffix="_pay")
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+    from django.utils import timezone
+
+    from attendance.models import TimesheetLine
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    build()
+    User = get_user_model()
+    admin = User.objects.get(username="admin")
+    finance = User.objects.get(username="finance")
+    ok, run = month_run(admin, finance)
+    client = Client()
+    log_in_staff(client, admin)
+    line = TimesheetLine.objects.select_related("user", "event").order_by("-pk").first()
+    month = (timezone.localdate() - timedelta(days=150)).strftime("%Y-%m")
+    t = "/admin/attendance/timesheetline/"
+    print(f"\n{'page':44} (each loaded {RUNS} times after a first, counted, load)")
+    ok &= time_pages(
+        client,
+        [
+            ("timesheet lines", t, 300),
+            ("timesheet lines: approved", t + "?status__exact=approved", 300),
+            ("timesheet lines: one month", t + f"?month={month}", 300),
+            ("timesheet lines: search a name", t + f"?q={line.user.last_name}", 300),
+            ("timesheet lines: one event", t + f"?event={line.event_id}", 300),
+            (
+                f"pay run page ({run.lines.count():,} lines)",
+                f"/admin/attendance/payrun/{run.pk}/change/",
+                300,
+            ),
+        ],
+    )
+    portal = Client()
+    portal.force_login(run.members.select_related("user").first().user)
+    print()
+    ok &= time_pages(
+        portal,
+        [("portal: my pay", "/pay/", 100), ("portal: payslip", f"/pay/runs/{run.pk}/", 100)],
+    )
+    if not ok:
+        sys.exit("FAILED: a target above was missed")
+
+
+if __name__ == "__main__":
+    main()

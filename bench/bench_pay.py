@@ -7,9 +7,10 @@ Then prints:
 - p50 / p95 and the query count of the timesheet-line admin list (plain, filtered by status,
   by month, a name searched, one event) and of the pay run page, and of a member's My pay
   page, with production settings. Target: admin p95 < 300 ms, portal < 100 ms.
-- a pay run of one month (about 2,000 lines): drawing it up, approving it (every earning on the
-  ledger, a payslip email each), and its payroll as XLSX and CSV with the memory they took.
-  Target: approval inside gunicorn's 30 s, the XLSX's memory flat (write-only mode).
+- a pay run of one month (about 2,000 lines): drawing it up, the Approve request (checks, then
+  the run is frozen: target < 1 s), the background job that posts every earning and payslip
+  (members a second; target: inside the 300 s task limit), and its payroll as XLSX and CSV
+  with the memory they took (write-only mode: flat).
 
 `BENCH_SCALE=0.1` builds a tenth.
 """
@@ -97,7 +98,11 @@ def month_run(admin, finance):
 
     from attendance.models import EmailNotification, LedgerEntry, PayRun, TimesheetLine
     from attendance.services.exports import payroll_csv, payroll_xlsx
-    from attendance.services.pay import pay_run_approve, pay_run_create
+    from attendance.services.pay import (
+        pay_run_approve_member,
+        pay_run_begin_approval,
+        pay_run_create,
+    )
 
     PayRun.objects.filter(status="draft").delete()
     # The busiest month of the year that is not paid yet.
@@ -117,14 +122,21 @@ def month_run(admin, finance):
     lines = run.lines.count()
     emails_before = EmailNotification.objects.count()
     entries_before = LedgerEntry.objects.count()
+    # What the admin's Approve button does in its request, then what its background job does.
+    with Timer() as begun:
+        members = pay_run_begin_approval(pay_run=run, by=admin)
     with Timer() as approved:
-        approval = pay_run_approve(pay_run=run, by=admin)
+        for user_id, _name in members:
+            pay_run_approve_member(pay_run=run, user_id=user_id, by=admin)
+    run.refresh_from_db()
     posted = LedgerEntry.objects.count() - entries_before
     emails = EmailNotification.objects.count() - emails_before
     print(
-        f"pay run of {first:%b %Y}: {lines:,} lines, {approval.members:,} members; drawn up in "
-        f"{drawn.seconds * 1000:.0f} ms, approved in {approved.seconds:.1f} s "
-        f"({posted:,} ledger entries, {emails:,} payslip emails)"
+        f"pay run of {first:%b %Y}: {lines:,} lines, {len(members):,} members; drawn up in "
+        f"{drawn.seconds * 1000:.0f} ms; Approve (the request) {begun.seconds * 1000:.0f} ms; "
+        f"the job posted {posted:,} ledger entries and {emails:,} payslips in "
+        f"{approved.seconds:.1f} s ({len(members) / approved.seconds:.0f} members/s), "
+        f"run {run.status}"
     )
     tracemalloc.start()
     with Timer() as xlsx, open(os.devnull, "wb") as sink:
@@ -139,7 +151,8 @@ def month_run(admin, finance):
         f"payroll XLSX: {xlsx.seconds * 1000:.0f} ms, peak {xlsx_peak / 2**20:.1f} MiB; "
         f"CSV: {csv.seconds * 1000:.0f} ms, {size / 1024:.0f} KiB, peak {csv_peak / 2**20:.1f} MiB"
     )
-    ok = approved.seconds < 30 and posted == lines and emails == approval.members
+    ok = begun.seconds < 1 and run.status == "approved" and posted == lines
+    ok &= emails == len(members) and approved.seconds < 300  # inside the task time limit
     return ok, run
 
 

@@ -19,6 +19,9 @@ short delay. What happens is chosen by the last four digits of the phone number:
 | 5041 | the push answers after any client timeout, yet the customer pays: callback sent |
 | anything else | success (e.g. the sandbox test number 254708374149) |
 
+B2C payouts, Transaction Status and Account Balance: `simulator_b2c.py` (its outcomes by
+phone ending are listed there).
+
 `GET /simulator/stats` returns request counters (for tests and benchmarks), with the pushes
 per phone number; `POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
 `push_latency` (seconds before each push is answered) and `max_pushes_per_second` (more
@@ -42,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
+from . import simulator_b2c
 from .client import daraja_password
 
 logger = logging.getLogger(__name__)
@@ -77,7 +81,22 @@ class Push:
 
 
 class SimulatorState:
-    def __init__(self, *, consumer_key, consumer_secret, short_code, pass_key, callback_delay):
+    def __init__(
+        self,
+        *,
+        consumer_key,
+        consumer_secret,
+        short_code,
+        pass_key,
+        callback_delay,
+        initiator_name="sim-initiator",
+        initiator_password="Sim#Initiator1",  # noqa: S107  (the simulator's own fake one)
+    ):
+        self.b2c = simulator_b2c.PayoutSimulation(
+            initiator_name=initiator_name,
+            initiator_password=initiator_password,
+            callback_delay=callback_delay,
+        )
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.short_code = short_code
@@ -142,6 +161,14 @@ def _invalid_push_field(data: dict) -> str:
     return ""
 
 
+STK_ROUTES = ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query")
+B2C_ROUTES = {
+    "/mpesa/b2c/v3/paymentrequest": simulator_b2c.b2c_request,
+    "/mpesa/transactionstatus/v1/query": simulator_b2c.status_query,
+    "/mpesa/accountbalance/v1/query": simulator_b2c.balance_query,
+}
+
+
 def _error(handler, status, code, message):
     handler._json(status, {"requestId": _id(), "errorCode": code, "errorMessage": message})
 
@@ -165,6 +192,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    # The B2C module's way of answering.
+    def json(self, status, payload):
+        self._json(status, payload)
+
+    def error(self, status, code, message):
+        _error(self, status, code, message)
+
     def _body(self):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
@@ -186,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
                     **self.state.stats,
                     "prompts_per_phone": dict(self.state.prompts_per_phone),
                 }
-            return self._json(200, stats)
+            return self._json(200, {**stats, "payouts": self.state.b2c.snapshot()})
         return _error(self, 404, "404.001.01", "Resource not found")
 
     def do_POST(self):
@@ -197,9 +231,10 @@ class Handler(BaseHTTPRequestHandler):
                 for key in self.state.stats:
                     self.state.stats[key] = 0
                 self.state.prompts_per_phone.clear()
+            self.state.b2c.reset()
             return self._json(200, {"ok": True})
         body = self._body()
-        if path not in ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query"):
+        if path not in STK_ROUTES and path not in B2C_ROUTES:
             return _error(self, 404, "404.001.01", "Resource not found")
         if not self._bearer_ok():
             return _error(self, 404, "404.001.03", "Invalid Access Token")
@@ -212,7 +247,9 @@ class Handler(BaseHTTPRequestHandler):
             return _error(self, 400, "400.002.02", "Bad Request - Invalid JSON")
         if path == "/mpesa/stkpush/v1/processrequest":
             return self._push(data)
-        return self._query(data)
+        if path == "/mpesa/stkpushquery/v1/query":
+            return self._query(data)
+        return B2C_ROUTES[path](self, self.state.b2c, data)
 
     def _oauth(self, query):
         self.state.count("oauth")

@@ -28,6 +28,10 @@ from attendance.services.payments import (  # noqa: F401  (registers the callbac
     callbacks_process_received_task,
     payments_reconcile,
 )
+from attendance.services.payouts import (  # noqa: F401  (registers the result task)
+    payout_result_process_task,
+    payouts_reconcile,
+)
 
 
 @shared_task(ignore_result=False)
@@ -46,6 +50,12 @@ def callbacks_process_pending_task() -> int:
 @beat_job
 def payments_reconcile_task() -> dict:
     return payments_reconcile()
+
+
+@shared_task(ignore_result=False)
+@beat_job
+def payouts_reconcile_task() -> dict:
+    return payouts_reconcile()
 
 
 @shared_task(ignore_result=False)

@@ -24,6 +24,7 @@ urlpatterns = [
     path("crew/<int:crew_id>/confirm/", crew.confirm, name="crew_confirm"),
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
+    path("api/payouts/<str:kind>/<str:token>/", api.payout_result, name="api_payout_result"),
     path("api/health/", api.health, name="health"),
     path("api/ready/", api.ready, name="ready"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),

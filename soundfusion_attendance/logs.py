@@ -8,8 +8,8 @@ every log record is redacted when it is created (a record factory), whichever li
 gunicorn's `logconfig_dict`).
 
 Redacted:
-- path segments that are credentials: the callback token, crew answer-link tokens and password
-  reset tokens (any value, so a forged token in a 404 line is hidden too);
+- path segments that are credentials: the callback and payout result tokens, crew answer-link
+  tokens and password reset tokens (any value, so a forged token in a 404 line is hidden too);
 - the values of the secret settings named in SECRET_SETTINGS, wherever they appear;
 - Kenyan mobile numbers, masked like `mask_phone` does (`2547*****678`).
 """
@@ -26,6 +26,9 @@ SECRET_SETTINGS = (
     "MPESA_CONSUMER_SECRET",
     "MPESA_PASS_KEY",
     "MPESA_INITIATOR_PASSWORD",
+    "MPESA_B2C_RESULT_TOKEN",
+    "MPESA_B2C_CONSUMER_SECRET",
+    "MPESA_B2C_INITIATOR_PASSWORD",
     "EMAIL_HOST_PASSWORD",
     "SECRET_KEY",
     "SENTRY_DSN",
@@ -34,6 +37,7 @@ REDACTED = "[redacted]"
 
 _URL_TOKENS = re.compile(
     r"(?P<keep>/(?:api/(?:payments|mpesa)/callback"
+    r"|api/payouts/(?:result|timeout|status|balance)"
     r"|crew/\d+/answer"
     r"|accounts/reset/[^/\s\"']+)/)"
     r"(?P<secret>[^/\s\"'?#]+)"

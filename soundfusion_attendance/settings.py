@@ -344,6 +344,33 @@ MPESA_TILL_NUMBER = env.str("MPESA_TILL_NUMBER", default="")  # PartyB for buy-g
 MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=3.05)
 MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=15.0)
 # Reconciliation: ask Daraja about payments pending longer than this ...
+# --- M-Pesa B2C payouts ------------------------------------------------------------------
+# Production B2C usually has its own Daraja app and shortcode; each defaults to the STK one.
+MPESA_B2C_SHORT_CODE = env.str("MPESA_B2C_SHORT_CODE", default="600997")
+MPESA_B2C_CONSUMER_KEY = env_secret("MPESA_B2C_CONSUMER_KEY") or MPESA_CONSUMER_KEY
+MPESA_B2C_CONSUMER_SECRET = env_secret("MPESA_B2C_CONSUMER_SECRET") or MPESA_CONSUMER_SECRET
+# The API operator ("ORG B2C API initiator") and the password the SecurityCredential is
+# made from, with Safaricom's certificate for the environment: a path or the PEM itself.
+MPESA_B2C_INITIATOR_NAME = env.str("MPESA_B2C_INITIATOR_NAME", default="")
+MPESA_B2C_INITIATOR_PASSWORD = env_secret("MPESA_B2C_INITIATOR_PASSWORD")
+MPESA_B2C_CERTIFICATE = env_secret("MPESA_B2C_CERTIFICATE")
+MPESA_B2C_COMMAND_ID = env.str("MPESA_B2C_COMMAND_ID", default="BusinessPayment")
+# Public base of the result URLs (result, timeout, status, balance); the token is appended.
+MPESA_B2C_RESULT_URL = env.str("MPESA_B2C_RESULT_URL", default=f"{SITE_URL}/api/payouts").rstrip(
+    "/"
+)
+MPESA_B2C_RESULT_TOKEN = (
+    env_secret("MPESA_B2C_RESULT_TOKEN")
+    or hmac.new(SECRET_KEY.encode(), b"mpesa-b2c-result-url", hashlib.sha256).hexdigest()[:40]
+)
+# Ask Transaction Status about a payout with no result this long after its POST; flag it for
+# a person after this many questions without an answer that settles it.
+PAYOUT_QUERY_AFTER_SECONDS = env.int("PAYOUT_QUERY_AFTER_SECONDS", default=180)
+PAYOUT_REVIEW_AFTER_CHECKS = env.int("PAYOUT_REVIEW_AFTER_CHECKS", default=6)
+# How long submitting a pay run waits for Account Balance's answer (the float check).
+PAYOUT_FLOAT_WAIT_SECONDS = env.int("PAYOUT_FLOAT_WAIT_SECONDS", default=30)
+PAYOUT_MAX_BYTES = env.int("PAYOUT_MAX_BYTES", default=65536)
+
 MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
 # ... and give up on those with no answer after this long (a late callback still completes).
 MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)

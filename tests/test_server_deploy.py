@@ -186,7 +186,9 @@ def _slow_clients(port: int, count: int) -> list[socket.socket]:
 
 
 def test_slow_clients_stall_bare_gunicorn_but_not_gunicorn_behind_nginx(gunicorn, nginx):
-    assert _get_health(nginx.port, timeout=5) < 1.0  # warm: the workers have loaded the app
+    # Warm: each worker loads the app on its first request, which on a busy machine can take
+    # a second; what is measured below is serving, not loading.
+    assert min(_get_health(nginx.port, timeout=5) for _ in range(5)) < 1.0
 
     slow = _slow_clients(gunicorn.port, 6)
     try:

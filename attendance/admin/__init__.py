@@ -11,5 +11,6 @@ from . import (  # noqa: F401
     operations,
     pay,
     payments,
+    payouts,
     people,
 )

@@ -40,6 +40,7 @@ from attendance.services.pay import (
     timesheet_recalculate,
 )
 from attendance.services.pay_rules import kes
+from attendance.services.payouts import PayoutError, payout_summary, payouts_prepare
 
 from .crew import UpcomingEventFilter
 from .display import (
@@ -406,6 +407,7 @@ class PayRunAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("<int:pk>/approve/", view(self.approve_view), name="attendance_payrun_approve"),
+            path("<int:pk>/payout/", view(self.payout_view), name="attendance_payrun_payout"),
             path(
                 "<int:pk>/export/<str:fmt>/",
                 view(self.export_view),
@@ -422,6 +424,8 @@ class PayRunAdmin(admin.ModelAdmin):
             extra["problems"] = pay_run_approval_problems(run, request.user)
             extra["run"] = run
             extra["members_total"] = run.lines.values("user_id").distinct().count()
+            extra["can_pay_out"] = request.user.has_perm("attendance.submit_payout")
+            extra["payouts"] = payout_summary(run)
         return super().change_view(request, object_id, form_url, extra)
 
     def approve_view(self, request, pk):
@@ -443,6 +447,30 @@ class PayRunAdmin(admin.ModelAdmin):
             targets=members,
             params={"pay_run": run.pk},
             what=f"approving {run} ({kes(run.total)}) for {len(members)} member(s)",
+        )
+
+    def payout_view(self, request, pk):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("attendance.submit_payout"):
+            raise PermissionDenied("Paying out needs 'Can submit payouts'.")
+        run = get_object_or_404(PayRun, pk=pk)
+        try:
+            payouts = payouts_prepare(
+                pay_run=run, by=request.user, partial=request.POST.get("partial") == "1"
+            )
+        except PayoutError as error:
+            messages.error(request, str(error))
+            return HttpResponseRedirect(reverse("admin:attendance_payrun_change", args=[pk]))
+        if not payouts:
+            messages.warning(request, "Nothing could be paid out (no phone numbers, or no funds).")
+            return HttpResponseRedirect(reverse("admin:attendance_payrun_change", args=[pk]))
+        total = sum(p.amount for p in payouts)
+        return start_job(
+            request,
+            kind=BulkJob.Kind.SUBMIT_PAYOUTS,
+            targets=[(p.pk, member_name(p.user)) for p in payouts],
+            what=f"M-Pesa payouts of {run}: {len(payouts)} member(s), KES {total:,}",
         )
 
     def export_view(self, request, pk, fmt):

@@ -150,6 +150,16 @@ class LedgerEntryForm(forms.ModelForm):
             "(negative lowers what the member owes).",
         }
 
+    # Earnings come only from approved pay runs and payouts only from M-Pesa's results.
+    BY_HAND = (LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.ADJUSTMENT)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].choices = [
+                (value, label) for value, label in LedgerEntry.Kind.choices if value in self.BY_HAND
+            ]
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("kind") and cleaned.get("amount") is not None:

@@ -7,6 +7,7 @@ from .notifications import EmailNotification
 from .operations import Alert, BeatRun
 from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
 from .payments import MpesaCallback, MpesaPayment
+from .payouts import Payout, PayoutResult
 from .people import Department, LedgerEntry, Profile, member_name
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "PayRun",
     "PayRunLine",
     "PayRunMember",
+    "Payout",
+    "PayoutResult",
     "Profile",
     "TimesheetChange",
     "TimesheetLine",

@@ -23,6 +23,7 @@ class BulkJob(models.Model):
         EXPORT_PAYMENTS = "export_payments", "Payments export (CSV)"
         EXPORT_ATTENDANCE = "export_attendance", "Attendance export (CSV)"
         APPROVE_PAY_RUN = "approve_pay_run", "Pay run approval"
+        SUBMIT_PAYOUTS = "submit_payouts", "M-Pesa payouts"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting to start"

@@ -25,6 +25,7 @@ class EmailNotification(models.Model):
         PASSWORD_RESET = "password_reset", "Password reset"
         ALERT = "alert", "Operations alert"
         PAYSLIP = "payslip", "Payslip"
+        PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -88,6 +88,8 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
         # Pay for work (a pay run's approval): lowers what the member owes.
         EARNING = "earning", "Earning"
+        # Pay sent to the member by M-Pesa: brings a credit back toward zero.
+        PAYOUT = "payout", "Payout"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"

@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.core.cache import cache
 
-from .client import HOSTS, DarajaClient, DarajaConfig
+from .client import HOSTS, DarajaClient, DarajaConfig, Initiator
+from .credentials import security_credential
 
 
 def daraja_config() -> DarajaConfig:
@@ -30,3 +31,48 @@ def daraja_client() -> DarajaClient:
     if client is None:
         client = _clients[config] = DarajaClient(config, cache=cache)
     return client
+
+
+def b2c_config() -> DarajaConfig:
+    return DarajaConfig(
+        base_url=settings.MPESA_BASE_URL or HOSTS[settings.MPESA_ENVIRONMENT],
+        consumer_key=settings.MPESA_B2C_CONSUMER_KEY,
+        consumer_secret=settings.MPESA_B2C_CONSUMER_SECRET,
+        short_code=settings.MPESA_B2C_SHORT_CODE,
+        pass_key="",
+        connect_timeout=settings.MPESA_CONNECT_TIMEOUT,
+        read_timeout=settings.MPESA_READ_TIMEOUT,
+    )
+
+
+def b2c_client() -> DarajaClient:
+    config = b2c_config()
+    client = _clients.get(config)
+    if client is None:
+        client = _clients[config] = DarajaClient(config, cache=cache)
+    return client
+
+
+_initiators: dict[tuple[str, str, str], Initiator] = {}
+
+
+def b2c_initiator() -> Initiator:
+    """The API operator and a SecurityCredential made once per process (it may be reused)."""
+    name = settings.MPESA_B2C_INITIATOR_NAME
+    password = settings.MPESA_B2C_INITIATOR_PASSWORD
+    certificate = settings.MPESA_B2C_CERTIFICATE
+    key = (name, password, certificate)
+    if key not in _initiators:
+        if not (name and password and certificate):
+            raise ValueError(
+                "B2C is not configured: set MPESA_B2C_INITIATOR_NAME, "
+                "MPESA_B2C_INITIATOR_PASSWORD and MPESA_B2C_CERTIFICATE."
+            )
+        if "-----BEGIN" in certificate:
+            data = certificate.encode()
+        else:
+            with open(certificate, "rb") as file:
+                data = file.read()
+        _initiators.clear()
+        _initiators[key] = Initiator(name, security_credential(password, data))
+    return _initiators[key]

@@ -20,6 +20,7 @@ from attendance.models import (
     EmailNotification,
     EventCrew,
     MpesaPayment,
+    Payout,
     PayRun,
     Profile,
 )
@@ -40,6 +41,7 @@ from attendance.services.notifications import notification_requeue
 from attendance.services.pay import PayError, pay_run_approve_member
 from attendance.services.pay_rules import kes
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
+from attendance.services.payouts import payout_submit
 
 Status = BulkJobItem.Status
 # Daraja asked us to slow down: try the member again after this, doubling, this many times.
@@ -153,6 +155,37 @@ def approve_pay_member(job: BulkJob, item: BulkJobItem) -> Outcome:
     )
 
 
+_PAYOUT_WORDS = {
+    "submitted": "Sent to M-Pesa; waiting for its result.",
+    "completed": "Paid.",
+    "unknown": "Sent, but M-Pesa's answer was lost: asking how it ended (never sent again).",
+    "failed": "Not paid",
+}
+
+
+def submit_payout(job: BulkJob, item: BulkJobItem) -> Outcome:
+    status = payout_submit(payout_id=item.target_id)
+    payout = Payout.objects.get(pk=item.target_id)
+    if status == Payout.Status.QUEUED:
+        # Nothing reached Daraja, or it asked us to slow down: the same id goes again.
+        if item.attempts + 1 < RETRY_MAX_ATTEMPTS:
+            return Outcome(
+                Status.PENDING,
+                f"Not sent yet ({payout.result_description}); trying again shortly.",
+                retry_in=RETRY_FIRST_SECONDS * 2**item.attempts,
+                slow_down=True,
+            )
+        return Outcome(Status.FAILED, f"Not sent: {payout.result_description}", payout.pk)
+    words = _PAYOUT_WORDS.get(status, status)
+    if status == Payout.Status.FAILED:
+        return Outcome(Status.FAILED, f"{words}: {payout.result_description}", payout.pk)
+    return Outcome(
+        Status.DONE,
+        f"KES {payout.amount:,} to {mask_phone(payout.phone_number)}: {words}",
+        payout.pk,
+    )
+
+
 def export_payments(job: BulkJob, progress: Callable[[int], None]) -> None:
     rows = rows_for_ids(
         MpesaPayment.objects.select_related("user"),
@@ -201,4 +234,11 @@ KINDS: dict[str, Kind] = {
     # One member's earnings and payslip per item, in the item's transaction; the run's
     # approval is audited when its last member is posted.
     K.APPROVE_PAY_RUN: Kind(handle=approve_pay_member, transactional=True),
+    # Paced like prompts: each is one B2C POST. Not transactional: the POST must follow the
+    # committed claim, and its outcome is saved whatever happens to the item.
+    K.SUBMIT_PAYOUTS: Kind(
+        handle=submit_payout,
+        concurrency=settings.MPESA_BULK_CONCURRENCY,
+        per_second=settings.MPESA_BULK_PER_SECOND,
+    ),
 }

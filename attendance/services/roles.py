@@ -42,6 +42,8 @@ ROLES = {
         "alert": ("view", "view_dashboard"),
         "timesheetline": ("view",),
         "payrun": ("view", "add", "delete", "approve_payrun"),
+        "payout": ("view", "submit_payout"),
+        "payoutresult": ("view",),
     },
 }
 

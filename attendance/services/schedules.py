@@ -13,6 +13,10 @@ PERIODIC_TASKS = {
         "attendance.tasks.payments_reconcile_task",
         60,
     ),
+    "M-Pesa payouts: settle stored results, ask about payouts with no result": (
+        "attendance.tasks.payouts_reconcile_task",
+        60,
+    ),
     "Background jobs: resume those whose worker stopped": (
         "attendance.tasks.bulk_jobs_resume_task",
         60,

@@ -23,6 +23,7 @@ from attendance.services.payments import (
     payment_explanation,
     payment_request_stk_push,
 )
+from attendance.services.payouts import payout_result_receive
 from attendance.services.two_factor import staff_needs_second_factor
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,38 @@ def mpesa_callback(request, token):
     if status != 200:
         return JsonResponse(
             {"ResultCode": 1, "ResultDesc": "Rejected: not an STK callback"}, status=status
+        )
+    return JsonResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
+PAYOUT_KINDS = {"result", "timeout", "status", "balance"}
+
+
+@csrf_exempt
+def payout_result(request, kind, token):
+    """Daraja's B2C results, queue timeouts, Transaction Status and Account Balance answers.
+    A wrong token is a 404 with nothing stored; every other body is stored raw and committed
+    before it is processed, and answered without a 5xx."""
+    if kind not in PAYOUT_KINDS or not hmac.compare_digest(
+        token.encode(), settings.MPESA_B2C_RESULT_TOKEN.encode()
+    ):
+        logger.warning("Payout result with a wrong URL from %s", client_address(request))
+        raise Http404
+    if request.method != "POST":
+        return error_response("method_not_allowed", "POST only.", 405)
+    limit = settings.PAYOUT_MAX_BYTES
+    body = _read_body(request, limit + 1)
+    try:
+        _, status = payout_result_receive(
+            kind=kind, body=body, remote_addr=client_address(request), oversized=len(body) > limit
+        )
+    except Exception:
+        # Safaricom does not retry: the reconciler's Transaction Status settles it instead.
+        logger.exception("Could not store a payout result")
+        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
+    if status != 200:
+        return JsonResponse(
+            {"ResultCode": 1, "ResultDesc": "Rejected: not a result"}, status=status
         )
     return JsonResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from attendance.models import PayRunMember, TimesheetLine
+from attendance.models import Payout, PayRunMember, TimesheetLine
 from attendance.services.pay import (
     PayError,
     payslip_for,
@@ -36,10 +36,16 @@ def my_pay(request):
         .select_related("pay_run")
         .order_by("-pk")[:12]
     )
+    payouts = Payout.objects.filter(user=request.user).order_by("-created_at", "-pk")[:12]
     return render(
         request,
         "attendance/pay.html",
-        {"page": page, "payslips": payslips, "window_days": settings.PAY_DISPUTE_WINDOW_DAYS},
+        {
+            "page": page,
+            "payslips": payslips,
+            "payouts": payouts,
+            "window_days": settings.PAY_DISPUTE_WINDOW_DAYS,
+        },
     )
 
 

@@ -40,11 +40,20 @@ class Command(BaseCommand):
             settings.MPESA_BUSINESS_SHORT_CODE = "174379"
             settings.MPESA_PASS_KEY = SANDBOX_PASSKEY
             settings.MPESA_CALLBACK_URL = f"http://127.0.0.1:{port}/api/payments/callback"
+            # B2C payouts too: the simulator's own initiator and certificate (self-signed,
+            # made at its start), results back to this server.
+            settings.MPESA_B2C_CONSUMER_KEY = settings.MPESA_CONSUMER_KEY
+            settings.MPESA_B2C_CONSUMER_SECRET = settings.MPESA_CONSUMER_SECRET
+            settings.MPESA_B2C_INITIATOR_NAME = simulator.state.b2c.initiator_name
+            settings.MPESA_B2C_INITIATOR_PASSWORD = simulator.state.b2c.initiator_password
+            settings.MPESA_B2C_CERTIFICATE = simulator.state.b2c.certificate.decode()
+            settings.MPESA_B2C_RESULT_URL = f"http://127.0.0.1:{port}/api/payouts"
             self.stdout.write(f"M-Pesa simulator on {simulator.url} (outcome by phone ending:")
             self.stdout.write("  1032 cancelled, 1037 unreachable, 0001 no funds, 2001 wrong PIN,")
             self.stdout.write("  0002 double callback, 0003 lost callback, 0009 pays KES 1 short,")
             self.stdout.write("  5000 refused, 5040 no answer, 5041 late answer but paid;")
-            self.stdout.write("  anything else pays; see MPESA_CRM_IMPLEMENTATION.md)")
+            self.stdout.write("  anything else pays; payouts: 0001 no float, 2040 unregistered,")
+            self.stdout.write("  0003 result lost, 0008 queue timeout; see the M-Pesa notes)")
         if current_app.conf.task_always_eager:
             threading.Thread(target=self._periodic_jobs, daemon=True).start()
             self.stdout.write("Tasks run in-process; periodic jobs every minute.")

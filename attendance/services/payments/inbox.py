@@ -42,7 +42,7 @@ _OUTCOME_STATUS = {"processed": CB.PROCESSED, "duplicate": CB.DUPLICATE, "unmatc
 # --- Storing -------------------------------------------------------------------------------
 
 
-def _as_text(body: bytes) -> tuple[str, bytes | None]:
+def body_as_text(body: bytes) -> tuple[str, bytes | None]:
     """The body as storable text, plus its exact bytes when the text cannot hold them."""
     try:
         text = body.decode("utf-8")
@@ -62,7 +62,7 @@ def callback_receive(
     MPESA_CALLBACK_MAX_BYTES, exact bytes kept when text cannot hold them), answered with
     400/413 and never processed. Only a database failure raises.
     """
-    raw, exact = _as_text(body[: settings.MPESA_CALLBACK_MAX_BYTES])
+    raw, exact = body_as_text(body[: settings.MPESA_CALLBACK_MAX_BYTES])
     if oversized:
         detail = f"Body larger than {settings.MPESA_CALLBACK_MAX_BYTES} bytes (truncated)."
         return _store_unreadable(raw, exact, remote_addr, detail), 413

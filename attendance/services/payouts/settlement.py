@@ -1,0 +1,119 @@
+"""The rules that settle a payout, applied once under its row lock.
+
+Paid: the payout completes, its receipt and the utility balance are kept, one *payout* ledger
+entry (source: the payout; the database refuses a second) brings the member's credit back
+toward zero, and the member gets a receipt. Not paid: the payout fails with Daraja's reason;
+money is still owed, and only a person starts a new attempt. A result that contradicts one
+already applied (paid after failed, or the other way) changes nothing and is flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from attendance.models import EmailNotification, LedgerEntry, Payout
+from attendance.phones import mask_phone
+from attendance.services.ledger import ledger_post
+from attendance.services.notifications import notification_create
+
+logger = logging.getLogger(__name__)
+S = Payout.Status
+
+
+def _locked(payout: Payout) -> Payout:
+    return Payout.objects.select_for_update().select_related("user").get(pk=payout.pk)
+
+
+def payout_mark_paid(
+    *,
+    payout: Payout,
+    receipt: str,
+    amount: Decimal | None,
+    receiver: str = "",
+    paid_at: datetime | None = None,
+    utility_balance: Decimal | None = None,
+    how: str,
+) -> str:
+    """Daraja says the payout paid. Returns "processed", "duplicate" or "conflict"."""
+    with transaction.atomic():
+        payout = _locked(payout)
+        if payout.status == S.COMPLETED:
+            return "duplicate"
+        if payout.status == S.FAILED:
+            # We recorded it as not paid (and perhaps paid again): a person must look.
+            _flag(payout, f"Reported paid ({receipt}) after it was recorded as not paid.")
+            return "conflict"
+        if amount is not None and amount != payout.amount:
+            _flag(payout, f"Paid KES {amount}, we asked for KES {payout.amount}.")
+        payout.status = S.COMPLETED
+        payout.receipt_number = receipt[:40]
+        payout.receiver_name = receiver[:200]
+        payout.paid_at = paid_at or timezone.now()
+        payout.result_code = "0"
+        payout.result_description = f"Paid ({how})."
+        if utility_balance is not None:
+            payout.utility_balance = utility_balance
+        payout.save()
+        entry = ledger_post(
+            user=payout.user,
+            kind=LedgerEntry.Kind.PAYOUT,
+            amount=Decimal(payout.amount),
+            description=f"M-Pesa payout {receipt}"[:255],
+            source=payout,
+        )
+        if payout.user.email:
+            notification_create(
+                recipient=payout.user.email,
+                user=payout.user,
+                notification_type=EmailNotification.Type.PAYOUT_RECEIPT,
+                context={
+                    "payout": payout,
+                    "balance": entry.balance_after,
+                    "phone": mask_phone(payout.phone_number),
+                    "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+                },
+            )
+    logger.info("Payout %s paid, receipt %s", payout.originator_conversation_id, receipt)
+    return "processed"
+
+
+def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str) -> str:
+    """Daraja proves the payout did not pay. Returns "processed", "duplicate" or "conflict"."""
+    with transaction.atomic():
+        payout = _locked(payout)
+        if payout.status == S.FAILED:
+            return "duplicate"
+        if payout.status == S.COMPLETED:
+            _flag(payout, f"Reported not paid ({code}) after it was recorded as paid.")
+            return "conflict"
+        payout.status = S.FAILED
+        payout.result_code = str(code)[:20]
+        payout.result_description = f"{description} ({how})"[:255]
+        payout.save()
+    return "processed"
+
+
+def payout_mark_unknown(*, payout: Payout, reason: str) -> bool:
+    """Money may have moved and nobody knows yet: only Transaction Status may settle it."""
+    with transaction.atomic():
+        payout = _locked(payout)
+        if payout.status not in (S.SENDING, S.SUBMITTED, S.QUEUED):
+            return False
+        payout.status = S.UNKNOWN
+        payout.result_description = reason[:255]
+        payout.save(update_fields=["status", "result_description", "updated_at"])
+    return True
+
+
+def _flag(payout: Payout, reason: str) -> None:
+    payout.needs_review = True
+    payout.review_reason = reason[:255]
+    payout.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    logger.warning("Payout %s needs review: %s", payout.originator_conversation_id, reason)

@@ -1,0 +1,270 @@
+"""B2C payouts end to end on PostgreSQL: the simulator over HTTP, results POSTed to the app
+served on loopback, exactly-once settlement, reconciliation by Transaction Status."""
+
+import json
+import random
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+from django.utils import timezone
+
+from attendance import mpesa
+from attendance.models import LedgerEntry, Payout, PayoutResult, PayRun, TimesheetLine
+from attendance.mpesa.simulator import DarajaSimulator
+from attendance.services.crew_followup import crew_complete_event
+from attendance.services.pay import pay_run_approve, pay_run_create, timesheet_approve
+from attendance.services.payouts import (
+    PayoutError,
+    payout_submit,
+    payouts_prepare,
+    payouts_reconcile,
+)
+from tests.auth import log_in_staff
+from tests.factories import EventFactory, UserFactory
+from tests.test_pay import role_with, worked
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+D = Decimal
+PASSWORD = "Sim#Initiator1"
+
+
+@pytest.fixture
+def b2c(settings, live_server):
+    simulator = DarajaSimulator(callback_delay=0.1).start()
+    simulator.state.b2c.slow_answer_seconds = 2.5
+    settings.MPESA_BASE_URL = simulator.url
+    settings.MPESA_CONSUMER_KEY = settings.MPESA_B2C_CONSUMER_KEY = "sim-consumer-key"
+    settings.MPESA_CONSUMER_SECRET = settings.MPESA_B2C_CONSUMER_SECRET = "sim-consumer-secret"
+    settings.MPESA_B2C_INITIATOR_NAME = "sim-initiator"
+    settings.MPESA_B2C_INITIATOR_PASSWORD = PASSWORD
+    settings.MPESA_B2C_CERTIFICATE = simulator.state.b2c.certificate.decode()
+    settings.MPESA_B2C_RESULT_URL = f"{live_server.url}/api/payouts"
+    settings.MPESA_READ_TIMEOUT = 1.0
+    settings.PAYOUT_FLOAT_WAIT_SECONDS = 5
+    mpesa._clients.clear()
+    mpesa._initiators.clear()
+    yield simulator
+    simulator.stop()
+    mpesa._clients.clear()
+    mpesa._initiators.clear()
+
+
+def wait_until(check, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def approved_run(phones, hours="6"):
+    """An approved pay run paying KES 1,500 (a stagehand's day) to a member per phone."""
+    starts = timezone.now() - timedelta(hours=12)
+    event = EventFactory(starts_at=starts, ends_at=starts + timedelta(hours=8))
+    role = role_with("Stagehand", day_rate=D("1500"), hourly_rate=None, minimum_hours=D(0))
+    manager, finance, checker = (UserFactory(is_staff=True) for _ in range(3))
+    members = [UserFactory(profile__phone_number=phone) for phone in phones]
+    for member in members:
+        worked(event, member, role, hours)
+    crew_complete_event(event=event, by=manager)
+    timesheet_approve(lines=TimesheetLine.objects.all(), by=manager)
+    day = timezone.localtime(event.starts_at).date()
+    run = pay_run_create(period_start=day, period_end=day, by=finance)
+    pay_run_approve(pay_run=run, by=checker)
+    return PayRun.objects.get(pk=run.pk), members, finance
+
+
+def test_a_pay_run_pays_out_and_each_member_is_back_to_zero(b2c):
+    run, members, finance = approved_run(["0712000100", "0712000200"])
+    payouts = payouts_prepare(pay_run=run, by=finance)
+    assert [p.status for p in payouts] == ["queued", "queued"]
+    for payout in payouts:
+        assert payout_submit(payout_id=payout.pk) in ("submitted", "completed")
+    assert wait_until(lambda: Payout.objects.filter(status="completed").count() == 2)
+    for member in members:
+        member.profile.refresh_from_db()
+        assert member.profile.balance == 0  # earned 1,500 (credit), paid 1,500
+        payout = Payout.objects.get(user=member)
+        assert len(payout.receipt_number) == 10 and payout.utility_balance is not None
+        assert payout.receiver_name.endswith("SIMULATED CUSTOMER")
+    assert LedgerEntry.objects.filter(kind="payout").count() == 2
+    receipts = [json.loads(r.raw_body) for r in PayoutResult.objects.filter(kind="result")]
+    assert len(receipts) == 2  # stored raw
+    assert wait_until(
+        lambda: (
+            b2c.state.b2c.snapshot()["b2c_requests_per_id"]
+            and all(n == 1 for n in b2c.state.b2c.snapshot()["b2c_requests_per_id"].values())
+        )
+    )
+
+
+def test_insufficient_float_refuses_the_run_before_any_post(b2c):
+    run, _members, finance = approved_run(["0712000100", "0712000200"])
+    b2c.state.b2c.utility_balance = D("2000.00")
+    with pytest.raises(PayoutError) as refused:
+        payouts_prepare(pay_run=run, by=finance)
+    assert "KES 2,000.00" in str(refused.value) and "KES 3,000.00" in str(refused.value)
+    assert not Payout.objects.exists()
+    assert b2c.state.b2c.snapshot()["b2c"] == 0
+    # An explicit choice pays what fits.
+    payouts = payouts_prepare(pay_run=run, by=finance, partial=True)
+    assert len(payouts) == 1
+
+
+def test_a_post_that_times_out_is_unknown_and_transaction_status_completes_it_without_a_second_post(
+    b2c,
+):
+    run, [member], finance = approved_run(["0712000003"])  # its result is lost
+    b2c.state.b2c.answer_latency = 1.6  # longer than the client's 1 s read timeout
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    assert payout_submit(payout_id=payout.pk) == "unknown"
+    payouts_reconcile(now=timezone.now() + timedelta(seconds=600))
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed")
+    assert b2c.state.b2c.snapshot()["b2c_requests_per_id"] == {payout.originator_conversation_id: 1}
+    assert LedgerEntry.objects.filter(kind="payout", user=member).count() == 1
+
+
+def test_a_lost_result_is_settled_by_reconciliation(b2c):
+    run, _members, finance = approved_run(["0712000003"])
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    assert payout_submit(payout_id=payout.pk) == "submitted"
+    time.sleep(0.5)
+    assert Payout.objects.get(pk=payout.pk).status == "submitted"
+    payouts_reconcile(now=timezone.now())  # not due yet: nothing asked
+    assert b2c.state.b2c.snapshot()["status"] == 0
+    payouts_reconcile(now=timezone.now() + timedelta(seconds=600))
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed")
+
+
+def test_a_worker_that_died_around_its_post_leaves_a_payout_reconciliation_settles(b2c):
+    run, _members, finance = approved_run(["0712000100"])
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    # The worker claimed the payout and POSTed, then died before saving the answer.
+    Payout.objects.filter(pk=payout.pk).update(status="sending", submitted_at=timezone.now())
+    mpesa.b2c_client().b2c_payment(
+        initiator=mpesa.b2c_initiator(),
+        originator_conversation_id=payout.originator_conversation_id,
+        phone=payout.phone_number,
+        amount=payout.amount,
+        remarks="Sound Fusion pay",
+        result_url="http://127.0.0.1:9/lost",  # the result goes nowhere
+        queue_timeout_url="http://127.0.0.1:9/lost",
+    )
+    assert payout_submit(payout_id=payout.pk) == "sending"  # not claimed again, not resent
+    payouts_reconcile(now=timezone.now() + timedelta(seconds=600))
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed")
+    assert b2c.state.b2c.snapshot()["b2c_requests_per_id"][payout.originator_conversation_id] == 1
+
+
+@pytest.mark.parametrize(("phone", "code"), [("0712000001", "1"), ("0712002040", "2040")])
+def test_a_refused_payout_fails_with_daraja_s_reason_and_moves_nothing(b2c, phone, code):
+    run, [member], finance = approved_run([phone])
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    payout_submit(payout_id=payout.pk)
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "failed")
+    payout.refresh_from_db()
+    assert payout.result_code == code and payout.receipt_number == ""
+    member.profile.refresh_from_db()
+    assert member.profile.balance == D("-1500.00")  # still owed to them
+    assert not LedgerEntry.objects.filter(kind="payout").exists()
+
+
+def test_a_result_storm_with_queue_timeouts_pays_each_payout_once(b2c, live_server, settings):
+    """100 payouts, each result delivered 10 times from concurrent threads, shuffled with
+    queue-timeout bodies: exactly 100 completed, 100 payout ledger rows, no 5xx."""
+    phones = [f"07120{n:05d}" for n in range(100, 200)]
+    run, members, finance = approved_run(phones)
+    payouts = payouts_prepare(pay_run=run, by=finance)
+    b2c.state.b2c.callback_delay = 60  # the simulator's own results come far too late
+    for payout in payouts:
+        payout_submit(payout_id=payout.pk)
+    from attendance.mpesa.simulator_b2c import b2c_result_body
+
+    bodies = []
+    for payout in Payout.objects.all():
+        simulated = b2c.state.b2c.payouts[payout.originator_conversation_id]
+        bodies += [("result", b2c_result_body(b2c.state.b2c, simulated))] * 10
+        bodies.append(
+            (
+                "timeout",
+                {
+                    "Result": {
+                        "ResultType": 0,
+                        "ResultCode": "SVC0001",
+                        "ResultDesc": "Queue timeout",
+                        "OriginatorConversationID": payout.originator_conversation_id,
+                    }
+                },
+            )
+        )
+    random.Random(7).shuffle(bodies)
+    token = settings.MPESA_B2C_RESULT_TOKEN
+    statuses = []
+    lock = threading.Lock()
+
+    def post(chunk):
+        session = requests.Session()
+        for kind, body in chunk:
+            response = session.post(f"{live_server.url}/api/payouts/{kind}/{token}/", json=body)
+            with lock:
+                statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=post, args=(bodies[n::10],)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(200) == len(bodies) == 1100
+    assert wait_until(lambda: Payout.objects.filter(status="completed").count() == 100, 30)
+    assert LedgerEntry.objects.filter(kind="payout").count() == 100
+    assert PayoutResult.objects.filter(kind__in=["result", "timeout"]).count() == 1100
+    for member in members[:5]:
+        member.profile.refresh_from_db()
+        assert member.profile.balance == 0
+
+
+def test_forged_malformed_and_oversized_result_bodies(b2c, live_server, settings):
+    token = settings.MPESA_B2C_RESULT_TOKEN
+    forged = requests.post(f"{live_server.url}/api/payouts/result/not-the-token/", json={})
+    assert forged.status_code == 404 and not PayoutResult.objects.exists()
+    assert (
+        requests.post(f"{live_server.url}/api/payouts/other/{token}/", json={}).status_code == 404
+    )
+    malformed = requests.post(f"{live_server.url}/api/payouts/result/{token}/", data=b"{not json")
+    assert malformed.status_code == 400
+    big = requests.post(
+        f"{live_server.url}/api/payouts/result/{token}/",
+        data=b"x" * (settings.PAYOUT_MAX_BYTES + 10),
+    )
+    assert big.status_code == 413
+    kept = list(PayoutResult.objects.order_by("pk").values_list("status", "raw_body"))
+    assert [status for status, _ in kept] == ["malformed", "malformed"]
+    assert kept[0][1] == "{not json" and len(kept[1][1]) == settings.PAYOUT_MAX_BYTES
+    unknown = {"Result": {"ResultCode": 0, "OriginatorConversationID": "SF-not-ours"}}
+    assert requests.post(f"{live_server.url}/api/payouts/result/{token}/", json=unknown).ok
+    assert wait_until(lambda: PayoutResult.objects.filter(status="unmatched").count() == 1)
+
+
+def test_paying_out_needs_its_permission_and_a_second_factor(b2c, client):
+    from django.contrib.auth.models import Permission
+
+    run, _members, _finance = approved_run(["0712000100"])
+    url = f"/admin/attendance/payrun/{run.pk}/payout/"
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename="view_payrun"))
+    assert log_in_staff(client, viewer).post(url).status_code == 403
+    payer = UserFactory(is_staff=True)
+    payer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_payrun", "submit_payout"])
+    )
+    client.force_login(payer)  # a password only: no second factor yet
+    assert client.post(url).status_code == 302
+    assert not Payout.objects.exists()
+    response = log_in_staff(client, payer).post(url)
+    assert response.status_code == 302 and "/bulkjob/" in response["Location"]
+    assert wait_until(lambda: Payout.objects.filter(status="completed").count() == 1)

@@ -268,3 +268,53 @@ def test_paying_out_needs_its_permission_and_a_second_factor(b2c, client):
     response = log_in_staff(client, payer).post(url)
     assert response.status_code == 302 and "/bulkjob/" in response["Location"]
     assert wait_until(lambda: Payout.objects.filter(status="completed").count() == 1)
+
+
+def test_a_worker_killed_mid_post_leaves_a_payout_reconciliation_settles_never_paying_twice(
+    b2c, settings
+):
+    """A real process POSTs the payout and is killed (SIGKILL) before Daraja answers: the
+    payout stays *sending*; the reconciler asks Transaction Status and completes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.workers import ROOT, database_url_of_this_process
+
+    run, [member], finance = approved_run(["0712000100"])
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    b2c.state.b2c.answer_latency = 30  # Daraja takes its time to answer; the money moves
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_this_process(),
+        "MPESA_BASE_URL": b2c.url,
+        "MPESA_CONSUMER_KEY": "sim-consumer-key",
+        "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
+        "MPESA_B2C_INITIATOR_NAME": "sim-initiator",
+        "MPESA_B2C_INITIATOR_PASSWORD": PASSWORD,
+        "MPESA_B2C_CERTIFICATE": b2c.state.b2c.certificate.decode(),
+        "MPESA_B2C_RESULT_URL": "http://127.0.0.1:9/gone",  # its result is lost too
+        "MPESA_READ_TIMEOUT": "60",
+    }
+    code = (
+        "import django; django.setup(); "
+        "from attendance.services.payouts import payout_submit; "
+        f"payout_submit(payout_id={payout.pk})"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "soundfusion_attendance.settings"},
+        start_new_session=True,
+    )
+    try:
+        assert wait_until(lambda: b2c.state.b2c.snapshot()["b2c"] == 1, 30)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert Payout.objects.get(pk=payout.pk).status == "sending"
+    payouts_reconcile(now=timezone.now() + timedelta(seconds=600))
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed", 15)
+    assert b2c.state.b2c.snapshot()["b2c_requests_per_id"] == {payout.originator_conversation_id: 1}
+    assert LedgerEntry.objects.filter(kind="payout", user=member).count() == 1

@@ -8,6 +8,7 @@ belong to the document").
 
 from pathlib import Path
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -29,8 +30,27 @@ def wait_for_text(driver, css: str, text: str, seconds: float = WAIT_SECONDS) ->
     )
 
 
+def _gone(element):
+    """Like expected_conditions.staleness_of, but also when ChromeDriver reports the node gone
+    as "does not belong to the document" (a WebDriverException, not a stale reference) while
+    the old document is being replaced."""
+
+    def check(_driver):
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return check
+
+
 def wait_for_new_page(driver, old_html, seconds: float = WAIT_SECONDS) -> None:
-    WebDriverWait(driver, seconds).until(expected_conditions.staleness_of(old_html))
+    WebDriverWait(driver, seconds).until(_gone(old_html))
     WebDriverWait(driver, seconds).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )

@@ -41,7 +41,7 @@ def test_ready_is_200_when_everything_works(client, jobs_on_time):
     assert status == 200, body
     assert body["ok"] is True
     assert set(body["checks"]) == {
-        "database", "redis", "broker", "queue", "beat", "emails", "payments"
+        "database", "redis", "broker", "queue", "beat", "emails", "payments", "payouts"
     }  # fmt: skip
 
 
@@ -242,6 +242,48 @@ def test_a_periodic_job_that_has_not_run_alerts(on_call, jobs_on_time, settings)
     alert = _fires_once_then_waits(Kind.BEAT_STALE, settings)
     assert "Send queued emails" in alert.summary
     assert alert.details["attendance.tasks.notifications_sweep_task"] == "SMTP down"
+
+
+def _open_payout(**fields):
+    from datetime import date
+
+    from attendance.models import Payout, PayRun, PayRunMember
+
+    member = UserFactory()
+    run = PayRun.objects.create(
+        period_start=date(2026, 11, 1), period_end=date(2026, 11, 30), status="approved"
+    )
+    slip = PayRunMember.objects.create(
+        pay_run=run, user=member, earned=1500, balance_before=0, balance_after=-1500,
+        deducted=0, to_pay=1500,
+    )  # fmt: skip
+    return Payout.objects.create(
+        pay_run=run, payslip=slip, user=member, phone_number="254712000777", amount=1500,
+        originator_conversation_id=f"SF-test-{member.pk}", **fields,
+    )  # fmt: skip
+
+
+def test_ready_is_503_when_a_payout_stays_unsettled_past_the_reconciler(client, jobs_on_time):
+    from attendance.services.operations import payout_settle_limit_seconds
+
+    payout = _open_payout(status="submitted", submitted_at=timezone.now())
+    assert _ready(client)[0] == 200
+    type(payout).objects.filter(pk=payout.pk).update(
+        submitted_at=timezone.now() - timedelta(seconds=payout_settle_limit_seconds() + 60)
+    )
+    status, body = _ready(client)
+    assert status == 503 and "oldest unsettled for" in body["checks"]["payouts"]["detail"]
+
+
+def test_a_payout_flagged_for_a_person_alerts(on_call, jobs_on_time, settings):
+    _open_payout(status="unknown", submitted_at=timezone.now())
+    assert alerts_check() == []
+    _open_payout(
+        status="unknown", submitted_at=timezone.now(), needs_review=True,
+        review_reason="No answer from M-Pesa after 6 status checks",
+    )  # fmt: skip
+    alert = _fires_once_then_waits(Kind.PAYOUTS_UNSETTLED, settings)
+    assert (alert.details["review"], alert.details["overdue"]) == (1, 0)
 
 
 def test_quarantined_callbacks_alert(on_call, jobs_on_time, settings):

@@ -35,6 +35,7 @@ class Alert(models.Model):
         EMAILS_FAILING = "emails_failing", "Emails failing"
         BEAT_STALE = "beat_stale", "A periodic job has not run"
         CALLBACKS_QUARANTINED = "callbacks_quarantined", "Callbacks set aside for a person"
+        PAYOUTS_UNSETTLED = "payouts_unsettled", "Payouts M-Pesa has not settled"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
     fired_at = models.DateTimeField(auto_now_add=True)

@@ -28,6 +28,7 @@ from attendance.services.operations import (
     beat_jobs_lateness,
     daraja_problems,
     overdue_payments_count,
+    unsettled_payouts,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,18 @@ def _callbacks_quarantined(now: datetime) -> Problem | None:
     )
 
 
+def _payouts_unsettled(now: datetime) -> Problem | None:
+    counts = unsettled_payouts(now)
+    if not (counts["review"] or counts["overdue"]):
+        return None
+    return Problem(
+        f"{counts['review']} payout(s) wait for a person and {counts['overdue']} have had no "
+        "answer from M-Pesa for too long: check their receipts before paying anyone again",
+        "/admin/attendance/payout/?needs_review__exact=1",
+        counts,
+    )
+
+
 CONDITIONS: dict[str, Callable[[datetime], Problem | None]] = {
     Kind.PAYMENT_FAILURES: _payment_failures,
     Kind.DARAJA_PROBLEMS: _daraja_problems,
@@ -134,6 +147,7 @@ CONDITIONS: dict[str, Callable[[datetime], Problem | None]] = {
     Kind.EMAILS_FAILING: _emails_failing,
     Kind.BEAT_STALE: _beat_stale,
     Kind.CALLBACKS_QUARANTINED: _callbacks_quarantined,
+    Kind.PAYOUTS_UNSETTLED: _payouts_unsettled,
 }
 
 

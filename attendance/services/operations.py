@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from attendance.models import BeatRun, EmailNotification, MpesaPayment
+from attendance.models import BeatRun, EmailNotification, MpesaPayment, Payout
 from attendance.services.schedules import PERIODIC_TASKS
 
 logger = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ def readiness(now: datetime | None = None) -> dict[str, Check]:
     checks["beat"] = _check_beat(now)
     checks["emails"] = _check_oldest_email(now)
     checks["payments"] = _check_oldest_payment(now)
+    checks["payouts"] = _check_oldest_payout(now)
     return checks
 
 
@@ -278,6 +279,37 @@ def _check_oldest_payment(now: datetime) -> Check:
     # Past its timeout the reconciler should have settled or expired it.
     limit = settings.MPESA_PENDING_TIMEOUT_SECONDS + settings.READY_PAYMENT_GRACE_SECONDS
     return Check(age <= limit, f"oldest open for {int(age)} s (limit {limit} s)")
+
+
+def payout_settle_limit_seconds() -> int:
+    """By then the reconciler has asked about an open payout as often as it ever will."""
+    return settings.PAYOUT_QUERY_AFTER_SECONDS * (settings.PAYOUT_REVIEW_AFTER_CHECKS + 1) + (
+        settings.READY_PAYMENT_GRACE_SECONDS
+    )
+
+
+def _check_oldest_payout(now: datetime) -> Check:
+    oldest = (
+        Payout.objects.filter(status__in=Payout.OPEN, submitted_at__isnull=False)
+        .order_by("submitted_at")
+        .values_list("submitted_at", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return Check(True, "none open")
+    age, limit = (now - oldest).total_seconds(), payout_settle_limit_seconds()
+    return Check(age <= limit, f"oldest unsettled for {int(age)} s (limit {limit} s)")
+
+
+def unsettled_payouts(now: datetime | None = None) -> dict[str, int]:
+    """Payouts flagged for a person, and open ones past the time the reconciler needs."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=payout_settle_limit_seconds())
+    return {
+        "review": Payout.objects.filter(needs_review=True)
+        .exclude(status=Payout.Status.COMPLETED)
+        .count(),
+        "overdue": Payout.objects.filter(status__in=Payout.OPEN, submitted_at__lt=cutoff).count(),
+    }
 
 
 def overdue_payments_count(now: datetime | None = None) -> int:

@@ -318,3 +318,16 @@ def test_a_worker_killed_mid_post_leaves_a_payout_reconciliation_settles_never_p
     assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed", 15)
     assert b2c.state.b2c.snapshot()["b2c_requests_per_id"] == {payout.originator_conversation_id: 1}
     assert LedgerEntry.objects.filter(kind="payout", user=member).count() == 1
+
+
+def test_the_pay_run_page_follows_payouts_on_their_way(b2c, client):
+    run, _members, finance = approved_run(["0712000003"])  # its result is lost: stays open
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    payout_submit(payout_id=payout.pk)
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    page = log_in_staff(client, admin).get(f"/admin/attendance/payrun/{run.pk}/change/")
+    assert b'http-equiv="refresh"' in page.content
+    assert b"Submitted, waiting for the result: 1" in page.content
+    Payout.objects.filter(pk=payout.pk).update(status="completed")
+    page = client.get(f"/admin/attendance/payrun/{run.pk}/change/")
+    assert b'http-equiv="refresh"' not in page.content and b"Paid: 1" in page.content

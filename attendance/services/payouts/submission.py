@@ -250,6 +250,7 @@ def payout_summary(pay_run: PayRun) -> dict:
             for status, amounts in sorted(by_status.items())
         ],
         "paid": sum(by_status.get(S.COMPLETED, [])),
+        "open": sum(len(by_status.get(status, [])) for status in Payout.OPEN),
         "review": review,
         "due": len(payouts_due(pay_run)) if pay_run.status == PayRun.Status.APPROVED else 0,
     }

@@ -98,7 +98,7 @@ def month_run(admin, finance):
 
     from attendance.models import EmailNotification, LedgerEntry, PayRun, TimesheetLine
     from attendance.services.exports import payroll_csv, payroll_xlsx
-    from attendance.services.pay import (
+    from attendance.services.pay_runs import (
         pay_run_approve_member,
         pay_run_begin_approval,
         pay_run_create,

@@ -71,8 +71,9 @@ def approved_run():
         TimesheetChange,
         TimesheetLine,
     )
-    from attendance.services.pay import pay_run_approve, pay_run_create, timesheet_approve
+    from attendance.services.pay import timesheet_approve
     from attendance.services.pay_rules import pay_for
+    from attendance.services.pay_runs import pay_run_approve, pay_run_create
 
     empty_tables(
         PayoutResult,

@@ -20,7 +20,8 @@ from attendance.models import (
     TimesheetLine,
 )
 from attendance.services.crew_followup import crew_complete_event
-from attendance.services.pay import pay_run_approve, pay_run_create, timesheet_approve
+from attendance.services.pay import timesheet_approve
+from attendance.services.pay_runs import pay_run_approve, pay_run_create
 from tests.auth import log_in_staff, staff_in
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
 from tests.test_pay import role_with, worked

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from attendance.models import LedgerEntry, PayRun, TimesheetLine
 from attendance.services.crew_followup import crew_complete_event
-from attendance.services.pay import pay_run_approve, pay_run_create, timesheet_approve
+from attendance.services.pay import timesheet_approve
+from attendance.services.pay_runs import pay_run_approve, pay_run_create
 from tests.browser import (
     DESKTOP_WIDTH,
     PHONE_WIDTH,

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
-from attendance.mpesa.client import DarajaClient, DarajaConfig, DarajaError, Initiator
+from attendance.mpesa.b2c import B2CClient, Initiator
+from attendance.mpesa.client import DarajaConfig, DarajaError
 from attendance.mpesa.credentials import (
     CredentialError,
     decrypt_credential,
@@ -92,7 +93,7 @@ def client(sim):
         pass_key="",
         read_timeout=1.0,
     )
-    return DarajaClient(config, cache=LocMemCache(f"b2c-{uuid.uuid4()}", {}))
+    return B2CClient(config, cache=LocMemCache(f"b2c-{uuid.uuid4()}", {}))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     notifications,
     operations,
     pay,
+    pay_runs,
     payments,
     payouts,
     people,

@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.core.cache import cache
 
-from .client import HOSTS, DarajaClient, DarajaConfig, Initiator
+from .b2c import B2CClient, Initiator
+from .client import HOSTS, DarajaClient, DarajaConfig
 from .credentials import security_credential
 
 
@@ -21,15 +22,19 @@ def daraja_config() -> DarajaConfig:
     )
 
 
-_clients: dict[DarajaConfig, DarajaClient] = {}
+# One client per kind and settings, per process (each keeps a connection pool).
+_clients: dict[tuple[type, DarajaConfig], DarajaClient] = {}
 
 
 def daraja_client() -> DarajaClient:
     """The client for the current settings, one per process (it keeps a connection pool)."""
-    config = daraja_config()
-    client = _clients.get(config)
+    return _client(DarajaClient, daraja_config())
+
+
+def _client(kind: type[DarajaClient], config: DarajaConfig) -> DarajaClient:
+    client = _clients.get((kind, config))
     if client is None:
-        client = _clients[config] = DarajaClient(config, cache=cache)
+        client = _clients[(kind, config)] = kind(config, cache=cache)
     return client
 
 
@@ -45,11 +50,9 @@ def b2c_config() -> DarajaConfig:
     )
 
 
-def b2c_client() -> DarajaClient:
-    config = b2c_config()
-    client = _clients.get(config)
-    if client is None:
-        client = _clients[config] = DarajaClient(config, cache=cache)
+def b2c_client() -> B2CClient:
+    client = _client(B2CClient, b2c_config())
+    assert isinstance(client, B2CClient)
     return client
 
 

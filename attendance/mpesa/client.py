@@ -1,5 +1,5 @@
-"""A thin client for Safaricom's Daraja API: M-Pesa Express (STK push), and B2C payouts with
-Transaction Status and Account Balance.
+"""A thin client for Safaricom's Daraja API: OAuth, M-Pesa Express (STK push), and the HTTP
+machinery every call shares (B2C payouts and their queries: b2c.py).
 
 It knows HTTP and the wire format and nothing about our models; MPESA_CRM_IMPLEMENTATION.md
 says which Daraja facts it relies on. What it guarantees:
@@ -21,7 +21,7 @@ import base64
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,7 +42,6 @@ HOSTS = {
 }
 PAYBILL = "CustomerPayBillOnline"
 MIN_AMOUNT, MAX_AMOUNT = 1, 250_000
-B2C_MIN_AMOUNT = 10
 INVALID_TOKEN = "404.001.03"  # noqa: S105  (an error code, not a secret)
 STILL_PROCESSING = "500.001.1001"
 # Rate limits and internal errors: Daraja did not act on the request; later may work.
@@ -106,24 +105,6 @@ class DarajaConfig:
 
 
 @dataclass(frozen=True)
-class Initiator:
-    """The API operator who signs B2C, Transaction Status and Account Balance requests.
-    `security_credential` comes from credentials.security_credential (never logged)."""
-
-    name: str
-    security_credential: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """Daraja took an asynchronous request; its result comes to the ResultURL."""
-
-    conversation_id: str
-    originator_conversation_id: str
-    response_description: str
-
-
-@dataclass(frozen=True)
 class StkPushAccepted:
     merchant_request_id: str
     checkout_request_id: str
@@ -173,11 +154,6 @@ def _invalid_token(data: dict) -> bool:
     return data.get("errorCode") == INVALID_TOKEN or (
         "invalid access token" in str(data.get("errorMessage", "")).lower()
     )
-
-
-def _check_url(name: str, url: str) -> None:
-    if not url.startswith(("https://", "http://")) or " " in url:
-        raise DarajaValidationError(f"{name} must be an absolute URL without spaces.")
 
 
 class DarajaClient:
@@ -356,129 +332,6 @@ class DarajaClient:
         except ValueError as error:
             raise DarajaError(f"Unexpected ResultCode {data['ResultCode']!r}.") from error
         return StkQueryResult(result_code=code, result_description=str(data.get("ResultDesc", "")))
-
-    # --- B2C payouts, Transaction Status, Account Balance --------------------------------------
-    def b2c_payment(
-        self,
-        *,
-        initiator: Initiator,
-        originator_conversation_id: str,
-        phone: str,
-        amount: int,
-        remarks: str,
-        result_url: str,
-        queue_timeout_url: str,
-        occasion: str = "",
-        command_id: str = "BusinessPayment",
-    ) -> Accepted:
-        """Ask Daraja to pay `amount` to `phone`. Accepted is not paid: the result comes to
-        `result_url`. Never sent twice by this client: a timeout or a broken connection after
-        sending raises with `may_have_reached_customer` (money may have moved; only
-        Transaction Status can say). Daraja's "Duplicate OriginatorConversationID" raises
-        with `code="duplicate"`: the first request with that id got through.
-        """
-        try:
-            phone = normalise_phone(phone)
-        except Exception as error:
-            raise DarajaValidationError(
-                "B2C needs a Safaricom number such as 0712 345 678."
-            ) from error
-        shillings = whole_shillings(amount)
-        if shillings < B2C_MIN_AMOUNT:
-            raise DarajaValidationError(f"B2C pays at least KES {B2C_MIN_AMOUNT}.")
-        remarks = remarks.strip()[:100]
-        if len(remarks) < 2:
-            raise DarajaValidationError("Remarks must be 2 to 100 characters.")
-        _check_url("ResultURL", result_url)
-        _check_url("QueueTimeOutURL", queue_timeout_url)
-        body = {
-            "OriginatorConversationID": originator_conversation_id,
-            "InitiatorName": initiator.name,
-            "SecurityCredential": initiator.security_credential,
-            "CommandID": command_id,
-            "Amount": shillings,
-            "PartyA": self.config.short_code,
-            "PartyB": phone,
-            "Remarks": remarks,
-            "QueueTimeOutURL": queue_timeout_url,
-            "ResultURL": result_url,
-            "Occassion": occasion[:100],  # Safaricom's spelling
-        }
-        logger.info("B2C payout of KES %s to %s", shillings, mask_phone(phone))
-        try:
-            data = self._authorised_post("/mpesa/b2c/v3/paymentrequest", body, safe_to_retry=False)
-        except DarajaError as error:
-            if "duplicate" in error.message.lower():
-                raise DarajaError(
-                    error.message, code="duplicate", http_status=error.http_status
-                ) from error
-            raise
-        return self._accepted(data, may_have_moved_money=True)
-
-    def transaction_status(
-        self,
-        *,
-        initiator: Initiator,
-        originator_conversation_id: str,
-        result_url: str,
-        queue_timeout_url: str,
-        transaction_id: str = "",
-        remarks: str = "Payout status",
-    ) -> Accepted:
-        """Ask how a transaction ended; the answer comes to `result_url`. Moves no money, so
-        it is retried on transport errors and may be repeated."""
-        _check_url("ResultURL", result_url)
-        _check_url("QueueTimeOutURL", queue_timeout_url)
-        body = {
-            "Initiator": initiator.name,  # not InitiatorName, here
-            "SecurityCredential": initiator.security_credential,
-            "CommandID": "TransactionStatusQuery",
-            "TransactionID": transaction_id,
-            "OriginalConversationID": originator_conversation_id,
-            "PartyA": self.config.short_code,
-            "IdentifierType": "4",
-            "ResultURL": result_url,
-            "QueueTimeOutURL": queue_timeout_url,
-            "Remarks": remarks[:100],
-            "Occasion": "",
-        }
-        data = self._authorised_post("/mpesa/transactionstatus/v1/query", body, safe_to_retry=True)
-        return self._accepted(data, may_have_moved_money=False)
-
-    def account_balance(
-        self, *, initiator: Initiator, result_url: str, queue_timeout_url: str
-    ) -> Accepted:
-        """Ask for the shortcode's balances; the answer comes to `result_url`."""
-        _check_url("ResultURL", result_url)
-        _check_url("QueueTimeOutURL", queue_timeout_url)
-        body = {
-            "Initiator": initiator.name,
-            "SecurityCredential": initiator.security_credential,
-            "CommandID": "AccountBalance",
-            "PartyA": self.config.short_code,
-            "IdentifierType": "4",
-            "Remarks": "Float check",
-            "QueueTimeOutURL": queue_timeout_url,
-            "ResultURL": result_url,
-        }
-        data = self._authorised_post("/mpesa/accountbalance/v1/query", body, safe_to_retry=True)
-        return self._accepted(data, may_have_moved_money=False)
-
-    @staticmethod
-    def _accepted(data: dict, *, may_have_moved_money: bool) -> Accepted:
-        if str(data.get("ResponseCode")) != "0" or not data.get("ConversationID"):
-            # An answer we cannot read after sending a payout may still have paid.
-            unreadable = not data or str(data.get("ResponseCode")) == "0"
-            raise DarajaError(
-                data.get("ResponseDescription") or "Daraja did not accept the request.",
-                code=str(data.get("ResponseCode", "")) or "unreadable",
-                may_have_reached_customer=may_have_moved_money and unreadable,
-            )
-        return Accepted(
-            conversation_id=str(data["ConversationID"]),
-            originator_conversation_id=str(data.get("OriginatorConversationID", "")),
-            response_description=str(data.get("ResponseDescription", "")),
-        )
 
     # --- HTTP ---------------------------------------------------------------------------------
     def _authorised_post(self, path: str, body: dict, *, safe_to_retry: bool) -> dict:

@@ -38,8 +38,9 @@ from attendance.services.exports import (
 )
 from attendance.services.money import prompt_amount_for
 from attendance.services.notifications import notification_requeue
-from attendance.services.pay import PayError, pay_run_approve_member
+from attendance.services.pay import PayError
 from attendance.services.pay_rules import kes
+from attendance.services.pay_runs import pay_run_approve_member
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
 from attendance.services.payouts import payout_submit
 

@@ -11,11 +11,11 @@ from django.views.decorators.http import require_POST
 from attendance.models import Payout, PayRunMember, TimesheetLine
 from attendance.services.pay import (
     PayError,
-    payslip_for,
     timesheet_can_dispute,
     timesheet_dispute,
     timesheet_dispute_closes,
 )
+from attendance.services.pay_runs import payslip_for
 
 
 @login_required

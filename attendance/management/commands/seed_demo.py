@@ -32,12 +32,11 @@ from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_
 from attendance.services.ledger import ledger_add_by_hand
 from attendance.services.pay import (
     pay_role_save,
-    pay_run_approve,
-    pay_run_create,
     timesheet_approve,
     timesheet_create,
     timesheet_dispute,
 )
+from attendance.services.pay_runs import pay_run_approve, pay_run_create
 from attendance.services.two_factor import two_factor_setup
 
 User = get_user_model()

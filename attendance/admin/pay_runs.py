@@ -1,0 +1,302 @@
+"""Pay runs in admin: drawn up for a period, approved by another Finance member (in a
+background job), paid out by M-Pesa, exported. Writes go through the pay-run and payout
+services."""
+
+import tempfile
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from attendance.models import (
+    BulkJob,
+    PayRun,
+    PayRunLine,
+    PayRunMember,
+    member_name,
+)
+from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.exports import payroll_csv, payroll_xlsx
+from attendance.services.pay import (
+    PayError,
+)
+from attendance.services.pay_rules import kes
+from attendance.services.pay_runs import (
+    pay_run_approval_problems,
+    pay_run_begin_approval,
+    pay_run_create,
+    pay_run_delete,
+    pay_run_payable,
+)
+from attendance.services.payouts import PayoutError, payout_summary, payouts_prepare
+
+from .display import (
+    CappedInlineMixin,
+    ReadOnlyAdminMixin,
+    member_column,
+    status_badge,
+)
+from .jobs import start_job
+
+
+class PayRunForm(forms.ModelForm):
+    class Meta:
+        model = PayRun
+        fields = ("period_start", "period_end")
+        help_texts = {
+            "period_end": "Approved lines of events in the period that are not yet paid go in."
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("period_start"), cleaned.get("period_end")
+        if start and end:
+            if end < start:
+                self.add_error("period_end", "The period ends before it starts.")
+            elif not pay_run_payable(start, end).exists():
+                raise forms.ValidationError(
+                    "No approved timesheet lines to pay for events in that period (an event "
+                    "manager approves them first)."
+                )
+        return cleaned
+
+
+class PayRunMemberInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInline):
+    model = PayRunMember
+    fk_name = "pay_run"
+    CAP = 50
+    fields = ("member", "earned", "balance_before", "deducted", "to_pay", "balance_after")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "Payslips"
+    member = member_column()
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").order_by("user__first_name")
+
+
+class PayRunLineInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInline):
+    model = PayRunLine
+    fk_name = "pay_run"
+    CAP = 50
+    fields = ("member", "event", "is_correction", "amount")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "Lines"
+    member = member_column()
+
+    @admin.display(description="Event")
+    def event(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:attendance_timesheetline_change", args=[obj.line_id]),
+            f"{obj.line.role_name} at {obj.line.event.name}",
+        )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("user", "line__event")
+            .order_by("user__first_name", "pk")
+        )
+
+
+def _run_allowed(request, pk: int, codename: str, permission: str) -> PayRun:
+    """The run a money action is for, once the staff member holds its own permission."""
+    if not request.user.has_perm(f"attendance.{codename}"):
+        raise PermissionDenied(f"This needs the permission '{permission}'.")
+    return get_object_or_404(PayRun, pk=pk)
+
+
+def _back_to(run: PayRun):
+    return HttpResponseRedirect(reverse("admin:attendance_payrun_change", args=[run.pk]))
+
+
+@admin.register(PayRun)
+class PayRunAdmin(admin.ModelAdmin):
+    form = PayRunForm
+    list_display = (
+        "__str__",
+        "status_column",
+        "total_column",
+        "to_pay_column",
+        "created_by",
+        "approved_by",
+        "approved_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("created_by", "approved_by")
+    change_form_template = "admin/attendance/payrun/change_form.html"
+
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, obj):
+        return status_badge(f"run-{obj.status}", obj.get_status_display())
+
+    @admin.display(description="Total", ordering="total")
+    def total_column(self, obj):
+        return kes(obj.total)
+
+    @admin.display(description="To pay after netting", ordering="to_pay")
+    def to_pay_column(self, obj):
+        return kes(obj.to_pay) if obj.status == PayRun.Status.APPROVED else "-"
+
+    def get_inlines(self, request, obj):
+        if obj is None:
+            return []
+        return [PayRunMemberInline, PayRunLineInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (
+            "period_start",
+            "period_end",
+            "status_column",
+            "total_column",
+            "to_pay_column",
+            "created_by",
+            "approved_by",
+            "approved_at",
+        )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("period_start", "period_end")
+        return self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # Nothing is edited on a run; the page is for reading and the approve button.
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status != PayRun.Status.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        run = pay_run_create(
+            period_start=form.cleaned_data["period_start"],
+            period_end=form.cleaned_data["period_end"],
+            by=request.user,
+        )
+        obj.pk = run.pk
+        obj.__dict__.update(run.__dict__)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def delete_model(self, request, obj):
+        pay_run_delete(pay_run=obj)
+
+    def delete_queryset(self, request, queryset):
+        for run in queryset.filter(status=PayRun.Status.DRAFT):
+            pay_run_delete(pay_run=run)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            # State changes: POST only (a GET is a 405).
+            path(
+                "<int:pk>/approve/",
+                view(require_POST(self.approve_view)),
+                name="attendance_payrun_approve",
+            ),
+            path(
+                "<int:pk>/payout/",
+                view(require_POST(self.payout_view)),
+                name="attendance_payrun_payout",
+            ),
+            path(
+                "<int:pk>/export/<str:fmt>/",
+                view(self.export_view),
+                name="attendance_payrun_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if run is not None:
+            extra["can_approve"] = request.user.has_perm("attendance.approve_payrun")
+            extra["problems"] = pay_run_approval_problems(run, request.user)
+            extra["run"] = run
+            extra["members_total"] = run.lines.values("user_id").distinct().count()
+            extra["can_pay_out"] = request.user.has_perm("attendance.submit_payout")
+            extra["payouts"] = payout_summary(run)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def approve_view(self, request, pk):
+        run = _run_allowed(request, pk, "approve_payrun", "Can approve pay runs")
+        try:
+            members = pay_run_begin_approval(pay_run=run, by=request.user)
+        except PayError as error:
+            messages.error(request, str(error))
+            return _back_to(run)
+        # A month of a busy company is thousands of lines: their earnings and payslips go on
+        # in the background, member by member, with progress (the run page says when done).
+        return start_job(
+            request,
+            kind=BulkJob.Kind.APPROVE_PAY_RUN,
+            targets=members,
+            params={"pay_run": run.pk},
+            what=f"approving {run} ({kes(run.total)}) for {len(members)} member(s)",
+        )
+
+    def payout_view(self, request, pk):
+        run = _run_allowed(request, pk, "submit_payout", "Can submit payouts")
+        try:
+            payouts = payouts_prepare(
+                pay_run=run, by=request.user, partial=request.POST.get("partial") == "1"
+            )
+        except PayoutError as error:
+            messages.error(request, str(error))
+            return _back_to(run)
+        if not payouts:
+            messages.warning(request, "Nothing could be paid out (no phone numbers, or no funds).")
+            return _back_to(run)
+        total = sum(p.amount for p in payouts)
+        return start_job(
+            request,
+            kind=BulkJob.Kind.SUBMIT_PAYOUTS,
+            targets=[(p.pk, member_name(p.user)) for p in payouts],
+            what=f"M-Pesa payouts of {run}: {len(payouts)} member(s), KES {total:,}",
+        )
+
+    def export_view(self, request, pk, fmt):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = get_object_or_404(PayRun, pk=pk)
+        if fmt not in ("xlsx", "csv"):
+            raise PermissionDenied("Unknown format.")
+        audit_record(
+            AuditEvent.PERSONAL_DATA_EXPORTED,
+            actor=request.user,
+            target=run,
+            details={"export": f"payroll {fmt}", "pay_run": str(run)},
+        )
+        name = f"payroll-{run.period_start:%Y%m%d}-{run.period_end:%Y%m%d}-{run.pk}.{fmt}"
+        if fmt == "csv":
+            response = StreamingHttpResponse(payroll_csv(run), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        # FileResponse closes the file once sent (and a temporary file goes when closed).
+        target = tempfile.TemporaryFile()  # noqa: SIM115
+        payroll_xlsx(run, target)
+        target.seek(0)
+        return FileResponse(
+            target,
+            as_attachment=True,
+            filename=name,
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )

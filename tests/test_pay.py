@@ -385,3 +385,15 @@ def test_a_member_posted_twice_after_a_worker_died_is_paid_once_and_lines_stay_f
     run.refresh_from_db()
     assert (run.status, run.total) == ("approved", D("6000.00"))
     assert PayRunMember.objects.filter(pay_run=run).count() == 2
+
+
+@pytest.mark.parametrize("crew", [1, 60])
+def test_completing_a_big_crew_costs_the_same_queries_as_a_small_one(
+    past_event, engineer_role, people, django_assert_max_num_queries, crew
+):
+    manager, *_ = people
+    for _ in range(crew):
+        worked(past_event, UserFactory(), engineer_role, "8")
+    with django_assert_max_num_queries(12):
+        assert complete(past_event, manager) == crew
+    assert TimesheetLine.objects.count() == crew

@@ -210,6 +210,7 @@ def timesheet_create(
             user_id__in={x.user_id for x in assignments},
         )
     }
+    lines = []
     for assignment in assignments:
         pay, hours, status = _pay_of(
             assignment, attendance.get((assignment.event_id, assignment.user_id))
@@ -223,11 +224,23 @@ def timesheet_create(
             changed_at=now,
         )
         _apply(line, pay, hours, status)
-        line.save()
-        timesheet_record_change(
-            line, Kind.COMPUTED, by, {"amount": ["", str(line.amount)]}, line.rule
-        )
-    return len(assignments)
+        lines.append(line)
+    # In bulk: completing a 2,000-person festival is one request.
+    lines = TimesheetLine.objects.bulk_create(lines, batch_size=1000)
+    TimesheetChange.objects.bulk_create(
+        [
+            TimesheetChange(
+                line=line,
+                kind=Kind.COMPUTED,
+                changed_by=by,
+                changes={"amount": ["", str(line.amount)]},
+                reason=line.rule[:500],
+            )
+            for line in lines
+        ],
+        batch_size=1000,
+    )
+    return len(lines)
 
 
 def _locked(line: TimesheetLine) -> TimesheetLine:

@@ -66,3 +66,15 @@ class PhoneNumberForm(forms.Form):
     def clean_phone_number(self) -> str:
         value = self.cleaned_data["phone_number"].strip()
         return normalise_phone(value) if value else ""
+
+
+class MessageChannelForm(forms.Form):
+    message_channel = forms.ChoiceField(
+        label="Send me invitations, reminders and receipts by",
+        choices=[
+            ("sms", "SMS"),
+            ("email", "Email"),
+            ("both", "Both SMS and email"),
+        ],
+        widget=forms.RadioSelect,
+    )

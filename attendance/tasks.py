@@ -4,9 +4,10 @@ Each records its own runs (`beat_job`): readiness and the alerts compare them wi
 schedule.
 
 Tasks that a service queues itself live beside that service and are queued after commit
-(`services/notifications.py`: email delivery; `services/payments/inbox.py`: the callback batch
-task). Importing them here is what registers them on a worker, under the names they have
-always had, so messages already in a broker and beat rows still resolve.
+(`services/notifications.py`: email delivery; `services/sms.py`: SMS delivery;
+`services/payments/inbox.py`: the callback batch task). Importing them here is what
+registers them on a worker, under the names they have always had, so messages already in a
+broker and beat rows still resolve.
 """
 
 from celery import shared_task
@@ -32,12 +33,27 @@ from attendance.services.payouts import (  # noqa: F401  (registers the result t
     payout_result_process_task,
     payouts_reconcile,
 )
+from attendance.services.sms import (  # noqa: F401  (registers the delivery tasks)
+    sms_deliver_batch_task,
+    sms_deliver_task,
+    sms_sweep,
+)
+from attendance.services.sms_inbox import (  # noqa: F401  (registers the callback task)
+    sms_callback_process_task,
+    sms_callbacks_process_pending,
+)
 
 
 @shared_task(ignore_result=False)
 @beat_job
 def notifications_sweep_task() -> dict:
     return notification_sweep()
+
+
+@shared_task(ignore_result=False)
+@beat_job
+def sms_sweep_task() -> dict:
+    return {**sms_sweep(), "callbacks": sms_callbacks_process_pending()}
 
 
 @shared_task(ignore_result=False)

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from .views import api, crew, pay, portal
+from .views import api, crew, pay, portal, sms
 
 app_name = "attendance"
 
@@ -25,8 +25,12 @@ urlpatterns = [
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
     path("api/payouts/<str:kind>/<str:token>/", api.payout_result, name="api_payout_result"),
+    path("api/sms/<str:kind>/<str:token>/", sms.sms_callback, name="api_sms_callback"),
     path("api/health/", api.health, name="health"),
     path("api/ready/", api.ready, name="ready"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
     path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),
+    # Last: SMS invitations' short links. Upper case and digits only, so no page's path
+    # (all lower case) can ever be taken for one.
+    re_path(r"^(?P<code>[2-9A-HJ-NP-Z]{10})/$", sms.short_link, name="crew_short_link"),
 ]

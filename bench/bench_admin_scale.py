@@ -20,7 +20,6 @@ a look); `BENCH_RECONCILE_PENDING` sets the reconciler's burst (default 10,000);
 
 import os
 import secrets
-import statistics
 import sys
 import time
 from datetime import timedelta
@@ -39,7 +38,7 @@ os.environ.update(
         "MPESA_PASS_KEY": "sim-pass-key",
     }
 )
-from common import Timer, log_in_staff, percentile, setup_django
+from common import Timer, log_in_staff, setup_django, time_pages
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 PAYMENTS = int(200_000 * SCALE)
@@ -123,36 +122,6 @@ def _festival():
     Attendance.objects.bulk_create(
         [Attendance(event=event, user=u) for u in members], ignore_conflicts=True
     )
-
-
-def time_pages(client, pages):
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    worst = []
-    for name, url, target in pages:
-        reset_queries()  # the test client's request_started clears the log mid-capture otherwise
-        with CaptureQueriesContext(connection) as queries:
-            status = client.get(url).status_code
-        # Read now: captured_queries is a view of the log, which the next request clears.
-        query_count = len(queries.captured_queries)
-        if status != 200:
-            print(f"{name:46} HTTP {status} ({url})")
-            worst.append(False)
-            continue
-        times = []
-        for _ in range(RUNS):
-            start = time.perf_counter()
-            client.get(url)
-            times.append((time.perf_counter() - start) * 1000)
-        p95 = percentile(times, 95)
-        ok = p95 < target
-        worst.append(ok)
-        print(
-            f"{name:46} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
-            f"{query_count:3d} queries  {'ok' if ok else f'OVER {target} ms'}"
-        )
-    return all(worst)
 
 
 def _page(number):
@@ -451,12 +420,12 @@ def main():
     ok = True
     if "pages" in PARTS:
         print(f"\n{'admin page':46} (each loaded {RUNS} times after a first, counted, load)")
-        ok &= time_pages(client, pages)
+        ok &= time_pages(client, pages, RUNS)
     if "portal" in PARTS:
         portal = Client()
         portal.force_login(member.user)
         print()
-        ok &= time_pages(portal, portal_pages())
+        ok &= time_pages(portal, portal_pages(), RUNS)
     if "bulk" in PARTS:
         print()
         ok &= bulk_prompts()

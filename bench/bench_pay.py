@@ -17,9 +17,7 @@ Then prints:
 
 import os
 import secrets
-import statistics
 import sys
-import time
 import tracemalloc
 from datetime import timedelta
 
@@ -36,7 +34,7 @@ os.environ.update(
         "MPESA_PASS_KEY": "sim-pass-key",
     }
 )
-from common import Timer, log_in_staff, percentile, setup_django
+from common import Timer, log_in_staff, setup_django, time_pages
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 MEMBERS = max(int(2_000 * SCALE), 50)
@@ -62,34 +60,6 @@ def build():
         f"data set: built in {t.seconds:.0f} s ({TimesheetLine.objects.count():,} timesheet "
         f"lines, {MEMBERS:,} members, {EVENTS:,} events)"
     )
-
-
-def time_pages(client, pages):
-    from django.db import connection, reset_queries
-    from django.test.utils import CaptureQueriesContext
-
-    ok = True
-    for name, url, target in pages:
-        reset_queries()
-        with CaptureQueriesContext(connection) as queries:
-            status = client.get(url).status_code
-        count = len(queries.captured_queries)
-        if status != 200:
-            print(f"{name:44} HTTP {status} ({url})")
-            ok = False
-            continue
-        times = []
-        for _ in range(RUNS):
-            start = time.perf_counter()
-            client.get(url)
-            times.append((time.perf_counter() - start) * 1000)
-        p95 = percentile(times, 95)
-        ok &= p95 < target
-        print(
-            f"{name:44} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
-            f"{count:3d} queries  {'ok' if p95 < target else f'OVER {target} ms'}"
-        )
-    return ok
 
 
 def month_run(admin, finance):

@@ -104,3 +104,34 @@ def log_in_staff(client, user):
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+def time_pages(client, pages, runs=12):
+    """GET each (name, url, target ms) `runs` times after one untimed request that counts its
+    queries; prints p50, p95 and the query count. True if every p95 is under its target."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    ok = True
+    for name, url, target in pages:
+        reset_queries()  # the test client's request_started clears the log mid-capture otherwise
+        with CaptureQueriesContext(connection) as queries:
+            status = client.get(url).status_code
+        # Read now: captured_queries is a view of the log, which the next request clears.
+        count = len(queries.captured_queries)
+        if status != 200:
+            print(f"{name:46} HTTP {status} ({url})")
+            ok = False
+            continue
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            client.get(url)
+            times.append((time.perf_counter() - start) * 1000)
+        p95 = percentile(times, 95)
+        ok &= p95 < target
+        print(
+            f"{name:46} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
+            f"{count:3d} queries  {'ok' if p95 < target else f'OVER {target} ms'}"
+        )
+    return ok

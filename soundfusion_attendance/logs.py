@@ -32,6 +32,8 @@ SECRET_SETTINGS = (
     "EMAIL_HOST_PASSWORD",
     "SECRET_KEY",
     "SENTRY_DSN",
+    "AT_API_KEY",
+    "SMS_CALLBACK_TOKEN",
 )
 REDACTED = "[redacted]"
 
@@ -39,6 +41,7 @@ _URL_TOKENS = re.compile(
     r"(?P<keep>/(?:api/(?:payments|mpesa)/callback"
     r"|api/payouts/(?:result|timeout|status|balance)"
     r"|crew/\d+/answer"
+    r"|api/sms/(?:delivery|incoming)"
     r"|accounts/reset/[^/\s\"']+)/)"
     r"(?P<secret>[^/\s\"'?#]+)"
 )

@@ -371,6 +371,37 @@ PAYOUT_REVIEW_AFTER_CHECKS = env.int("PAYOUT_REVIEW_AFTER_CHECKS", default=6)
 PAYOUT_FLOAT_WAIT_SECONDS = env.int("PAYOUT_FLOAT_WAIT_SECONDS", default=30)
 PAYOUT_MAX_BYTES = env.int("PAYOUT_MAX_BYTES", default=65536)
 
+
+# --- SMS (Africa's Talking) ------------------------------------------------------------------
+# Off until the company turns it on; then crew get texts unless they choose email on their
+# Account page (SMS_DEFAULT_CHANNEL). Staff alerts always go by email.
+SMS_ENABLED = env_bool("SMS_ENABLED", False)
+SMS_DEFAULT_CHANNEL = env.str("SMS_DEFAULT_CHANNEL", default="sms")
+if SMS_DEFAULT_CHANNEL not in {"email", "sms", "both"}:
+    raise ImproperlyConfigured("SMS_DEFAULT_CHANNEL must be 'email', 'sms' or 'both'.")
+AT_USERNAME = env.str("AT_USERNAME", default="sandbox")
+AT_API_KEY = env_secret("AT_API_KEY")
+# Empty: the SDK's own host for the username (sandbox or live). Set for the local simulator.
+AT_BASE_URL = env.str("AT_BASE_URL", default="").rstrip("/")
+# A registered alphanumeric sender ID; empty uses Africa's Talking's default sender.
+SMS_SENDER_ID = env.str("SMS_SENDER_ID", default="")
+SMS_CONNECT_TIMEOUT = env.float("SMS_CONNECT_TIMEOUT", default=3.05)
+SMS_READ_TIMEOUT = env.float("SMS_READ_TIMEOUT", default=9.05)
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=5)
+# The unguessable part of the delivery-report and incoming-message URLs (set both on AT's
+# dashboard: {SITE_URL}/api/sms/delivery/<token>/ and /api/sms/incoming/<token>/).
+SMS_CALLBACK_TOKEN = (
+    env_secret("SMS_CALLBACK_TOKEN")
+    or hmac.new(SECRET_KEY.encode(), b"sms-callback-url", hashlib.sha256).hexdigest()[:40]
+)
+# Invitations say "or reply YES 4821" only when AT sends our shortcode's messages to us.
+SMS_REPLIES_ENABLED = env_bool("SMS_REPLIES_ENABLED", False)
+SMS_CALLBACK_MAX_BYTES = env.int("SMS_CALLBACK_MAX_BYTES", default=8192)
+if SMS_ENABLED and not DEBUG and not AT_API_KEY:
+    raise ImproperlyConfigured(
+        "SMS_ENABLED needs AT_API_KEY (or AT_API_KEY_FILE): the Africa's Talking API key."
+    )
+
 MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
 # ... and give up on those with no answer after this long (a late callback still completes).
 MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)

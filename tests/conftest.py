@@ -236,6 +236,35 @@ def daraja(settings):
 
 
 @pytest.fixture
+def at_sms(settings):
+    """The local Africa's Talking simulator over real HTTP, SMS turned on and pointed at it.
+    Reports and replies go nowhere until a test points them at a live server."""
+    from attendance.services import sms
+    from attendance.sms.simulator import AfricasTalkingSimulator
+
+    simulator = AfricasTalkingSimulator(report_delay=0.1).start()
+    settings.SMS_ENABLED = True
+    settings.SMS_DEFAULT_CHANNEL = "sms"
+    settings.AT_USERNAME = simulator.state.username
+    settings.AT_API_KEY = simulator.state.api_key
+    settings.AT_BASE_URL = simulator.url
+    settings.SMS_SENDER_ID = ""
+    sms._clients.clear()
+    yield simulator
+    simulator.stop()
+    sms._clients.clear()
+
+
+@pytest.fixture
+def sms_to_live_server(at_sms, live_server, settings):
+    """Delivery reports and replies from the simulator reach the app over HTTP."""
+    base = f"{live_server.url}/api/sms"
+    at_sms.state.report_url = f"{base}/delivery/{settings.SMS_CALLBACK_TOKEN}/"
+    at_sms.state.incoming_url = f"{base}/incoming/{settings.SMS_CALLBACK_TOKEN}/"
+    return live_server
+
+
+@pytest.fixture
 def callbacks_to_live_server(daraja, live_server, settings):
     """Let the simulator's callbacks reach the app over HTTP."""
     settings.MPESA_CALLBACK_URL = f"{live_server.url}/api/payments/callback"

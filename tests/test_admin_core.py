@@ -182,11 +182,12 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
     pages = {
         # +3: whether the crew, attendance and pay lists pass the inline cap
         # (CappedInlineMixin); +1 the pay lines; +1 on every admin page: the session's
-        # second-factor device (django-otp).
-        f"/admin/attendance/event/{event.pk}/change/": 19,
-        f"/admin/attendance/profile/{member.profile.pk}/change/": 7,
+        # second-factor device (django-otp); +1 the texts beside the emails in the
+        # message history of an event, a member and an assignment.
+        f"/admin/attendance/event/{event.pk}/change/": 20,
+        f"/admin/attendance/profile/{member.profile.pk}/change/": 8,
         f"/admin/auth/user/{member.pk}/change/": 11,
-        f"/admin/attendance/eventcrew/{EventCrew.objects.first().pk}/change/": 10,
+        f"/admin/attendance/eventcrew/{EventCrew.objects.first().pk}/change/": 11,
         f"/admin/attendance/mpesapayment/{member.mpesa_payments.first().pk}/change/": 7,
         f"/admin/attendance/attendance/{Attendance.objects.first().pk}/change/": 10,
     }

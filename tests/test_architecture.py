@@ -1,9 +1,10 @@
 """The layout holds: no import circle in attendance/, no import from a lower layer to a higher
-one, and the Daraja client behind the services. Every import counts, those inside functions
+one, and the provider clients behind the services. Every import counts, those inside functions
 too (a "lazy" import is still a dependency).
 
 Layers, lowest first:
-0. models, phone numbers, calendar files, the Daraja client (attendance.mpesa): no services;
+0. models, phone numbers, calendar files, the provider clients (attendance.mpesa for Daraja,
+   attendance.sms for Africa's Talking): no services;
 1. services: the only writers;
 2. what people and machines call: views, admin, tasks, forms, commands, template tags.
 
@@ -15,9 +16,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "attendance"
-BASE = ("attendance.models", "attendance.mpesa", "attendance.phones", "attendance.ics")
+BASE = (
+    "attendance.models",
+    "attendance.mpesa",
+    "attendance.sms",
+    "attendance.phones",
+    "attendance.ics",
+)
 SERVICES = ("attendance.services",)
-CLIENT = ("attendance.mpesa",)  # the package builds the client; its modules are wire detail
+# The packages build the clients; their modules are wire detail.
+CLIENT = ("attendance.mpesa", "attendance.sms")
 
 
 def _module_name(path: Path) -> str:

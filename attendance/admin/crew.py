@@ -316,9 +316,12 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
             "Resend invite" if obj.invitation_sent else "Send invite",
         )
 
-    @admin.display(description="Emails about this assignment")
+    @admin.display(description="Messages about this assignment (email and SMS)")
     def communication_history(self, obj):
-        return notification_history(obj.notifications.order_by("-created_at", "-id"))
+        return notification_history(
+            obj.notifications.order_by("-created_at", "-id"),
+            obj.sms_messages.order_by("-created_at", "-id"),
+        )
 
     def invite_view(self, request, crew_id):
         if not self.has_change_permission(request):

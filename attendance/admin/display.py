@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timezone import localtime
 
 from attendance.models import member_name
+from attendance.phones import mask_phone
 
 
 def status_badge(value: str, label: str):
@@ -153,32 +154,59 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-def notification_history(queryset, limit: int = 20):
-    """The last emails of a member or an event, as a small table with links to each."""
+def notification_history(queryset, sms=None, limit: int = 20):
+    """The last messages of a member, an event or an assignment, emails and texts together,
+    newest first, as a small table with links to each."""
     # The foreign keys too: a reverse manager (member.notifications) sets its object on each
     # row through them, and a deferred one is fetched row by row.
-    fields = ["pk", "created_at", "notification_type", "subject", "status", "recipient"]
-    fields += ["user_id", "event_id", "crew_assignment_id"]
-    rows = list(queryset.only(*fields)[:limit])
+    links = ["user_id", "event_id", "crew_assignment_id"]
+    email_fields = ["pk", "created_at", "notification_type", "subject", "status", "recipient"]
+    rows = [
+        (n.created_at, "Email", n, n.subject, n.recipient, "emailnotification")
+        for n in queryset.only(*email_fields, *links)[:limit]
+    ]
+    if sms is not None:
+        sms_fields = ["pk", "created_at", "notification_type", "message", "status"]
+        sms_fields += ["phone_number", "delivery_status"]
+        rows += [
+            (t.created_at, "SMS", t, t.message, mask_phone(t.phone_number), "smsmessage")
+            for t in sms.only(*sms_fields, *links)[:limit]
+        ]
+    rows = sorted(rows, key=lambda row: row[0], reverse=True)[:limit]
     if not rows:
-        return "No emails yet."
+        return "No messages yet."
     body = format_html_join(
         "",
-        '<tr><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>',
+        '<tr><td>{}</td><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td>{}</td>'
+        "<td>{}</td></tr>",
         (
             (
-                localtime(n.created_at).strftime("%d %b %Y %H:%M"),
-                n.get_notification_type_display(),
-                reverse("admin:attendance_emailnotification_change", args=[n.pk]),
-                n.subject,
-                n.recipient,
-                status_badge(n.status, n.get_status_display()),
+                localtime(when).strftime("%d %b %Y %H:%M"),
+                channel,
+                row.get_notification_type_display(),
+                reverse(f"admin:attendance_{model}_change", args=[row.pk]),
+                what[:80],
+                to,
+                message_badge(row),
             )
-            for n in rows
+            for when, channel, row, what, to, model in rows
         ),
     )
     return format_html(
-        '<table class="sf-history"><thead><tr><th>When</th><th>Type</th><th>Subject</th>'
-        "<th>To</th><th>Status</th></tr></thead><tbody>{}</tbody></table>",
+        '<table class="sf-history"><thead><tr><th>When</th><th>By</th><th>Type</th>'
+        "<th>Subject / text</th><th>To</th><th>Status</th></tr></thead><tbody>{}</tbody></table>",
         body,
     )
+
+
+def message_badge(row):
+    """An email's status, or a text's furthest news: delivered / undelivered / accepted."""
+    delivery = getattr(row, "delivery_status", "")
+    if row.status == "sent" and delivery:
+        lowered = delivery.lower()
+        if lowered == "success":
+            return status_badge("delivered", "Delivered")
+        if lowered in {"failed", "rejected", "expired"}:
+            return status_badge("failed", f"Undelivered ({delivery})")
+        return status_badge("sent", delivery)
+    return status_badge(row.status, row.get_status_display())

@@ -63,11 +63,14 @@ class EventAdmin(admin.ModelAdmin):
             return "Save the event first, then set the crew needed and assign people."
         return staffing_table(obj)
 
-    @admin.display(description="Emails about this event")
+    @admin.display(description="Messages about this event (email and SMS)")
     def communication_history(self, obj):
         if obj.pk is None:
             return "-"
-        return notification_history(obj.notifications.order_by("-created_at", "-id"))
+        return notification_history(
+            obj.notifications.order_by("-created_at", "-id"),
+            obj.sms_messages.order_by("-created_at", "-id"),
+        )
 
     def get_queryset(self, request):
         confirmed = (

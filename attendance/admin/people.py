@@ -96,10 +96,33 @@ class BalanceFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SmsBlockedFilter(admin.SimpleListFilter):
+    title = "SMS"
+    parameter_name = "sms"
+
+    def lookups(self, request, model_admin):
+        return [("blocked", "Texts do not reach them"), ("ok", "Texts reach them")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "blocked":
+                return queryset.filter(sms_blocked_at__isnull=False)
+            case "ok":
+                return queryset.filter(sms_blocked_at__isnull=True)
+        return queryset
+
+
 @admin.register(Profile)
 class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
-    list_display = ("display_name", "username", "phone_number", "department", "balance_kes")
-    list_filter = ("department", BalanceFilter)
+    list_display = (
+        "display_name",
+        "username",
+        "phone_number",
+        "department",
+        "message_channel",
+        "balance_kes",
+    )
+    list_filter = ("department", BalanceFilter, "message_channel", SmsBlockedFilter)
     search_fields = ("user__username",)
     search_phone = "phone_number"
     list_select_related = ("user",)
@@ -109,6 +132,9 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
         "phone_number",
         "department",
         "skills",
+        "message_channel",
+        "sms_blocked_at",
+        "sms_blocked_reason",
         "balance",
         "created_at",
         "updated_at",
@@ -124,9 +150,12 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
     def has_mpesa_request_permission(self, request):
         return can_request_payments(request)
 
-    @admin.display(description="Emails sent to this member")
+    @admin.display(description="Messages sent to this member (email and SMS)")
     def communication_history(self, obj):
-        return notification_history(obj.user.notifications.order_by("-created_at", "-id"))
+        return notification_history(
+            obj.user.notifications.order_by("-created_at", "-id"),
+            obj.user.sms_messages.order_by("-created_at", "-id"),
+        )
 
     @admin.display(description="Name", ordering="user__first_name")
     def display_name(self, obj):

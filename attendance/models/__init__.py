@@ -3,12 +3,13 @@
 from .crew import CrewRole, EventCrew, EventRoleRequirement
 from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from .jobs import BulkJob, BulkJobItem
-from .notifications import EmailNotification
+from .notifications import EmailNotification, MessageType
 from .operations import Alert, BeatRun
 from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
-from .people import Department, LedgerEntry, Profile, member_name
+from .people import Department, LedgerEntry, MessageChannel, Profile, member_name
+from .sms import SmsCallback, SmsMessage
 
 __all__ = [
     "Alert",
@@ -25,6 +26,8 @@ __all__ = [
     "EventCrew",
     "EventRoleRequirement",
     "LedgerEntry",
+    "MessageChannel",
+    "MessageType",
     "MpesaCallback",
     "MpesaPayment",
     "PayRun",
@@ -33,6 +36,8 @@ __all__ = [
     "Payout",
     "PayoutResult",
     "Profile",
+    "SmsCallback",
+    "SmsMessage",
     "TimesheetChange",
     "TimesheetLine",
     "member_name",

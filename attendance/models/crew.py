@@ -111,6 +111,11 @@ class EventCrew(models.Model):
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
     reminder_sent = models.BooleanField(default=False)
     reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    # Set when the invitation goes out. The link code makes `/<code>/` (short enough for one
+    # SMS, too long to guess); the reply code is what the member texts back ("YES 4821"),
+    # short to type because the sender's number is matched too.
+    link_code = models.CharField(max_length=12, unique=True, null=True, blank=True, editable=False)
+    reply_code = models.CharField(max_length=4, blank=True, editable=False)
     # Pay agreed for this assignment, entered by the event manager (KES).
     agreed_fee = _money(
         "agreed fee", "Replaces the role's rates for this assignment.", null=True, blank=True

@@ -20,6 +20,7 @@ class BulkJob(models.Model):
         CONFIRM_CREW = "confirm_crew", "Crew marked confirmed"
         SEND_BRIEFING = "send_briefing", "Setup briefings"
         RESEND_EMAILS = "resend_emails", "Failed emails sent again"
+        RESEND_SMS = "resend_sms", "Failed SMS sent again"
         EXPORT_PAYMENTS = "export_payments", "Payments export (CSV)"
         EXPORT_ATTENDANCE = "export_attendance", "Attendance export (CSV)"
         APPROVE_PAY_RUN = "approve_pay_run", "Pay run approval"

@@ -3,7 +3,43 @@ from django.db import models
 from django.db.models import Q
 
 
-class EmailNotification(models.Model):
+class MessageType(models.TextChoices):
+    """What a message is about, whichever channel carries it (email or SMS)."""
+
+    EVENT_CREATED = "event_created", "Event created"
+    EVENT_UPDATED = "event_updated", "Event updated"
+    CREW_INVITATION = "crew_invitation", "Crew invitation"
+    CREW_REMINDER = "crew_reminder", "Reminder"
+    CREW_DECLINED = "crew_declined", "Crew declined (to managers)"
+    SETUP_BRIEFING = "setup_briefing", "Setup briefing"
+    PAYMENT_CONFIRMATION = "payment_confirmation", "Payment confirmation"
+    PAYMENT_REVIEW = "payment_review", "Payment needs review"
+    PAYMENT_UNMATCHED = "payment_unmatched", "Payment matching no request"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    ALERT = "alert", "Operations alert"
+    PAYSLIP = "payslip", "Payslip"
+    PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
+    CREW_REPLY = "crew_reply", "Answer to an SMS reply"
+
+
+class OutboxRow(models.Model):
+    """The delivery bookkeeping every outbox row has (services/outbox.py reads and writes it)."""
+
+    sent_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # When its delivery task was last queued: the sweeper leaves rows whose task may still be
+    # waiting in the broker (a backlog behind a slow server) rather than queue them again.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class EmailNotification(OutboxRow):
     """One email: a row first, a delivery second.
 
     The row is written in the caller's transaction, so a rolled-back action sends nothing; the
@@ -12,26 +48,16 @@ class EmailNotification(models.Model):
     is created, not at delivery.
     """
 
-    class Type(models.TextChoices):
-        EVENT_CREATED = "event_created", "Event created"
-        EVENT_UPDATED = "event_updated", "Event updated"
-        CREW_INVITATION = "crew_invitation", "Crew invitation"
-        CREW_REMINDER = "crew_reminder", "Reminder"
-        CREW_DECLINED = "crew_declined", "Crew declined (to managers)"
-        SETUP_BRIEFING = "setup_briefing", "Setup briefing"
-        PAYMENT_CONFIRMATION = "payment_confirmation", "Payment confirmation"
-        PAYMENT_REVIEW = "payment_review", "Payment needs review"
-        PAYMENT_UNMATCHED = "payment_unmatched", "Payment matching no request"
-        PASSWORD_RESET = "password_reset", "Password reset"
-        ALERT = "alert", "Operations alert"
-        PAYSLIP = "payslip", "Payslip"
-        PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
+    Type = MessageType
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Written with an SMS, sent only if the SMS cannot reach the member (opted out,
+        # invalid number, outcome unknown): the fallback goes out at most once.
+        HELD = "held", "Held (SMS sent instead)"
 
     recipient = models.EmailField()
     user = models.ForeignKey(
@@ -49,15 +75,6 @@ class EmailNotification(models.Model):
         default=list, blank=True, help_text="[{filename, mimetype, content}] (text content)"
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    failed_attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    # When its delivery task was last queued: the sweeper leaves rows whose task may still be
-    # waiting in the broker (a backlog behind a slow SMTP server) rather than queue them again.
-    queued_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
     event = models.ForeignKey(
         "attendance.Event",
         on_delete=models.SET_NULL,

@@ -26,6 +26,13 @@ class Department(models.TextChoices):
     OFFICE = "office", "Office"
 
 
+class MessageChannel(models.TextChoices):
+    DEFAULT = "", "As the company sets it"
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    BOTH = "both", "Email and SMS"
+
+
 class Profile(models.Model):
     """What we know of a crew member beyond their login.
 
@@ -40,6 +47,17 @@ class Profile(models.Model):
     phone_number = KenyanPhoneField(blank=True, db_index=True)
     department = models.CharField(max_length=20, choices=Department.choices, blank=True)
     skills = models.CharField(max_length=255, blank=True)
+    message_channel = models.CharField(
+        "messages by",
+        max_length=5,
+        choices=MessageChannel.choices,
+        blank=True,
+        default=MessageChannel.DEFAULT,
+    )
+    # Set when Africa's Talking says the number cannot get our texts (opted out, invalid);
+    # SMS stops until staff or the member clear it.
+    sms_blocked_at = models.DateTimeField("SMS blocked", null=True, blank=True)
+    sms_blocked_reason = models.CharField(max_length=60, blank=True)
     balance = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
     )

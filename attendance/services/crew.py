@@ -5,6 +5,7 @@ Every change of an assignment goes through here, so the attendance list, the ema
 answer timestamps stay in step whichever door (portal, email link, admin, beat) it came from.
 """
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -23,6 +24,7 @@ from attendance.models import (
     EmailNotification,
     Event,
     EventCrew,
+    SmsMessage,
     TimesheetLine,
     member_name,
 )
@@ -31,6 +33,7 @@ from attendance.services.attendance import (
     attendance_expect,
     attendance_remove,
 )
+from attendance.services.messaging import member_message, member_reachable
 from attendance.services.notifications import Attachment, notification_create
 from attendance.services.staffing import crew_conflicts, event_staffing
 
@@ -92,6 +95,55 @@ def crew_answer_link_check(*, crew_id: int, token: str) -> tuple[EventCrew, str]
     if pk != crew_id or action not in ANSWERS or assignment is None:
         raise CrewLinkError(_INVALID_LINK)
     return assignment, action
+
+
+# --- Short links and reply codes (for SMS) ---------------------------------------------------
+
+# No 0/O, 1/I/L: read off a phone screen and typed, they would be mistaken. Ten of these is
+# about 49 bits: with every invitation of a busy year open, a guess hits one in 10^11.
+_LINK_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+LINK_CODE_LENGTH = 10
+
+
+def _give_codes(assignment: EventCrew) -> None:
+    if not assignment.link_code:
+        assignment.link_code = "".join(
+            secrets.choice(_LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH)
+        )
+    if not assignment.reply_code:
+        # Unique among the member's open invitations; the sender's number does the rest.
+        taken = set(
+            EventCrew.objects.filter(user=assignment.user_id, status=Status.INVITED)
+            .exclude(pk=assignment.pk)
+            .values_list("reply_code", flat=True)
+        )
+        code = f"{secrets.randbelow(9000) + 1000}"
+        while code in taken:
+            code = f"{secrets.randbelow(9000) + 1000}"
+        assignment.reply_code = code
+
+
+def crew_short_url(*, assignment: EventCrew) -> str:
+    return f"{settings.SITE_URL}/{assignment.link_code}/"
+
+
+def crew_short_link_resolve(*, code: str) -> EventCrew | None:
+    """The invitation a short link belongs to, while it can still be answered (open, not
+    started, not cancelled, within the link's lifetime); None otherwise."""
+    now = timezone.now()
+    assignment = (
+        EventCrew.objects.select_related("event")
+        .filter(link_code=code, invitation_sent=True)
+        .exclude(event__status=Event.Status.CANCELLED)
+        .filter(event__starts_at__gt=now)
+        .first()
+    )
+    if assignment is None or assignment.invitation_sent_at is None:
+        return None
+    max_age = timedelta(days=settings.CREW_ANSWER_LINK_MAX_AGE_DAYS)
+    if assignment.invitation_sent_at + max_age <= now:
+        return None
+    return assignment
 
 
 # --- Assigning ------------------------------------------------------------------------------
@@ -183,7 +235,7 @@ def crew_update(
         told = current.status == Status.CONFIRMED or (
             current.status == Status.INVITED and current.invitation_sent
         )
-        if told and current.user.email:
+        if told:
             crew_email(current, EmailNotification.Type.EVENT_UPDATED, {"changes": changes})
     assignment.__dict__.update(current.__dict__)
     return changes
@@ -206,11 +258,14 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
 # --- Inviting -------------------------------------------------------------------------------
 
 
-def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailNotification:
-    """Email the invitation: event, role, call time, map, instructions, .ics, answer links.
+def crew_invite(
+    *, assignment: EventCrew, now: datetime | None = None
+) -> EmailNotification | SmsMessage:
+    """Send the invitation: by email event, role, call time, map, instructions, .ics, answer
+    links; by SMS the essentials, a short link to the answer page and the reply code.
 
-    Sending again is allowed while the member has not answered (a lost email). Raises CrewError
-    if they have answered, the event has started, or they have no email address.
+    Sending again is allowed while the member has not answered (a lost message). Raises
+    CrewError if they have answered, the event has started, or nothing can reach them.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -218,8 +273,9 @@ def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailN
         if current.status != Status.INVITED:
             raise CrewError(f"already answered ({current.get_status_display()}).")
         _ensure_not_started(current, now)
-        if not current.user.email:
-            raise CrewError("no email address on their profile.")
+        if not member_reachable(current.user):
+            raise CrewError("no email address, and no phone number that takes SMS.")
+        _give_codes(current)
         portal_url = settings.SITE_URL + reverse("attendance:crew_assignments")
         notification = crew_email(
             current,
@@ -239,10 +295,23 @@ def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> EmailN
                     mimetype="text/calendar",
                 ),
             ),
+            sms_context={
+                "short_url": crew_short_url(assignment=current),
+                "reply_code": current.reply_code if settings.SMS_REPLIES_ENABLED else "",
+            },
         )
+        assert notification is not None
         current.invitation_sent = True
         current.invitation_sent_at = now
-        current.save(update_fields=["invitation_sent", "invitation_sent_at", "updated_at"])
+        current.save(
+            update_fields=[
+                "invitation_sent",
+                "invitation_sent_at",
+                "link_code",
+                "reply_code",
+                "updated_at",
+            ]
+        )
     assignment.__dict__.update(current.__dict__)
     return notification
 
@@ -369,10 +438,11 @@ def crew_email(
     notification_type: str,
     context: dict,
     attachments: tuple[Attachment, ...] = (),
-) -> EmailNotification:
-    """An email to the member about this assignment, linked to it for the portal and admin."""
-    return notification_create(
-        recipient=assignment.user.email,
+    sms_context: dict | None = None,
+) -> EmailNotification | SmsMessage | None:
+    """A message to the member about this assignment (email and/or SMS, as they chose),
+    linked to it for the portal and admin. None if nothing can reach them."""
+    return member_message(
         user=assignment.user,
         event=assignment.event,
         crew_assignment=assignment,
@@ -386,6 +456,7 @@ def crew_email(
             **context,
         },
         attachments=attachments,
+        sms_context=sms_context,
     )
 
 

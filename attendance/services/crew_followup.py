@@ -6,10 +6,10 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from attendance.models import Attendance, EmailNotification, Event, EventCrew
+from attendance.models import Attendance, EmailNotification, Event, EventCrew, SmsMessage
 from attendance.services.crew import CrewError, crew_email
 from attendance.services.pay import timesheet_create
 from attendance.services.staffing import crew_roster
@@ -31,10 +31,9 @@ def crew_remind(*, assignment: EventCrew, now: datetime | None = None) -> bool:
         if not claimed:
             return False
         current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
-        if current.user.email:
-            # No roster in a reminder: a 2,000-person festival would put 2,000 names in each
-            # of 2,000 emails. The portal link in it shows the crew.
-            crew_email(current, EmailNotification.Type.CREW_REMINDER, {})
+        # No roster in a reminder: a 2,000-person festival would put 2,000 names in each
+        # of 2,000 emails. The portal link in it shows the crew.
+        crew_email(current, EmailNotification.Type.CREW_REMINDER, {})
     return True
 
 
@@ -68,17 +67,22 @@ BRIEFING_ROSTER_LIMIT = 40
 
 
 def crew_briefing_targets(*, event: Event) -> list[int]:
-    """The assignments a setup briefing goes to: confirmed members with an email address.
+    """The assignments a setup briefing goes to: confirmed members (each by their channel).
 
     Raises CrewError if nobody has confirmed yet.
     """
     confirmed = event.crew.filter(status=Status.CONFIRMED)
     if not confirmed.exists():
         raise CrewError(f"Nobody has confirmed for {event.name} yet.")
-    return list(confirmed.exclude(user__email="").values_list("pk", flat=True))
+    reachable = ~Q(user__email="")
+    if settings.SMS_ENABLED:
+        reachable |= ~Q(user__profile__phone_number="") & Q(
+            user__profile__sms_blocked_at__isnull=True
+        )
+    return list(confirmed.filter(reachable).values_list("pk", flat=True))
 
 
-def crew_brief_one(*, assignment: EventCrew) -> EmailNotification:
+def crew_brief_one(*, assignment: EventCrew) -> EmailNotification | SmsMessage | None:
     """Email one confirmed member the briefing: instructions, and who works their role.
 
     Raises CrewError if they are not confirmed (any more).

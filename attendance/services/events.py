@@ -1,11 +1,14 @@
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import EmailNotification, Event, EventCrew
+from attendance.services.messaging import member_message
 from attendance.services.notifications import notification_create
 
 # What crew need to hear about when it changes, with the label they read.
@@ -66,6 +69,18 @@ def event_save(*, event: Event, by: User | None = None) -> list[dict]:
                             "after": _display(new),
                         }
                     )
+            cancelled = Event.Status.CANCELLED
+            if before.status != cancelled and event.status == cancelled:
+                # The one status change crew must hear of; the others are bookkeeping.
+                changes.insert(
+                    0,
+                    {
+                        "field": "status",
+                        "label": "Status",
+                        "before": before.get_status_display(),
+                        "after": event.get_status_display(),
+                    },
+                )
         event.save()
         if changes:
             event_notify_updated(event=event, changes=changes)
@@ -88,13 +103,13 @@ def event_notify_created(*, event: Event) -> int:
 
 
 def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
-    # Linked to each member's assignment so the portal shows the email beside it.
+    # Linked to each member's assignment so the portal shows the message beside it; each
+    # member hears on their own channel (email and/or SMS).
     assignments = {a.user_id: a for a in EventCrew.objects.filter(event=event)}
     told = 0
-    for member in event_affected_crew(event).exclude(email=""):
+    for member in event_affected_crew(event).select_related("profile"):
         assignment = assignments.get(member.pk)
-        notification_create(
-            recipient=member.email,
+        sent = member_message(
             user=member,
             event=event,
             crew_assignment=assignment,
@@ -103,7 +118,8 @@ def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
                 "event": event,
                 "changes": changes,
                 "call_time": assignment.expected_call_time if assignment else None,
+                "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
             },
         )
-        told += 1
+        told += sent is not None
     return told

@@ -43,6 +43,7 @@ from attendance.services.pay_rules import kes
 from attendance.services.pay_runs import pay_run_approve_member
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
 from attendance.services.payouts import payout_submit
+from attendance.services.sms import sms_requeue
 
 Status = BulkJobItem.Status
 # Daraja asked us to slow down: try the member again after this, doubling, this many times.
@@ -143,6 +144,12 @@ def resend_one(job: BulkJob, item: BulkJobItem) -> Outcome:
     return Outcome(Status.SKIPPED, "Not failed (sent or on its way already): left alone.")
 
 
+def resend_sms_one(job: BulkJob, item: BulkJobItem) -> Outcome:
+    if sms_requeue(sms_ids=[item.target_id]):
+        return Outcome(Status.DONE, "Queued for sending again.", item.target_id)
+    return Outcome(Status.SKIPPED, "Not failed, or the member's number refuses texts: left alone.")
+
+
 def approve_pay_member(job: BulkJob, item: BulkJobItem) -> Outcome:
     run = PayRun.objects.get(pk=job.params["pay_run"])
     try:
@@ -228,6 +235,7 @@ KINDS: dict[str, Kind] = {
     K.CONFIRM_CREW: Kind(handle=_crew_step(crew_confirm, "Marked confirmed."), transactional=True),
     K.SEND_BRIEFING: Kind(handle=_crew_step(crew_brief_one, "Briefing sent."), transactional=True),
     K.RESEND_EMAILS: Kind(handle=resend_one, transactional=True),
+    K.RESEND_SMS: Kind(handle=resend_sms_one, transactional=True),
     K.EXPORT_PAYMENTS: Kind(whole_job=export_payments, audited=AuditEvent.PERSONAL_DATA_EXPORTED),
     K.EXPORT_ATTENDANCE: Kind(
         whole_job=export_attendance, audited=AuditEvent.PERSONAL_DATA_EXPORTED

@@ -5,6 +5,10 @@ from django.db import transaction
 # name -> (task path, every N seconds)
 PERIODIC_TASKS = {
     "Send queued emails whose task was lost": ("attendance.tasks.notifications_sweep_task", 60),
+    "SMS: send queued texts whose task was lost, apply stored reports and replies": (
+        "attendance.tasks.sms_sweep_task",
+        60,
+    ),
     "M-Pesa: process stored callbacks left unprocessed": (
         "attendance.tasks.callbacks_process_pending_task",
         60,

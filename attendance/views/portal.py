@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from attendance.forms import PhoneNumberForm
+from attendance.forms import MessageChannelForm, PhoneNumberForm
 from attendance.models import Attendance, Event, EventCrew, LedgerEntry, MpesaPayment
 from attendance.phones import format_phone
 from attendance.services.attendance import (
@@ -21,8 +22,9 @@ from attendance.services.attendance import (
     attendance_check_out,
     attendance_checkin_window,
 )
+from attendance.services.messaging import member_channel_choice
 from attendance.services.money import prompt_amount_for, prompt_limits
-from attendance.services.people import profile_set_phone
+from attendance.services.people import profile_set_channel, profile_set_phone
 
 
 def _own_attendance(request, event_id) -> Attendance:
@@ -175,9 +177,19 @@ def ledger(request):
 
 @login_required
 def account(request):
-    """The member's own details: the M-Pesa number they can change, the rest for reference."""
+    """The member's own details: the M-Pesa number they can change, how we contact them."""
     profile = request.user.profile
-    if request.method == "POST":
+    form = PhoneNumberForm(initial={"phone_number": format_phone(profile.phone_number)})
+    channel_form = MessageChannelForm(initial={"message_channel": member_channel_choice(profile)})
+    if request.method == "POST" and "message_channel" in request.POST:
+        channel_form = MessageChannelForm(request.POST)
+        if channel_form.is_valid():
+            channel = channel_form.cleaned_data["message_channel"]
+            profile_set_channel(user=request.user, channel=channel)
+            shown = {"sms": "SMS", "email": "email", "both": "SMS and email"}[channel]
+            messages.success(request, f"Saved. We will contact you by {shown}.")
+            return redirect("attendance:account")
+    elif request.method == "POST":
         form = PhoneNumberForm(request.POST)
         if form.is_valid():
             profile = profile_set_phone(
@@ -186,6 +198,13 @@ def account(request):
             number = format_phone(profile.phone_number) or "no number"
             messages.success(request, f"Saved. Your M-Pesa number is {number}.")
             return redirect("attendance:account")
-    else:
-        form = PhoneNumberForm(initial={"phone_number": format_phone(profile.phone_number)})
-    return render(request, "attendance/account.html", {"form": form, "profile": profile})
+    return render(
+        request,
+        "attendance/account.html",
+        {
+            "form": form,
+            "channel_form": channel_form,
+            "profile": profile,
+            "sms_enabled": settings.SMS_ENABLED,
+        },
+    )

@@ -2,10 +2,13 @@
 
 - the local Daraja simulator (unless real M-Pesa credentials are configured), with the app
   pointed at it, so "Pay with M-Pesa" works end to end without credentials;
+- the local Africa's Talking simulator (unless AT_API_KEY is set): crew get invitations,
+  reminders and receipts by SMS, logged on this console;
 - task processing: with a broker (REDIS_URL), a Celery worker with beat in a subprocess;
   without one, tasks already run in-process and a small thread runs the periodic jobs.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from django.core.management.base import BaseCommand
 
 from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
 from attendance.services.schedules import PERIODIC_TASKS
+from attendance.sms.simulator import AfricasTalkingSimulator
 
 
 class Command(BaseCommand):
@@ -26,8 +30,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--simulator-port", type=int, default=8001)
+        parser.add_argument("--sms-simulator-port", type=int, default=8002)
 
-    def handle(self, *args, port, simulator_port, **options):
+    def handle(self, *args, port, simulator_port, sms_simulator_port, **options):
         worker = None
         if "SITE_URL" not in os.environ:
             # Links in emails sent while the demo runs point at the port it serves on.
@@ -54,6 +59,8 @@ class Command(BaseCommand):
             self.stdout.write("  5000 refused, 5040 no answer, 5041 late answer but paid;")
             self.stdout.write("  anything else pays; payouts: 0001 no float, 2040 unregistered,")
             self.stdout.write("  0003 result lost, 0008 queue timeout; see the M-Pesa notes)")
+        if not settings.AT_API_KEY:
+            self._start_sms_simulator(port, sms_simulator_port)
         if current_app.conf.task_always_eager:
             threading.Thread(target=self._periodic_jobs, daemon=True).start()
             self.stdout.write("Tasks run in-process; periodic jobs every minute.")
@@ -69,6 +76,32 @@ class Command(BaseCommand):
         finally:
             if worker:
                 worker.terminate()
+
+    def _start_sms_simulator(self, port: int, sms_port: int) -> None:
+        # Crew get texts by default in the demo; the simulator "delivers" them and its log
+        # below shows each one. Replies come in through `POST /simulator/reply`.
+        sms = AfricasTalkingSimulator(port=sms_port, report_delay=3.0).start()
+        base = f"http://127.0.0.1:{port}/api/sms"
+        sms.state.report_url = f"{base}/delivery/{settings.SMS_CALLBACK_TOKEN}/"
+        sms.state.incoming_url = f"{base}/incoming/{settings.SMS_CALLBACK_TOKEN}/"
+        demo = {
+            "SMS_ENABLED": True,
+            "SMS_REPLIES_ENABLED": True,
+            "AT_USERNAME": sms.state.username,
+            "AT_API_KEY": sms.state.api_key,
+            "AT_BASE_URL": sms.url,
+        }
+        for name, value in demo.items():
+            setattr(settings, name, value)
+            os.environ[name] = str(value)  # the Celery worker, if one starts, reads these
+        logging.getLogger("attendance.sms.simulator").setLevel(logging.INFO)
+        self.stdout.write(f"SMS simulator (Africa's Talking) on {sms.url}: texts are logged here;")
+        self.stdout.write("  numbers ending 91 undelivered, 92 opted out, 93 invalid, 94 rate-")
+        self.stdout.write("  limited once, 95 no report. Reply as a member:")
+        self.stdout.write(
+            f"  curl -X POST {sms.url}/simulator/reply -d "
+            """'{"from": "+254712345001", "text": "YES 1234"}'"""
+        )
 
     def _periodic_jobs(self):
         # What beat does in production, for a demo without a broker.

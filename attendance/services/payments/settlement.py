@@ -26,6 +26,7 @@ from attendance.mpesa.callbacks import StkResult, clean_text
 from attendance.phones import mask_phone
 from attendance.services.audit import AuditEvent, audit_record
 from attendance.services.ledger import LedgerError, ledger_post
+from attendance.services.messaging import member_message
 from attendance.services.money import PROMPT_MAXIMUM
 from attendance.services.notifications import notification_create
 
@@ -192,10 +193,9 @@ def _fail(payment: MpesaPayment, result: StkResult, via: str) -> str:
 
 
 def _confirm_to_payer(payment: MpesaPayment) -> None:
-    if not payment.user.email or payment.ledger_entry is None:
+    if payment.ledger_entry is None:
         return
-    notification_create(
-        recipient=payment.user.email,
+    member_message(
         user=payment.user,
         notification_type=EmailNotification.Type.PAYMENT_CONFIRMATION,
         context={"payment": payment, "balance": payment.ledger_entry.balance_after},

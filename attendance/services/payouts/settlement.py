@@ -21,7 +21,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, LedgerEntry, Payout
 from attendance.phones import mask_phone
 from attendance.services.ledger import ledger_post
-from attendance.services.notifications import notification_create
+from attendance.services.messaging import member_message
 
 logger = logging.getLogger(__name__)
 S = Payout.Status
@@ -68,18 +68,16 @@ def payout_mark_paid(
             description=f"M-Pesa payout {receipt}"[:255],
             source=payout,
         )
-        if payout.user.email:
-            notification_create(
-                recipient=payout.user.email,
-                user=payout.user,
-                notification_type=EmailNotification.Type.PAYOUT_RECEIPT,
-                context={
-                    "payout": payout,
-                    "balance": entry.balance_after,
-                    "phone": mask_phone(payout.phone_number),
-                    "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
-                },
-            )
+        member_message(
+            user=payout.user,
+            notification_type=EmailNotification.Type.PAYOUT_RECEIPT,
+            context={
+                "payout": payout,
+                "balance": entry.balance_after,
+                "phone": mask_phone(payout.phone_number),
+                "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+            },
+        )
     logger.info("Payout %s paid, receipt %s", payout.originator_conversation_id, receipt)
     return "processed"
 

@@ -5,10 +5,12 @@ figure a link to an admin list that shows what it counts."""
 import re
 import statistics
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -70,7 +72,7 @@ def _invited(days_ago: float, status: str, answered_after_hours: float | None) -
 def seeded(db):
     """A month of mixed activity, with rows just outside each window that must not count."""
     payments = [
-        _payment(0.1, Pay.COMPLETED, amount=500, paid_amount=Decimal("500.00")),
+        _payment(0, Pay.COMPLETED, amount=500, paid_amount=Decimal("500.00")),
         _payment(1, Pay.COMPLETED, amount=300, paid_amount=None),  # settled by a query
         _payment(1, Pay.FAILED, result_code="1", result_description="Insufficient balance"),
         _payment(2, Pay.FAILED, result_code="1", result_description="Insufficient balance"),
@@ -78,7 +80,7 @@ def seeded(db):
         _payment(3, Pay.FAILED, result_code="2001", result_description="Wrong PIN"),
         _payment(5, Pay.PENDING),
         _payment(12, Pay.COMPLETED, amount=1200, paid_amount=Decimal("1199.50")),
-        _payment(29.5, Pay.FAILED, result_code="1037", result_description="Timeout"),
+        _payment(28.5, Pay.FAILED, result_code="1037", result_description="Timeout"),
         _payment(31, Pay.COMPLETED, amount=9999, paid_amount=Decimal("9999")),  # outside
     ]
     MpesaPayment.objects.filter(pk=payments[6].pk).update(needs_review=True)
@@ -118,7 +120,7 @@ def seeded(db):
 def test_the_figures_equal_the_rows_counted_one_by_one(seeded):
     board = dashboard_figures()
     now = timezone.now()
-    recent = [p for p in seeded["payments"] if p.initiated_at >= now - timedelta(days=30)]
+    recent = [p for p in seeded["payments"] if p.initiated_at >= board.since]
     done = [p for p in recent if p.status == Pay.COMPLETED]
     finished = [p for p in recent if p.status in (Pay.COMPLETED, Pay.FAILED, Pay.CANCELLED)]
 
@@ -245,6 +247,24 @@ def test_every_figure_links_to_a_list_that_shows_what_it_counts(seeded, admin_cl
         admin_client.get("/admin/attendance/mpesapayment/", {"day": "2026-02-31"}).status_code
         == 200
     )
+
+
+@pytest.mark.parametrize("hour", [0, 1, 12, 23])
+def test_totals_and_bars_count_the_same_payments_at_any_hour_of_the_day(db, hour):
+    # CI once ran at 01:46 in Nairobi: a payment 29.5 days old was in "now minus 30 days"
+    # but on no bar of the chart, so the totals and the bars disagreed.
+    nairobi = ZoneInfo("Africa/Nairobi")
+    with time_machine.travel(datetime(2026, 12, 3, hour, 46, tzinfo=nairobi), tick=False):
+        payments = [
+            _payment(days, Pay.FAILED, result_code="1", result_description="Insufficient")
+            for days in (0, 0.05, 0.5, 1, 28.9, 29.2, 29.5, 29.9, 30.5, 31)
+        ]
+        board = dashboard_figures()
+    first = board.days[0].day
+    inside = [p for p in payments if timezone.localdate(p.initiated_at) >= first]
+    assert board.payments_finished == len(inside)
+    assert [(f.result_code, f.count) for f in board.top_failures] == [("1", len(inside))]
+    assert board.since == datetime(2026, 11, 4, tzinfo=nairobi)
 
 
 def test_the_chart_has_a_bar_per_day_linking_to_its_payments_and_a_table_behind_it(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -154,8 +154,11 @@ def dashboard_figures(
     """The figures a staff member may see (`money`, `crew`, `email`: which sections)."""
     now = now or timezone.now()
     today = timezone.localdate(now)
+    # The window is the chart's 30 whole days in Nairobi (midnight 29 days ago onwards), not
+    # "now minus 30 days": the totals and the bars then count the same payments at any hour.
+    first_day = today - timedelta(days=PAYMENT_DAYS - 1)
     board = Dashboard(
-        since=now - timedelta(days=PAYMENT_DAYS),
+        since=datetime.combine(first_day, time.min, tzinfo=timezone.get_current_timezone()),
         week_start=today - timedelta(days=today.weekday()),
         money=money,
         crew=crew,

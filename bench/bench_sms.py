@@ -7,8 +7,9 @@ The app, in two phases as in production:
 1. writing: `crew_invite` for each member (lock the assignment, give it its codes, render the
    SMS and the email held as its fallback, write both rows, commit), as the admin's bulk
    invitation job does; the delivery tasks it queues are held back and counted;
-2. sending: the outbox drains those rows one after the other in one process (claim, send
-   through the SDK, store AT's answer), as one worker does.
+2. sending: the outbox drains those rows in one process as one worker runs the batch tasks
+   (claim a batch of NOTIFICATION_BATCH_SIZE in one UPDATE, then send each through the SDK
+   and store AT's answer).
 Prints messages per second of the bare loop and of the outbox's sending, their ratio
 (target >= 50%), the writing rate on its own, and duplicates: texts the simulator received
 per invitation above one (target 0).
@@ -114,8 +115,13 @@ def main():
     with Timer() as writing:
         for pk in ids:
             crew_invite(assignment=EventCrew(pk=pk))
+    size = settings.NOTIFICATION_BATCH_SIZE
+    outcomes: Counter = Counter()
     with Timer() as ours:
-        outcomes = Counter(sms.sms_deliver(sms_id=pk).outcome for pk in queued)
+        # As a worker runs the batch tasks crew_invite queued: NOTIFICATION_BATCH_SIZE ids each.
+        for start in range(0, len(queued), size):
+            batch = queued[start : start + size]
+            outcomes.update(sms.outbox_deliver_batch(sms.SMS_OUTBOX, batch, sms.sms_deliver_task))
     sent = SmsMessage.objects.filter(status="sent").count()
     texts = requests.get(f"{simulator.url}/simulator/messages", timeout=30).json()
     per_link = Counter(t["message"].split("/")[-2] for t in texts)
@@ -145,11 +151,13 @@ def main():
 
 def year_of_texts():
     from django.contrib.auth import get_user_model
+    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
 
     from attendance.models import SmsMessage
 
+    call_command("collectstatic", interactive=False, verbosity=0)
     users = list(get_user_model().objects.filter(username__startswith="crew")[:500])
     batch = []
     with Timer() as building:

@@ -75,6 +75,25 @@ def outbox_queue_batches(ids: list[int], one: Task, batch: Task) -> None:
             queue_after_commit(batch, chunk)
 
 
+def _claim(outbox: Outbox, ids: list[int], now: datetime) -> list[Any]:
+    """Claim the due, queued rows among `ids` (status `sending`) and return them.
+
+    The claim is one conditional UPDATE: it takes the row locks, and a concurrent claimer
+    blocks on them, then re-reads the rows, sees `sending` and updates nothing. Cheaper than
+    BEGIN / SELECT ... FOR UPDATE SKIP LOCKED / UPDATE / COMMIT, with the same guarantee. The
+    rows are read back by their claim time: only this call's claim carries it.
+    """
+    model = outbox.model
+    claimed = (
+        model.objects.filter(pk__in=ids, status=QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(status=SENDING, claimed_at=now)
+    )
+    if not claimed:
+        return []
+    return list(model.objects.filter(pk__in=ids, status=SENDING, claimed_at=now).order_by("pk"))
+
+
 def outbox_deliver(outbox: Outbox, *, pk: int, now: datetime | None = None) -> DeliveryResult:
     """Send one queued row, at most once at a time.
 
@@ -84,20 +103,14 @@ def outbox_deliver(outbox: Outbox, *, pk: int, now: datetime | None = None) -> D
     maximum; permanent ones fail it at once. Returns what happened; the caller (the Celery
     task) schedules the retry.
     """
-    now = now or timezone.now()
-    model = outbox.model
-    # The claim is one conditional UPDATE: it takes the row lock, and a concurrent claimer
-    # blocks on it, then re-reads the row, sees `sending` and updates nothing. Cheaper than
-    # BEGIN / SELECT ... FOR UPDATE SKIP LOCKED / UPDATE / COMMIT, with the same guarantee.
-    claimed = (
-        model.objects.filter(pk=pk, status=QUEUED)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(status=SENDING, claimed_at=now)
-    )
-    if not claimed:
+    rows = _claim(outbox, [pk], now or timezone.now())
+    if not rows:
         return DeliveryResult("skipped")
-    row = model.objects.get(pk=pk)
-    name = model._meta.verbose_name
+    return _send_claimed(outbox, rows[0])
+
+
+def _send_claimed(outbox: Outbox, row: Any) -> DeliveryResult:
+    name = outbox.model._meta.verbose_name
     try:
         try:
             learnt = outbox.send(row)
@@ -127,7 +140,13 @@ def outbox_deliver(outbox: Outbox, *, pk: int, now: datetime | None = None) -> D
     row.status = SENT
     row.sent_at = timezone.now()
     row.next_attempt_at = None
-    row.save(update_fields=["status", "sent_at", "next_attempt_at", *learnt])
+    # One UPDATE of what changed, not Model.save: this runs once per message sent.
+    outbox.model.objects.filter(pk=row.pk).update(
+        **{
+            field: getattr(row, field)
+            for field in ["status", "sent_at", "next_attempt_at", *learnt]
+        }
+    )
     return DeliveryResult("sent")
 
 
@@ -214,12 +233,14 @@ def outbox_deliver_or_retry(outbox: Outbox, task: Task, pk: int) -> str:
 
 
 def outbox_deliver_batch(outbox: Outbox, ids: list[int], retry_task: Any) -> dict:
-    """A batch task's body: each row delivered on its own; each retry its own delayed task,
-    so one slow recipient holds up no batch."""
-    outcomes: dict[str, int] = {}
-    for pk in ids:
-        result = outbox_deliver(outbox, pk=pk)
+    """A batch task's body: the due rows among `ids` claimed together (one UPDATE, one
+    SELECT), then each sent on its own; each retry is its own delayed task, so one slow
+    recipient holds up no batch."""
+    rows = _claim(outbox, list(ids), timezone.now())
+    outcomes: dict[str, int] = {"skipped": len(ids) - len(rows)} if len(rows) < len(ids) else {}
+    for row in rows:
+        result = _send_claimed(outbox, row)
         if result.outcome == "retry":
-            retry_task.apply_async(args=(pk,), countdown=result.retry_in)
+            retry_task.apply_async(args=(row.pk,), countdown=result.retry_in)
         outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
     return outcomes

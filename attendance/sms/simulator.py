@@ -103,6 +103,12 @@ def post_form(url: str, fields: dict) -> None:
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "AfricasTalkingSimulator/1.0"
+    # Keep-alive, as AT's servers: every answer carries its Content-Length. Headers and body
+    # leave in one segment (buffered, no Nagle), or each answer on a kept-alive connection
+    # would wait for a delayed ACK (40 ms).
+    protocol_version = "HTTP/1.1"
+    wbufsize = 65536
+    disable_nagle_algorithm = True
     state: AtSimulatorState
 
     def log_message(self, format, *args):

@@ -184,7 +184,7 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
         # (CappedInlineMixin); +1 the pay lines; +1 on every admin page: the session's
         # second-factor device (django-otp); +1 the texts beside the emails in the
         # message history of an event, a member and an assignment.
-        f"/admin/attendance/event/{event.pk}/change/": 20,
+        f"/admin/attendance/event/{event.pk}/change/": 21,  # +1: has it a manager?
         f"/admin/attendance/profile/{member.profile.pk}/change/": 8,
         f"/admin/auth/user/{member.pk}/change/": 11,
         f"/admin/attendance/eventcrew/{EventCrew.objects.first().pk}/change/": 11,

@@ -278,7 +278,7 @@ def test_marking_complete_after_the_event_keeps_those_who_never_came(crew, other
     came, stayed_home = (EventCrewFactory(event=event, user=u) for u in (crew, other_crew))
     for assignment in (came, stayed_home):
         crew_confirm(assignment=assignment)
-    with pytest.raises(CrewError, match="not started"):
+    with pytest.raises(CrewError, match="not ended yet"):
         crew_complete_event(event=event)
     attendance = Attendance.objects.get(event=event, user=crew)
     attendance_correct(
@@ -288,7 +288,8 @@ def test_marking_complete_after_the_event_keeps_those_who_never_came(crew, other
         check_out_at=event.ends_at,
         reason="Signed the paper sheet",
     )
-    assert crew_complete_event(event=event, now=event.ends_at + timedelta(hours=1)) == (1, 1)
+    result = crew_complete_event(event=event, now=event.ends_at + timedelta(hours=1))
+    assert (result.completed, result.never_checked_in, result.checked_out_at_end) == (1, 1, 0)
     came.refresh_from_db()
     stayed_home.refresh_from_db()
     event.refresh_from_db()
@@ -310,9 +311,11 @@ def test_staffing_counts_filled_and_needed_per_role(crew, other_crew):
     staffing = {row.role: row for row in event_staffing(event)}
     assert (staffing["FOH engineer"].confirmed, staffing["FOH engineer"].needed) == (1, 1)
     assert staffing["FOH engineer"].is_filled
-    assert (staffing["Stagehand"].confirmed, staffing["Stagehand"].invited) == (0, 1)
-    assert not staffing["Stagehand"].is_filled
-    assert (staffing["DJ"].needed, staffing["DJ"].invited) == (0, 1)
+    # Assigned, no invitation sent yet: "not invited yet", never counted as invited.
+    stagehands = staffing["Stagehand"]
+    assert (stagehands.confirmed, stagehands.invited, stagehands.not_invited) == (0, 0, 1)
+    assert not stagehands.is_filled
+    assert (staffing["DJ"].needed, staffing["DJ"].not_invited) == (0, 1)
 
 
 def test_changing_a_confirmed_members_call_time_tells_them_and_moves_their_attendance(crew, staff):

@@ -84,7 +84,7 @@ def people(db):
 
 
 def complete(event, by):
-    done, _left = crew_complete_event(event=event, by=by)
+    done = crew_complete_event(event=event, by=by).completed
     return done
 
 
@@ -394,6 +394,8 @@ def test_completing_a_big_crew_costs_the_same_queries_as_a_small_one(
     manager, *_ = people
     for _ in range(crew):
         worked(past_event, UserFactory(), engineer_role, "8")
-    with django_assert_max_num_queries(12):
+    # +3 since members still checked in are checked out at the end: how many are (for the
+    # message), the event, and those rows (one bulk write when there are any).
+    with django_assert_max_num_queries(15):
         assert complete(past_event, manager) == crew
     assert TimesheetLine.objects.count() == crew

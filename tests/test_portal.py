@@ -44,7 +44,12 @@ def test_check_in_and_out_from_the_portal(crew_client, crew, open_event):
     assert "Checked in at" in response.content.decode()
     attendance = Attendance.objects.get(user=crew, event=open_event)
     assert attendance.status == Attendance.Status.PRESENT
-    response = crew_client.post(f"/events/{open_event.pk}/check-out/", follow=True)
+    # Hours before the end: the portal asks first, and records nothing until asked again.
+    asked = crew_client.post(f"/events/{open_event.pk}/check-out/")
+    assert "Check out now?" in asked.content.decode()
+    response = crew_client.post(
+        f"/events/{open_event.pk}/check-out/", {"early": "yes"}, follow=True
+    )
     assert "Checked out" in response.content.decode()
 
 

@@ -36,7 +36,7 @@ from attendance.services.pay_rules import (
     kes,
 )
 
-from .display import member_column, notification_history, status_badge_column
+from .display import crew_status_column, member_column, notification_history
 from .event_crew import warn_if_booked
 from .jobs import start_job
 from .search import IndexedSearchMixin
@@ -287,7 +287,7 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
         ]
 
     member = member_column()
-    status_badge = status_badge_column()
+    status_badge = crew_status_column()
 
     @admin.display(description="Event", ordering="event__starts_at")
     def event_when(self, obj):
@@ -401,7 +401,7 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
             assignment_ids=queryset.values_list("pk", flat=True), by=request.user
         )
         problems = (
-            [f"{left} left as they were: not confirmed, event not started, or never checked in."]
+            [f"{left} left as they were: not confirmed, event not over, or never checked in."]
             if left
             else []
         )

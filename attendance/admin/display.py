@@ -28,6 +28,16 @@ def status_badge_column(*, prefix: str = "", description: str = "Status"):
     return column
 
 
+def crew_status_column():
+    """An assignment's status badge, with "Not invited yet" for one never sent (sortable)."""
+
+    @admin.display(description="Status", ordering="status")
+    def column(self, obj):
+        return status_badge(obj.status_key, obj.status_label)
+
+    return column
+
+
 def member_column(*, field: str = "user", ordering: str = "user__first_name"):
     """A changelist column naming the member (full name, or username)."""
 

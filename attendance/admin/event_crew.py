@@ -11,7 +11,7 @@ from attendance.models import Event, EventCrew, EventRoleRequirement, member_nam
 from attendance.services.crew import CrewError, crew_assign, crew_remove, crew_update
 from attendance.services.staffing import crew_conflicts, event_staffing
 
-from .display import AddOnlyInlineMixin, CappedInlineMixin, status_badge, status_badge_column
+from .display import AddOnlyInlineMixin, CappedInlineMixin, crew_status_column, status_badge
 
 Status = EventCrew.Status
 
@@ -94,7 +94,7 @@ class CrewInline(CappedInlineMixin, _CachedRoleChoices, admin.TabularInline):
             member_name(obj.user),
         )
 
-    status_badge = status_badge_column()
+    status_badge = crew_status_column()
 
     @admin.display(description="Answered")
     def answered(self, obj):
@@ -166,13 +166,14 @@ def staffing_table(event: Event):
         return "No crew needed or assigned yet."
     body = format_html_join(
         "",
-        "<tr><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td></tr>",
+        "<tr><td>{}</td><td>{} / {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
                 row.role,
                 row.confirmed,
                 row.needed,
                 row.invited,
+                row.not_invited,
                 status_badge("confirmed", "filled")
                 if row.is_filled
                 else status_badge("invited", f"{row.needed - row.confirmed} to find"),
@@ -181,7 +182,7 @@ def staffing_table(event: Event):
         ),
     )
     crew_list = reverse("admin:attendance_eventcrew_changelist") + f"?event={event.pk}"
-    assigned = sum(row.confirmed + row.invited for row in rows)
+    assigned = sum(row.confirmed + row.invited + row.not_invited for row in rows)
     shown = (
         format_html("The page shows the first {} of the crew. ", CrewInline.CAP)
         if assigned > CrewInline.CAP
@@ -189,7 +190,8 @@ def staffing_table(event: Event):
     )
     return format_html(
         '<table class="sf-history"><thead><tr><th>Role</th><th>Confirmed / needed</th>'
-        "<th>Invited, no answer</th><th></th></tr></thead><tbody>{}</tbody></table>"
+        "<th>Invited, no answer</th><th>Not invited yet</th><th></th></tr></thead>"
+        "<tbody>{}</tbody></table>"
         '<p>{}<a href="{}">Open this crew list</a> for everyone, to send invitations and '
         "reminders.</p>",
         body,

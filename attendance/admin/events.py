@@ -2,7 +2,7 @@
 
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from attendance.models import Attendance, BulkJob, Event, EventCrew, EventRoleRequirement
 from attendance.services.crew import CrewError
 from attendance.services.crew_followup import crew_briefing_targets, crew_complete_event
-from attendance.services.events import event_notify_created, event_save
+from attendance.services.events import event_ensure_manager, event_notify_created, event_save
 
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
 from .crew import crew_job, invite_all
@@ -23,6 +23,8 @@ from .event_crew import (
     staffing_table,
 )
 from .pay import TimesheetInline
+
+NO_MANAGER = "This event has no manager: nobody is told when crew decline. Pick one under Managers."
 
 
 @admin.register(Event)
@@ -94,14 +96,18 @@ class EventAdmin(admin.ModelAdmin):
             .annotate(
                 _confirmed=Coalesce(Subquery(confirmed), 0),
                 _needed=Coalesce(Subquery(needed), 0),
+                _managed=Exists(Event.managers.through.objects.filter(event=OuterRef("pk"))),
             )
         )
 
     @admin.display(description="Event", ordering="name")
     def name_and_client(self, obj):
+        warning = ""
+        if getattr(obj, "_managed", True) is False:
+            warning = format_html('<div class="sf-warning">{}</div>', "No manager")
         if not obj.client:
-            return obj.name
-        return format_html('{}<div class="sf-sub">{}</div>', obj.name, obj.client)
+            return format_html("{}{}", obj.name, warning)
+        return format_html('{}<div class="sf-sub">{}</div>{}', obj.name, obj.client, warning)
 
     @admin.display(description="When", ordering="starts_at")
     def when(self, obj):
@@ -158,15 +164,20 @@ class EventAdmin(admin.ModelAdmin):
     def complete_crew(self, request, queryset):
         for event in queryset:
             try:
-                done, left = crew_complete_event(event=event, by=request.user)
+                result = crew_complete_event(event=event, by=request.user)
             except CrewError as error:
                 messages.warning(request, str(error))
             else:
-                messages.success(
-                    request,
-                    f"{event.name}: {done} completed"
-                    + (f", {left} confirmed but never checked in." if left else "."),
-                )
+                said = [f"{event.name}: {result.completed} completed"]
+                if result.checked_out_at_end:
+                    end = timezone.localtime(event.ends_at)
+                    said.append(
+                        f"{result.checked_out_at_end} still checked in were checked out at "
+                        f"the end ({end:%H:%M})"
+                    )
+                if result.never_checked_in:
+                    said.append(f"{result.never_checked_in} confirmed but never checked in")
+                messages.success(request, "; ".join(said) + ".")
 
     def save_model(self, request, obj, form, change):
         changes = event_save(event=obj, by=request.user)
@@ -180,9 +191,23 @@ class EventAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        event = form.instance
         if not change:
             # Managers are only known once the many-to-many field is saved.
-            event_notify_created(event=form.instance)
+            if event_ensure_manager(event=event, by=request.user):
+                messages.info(
+                    request,
+                    "You manage this event (nobody else was picked): you hear of declines.",
+                )
+            event_notify_created(event=event)
+        elif not event.managers.exists():
+            messages.warning(request, NO_MANAGER)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        managed = Event.managers.through.objects.filter(event_id=object_id)
+        if request.method == "GET" and str(object_id).isdigit() and not managed.exists():
+            messages.warning(request, NO_MANAGER)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is EventCrew:

@@ -159,6 +159,20 @@ class EventCrew(models.Model):
         return f"{self.user} as {self.role} at {self.event.name}"
 
     @property
+    def status_key(self) -> str:
+        """The status as lists show it: assigned but never sent an invitation is its own state,
+        never called "invited" (the member knows nothing of it yet)."""
+        if self.status == self.Status.INVITED and not self.invitation_sent:
+            return "not_invited"
+        return self.status
+
+    @property
+    def status_label(self) -> str:
+        if self.status_key == "not_invited":
+            return "Not invited yet"
+        return self.get_status_display()
+
+    @property
     def expected_call_time(self):
         return self.call_time or self.event.call_time
 

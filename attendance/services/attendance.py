@@ -120,6 +120,31 @@ def attendance_check_out(*, attendance: Attendance, now: datetime | None = None)
     return attendance
 
 
+def attendance_close_at_end(*, event: Event, user_ids: list[int] | None = None) -> int:
+    """Members still checked in when the event is over are checked out at its end (and their
+    notes say so), so completion never pays an open-ended shift. Returns how many."""
+    still_in = Attendance.objects.select_for_update().filter(
+        event=event, check_in_at__isnull=False, check_out_at__isnull=True
+    )
+    if user_ids is not None:
+        still_in = still_in.filter(user_id__in=user_ids)
+    end = timezone.localtime(event.ends_at)
+    note = f"Checked out at the end of the event ({end:%H:%M}): still checked in then."
+    rows = list(still_in)
+    for attendance in rows:
+        checked_in = attendance.check_in_at
+        assert checked_in is not None
+        attendance.check_out_at = checked_out = max(event.ends_at, checked_in)
+        attendance.check_out_method = Attendance.Method.ADMIN
+        attendance.hours_worked = _hours_between(checked_in, checked_out)
+        attendance.notes = f"{attendance.notes}\n{note}".strip()
+        attendance.updated_at = timezone.now()
+    # One statement for a whole festival crew still checked in.
+    fields = ["check_out_at", "check_out_method", "hours_worked", "notes", "updated_at"]
+    Attendance.objects.bulk_update(rows, fields, batch_size=500)
+    return len(rows)
+
+
 # What staff may record or correct on an attendance record (admin forms offer these).
 CORRECTABLE_FIELDS = ("status", "check_in_at", "check_out_at", "call_time", "notes")
 

@@ -5,6 +5,7 @@ Every change of an assignment goes through here, so the attendance list, the ema
 answer timestamps stay in step whichever door (portal, email link, admin, beat) it came from.
 """
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Literal
@@ -37,6 +38,7 @@ from attendance.services.messaging import member_message, member_reachable
 from attendance.services.notifications import Attachment, notification_create
 from attendance.services.staffing import crew_conflicts, event_staffing
 
+logger = logging.getLogger(__name__)
 Status = EventCrew.Status
 ANSWERS = ("confirm", "decline")
 _ANSWER_SALT = "attendance.crew.answer"
@@ -385,7 +387,11 @@ def _tell_managers_of_decline(assignment: EventCrew) -> None:
     how the role stands. Not linked to the assignment: the member's portal lists those."""
     event = assignment.event
     managers = list(event.managers.exclude(email=""))
+    if not managers and event.created_by_id:
+        # Nobody was picked to manage it: whoever created it hears, rather than nobody.
+        managers = [u for u in [event.created_by] if u is not None and u.email]
     if not managers:
+        logger.warning("Event %s has no manager with an email: a decline told no one", event.pk)
         return
     staffing = next((s for s in event_staffing(event) if s.role == assignment.role.name), None)
     for manager in managers:
@@ -453,6 +459,9 @@ def crew_email(
             "role": assignment.role,
             "call_time": assignment.expected_call_time,
             "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+            # The page with the Check in button (confirmed crew have an attendance row).
+            "event_url": settings.SITE_URL
+            + reverse("attendance:event_detail", args=[assignment.event_id]),
             **context,
         },
         attachments=attachments,

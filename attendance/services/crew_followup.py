@@ -1,6 +1,7 @@
 """After crew confirm: reminders the day before, the setup briefing, completion after the event."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, Event, EventCrew, SmsMessage
+from attendance.services.attendance import attendance_close_at_end
 from attendance.services.crew import CrewError, crew_email
 from attendance.services.pay import timesheet_create
 from attendance.services.staffing import crew_roster
@@ -115,8 +117,9 @@ def crew_send_briefing(*, event: Event) -> int:
 def crew_complete(
     *, assignment_ids: Iterable[int], by: User | None = None, now: datetime | None = None
 ) -> tuple[int, int]:
-    """Confirmed members who checked in to an event that has started become completed, and
-    each gets a timesheet line worked out from their attendance.
+    """Confirmed members who checked in to an event that is over become completed, and each
+    gets a timesheet line worked out from their attendance. Anyone still checked in is
+    checked out at the event's end first (attendance_close_at_end).
 
     Returns (completed, left as they were).
     """
@@ -126,12 +129,19 @@ def crew_complete(
         event=OuterRef("event"), user=OuterRef("user"), check_in_at__isnull=False
     )
     with transaction.atomic():
-        done = list(
+        done_rows = list(
             EventCrew.objects.select_for_update()
-            .filter(pk__in=ids, status=Status.CONFIRMED, event__starts_at__lte=now)
+            .filter(pk__in=ids, status=Status.CONFIRMED, event__ends_at__lte=now)
             .filter(Exists(attended))
-            .values_list("pk", flat=True)
+            .values_list("pk", "event_id", "user_id")
         )
+        by_event: dict[int, list[int]] = {}
+        for _, event_id, user_id in done_rows:
+            by_event.setdefault(event_id, []).append(user_id)
+        # Usually one event (the admin's "complete the crew"): a query or two per event.
+        for event in Event.objects.filter(pk__in=by_event):
+            attendance_close_at_end(event=event, user_ids=by_event[event.pk])
+        done = [pk for pk, _, _ in done_rows]
         EventCrew.objects.filter(pk__in=done).update(
             status=Status.COMPLETED, completed_at=now, updated_at=now
         )
@@ -139,20 +149,39 @@ def crew_complete(
     return len(done), len(ids) - len(done)
 
 
+@dataclass(frozen=True)
+class Completion:
+    completed: int
+    never_checked_in: int
+    checked_out_at_end: int
+
+
 def crew_complete_event(
     *, event: Event, by: User | None = None, now: datetime | None = None
-) -> tuple[int, int]:
-    """After the event: complete the crew who attended; the event itself becomes completed."""
+) -> Completion:
+    """After the event: complete the crew who attended; the event itself becomes completed.
+
+    Refused (CrewError) until the event has ended: someone 3 minutes into their shift is not
+    done. Members still checked in then are checked out at the end, and the result says how
+    many.
+    """
     now = now or timezone.now()
-    if event.starts_at > now:
-        raise CrewError(f"{event.name} has not started yet.")
+    if event.ends_at > now:
+        end = timezone.localtime(event.ends_at)
+        raise CrewError(
+            f"{event.name} has not ended yet (it ends {end:%a} {end.day} {end:%b at %H:%M}): "
+            "complete its crew after that."
+        )
     with transaction.atomic():
-        result = crew_complete(
+        still_in = Attendance.objects.filter(
+            event=event, check_in_at__isnull=False, check_out_at__isnull=True
+        ).count()
+        done, left = crew_complete(
             assignment_ids=event.crew.filter(status=Status.CONFIRMED).values_list("pk", flat=True),
             by=by,
             now=now,
         )
-        if event.ends_at <= now and event.status != Event.Status.COMPLETED:
+        if event.status != Event.Status.COMPLETED:
             Event.objects.filter(pk=event.pk).update(status=Event.Status.COMPLETED, updated_at=now)
             event.status = Event.Status.COMPLETED
-    return result
+    return Completion(done, left, still_in)

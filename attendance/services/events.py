@@ -87,6 +87,18 @@ def event_save(*, event: Event, by: User | None = None) -> list[dict]:
     return changes
 
 
+def event_ensure_manager(*, event: Event, by: User | None = None) -> bool:
+    """An event nobody manages has nobody to hear of a decline: its creator manages it until
+    someone else is picked. True if the creator was made its manager."""
+    if event.managers.exists():
+        return False
+    creator = event.created_by or by
+    if creator is None or not creator.is_staff:
+        return False
+    event.managers.add(creator)
+    return True
+
+
 def event_notify_created(*, event: Event) -> int:
     """Alert the event's managers that it exists. Returns how many were told."""
     told = 0

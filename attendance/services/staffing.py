@@ -38,7 +38,8 @@ class RoleStaffing:
     role: str
     needed: int
     confirmed: int
-    invited: int
+    invited: int  # sent an invitation, no answer yet
+    not_invited: int = 0  # assigned, invitation not sent yet
 
     @property
     def is_filled(self) -> bool:
@@ -46,12 +47,14 @@ class RoleStaffing:
 
 
 def event_staffing(event: Event) -> list[RoleStaffing]:
-    """Per role: how many are needed, confirmed and still invited (two queries)."""
+    """Per role: how many are needed, confirmed, invited without an answer, and assigned but
+    not invited yet (two queries)."""
     counts = {
         row["role__name"]: row
         for row in event.crew.values("role__name").annotate(
             confirmed=Count("pk", filter=Q(status__in=[Status.CONFIRMED, Status.COMPLETED])),
-            invited=Count("pk", filter=Q(status=Status.INVITED)),
+            invited=Count("pk", filter=Q(status=Status.INVITED, invitation_sent=True)),
+            not_invited=Count("pk", filter=Q(status=Status.INVITED, invitation_sent=False)),
         )
     }
     staffing = []
@@ -63,11 +66,12 @@ def event_staffing(event: Event) -> list[RoleStaffing]:
                 requirement.needed,
                 row.get("confirmed", 0),
                 row.get("invited", 0),
+                row.get("not_invited", 0),
             )
         )
     # Roles someone is assigned to without a requirement still show, as "0 needed".
     for name, row in sorted(counts.items()):
-        staffing.append(RoleStaffing(name, 0, row["confirmed"], row["invited"]))
+        staffing.append(RoleStaffing(name, 0, row["confirmed"], row["invited"], row["not_invited"]))
     return staffing
 
 

@@ -82,3 +82,26 @@ def sms_when(value) -> str:
         return ""
     local = timezone.localtime(value)
     return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+@register.filter
+def when_words(value) -> str:
+    """`today at 16:00`, `tomorrow at 16:00`, `on Sat 5 Dec at 16:00`: by the real date in
+    Nairobi, so a reminder sent on the day never says "tomorrow"."""
+    if not value:
+        return ""
+    local = timezone.localtime(value)
+    days = (local.date() - timezone.localdate()).days
+    if days == 0:
+        return f"today at {local:%H:%M}"
+    if days == 1:
+        return f"tomorrow at {local:%H:%M}"
+    return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M}"
+
+
+@register.filter
+def timeuntil_words(value) -> str:
+    """A timedelta as people say it: `4 h 10 min`, `25 min`."""
+    minutes = max(int(value.total_seconds() // 60), 0)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

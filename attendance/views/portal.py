@@ -146,6 +146,21 @@ def check_in(request, event_id):
 @require_POST
 def check_out(request, event_id):
     attendance = _own_attendance(request, event_id)
+    now = timezone.now()
+    ends = attendance.event.ends_at
+    if now < ends - EARLY_CHECK_OUT and request.POST.get("early") != "yes":
+        # Hours early is more often a mis-tap than a member leaving: ask, and say what it
+        # means for their hours, before it is recorded.
+        return render(
+            request,
+            "attendance/check_out_early.html",
+            {
+                "attendance": attendance,
+                "event": attendance.event,
+                "left": ends - now,
+                "next": request.POST.get("next", ""),
+            },
+        )
     try:
         attendance = attendance_check_out(attendance=attendance)
     except AttendanceError as error:
@@ -153,6 +168,10 @@ def check_out(request, event_id):
     else:
         messages.success(request, f"Checked out. {attendance.hours_worked} hours worked.")
     return back(request)
+
+
+# Checking out within this long of the event's end needs no second tap.
+EARLY_CHECK_OUT = timedelta(minutes=30)
 
 
 @login_required

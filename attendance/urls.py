@@ -17,6 +17,7 @@ urlpatterns = [
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),
     path("account/", portal.account, name="account"),
+    path("calendar/<str:token>.ics", portal.calendar, name="calendar_feed"),
     path("pay/", pay.my_pay, name="my_pay"),
     path("pay/lines/<int:line_id>/dispute/", pay.dispute, name="pay_dispute"),
     path("pay/runs/<int:run_id>/", pay.payslip, name="payslip"),

@@ -116,6 +116,9 @@ class EventCrew(models.Model):
     # short to type because the sender's number is matched too.
     link_code = models.CharField(max_length=12, unique=True, null=True, blank=True, editable=False)
     reply_code = models.CharField(max_length=4, blank=True, editable=False)
+    # The SEQUENCE of this assignment's calendar entry (attendance/ics.py): raised with every
+    # change that matters, so the member's calendar replaces its entry instead of adding one.
+    calendar_sequence = models.PositiveIntegerField(default=0, editable=False)
     # Pay agreed for this assignment, entered by the event manager (KES).
     agreed_fee = _money(
         "agreed fee", "Replaces the role's rates for this assignment.", null=True, blank=True

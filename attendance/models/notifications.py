@@ -20,6 +20,7 @@ class MessageType(models.TextChoices):
     PAYSLIP = "payslip", "Payslip"
     PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
     CREW_REPLY = "crew_reply", "Answer to an SMS reply"
+    CREW_OFF = "crew_off", "Off the crew (calendar cancelled)"
 
 
 class OutboxRow(models.Model):

@@ -58,6 +58,11 @@ class Profile(models.Model):
     # SMS stops until staff or the member clear it.
     sms_blocked_at = models.DateTimeField("SMS blocked", null=True, blank=True)
     sms_blocked_reason = models.CharField(max_length=60, blank=True)
+    # The secret of the member's calendar feed (/calendar/<token>.ics); empty: no feed. A new
+    # one replaces it when they ask, and the old address is then a 404.
+    calendar_token = models.CharField(
+        max_length=43, unique=True, null=True, blank=True, editable=False
+    )
     balance = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
     )

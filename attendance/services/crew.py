@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from attendance.ics import assignment_ics
+from attendance.ics import CANCEL, PUBLISH, assignment_ics
 from attendance.models import (
     Attendance,
     CrewRole,
@@ -224,7 +224,10 @@ def crew_update(
             current.notes = notes
         if not changes:
             return []
-        current.save(update_fields=["role", "call_time", "notes", "updated_at"])
+        current.calendar_sequence += 1
+        current.save(
+            update_fields=["role", "call_time", "notes", "calendar_sequence", "updated_at"]
+        )
         if current.status == Status.CONFIRMED:
             attendance = attendance_expect(event=current.event, user=current.user)
             if attendance.call_time != current.call_time:
@@ -238,7 +241,12 @@ def crew_update(
             current.status == Status.INVITED and current.invitation_sent
         )
         if told:
-            crew_email(current, EmailNotification.Type.EVENT_UPDATED, {"changes": changes})
+            crew_email(
+                current,
+                EmailNotification.Type.EVENT_UPDATED,
+                {"changes": changes},
+                attachments=(crew_calendar_file(current),),
+            )
     assignment.__dict__.update(current.__dict__)
     return changes
 
@@ -254,6 +262,9 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
                 "they stay on the crew. Adjust the pay line instead."
             )
         _forget_attendance(current, by=by, reason="Taken off the crew")
+        if current.invitation_sent and current.status in (Status.INVITED, Status.CONFIRMED):
+            # They were told of it (and may have it in their calendar): tell them it is off.
+            _tell_member_off(current, removed=True)
         current.delete()
 
 
@@ -278,7 +289,6 @@ def crew_invite(
         if not member_reachable(current.user):
             raise CrewError("no email address, and no phone number that takes SMS.")
         _give_codes(current)
-        portal_url = settings.SITE_URL + reverse("attendance:crew_assignments")
         notification = crew_email(
             current,
             EmailNotification.Type.CREW_INVITATION,
@@ -290,13 +300,7 @@ def crew_invite(
                     current.event.starts_at,
                 ),
             },
-            attachments=(
-                Attachment(
-                    filename=f"sound-fusion-{current.event.pk}.ics",
-                    content=assignment_ics(current, now=now, url=portal_url),
-                    mimetype="text/calendar",
-                ),
-            ),
+            attachments=(crew_calendar_file(current, now=now),),
             sms_context={
                 "short_url": crew_short_url(assignment=current),
                 "reply_code": current.reply_code if settings.SMS_REPLIES_ENABLED else "",
@@ -378,6 +382,8 @@ def crew_decline(
         _forget_attendance(current, by=current.user, reason="Declined the assignment")
         if newly_declined:
             _tell_managers_of_decline(current)
+            if current.invitation_sent:
+                _tell_member_off(current, removed=False)
     assignment.__dict__.update(current.__dict__)
     return current
 
@@ -408,6 +414,49 @@ def _tell_managers_of_decline(assignment: EventCrew) -> None:
                 "staffing": staffing,
             },
         )
+
+
+def _tell_member_off(assignment: EventCrew, *, removed: bool) -> None:
+    """The member is off this event (declined, or taken off by a manager): an email saying so
+    with a METHOD:CANCEL calendar file, so the entry their invitation added goes away."""
+    assignment.calendar_sequence += 1
+    EventCrew.objects.filter(pk=assignment.pk).update(
+        calendar_sequence=assignment.calendar_sequence
+    )
+    user = assignment.user
+    if not user.email:
+        return
+    notification_create(
+        recipient=user.email,
+        user=user,
+        event=assignment.event,
+        notification_type=EmailNotification.Type.CREW_OFF,
+        context={
+            "assignment": assignment,
+            "event": assignment.event,
+            "role": assignment.role,
+            "removed": removed,
+            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+        },
+        attachments=(crew_calendar_file(assignment, method=CANCEL),),
+        crew_assignment=None if removed else assignment,  # a removed row is deleted next
+    )
+
+
+def crew_calendar_file(
+    assignment: EventCrew, *, now: datetime | None = None, method: str = PUBLISH
+) -> Attachment:
+    """The assignment's calendar entry as an email attachment (same name every time)."""
+    return Attachment(
+        filename=f"sound-fusion-{assignment.event_id}.ics",
+        content=assignment_ics(
+            assignment,
+            now=now or timezone.now(),
+            url=settings.SITE_URL + reverse("attendance:crew_assignments"),
+            method=method,
+        ),
+        mimetype="text/calendar",
+    )
 
 
 # --- Internals ------------------------------------------------------------------------------

@@ -3,11 +3,13 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from attendance.ics import CANCEL, PUBLISH
 from attendance.models import EmailNotification, Event, EventCrew
+from attendance.services.crew import crew_calendar_file
 from attendance.services.messaging import member_message
 from attendance.services.notifications import notification_create
 
@@ -83,6 +85,10 @@ def event_save(*, event: Event, by: User | None = None) -> list[dict]:
                 )
         event.save()
         if changes:
+            # Every calendar entry of this event changes (time, venue or cancelled).
+            EventCrew.objects.filter(event=event).update(
+                calendar_sequence=F("calendar_sequence") + 1
+            )
             event_notify_updated(event=event, changes=changes)
     return changes
 
@@ -117,10 +123,15 @@ def event_notify_created(*, event: Event) -> int:
 def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
     # Linked to each member's assignment so the portal shows the message beside it; each
     # member hears on their own channel (email and/or SMS).
-    assignments = {a.user_id: a for a in EventCrew.objects.filter(event=event)}
+    assignments = {
+        a.user_id: a for a in EventCrew.objects.filter(event=event).select_related("role")
+    }
+    method = CANCEL if event.status == Event.Status.CANCELLED else PUBLISH
     told = 0
     for member in event_affected_crew(event).select_related("profile"):
         assignment = assignments.get(member.pk)
+        if assignment is not None:
+            assignment.event = event
         sent = member_message(
             user=member,
             event=event,
@@ -132,6 +143,8 @@ def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
                 "call_time": assignment.expected_call_time if assignment else None,
                 "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
             },
+            # The updated (or cancelled) calendar entry, for those who have one.
+            attachments=(crew_calendar_file(assignment, method=method),) if assignment else (),
         )
         told += sent is not None
     return told

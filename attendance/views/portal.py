@@ -6,7 +6,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -21,6 +23,12 @@ from attendance.services.attendance import (
     attendance_check_in,
     attendance_check_out,
     attendance_checkin_window,
+)
+from attendance.services.calendar import (
+    calendar_feed,
+    calendar_feed_start,
+    calendar_feed_stop,
+    calendar_feed_url,
 )
 from attendance.services.messaging import member_channel_choice
 from attendance.services.money import prompt_amount_for, prompt_limits
@@ -200,6 +208,20 @@ def account(request):
     profile = request.user.profile
     form = PhoneNumberForm(initial={"phone_number": format_phone(profile.phone_number)})
     channel_form = MessageChannelForm(initial={"message_channel": member_channel_choice(profile)})
+    if request.method == "POST" and request.POST.get("calendar") in ("start", "stop"):
+        if request.POST["calendar"] == "start":
+            renewed = bool(profile.calendar_token)
+            calendar_feed_start(user=request.user)
+            messages.success(
+                request,
+                "New calendar address made: the old one no longer works."
+                if renewed
+                else "Your calendar address is ready: add it to your phone's calendar below.",
+            )
+        else:
+            calendar_feed_stop(user=request.user)
+            messages.success(request, "Calendar feed stopped: its address no longer works.")
+        return redirect(reverse("attendance:account") + "#calendar")
     if request.method == "POST" and "message_channel" in request.POST:
         channel_form = MessageChannelForm(request.POST)
         if channel_form.is_valid():
@@ -225,5 +247,18 @@ def account(request):
             "channel_form": channel_form,
             "profile": profile,
             "sms_enabled": settings.SMS_ENABLED,
+            "feed_url": calendar_feed_url(profile),
+            "feed_webcal": calendar_feed_url(profile, webcal=True),
         },
     )
+
+
+def calendar(request, token):
+    """The member's calendar feed. No login (calendar apps send no cookies): the secret
+    address is the key, and a revoked or unknown one is a 404."""
+    body = calendar_feed(token=token)
+    if body is None:
+        raise Http404("No such calendar")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response

@@ -78,3 +78,13 @@ class MessageChannelForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
+
+
+class UnavailableDatesForm(forms.Form):
+    starts_on = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    ends_on = forms.DateField(
+        label="To (leave empty for one day)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reason = forms.CharField(label="Reason (only managers see it)", max_length=200, required=False)

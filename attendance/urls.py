@@ -22,6 +22,7 @@ urlpatterns = [
     path("pay/lines/<int:line_id>/dispute/", pay.dispute, name="pay_dispute"),
     path("pay/runs/<int:run_id>/", pay.payslip, name="payslip"),
     path("crew/assignments/", crew.assignments, name="crew_assignments"),
+    path("crew/availability/", crew.availability, name="availability"),
     path("crew/<int:crew_id>/confirm/", crew.confirm, name="crew_confirm"),
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),

@@ -37,7 +37,7 @@ from attendance.services.pay_rules import (
 )
 
 from .display import crew_status_column, member_column, notification_history
-from .event_crew import warn_if_booked
+from .event_crew import warn_if_booked, warn_if_unavailable
 from .jobs import start_job
 from .search import IndexedSearchMixin
 
@@ -157,6 +157,8 @@ def crew_job(request, assignments, *, kind: str, what: str):
 
 
 def invite_all(request, assignments):
+    # Said before the job starts, so the manager can stop it while it is still queued.
+    warn_if_unavailable(request, list(assignments.select_related("event", "user")[:500]))
     return crew_job(request, assignments, kind=BulkJob.Kind.SEND_INVITATIONS, what="invitations")
 
 
@@ -329,6 +331,7 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
         assignment = get_object_or_404(EventCrew, pk=crew_id)
         try:
             crew_invite(assignment=assignment)
+            warn_if_unavailable(request, [assignment])
         except CrewError as error:
             messages.error(request, f"{member_name(assignment.user)}: {error}")
         else:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from attendance.models import Event, EventCrew, EventRoleRequirement, member_name
+from attendance.services.availability import unavailable_for
 from attendance.services.crew import CrewError, crew_assign, crew_remove, crew_update
 from attendance.services.staffing import crew_conflicts, event_staffing
 
@@ -16,8 +17,30 @@ from .display import AddOnlyInlineMixin, CappedInlineMixin, crew_status_column, 
 Status = EventCrew.Status
 
 
+def warn_if_unavailable(request, assignments: list[EventCrew]) -> None:
+    """Assigning or inviting someone who marked a day of the event unavailable is allowed (they
+    may have said yes on the phone), but said, with their reason."""
+    by_event: dict[int, list[EventCrew]] = {}
+    for assignment in assignments:
+        by_event.setdefault(assignment.event_id, []).append(assignment)
+    for rows in by_event.values():
+        event = rows[0].event
+        marked = unavailable_for(event, [a.user_id for a in rows])
+        for assignment in rows:
+            row = marked.get(assignment.user_id)
+            if row is not None:
+                reason = f" ({row.reason})" if row.reason else ""
+                messages.warning(
+                    request,
+                    f"{member_name(assignment.user)} marked {row} as unavailable{reason}, "
+                    f"which includes {event.name}.",
+                )
+
+
 def warn_if_booked(request, assignment: EventCrew) -> None:
-    """Assigning someone who is confirmed elsewhere at that time is allowed, but said."""
+    """Assigning someone who is confirmed elsewhere at that time, or who marked the day
+    unavailable, is allowed, but said."""
+    warn_if_unavailable(request, [assignment])
     for clash in crew_conflicts(
         user=assignment.user, event=assignment.event, call_time=assignment.call_time
     ):

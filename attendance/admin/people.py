@@ -3,9 +3,11 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Exists, OuterRef
+from django.utils.html import format_html_join
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from attendance.models import LedgerEntry, Profile
+from attendance.services.availability import availability_upcoming
 from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
 from attendance.services.two_factor import two_factor_reset
 from attendance.templatetags.soundfusion import kes
@@ -20,8 +22,9 @@ User = get_user_model()
 class ProfileInline(admin.StackedInline):
     model = Profile
     can_delete = False
-    fields = ("phone_number", "department", "skills", "balance")
+    fields = ("phone_number", "department", "roles", "skills", "balance")
     readonly_fields = ("balance",)
+    filter_horizontal = ("roles",)
 
 
 admin.site.unregister(User)
@@ -126,12 +129,22 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
     search_fields = ("user__username",)
     search_phone = "phone_number"
     list_select_related = ("user",)
-    readonly_fields = ("user", "balance", "created_at", "updated_at", "communication_history")
+    readonly_fields = (
+        "user",
+        "balance",
+        "created_at",
+        "updated_at",
+        "communication_history",
+        "unavailable_dates",
+    )
+    filter_horizontal = ("roles",)
     fields = (
         "user",
         "phone_number",
         "department",
+        "roles",
         "skills",
+        "unavailable_dates",
         "message_channel",
         "sms_blocked_at",
         "sms_blocked_reason",
@@ -146,6 +159,15 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # profiles come with users
+
+    @admin.display(description="Cannot work (marked by them)")
+    def unavailable_dates(self, obj):
+        rows = availability_upcoming(obj.user)
+        if not rows:
+            return "No dates marked."
+        return format_html_join(
+            "", "<div>{}{}</div>", ((row, f": {row.reason}" if row.reason else "") for row in rows)
+        )
 
     def has_mpesa_request_permission(self, request):
         return can_request_payments(request)

@@ -9,6 +9,7 @@ from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLin
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
 from .people import Department, LedgerEntry, MessageChannel, Profile, member_name
+from .scheduling import Unavailability
 from .sms import SmsCallback, SmsMessage
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "SmsMessage",
     "TimesheetChange",
     "TimesheetLine",
+    "Unavailability",
     "member_name",
 ]

@@ -21,6 +21,7 @@ class MessageType(models.TextChoices):
     PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
     CREW_REPLY = "crew_reply", "Answer to an SMS reply"
     CREW_OFF = "crew_off", "Off the crew (calendar cancelled)"
+    CREW_UNAVAILABLE = "crew_unavailable", "Confirmed crew now unavailable (to managers)"
 
 
 class OutboxRow(models.Model):

@@ -46,7 +46,13 @@ class Profile(models.Model):
     )
     phone_number = KenyanPhoneField(blank=True, db_index=True)
     department = models.CharField(max_length=20, choices=Department.choices, blank=True)
-    skills = models.CharField(max_length=255, blank=True)
+    skills = models.CharField(
+        "skills and notes", max_length=255, blank=True, help_text="e.g. driving licence class"
+    )
+    # The crew roles this member can do: the staffing board ranks them first for those roles.
+    roles = models.ManyToManyField(
+        "attendance.CrewRole", blank=True, related_name="members", verbose_name="can do"
+    )
     message_channel = models.CharField(
         "messages by",
         max_length=5,

@@ -4,11 +4,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from attendance.forms import UnavailableDatesForm
 from attendance.models import EmailNotification, Event, EventCrew
+from attendance.services.availability import (
+    AvailabilityError,
+    availability_mark,
+    availability_remove,
+    availability_upcoming,
+)
 from attendance.services.crew import (
     CrewError,
     CrewLinkError,
@@ -148,3 +156,40 @@ def answer(request, crew_id, token):
         },
         status=409 if error else 200,
     )
+
+
+@login_required
+def availability(request):
+    """Dates the member cannot work: marked and removed here; managers see them when staffing."""
+    form = UnavailableDatesForm()
+    if request.method == "POST" and "remove" in request.POST:
+        if not availability_remove(user=request.user, pk=_int(request.POST["remove"])):
+            raise Http404("Not yours")
+        messages.success(request, "Removed: you are available on those dates again.")
+        return redirect("attendance:availability")
+    if request.method == "POST":
+        form = UnavailableDatesForm(request.POST)
+        if form.is_valid():
+            try:
+                row, clashes = availability_mark(user=request.user, **form.cleaned_data)
+            except AvailabilityError as error:
+                form.add_error(None, str(error))
+            else:
+                said = f"Saved: you cannot work {row}."
+                if clashes:
+                    names = ", ".join(a.event.name for a in clashes)
+                    said += (
+                        f" You are confirmed for {names} then: the event manager has been told. "
+                        "Call them too."
+                    )
+                messages.success(request, said)
+                return redirect("attendance:availability")
+    return render(
+        request,
+        "attendance/availability.html",
+        {"form": form, "dates": availability_upcoming(request.user)},
+    )
+
+
+def _int(value: str) -> int:
+    return int(value) if value.isdigit() else 0

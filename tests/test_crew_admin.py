@@ -185,7 +185,9 @@ def _crew_rows(count: int):
     ]
     for i in range(count):
         event = events[i % len(events)]
-        EventRoleRequirement.objects.get_or_create(event=event, role=roles[i % 3])
+        EventRoleRequirement.objects.get_or_create(
+            event=event, role=roles[i % 3], defaults={"needed": 20}
+        )
         assignment = EventCrewFactory(event=event, user=UserFactory(), role=roles[i % 3])
         if i % 2:
             crew_confirm(assignment=assignment)

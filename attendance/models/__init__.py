@@ -9,7 +9,7 @@ from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLin
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
 from .people import Department, LedgerEntry, MessageChannel, Profile, member_name
-from .scheduling import Unavailability
+from .scheduling import ReplacementRequest, Unavailability
 from .sms import SmsCallback, SmsMessage
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Payout",
     "PayoutResult",
     "Profile",
+    "ReplacementRequest",
     "SmsCallback",
     "SmsMessage",
     "TimesheetChange",

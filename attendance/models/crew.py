@@ -84,6 +84,10 @@ class EventCrew(models.Model):
         CONFIRMED = "confirmed", "Confirmed"
         DECLINED = "declined", "Declined"
         COMPLETED = "completed", "Completed"
+        # Waiting for a place: invited in turn when someone drops out (services/crew.py).
+        STANDBY = "standby", "Standby"
+        # The member offered themselves for an open role; the manager accepts or declines.
+        OFFERED = "offered", "Offered"
 
     event = models.ForeignKey("attendance.Event", on_delete=models.CASCADE, related_name="crew")
     user = models.ForeignKey(
@@ -107,6 +111,8 @@ class EventCrew(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     decline_reason = models.CharField(max_length=500, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Since when they wait on standby: the queue's order (first on standby, first invited).
+    standby_since = models.DateTimeField(null=True, blank=True, editable=False)
     invitation_sent = models.BooleanField(default=False)
     invitation_sent_at = models.DateTimeField(null=True, blank=True)
     reminder_sent = models.BooleanField(default=False)
@@ -126,6 +132,20 @@ class EventCrew(models.Model):
     transport_allowance = _money("transport", default=Decimal("0"), blank=True)
     meals_allowance = _money("meals", default=Decimal("0"), blank=True)
     per_diem = _money("per diem", default=Decimal("0"), blank=True)
+    # The manager's word after the event (never shown to other crew).
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, choices=[(n, f"{n} / 5") for n in range(1, 6)]
+    )
+    rating_note = models.CharField(max_length=300, blank=True)
+    rated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    rated_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -150,6 +170,10 @@ class EventCrew(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="confirmed") | Q(confirmed_at__isnull=False),
                 name="eventcrew_confirmed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5),
+                name="eventcrew_rating_1_to_5",
             ),
             models.CheckConstraint(
                 condition=(Q(agreed_fee__isnull=True) | Q(agreed_fee__gte=0))

@@ -28,6 +28,12 @@ class Event(models.Model):
     )
     description = models.TextField(blank=True)
     special_instructions = models.TextField(blank=True)
+    auto_replace = models.BooleanField(
+        "replace from standby",
+        default=True,
+        help_text="When someone declines or drops out, invite the next member on standby for "
+        "that role without waiting for a manager.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -22,6 +22,8 @@ class MessageType(models.TextChoices):
     CREW_REPLY = "crew_reply", "Answer to an SMS reply"
     CREW_OFF = "crew_off", "Off the crew (calendar cancelled)"
     CREW_UNAVAILABLE = "crew_unavailable", "Confirmed crew now unavailable (to managers)"
+    CREW_STAFFING = "crew_staffing", "Standby, offers and replacements (to managers)"
+    CREW_OFFER_ANSWER = "crew_offer_answer", "Answer to an offer or a replacement request"
 
 
 class OutboxRow(models.Model):

@@ -34,9 +34,15 @@ from attendance.services.attendance import (
     attendance_expect,
     attendance_remove,
 )
+from attendance.services.availability import unavailable_for
 from attendance.services.messaging import member_message, member_reachable
 from attendance.services.notifications import Attachment, notification_create
-from attendance.services.staffing import crew_conflicts, event_staffing
+from attendance.services.staffing import (
+    crew_conflicts,
+    event_staffing,
+    role_places_left,
+    role_places_open,
+)
 
 logger = logging.getLogger(__name__)
 Status = EventCrew.Status
@@ -49,6 +55,10 @@ _INVALID_LINK = "This link is not valid. Open the crew portal to answer the invi
 
 class CrewError(Exception):
     """An assignment change the rules refuse; the message is for the person who asked."""
+
+
+class RoleFilled(CrewError):
+    """The member said yes, but the role's places were taken first: they wait on standby."""
 
 
 class CrewLinkError(CrewError):
@@ -167,8 +177,10 @@ def crew_assign(
     by: User | None = None,
     call_time: datetime | None = None,
     notes: str = "",
+    standby: bool = False,
 ) -> EventCrew:
-    """Put a member on an event's crew, as invited (no email yet: see crew_invite).
+    """Put a member on an event's crew, as invited (no email yet: see crew_invite), or on
+    standby for the role (invited in turn when a place opens: crew_promote_standby).
 
     Raises CrewError if they are already on it or the event is over or cancelled. Being booked
     elsewhere is allowed here (a manager may be arranging a swap); crew_conflicts tells.
@@ -183,6 +195,8 @@ def crew_assign(
                 call_time=call_time,
                 notes=notes,
                 assigned_by=by,
+                status=Status.STANDBY if standby else Status.INVITED,
+                standby_since=timezone.now() if standby else None,
             )
     except IntegrityError:
         raise CrewError(f"{member_name(user)} is already on the crew of {event.name}.") from None
@@ -262,10 +276,16 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
                 "they stay on the crew. Adjust the pay line instead."
             )
         _forget_attendance(current, by=by, reason="Taken off the crew")
-        if current.invitation_sent and current.status in (Status.INVITED, Status.CONFIRMED):
+        held_a_place = current.invitation_sent and current.status in (
+            Status.INVITED,
+            Status.CONFIRMED,
+        )
+        if held_a_place:
             # They were told of it (and may have it in their calendar): tell them it is off.
             _tell_member_off(current, removed=True)
         current.delete()
+        if held_a_place and current.event.auto_replace:
+            crew_promote_standby(event=current.event, role=current.role)
 
 
 # --- Inviting -------------------------------------------------------------------------------
@@ -322,6 +342,52 @@ def crew_invite(
     return notification
 
 
+# --- Standby ------------------------------------------------------------------------------
+
+
+def crew_promote_standby(
+    *, event: Event, role: CrewRole, places: int | None = None
+) -> list[EventCrew]:
+    """Invite members on standby for the role, first come first invited, as many as there
+    are open places (or `places`, when a manager chooses). Skips whoever marked the day
+    unavailable or is confirmed elsewhere then: they stay on standby. Returns those invited.
+    """
+    if event.status == Event.Status.CANCELLED or event.starts_at <= timezone.now():
+        return []
+    if places is None:
+        places = role_places_open(event_id=event.pk, role_id=role.pk)
+    if places <= 0:
+        return []
+    invited: list[EventCrew] = []
+    with transaction.atomic():
+        queue = list(
+            EventCrew.objects.select_for_update(skip_locked=True)
+            .filter(event=event, role=role, status=Status.STANDBY)
+            .select_related("user", "event", "role")
+            .order_by("standby_since", "pk")
+        )
+        away = unavailable_for(event, [a.user_id for a in queue])
+        for candidate in queue:
+            if len(invited) == places:
+                break
+            if (
+                candidate.user_id in away
+                or crew_conflicts(
+                    user=candidate.user, event=event, call_time=candidate.call_time
+                ).exists()
+            ):
+                continue
+            if not member_reachable(candidate.user):
+                continue
+            EventCrew.objects.filter(pk=candidate.pk).update(
+                status=Status.INVITED, standby_since=None, updated_at=timezone.now()
+            )
+            candidate.status = Status.INVITED
+            crew_invite(assignment=candidate)
+            invited.append(candidate)
+    return invited
+
+
 # --- Answering ------------------------------------------------------------------------------
 
 
@@ -341,6 +407,13 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
             return current
         if current.status == Status.COMPLETED:
             raise CrewError("This assignment is already completed.")
+        if current.status == Status.STANDBY:
+            raise CrewError(
+                f"You are on standby for {current.event.name}: if a place opens, you will be "
+                "invited."
+            )
+        if current.status == Status.OFFERED:
+            raise CrewError("Your offer is with the event manager: they will answer you.")
         _ensure_not_started(current, now)
         clash = crew_conflicts(
             user=current.user, event=current.event, call_time=current.call_time
@@ -351,12 +424,24 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
                 f"You are already confirmed for {clash.event.name} ({when:%a %d %b, %H:%M}), "
                 "which overlaps this event. Decline one of them first or call the event manager."
             )
-        current.status = Status.CONFIRMED
-        current.confirmed_at = current.responded_at = now
-        current.decline_reason = ""
-        current.save(update_fields=_ANSWER_FIELDS)
-        attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
+        filled = role_places_left(event_id=current.event_id, role_id=current.role_id, lock=True)
+        if filled == 0:
+            # Someone else took the last place first: they wait, first in the queue.
+            current.status = Status.STANDBY
+            current.standby_since = current.responded_at = now
+            current.save(update_fields=[*_ANSWER_FIELDS, "standby_since"])
+        else:
+            current.status = Status.CONFIRMED
+            current.confirmed_at = current.responded_at = now
+            current.decline_reason = ""
+            current.save(update_fields=_ANSWER_FIELDS)
+            attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
     assignment.__dict__.update(current.__dict__)
+    if filled == 0:
+        raise RoleFilled(
+            f"Thank you! The {current.role} places at {current.event.name} were filled just "
+            "before your answer. You are on standby: if a place opens, you are invited first."
+        )
     return current
 
 
@@ -374,6 +459,9 @@ def crew_decline(
             return current
         _ensure_not_started(current, now)
         newly_declined = current.status != Status.DECLINED
+        held_a_place = current.status == Status.CONFIRMED or (
+            current.status == Status.INVITED and current.invitation_sent
+        )
         current.status = Status.DECLINED
         current.responded_at = now
         current.confirmed_at = None
@@ -381,14 +469,19 @@ def crew_decline(
         current.save(update_fields=_ANSWER_FIELDS)
         _forget_attendance(current, by=current.user, reason="Declined the assignment")
         if newly_declined:
-            _tell_managers_of_decline(current)
+            replacements = (
+                crew_promote_standby(event=current.event, role=current.role)
+                if (held_a_place and current.event.auto_replace)
+                else []
+            )
+            _tell_managers_of_decline(current, replacements)
             if current.invitation_sent:
                 _tell_member_off(current, removed=False)
     assignment.__dict__.update(current.__dict__)
     return current
 
 
-def _tell_managers_of_decline(assignment: EventCrew) -> None:
+def _tell_managers_of_decline(assignment: EventCrew, replacements: list[EventCrew]) -> None:
     """A decline leaves a place to fill: the event's managers hear it with the reason and
     how the role stands. Not linked to the assignment: the member's portal lists those."""
     event = assignment.event
@@ -412,6 +505,7 @@ def _tell_managers_of_decline(assignment: EventCrew) -> None:
                 "member": assignment.user,
                 "role": assignment.role,
                 "staffing": staffing,
+                "replacements": replacements,
             },
         )
 

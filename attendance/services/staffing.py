@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, When, Window
 from django.db.models.functions import Coalesce, Least, RowNumber
 
-from attendance.models import Event, EventCrew
+from attendance.models import Event, EventCrew, EventRoleRequirement
 
 Status = EventCrew.Status
 
@@ -40,6 +40,8 @@ class RoleStaffing:
     confirmed: int
     invited: int  # sent an invitation, no answer yet
     not_invited: int = 0  # assigned, invitation not sent yet
+    standby: int = 0  # waiting for a place
+    offered: int = 0  # offered themselves, waiting for a manager
 
     @property
     def is_filled(self) -> bool:
@@ -55,6 +57,8 @@ def event_staffing(event: Event) -> list[RoleStaffing]:
             confirmed=Count("pk", filter=Q(status__in=[Status.CONFIRMED, Status.COMPLETED])),
             invited=Count("pk", filter=Q(status=Status.INVITED, invitation_sent=True)),
             not_invited=Count("pk", filter=Q(status=Status.INVITED, invitation_sent=False)),
+            standby=Count("pk", filter=Q(status=Status.STANDBY)),
+            offered=Count("pk", filter=Q(status=Status.OFFERED)),
         )
     }
     staffing = []
@@ -67,12 +71,62 @@ def event_staffing(event: Event) -> list[RoleStaffing]:
                 row.get("confirmed", 0),
                 row.get("invited", 0),
                 row.get("not_invited", 0),
+                row.get("standby", 0),
+                row.get("offered", 0),
             )
         )
     # Roles someone is assigned to without a requirement still show, as "0 needed".
     for name, row in sorted(counts.items()):
-        staffing.append(RoleStaffing(name, 0, row["confirmed"], row["invited"], row["not_invited"]))
+        staffing.append(
+            RoleStaffing(
+                name,
+                0,
+                row["confirmed"],
+                row["invited"],
+                row["not_invited"],
+                row["standby"],
+                row["offered"],
+            )
+        )
     return staffing
+
+
+def role_places_left(*, event_id: int, role_id: int, lock: bool = False) -> int | None:
+    """How many more of this role the event can confirm (None: no limit set for the role).
+
+    `lock` takes the requirement row's lock first (inside the caller's transaction): every
+    confirmation of the role queues on it, so two answers at once cannot both take the last
+    place.
+    """
+    requirements = EventRoleRequirement.objects.filter(event_id=event_id, role_id=role_id)
+    if lock:
+        requirements = requirements.select_for_update()
+    needed = requirements.values_list("needed", flat=True).first()
+    if needed is None:
+        return None
+    taken = EventCrew.objects.filter(
+        event_id=event_id, role_id=role_id, status__in=[Status.CONFIRMED, Status.COMPLETED]
+    ).count()
+    return max(needed - taken, 0)
+
+
+def role_places_open(*, event_id: int, role_id: int) -> int:
+    """Places of a role neither confirmed nor waiting on an invitation already sent: how many
+    standbys to invite now. 0 when the role has no requirement."""
+    needed = (
+        EventRoleRequirement.objects.filter(event_id=event_id, role_id=role_id)
+        .values_list("needed", flat=True)
+        .first()
+    )
+    if not needed:
+        return 0
+    spoken_for = EventCrew.objects.filter(
+        Q(status__in=[Status.CONFIRMED, Status.COMPLETED])
+        | Q(status=Status.INVITED, invitation_sent=True),
+        event_id=event_id,
+        role_id=role_id,
+    ).count()
+    return max(needed - spoken_for, 0)
 
 
 def crew_roster_queryset() -> QuerySet[EventCrew]:

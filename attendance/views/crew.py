@@ -67,9 +67,13 @@ def assignments(request):
     rosters = crew_rosters_for(member=request.user, event_ids=[a.event_id for a in upcoming])
     for assignment in upcoming:
         assignment.roster, assignment.roster_total = rosters[assignment.event_id]
+    # On standby or offered: waiting for a place or for the manager's answer.
+    waiting_on = Q(status__in=[Status.STANDBY, Status.OFFERED])
+    waiting = mine.filter(waiting_on & live).select_related("event", "role")
     past = _with_messages(
         mine.exclude(asked & live)
         .exclude(coming)
+        .exclude(waiting_on)
         .exclude(status=Status.INVITED, invitation_sent=False)
     ).order_by("-event__starts_at", "-pk")
     page = Paginator(past, 20).get_page(request.GET.get("page"))
@@ -80,6 +84,7 @@ def assignments(request):
             "stats": stats,
             "pending": pending,
             "upcoming": upcoming,
+            "waiting": waiting.order_by("event__starts_at"),
             "page": page,
             "now": now,
         },

@@ -185,8 +185,9 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
         # second-factor device (django-otp); +1 the texts beside the emails in the
         # message history of an event, a member and an assignment.
         f"/admin/attendance/event/{event.pk}/change/": 21,  # +1: has it a manager?
-        # +2: the roles the member can do (the choices, their own), their unavailable dates.
-        f"/admin/attendance/profile/{member.profile.pk}/change/": 10,
+        # +3: the roles the member can do (the choices, their own), their unavailable dates;
+        # +4: their track record (three counts, their last ratings).
+        f"/admin/attendance/profile/{member.profile.pk}/change/": 14,
         f"/admin/auth/user/{member.pk}/change/": 13,  # +2: the roles in the profile inline
         f"/admin/attendance/eventcrew/{EventCrew.objects.first().pk}/change/": 11,
         f"/admin/attendance/mpesapayment/{member.mpesa_payments.first().pk}/change/": 7,

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -13,6 +14,7 @@ from attendance.services.crew_followup import crew_briefing_targets, crew_comple
 from attendance.services.events import event_ensure_manager, event_notify_created, event_save
 
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
+from .board import StaffingBoardMixin
 from .crew import crew_job, invite_all
 from .display import notification_history, status_badge_column
 from .event_crew import (
@@ -28,7 +30,7 @@ NO_MANAGER = "This event has no manager: nobody is told when crew decline. Pick 
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
     # Staffing and status next to the name: at 1280 px the last columns leave the screen.
     list_display = ("name_and_client", "when", "status_badge", "crew_filled", "venue")
     list_filter = ("status", "starts_at")
@@ -63,7 +65,12 @@ class EventAdmin(admin.ModelAdmin):
     def staffing(self, obj):
         if obj.pk is None:
             return "Save the event first, then set the crew needed and assign people."
-        return staffing_table(obj)
+        return format_html(
+            '<p><a class="button" href="{}">Open the staffing board</a> to assign, invite and '
+            "replace crew with their availability and record.</p>{}",
+            reverse("admin:attendance_event_board", args=[obj.pk]),
+            staffing_table(obj),
+        )
 
     @admin.display(description="Messages about this event (email and SMS)")
     def communication_history(self, obj):

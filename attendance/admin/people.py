@@ -3,12 +3,13 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Exists, OuterRef
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from attendance.models import LedgerEntry, Profile
+from attendance.models import EventCrew, LedgerEntry, Profile
 from attendance.services.availability import availability_upcoming
 from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
+from attendance.services.track_record import track_record as member_track_record
 from attendance.services.two_factor import two_factor_reset
 from attendance.templatetags.soundfusion import kes
 
@@ -136,6 +137,7 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
         "updated_at",
         "communication_history",
         "unavailable_dates",
+        "track_record",
     )
     filter_horizontal = ("roles",)
     fields = (
@@ -145,6 +147,7 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
         "roles",
         "skills",
         "unavailable_dates",
+        "track_record",
         "message_channel",
         "sms_blocked_at",
         "sms_blocked_reason",
@@ -159,6 +162,24 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # profiles come with users
+
+    @admin.display(description="Track record (managers only)")
+    def track_record(self, obj):
+        record = member_track_record(obj.user)
+        rated = (
+            EventCrew.objects.filter(user=obj.user, rating__isnull=False)
+            .select_related("event")
+            .order_by("-rated_at")[:5]
+        )
+        notes = format_html_join(
+            "",
+            "<div>{}: {}/5{}</div>",
+            (
+                (a.event.name, a.rating, f", {a.rating_note}" if a.rating_note else "")
+                for a in rated
+            ),
+        )
+        return format_html("<div>{}</div>{}", record.summary, notes)
 
     @admin.display(description="Cannot work (marked by them)")
     def unavailable_dates(self, obj):

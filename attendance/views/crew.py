@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance.forms import UnavailableDatesForm
-from attendance.models import EmailNotification, Event, EventCrew
+from attendance.models import CrewRole, EmailNotification, Event, EventCrew
 from attendance.services.availability import (
     AvailabilityError,
     availability_mark,
@@ -23,6 +23,12 @@ from attendance.services.crew import (
     crew_answer_link_check,
     crew_confirm,
     crew_decline,
+)
+from attendance.services.crew_offers import (
+    crew_ask_replacement,
+    crew_offer,
+    open_roles_for,
+    replacement_candidates,
 )
 from attendance.services.staffing import crew_rosters_for
 
@@ -198,3 +204,59 @@ def availability(request):
 
 def _int(value: str) -> int:
     return int(value) if value.isdigit() else 0
+
+
+@login_required
+def open_roles(request):
+    """Roles still to fill on upcoming events this member could work, to offer for."""
+    if request.method == "POST":
+        event = get_object_or_404(Event, pk=_int(request.POST.get("event", "")))
+        role = get_object_or_404(CrewRole, pk=_int(request.POST.get("role", "")))
+        try:
+            crew_offer(member=request.user, event=event, role=role)
+        except CrewError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(
+                request,
+                f"Offer sent: {role} at {event.name}. The event manager will answer you.",
+            )
+        return redirect("attendance:open_roles")
+    return render(request, "attendance/open_roles.html", {"roles": open_roles_for(request.user)})
+
+
+@login_required
+def ask_replacement(request, crew_id):
+    """A confirmed member asks to be replaced, perhaps naming a colleague who has the role."""
+    assignment = _own_assignment(request, crew_id)
+    if assignment.status != Status.CONFIRMED:
+        raise Http404("Only confirmed work can be handed over")
+    colleagues = replacement_candidates(assignment)
+    error = ""
+    if request.method == "POST":
+        chosen = _int(request.POST.get("proposed", ""))
+        proposed = next((c for c in colleagues if c.pk == chosen), None)
+        if chosen and proposed is None:
+            error = "Pick a colleague from the list."
+        else:
+            try:
+                crew_ask_replacement(
+                    assignment=assignment,
+                    proposed=proposed,
+                    reason=request.POST.get("reason", ""),
+                )
+            except CrewError as refused:
+                error = str(refused)
+            else:
+                messages.success(
+                    request,
+                    "Asked. You stay on the crew until the event manager approves; "
+                    "you will get their answer by email.",
+                )
+                return redirect("attendance:crew_assignments")
+    return render(
+        request,
+        "attendance/ask_replacement.html",
+        {"assignment": assignment, "colleagues": colleagues, "error": error},
+        status=400 if error else 200,
+    )

@@ -113,6 +113,7 @@ def world(db):
     return {
         "member": member,
         "event": tonight,
+        "confirmed": confirmed,
         "answer_url": crew_answer_url(assignment=invited, action="decline"),
     }
 
@@ -124,6 +125,9 @@ PORTAL_PAGES = [
     "/balance/",
     "/account/",
     "/crew/assignments/",
+    "/crew/availability/",
+    "/crew/open-roles/",
+    "REPLACE",
     "ANSWER",
     "/accounts/password_change/",
 ]
@@ -144,6 +148,8 @@ def test_every_portal_page_is_accessible_with_44px_targets_and_no_sideways_scrol
     for path in PORTAL_PAGES:
         if path == "EVENT":
             path = f"/events/{world['event'].pk}/"
+        elif path == "REPLACE":
+            path = f"/crew/{world['confirmed'].pk}/replace/"
         elif path == "ANSWER":
             path = world["answer_url"].replace("http://127.0.0.1:8000", "")
         open_page(driver, live_server.url + path)

@@ -82,6 +82,7 @@ class StaffingBoardMixin:
                 assignment.record = records[assignment.user_id]
             candidates, considered = board_candidates(event, chosen, search=search)
             context.update(
+                standby=sum(row.standby for row in staffing if roles.get(row.role) == chosen),
                 crew=crew,
                 candidates=candidates,
                 considered=considered,

@@ -108,3 +108,20 @@ def test_volume_in_bulk_keeps_every_balance_equal_to_its_ledger_and_spreads_a_ye
     assert emails.filter(created_at__lt=timezone.now() - timedelta(days=180)).exists()
     call_command("seed_demo", payments=400, notifications=600, quiet=True)  # tops up: nothing
     assert seeded.count() == 400 and emails.count() == 600
+
+
+def test_the_demo_shows_every_scheduling_feature(db):
+    from attendance.models import EventCrew, EventRoleRequirement, ReplacementRequest
+    from attendance.services.crew_offers import open_roles_for
+
+    call_command("seed_demo", quiet=True)
+    call_command("seed_demo", quiet=True)  # idempotent: nothing doubled
+    statuses = set(EventCrew.objects.values_list("status", flat=True))
+    assert {"standby", "offered"} <= statuses
+    assert ReplacementRequest.objects.filter(status="pending").count() == 1
+    assert EventCrew.objects.exclude(rating=None).count() == 6
+    wanjiku = get_user_model().objects.get(username="wanjiku")
+    assert {o.event.name for o in open_roles_for(wanjiku)} == {"Safaricom Jazz Festival"}
+    koroga = EventRoleRequirement.objects.filter(event__name="Koroga Festival")
+    assert sum(r.needed for r in koroga) == 40
+    assert get_user_model().objects.filter(username__startswith="stagehand").count() == 40

@@ -59,22 +59,22 @@ def _spread(n: int, count: int, rng: random.Random) -> datetime:
     return start + YEAR * (n / max(count, 1)) + timedelta(seconds=rng.randint(0, 3600))
 
 
-def bulk_crew(count: int) -> list:
+def bulk_crew(count: int, prefix: str = "crew") -> list:
     existing = set(
-        User.objects.filter(username__startswith="crew").values_list("username", flat=True)
+        User.objects.filter(username__startswith=prefix).values_list("username", flat=True)
     )
     new = [
         User(
-            username=f"crew{n:05d}",
+            username=f"{prefix}{n:05d}",
             first_name=random.Random(n).choice(FIRST_NAMES),
             last_name=f"{random.Random(-n).choice(LAST_NAMES)}-{n:05d}",
-            email=f"crew{n:05d}@soundfusion.local",
+            email=f"{prefix}{n:05d}@soundfusion.local",
         )
         for n in range(count)
-        if f"crew{n:05d}" not in existing
+        if f"{prefix}{n:05d}" not in existing
     ]
     User.objects.bulk_create(new, batch_size=BATCH)
-    users = list(User.objects.filter(username__startswith="crew").order_by("username")[:count])
+    users = list(User.objects.filter(username__startswith=prefix).order_by("username")[:count])
     have_profile = set(Profile.objects.filter(user__in=users).values_list("user_id", flat=True))
     Profile.objects.bulk_create(
         [

@@ -25,10 +25,13 @@ from attendance.models import (
     LedgerEntry,
     Profile,
     TimesheetLine,
+    Unavailability,
 )
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
+from attendance.services.availability import availability_mark
 from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_invite
+from attendance.services.crew_offers import crew_ask_replacement, crew_offer
 from attendance.services.ledger import ledger_add_by_hand
 from attendance.services.pay import (
     pay_role_save,
@@ -37,6 +40,7 @@ from attendance.services.pay import (
     timesheet_dispute,
 )
 from attendance.services.pay_runs import pay_run_approve, pay_run_create
+from attendance.services.track_record import crew_rate
 from attendance.services.two_factor import two_factor_setup
 
 User = get_user_model()
@@ -151,6 +155,7 @@ class Command(BaseCommand):
             ]
             self._demo_events(admin, manager, members)
             self._demo_pay(admin, manager, finance)
+            self._demo_scheduling(admin, manager, members)
         if crew:
             members += volume.bulk_crew(crew)
         if events or payments or notifications:
@@ -296,6 +301,87 @@ class Command(BaseCommand):
                     user=line.user,
                     reason="I stayed two more hours for the load-out; the sheet says 22:00.",
                 )
+
+    def _demo_scheduling(self, admin, manager, members):
+        """What a manager staffs with: the roles each member does, dates some cannot work,
+        ratings of past work, a standby, an offer and a replacement request waiting, a jazz
+        festival with open roles for the crew portal, and Koroga Festival needing 40 people
+        with 40 more stagehands to pick from on its staffing board."""
+        if Unavailability.objects.filter(user__username="mutua").exists():
+            return  # already seeded
+        roles = {role.name: role for role in CrewRole.objects.all()}
+        by_name = {member.username: member for member in members}
+        for member in members:
+            own = ROLE_OF.get(member.username, "Stagehand")
+            member.profile.roles.add(roles[own], *([roles["Stagehand"]] if own != "DJ" else []))
+        events = {event.name: event for event in Event.objects.filter(created_by=admin)}
+        blankets, koroga = events["Blankets & Wine"], events["Koroga Festival"]
+        availability_mark(
+            user=by_name["chebet"],
+            starts_on=timezone.localdate(koroga.starts_at) - timedelta(days=1),
+            ends_on=timezone.localdate(koroga.starts_at) + timedelta(days=1),
+            reason="Graduation in Eldoret",
+        )
+        availability_mark(
+            user=by_name["mutua"],
+            starts_on=timezone.localdate(blankets.starts_at) + timedelta(days=2),
+            reason="Clinic appointment",
+        )
+        for assignment, rating, note in zip(
+            EventCrew.objects.filter(status=EventCrew.Status.COMPLETED).order_by("pk")[:6],
+            [5, 4, 3, 5, 2, 4],
+            ["Ran the desk alone", "", "Late at load-in", "", "Left before load-out", ""],
+            strict=False,
+        ):
+            crew_rate(assignment=assignment, rating=rating, note=note, by=manager)
+        # On standby at Blankets & Wine: invited if the driver drops out.
+        if not blankets.crew.filter(user=by_name["akinyi"]).exists():
+            crew_assign(
+                event=blankets,
+                user=by_name["akinyi"],
+                role=roles["Driver"],
+                by=manager,
+                standby=True,
+            )
+        # A jazz festival with roles still open: the portal's Open roles shows them.
+        tz = timezone.get_current_timezone()
+        starts = datetime.combine(timezone.localdate() + timedelta(days=17), time(15), tzinfo=tz)
+        jazz = Event.objects.create(
+            name="Safaricom Jazz Festival",
+            client="Safaricom PLC",
+            venue="Kasarani Stadium, Nairobi",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=8),
+            call_time=starts - timedelta(hours=3),
+            status=Event.Status.PLANNED,
+            created_by=admin,
+        )
+        jazz.managers.add(manager)
+        for name, needed in (("FOH engineer", 2), ("Stagehand", 4), ("Driver", 1)):
+            EventRoleRequirement.objects.create(event=jazz, role=roles[name], needed=needed)
+        crew_offer(member=by_name["omondi"], event=jazz, role=roles["FOH engineer"])
+        # A confirmed member asking to be replaced at the wedding.
+        wedding = events["Wedding reception"]
+        asking = (
+            wedding.crew.filter(status=EventCrew.Status.CONFIRMED)
+            .exclude(user__username="wanjiku")
+            .first()
+        )
+        if asking is not None:
+            crew_ask_replacement(assignment=asking, reason="Family emergency upcountry")
+        # Koroga: 40 places, and 40 stagehands to choose from on the board.
+        for name, needed in (
+            ("Stagehand", 30),
+            ("FOH engineer", 2),
+            ("Monitor engineer", 2),
+            ("Lighting technician", 4),
+            ("Driver", 2),
+        ):
+            EventRoleRequirement.objects.update_or_create(
+                event=koroga, role=roles[name], defaults={"needed": needed}
+            )
+        for extra in volume.bulk_crew(40, prefix="stagehand"):
+            extra.profile.roles.add(roles["Stagehand"])
 
     def _demo_crew(self, event, crew, days, admin):
         """Past events: completed crew. Today and in 3 days: confirmed (the wedding still waits

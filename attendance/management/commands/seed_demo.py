@@ -371,7 +371,7 @@ class Command(BaseCommand):
             crew_ask_replacement(assignment=asking, reason="Family emergency upcountry")
         # Koroga: 40 places, and 40 stagehands to choose from on the board.
         for name, needed in (
-            ("Stagehand", 30),
+            ("Stagehand", 29),  # with the DJ: 40 in all
             ("FOH engineer", 2),
             ("Monitor engineer", 2),
             ("Lighting technician", 4),

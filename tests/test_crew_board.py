@@ -128,8 +128,9 @@ def test_the_board_costs_the_same_queries_for_1_and_200_candidates(staff_client,
         crew_confirm(assignment=EventCrewFactory(event=event, role=rigger))
     # 18 at both sizes: the session, the second factor, the event, its staffing (2), roles,
     # the crew on the role with their records (3), the candidates (1), their unavailable dates
-    # (1) and records (3), replacement requests, messages, and the counts of not invited yet.
-    assert _board_queries(staff_client, event, rigger) == 18
+    # (1) and records (3), replacement requests, messages, the counts of not invited yet, and
+    # the role's open places (2).
+    assert _board_queries(staff_client, event, rigger) == 20
 
 
 def test_the_board_assigns_and_invites_several_at_once_as_a_background_job(
@@ -319,3 +320,26 @@ def test_the_members_admin_page_shows_their_record_and_ratings(staff_client, cre
     _past_worked(crew, rigger, status=Status.CONFIRMED)
     body = staff_client.get(f"/admin/attendance/profile/{crew.profile.pk}/change/").content.decode()
     assert "1 worked, 1 no-show, rated 4.0/5 (1)" in body and "4/5, Solid" in body
+
+
+def test_a_40_place_role_is_filled_from_the_board_in_one_click(
+    staff_client, rigger, django_capture_on_commit_callbacks
+):
+    event = _event(name="Koroga Festival")
+    EventRoleRequirement.objects.create(event=event, role=rigger, needed=40)
+    members = [UserFactory() for _ in range(45)]
+    for member in members:
+        member.profile.roles.add(rigger)
+    away = members[:3]
+    for member in away:
+        availability_mark(user=member, starts_on=timezone.localdate(event.starts_at))
+    UserFactory()  # does not do the role: never picked
+    url = f"/admin/attendance/event/{event.pk}/board/?role={rigger.pk}"
+    assert "Invite the best 40" in staff_client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(url, {"do": "fill", "role": rigger.pk})
+    assert response.status_code == 302
+    invited = EventCrew.objects.filter(event=event)
+    assert invited.count() == 40 and all(a.invitation_sent for a in invited)
+    assert not invited.filter(user__in=away).exists()
+    assert "Invite the best" not in staff_client.get(url).content.decode()  # nothing open

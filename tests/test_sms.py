@@ -469,3 +469,30 @@ def test_the_sms_list_costs_the_same_queries_for_1_and_50_texts(
         page = staff_client.get("/admin/attendance/smsmessage/")
     assert page.status_code == 200
     assert page.content.decode().count("Delivered") >= rows
+
+
+def test_a_member_who_takes_texts_gets_the_payment_receipt_by_sms(
+    at_sms, client, settings, django_capture_on_commit_callbacks
+):
+    from attendance.models import MpesaPayment
+    from tests.factories import PaymentFactory
+    from tests.mpesa_wire import success_callback
+
+    member = _member("01", profile__message_channel="sms")
+    payment = PaymentFactory(user=member, amount=100)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/",
+            success_callback(payment.checkout_request_id),
+            content_type="application/json",
+        )
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == MpesaPayment.Status.COMPLETED
+    text = SmsMessage.objects.get(notification_type="payment_confirmation")
+    assert text.status == Status.SENT
+    [received] = [m for m in _messages(at_sms) if "NLJ7RT61SV" in m["message"]]
+    assert received["to"] == "+254712345601"
+    # The email is written but held: it goes out only if the text cannot reach them.
+    held = EmailNotification.objects.get(notification_type="payment_confirmation")
+    assert held.status == E.HELD

@@ -22,7 +22,7 @@ from attendance.services.crew_offers import (
     crew_offer_decline,
     crew_replacement_decide,
 )
-from attendance.services.staffing import event_staffing
+from attendance.services.staffing import event_staffing, role_places_open
 from attendance.services.staffing_board import board_candidates
 from attendance.services.track_record import crew_rate, track_records
 
@@ -82,6 +82,7 @@ class StaffingBoardMixin:
                 assignment.record = records[assignment.user_id]
             candidates, considered = board_candidates(event, chosen, search=search)
             context.update(
+                open_places=role_places_open(event_id=event.pk, role_id=chosen.pk),
                 standby=sum(row.standby for row in staffing if roles.get(row.role) == chosen),
                 crew=crew,
                 candidates=candidates,
@@ -108,6 +109,8 @@ class StaffingBoardMixin:
         try:
             if do in ("assign", "invite", "standby") and role is not None:
                 return _assign(request, event, role, do)
+            if do == "fill" and role is not None:
+                return _fill(request, event, role)
             if do == "promote" and role is not None:
                 invited = crew_promote_standby(event=event, role=role, places=1)
                 _said(request, invited, "Invited from standby", "Nobody on standby can come.")
@@ -181,6 +184,27 @@ def _assign(request, event: Event, role: CrewRole, do: str):
     where = "on standby for" if do == "standby" else "assigned as"
     messages.success(request, f"{names}: {where} {role} (not invited yet).")
     return None
+
+
+def _fill(request, event: Event, role: CrewRole):
+    """Invite the best free members who do the role, as many as there are open places: a
+    40-person role staffed in one click (the manager reads the list first)."""
+    places = role_places_open(event_id=event.pk, role_id=role.pk)
+    if not places:
+        messages.info(request, f"No {role} places are open.")
+        return None
+    best, _ = board_candidates(event, role, shown=10_000)
+    picks = [c.user for c in best if c.free and c.can_do][:places]
+    if not picks:
+        messages.warning(request, f"Nobody free who does {role}: pick from the list by hand.")
+        return None
+    made = [crew_assign(event=event, user=user, role=role, by=request.user) for user in picks]
+    if len(made) < places:
+        messages.warning(
+            request,
+            f"Only {len(made)} free members do {role}; {places - len(made)} place(s) still open.",
+        )
+    return invite_all(request, EventCrew.objects.filter(pk__in=[a.pk for a in made]))
 
 
 def _chosen_role(request, staffing, roles: dict[str, CrewRole]) -> CrewRole | None:

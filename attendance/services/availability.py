@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from attendance.models import EmailNotification, Event, EventCrew, Unavailability
 from attendance.services.notifications import notification_create
+from attendance.services.staffing import event_contacts
 
 # Far enough ahead for a season's planning; longer is a mistake more often than a plan.
 MAX_DAYS = 366
@@ -90,10 +91,7 @@ def _confirmed_on(user: User, first: date, last: date) -> QuerySet[EventCrew]:
 
 def _tell_managers(assignment: EventCrew, row: Unavailability) -> None:
     event = assignment.event
-    managers = [m for m in event.managers.all() if m.email]
-    if not managers and event.created_by is not None and event.created_by.email:
-        managers = [event.created_by]
-    for manager in managers:
+    for manager in event_contacts(event):
         notification_create(
             recipient=manager.email,
             user=manager,

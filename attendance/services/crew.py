@@ -39,6 +39,7 @@ from attendance.services.messaging import member_message, member_reachable
 from attendance.services.notifications import Attachment, notification_create
 from attendance.services.staffing import (
     crew_conflicts,
+    event_contacts,
     event_staffing,
     role_places_left,
     role_places_open,
@@ -485,10 +486,7 @@ def _tell_managers_of_decline(assignment: EventCrew, replacements: list[EventCre
     """A decline leaves a place to fill: the event's managers hear it with the reason and
     how the role stands. Not linked to the assignment: the member's portal lists those."""
     event = assignment.event
-    managers = list(event.managers.exclude(email=""))
-    if not managers and event.created_by_id:
-        # Nobody was picked to manage it: whoever created it hears, rather than nobody.
-        managers = [u for u in [event.created_by] if u is not None and u.email]
+    managers = event_contacts(event)
     if not managers:
         logger.warning("Event %s has no manager with an email: a decline told no one", event.pk)
         return

@@ -33,7 +33,7 @@ from attendance.services.crew import (
     crew_invite,
 )
 from attendance.services.notifications import notification_create
-from attendance.services.staffing import crew_conflicts
+from attendance.services.staffing import crew_conflicts, event_contacts
 
 Status = EventCrew.Status
 # How far ahead crew see open roles, and how many at most.
@@ -244,10 +244,7 @@ def _invite_colleague(assignment: EventCrew, colleague: User, by: User) -> Event
 
 
 def _tell_managers(event: Event, what: str, **context: object) -> None:
-    managers = [m for m in event.managers.all() if m.email]
-    if not managers and event.created_by is not None and event.created_by.email:
-        managers = [event.created_by]
-    for manager in managers:
+    for manager in event_contacts(event):
         notification_create(
             recipient=manager.email,
             user=manager,

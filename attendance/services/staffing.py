@@ -12,6 +12,15 @@ from attendance.models import Event, EventCrew, EventRoleRequirement
 Status = EventCrew.Status
 
 
+def event_contacts(event: Event) -> list[User]:
+    """Who hears about an event's crew (declines, offers, dates marked unavailable): its
+    managers with an email address; when nobody was picked, whoever created it."""
+    managers = [manager for manager in event.managers.all() if manager.email]
+    if not managers and event.created_by is not None and event.created_by.email:
+        managers = [event.created_by]
+    return managers
+
+
 def crew_conflicts(
     *, user: User, event: Event, call_time: datetime | None = None
 ) -> QuerySet[EventCrew]:

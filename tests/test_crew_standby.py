@@ -155,3 +155,27 @@ def test_roles_without_a_requirement_have_no_limit():
     for _ in range(3):
         crew_confirm(assignment=_invited(event, role))
     assert event.crew.filter(status=Status.CONFIRMED).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_manager_can_invite_a_standby_out_of_turn_from_the_board(staff_client):
+    role = CrewRoleFactory()
+    event = _event_needing(role, needed=2)
+    first = crew_assign(event=event, user=UserFactory(), role=role, standby=True)
+    chosen = crew_assign(event=event, user=UserFactory(), role=role, standby=True)
+    response = staff_client.post(
+        f"/admin/attendance/event/{event.pk}/board/?role={role.pk}",
+        {"do": "invite_now", "assignment": chosen.pk},
+    )
+    assert response.status_code == 302
+    first.refresh_from_db()
+    chosen.refresh_from_db()
+    assert (chosen.status, chosen.invitation_sent, chosen.standby_since) == (
+        Status.INVITED,
+        True,
+        None,
+    )
+    assert first.status == Status.STANDBY
+    offer = EventCrew.objects.create(event=event, user=UserFactory(), role=role, status="offered")
+    with pytest.raises(CrewError, match="accept or decline the offer"):
+        crew_invite(assignment=offer)

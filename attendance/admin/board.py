@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from attendance.models import CrewRole, Event, EventCrew, ReplacementRequest, member_name
-from attendance.services.crew import CrewError, crew_assign, crew_promote_standby
+from attendance.services.crew import CrewError, crew_assign, crew_invite, crew_promote_standby
 from attendance.services.crew_offers import (
     crew_offer_accept,
     crew_offer_decline,
@@ -114,6 +114,12 @@ class StaffingBoardMixin:
             if do == "promote" and role is not None:
                 invited = crew_promote_standby(event=event, role=role, places=1)
                 _said(request, invited, "Invited from standby", "Nobody on standby can come.")
+            elif do == "invite_now":
+                waiting = get_object_or_404(
+                    EventCrew, pk=_int(request.POST.get("assignment")), event=event
+                )
+                crew_invite(assignment=waiting)
+                messages.success(request, f"Invited {member_name(waiting.user)} from standby.")
             elif do in ("accept", "decline"):
                 offer = get_object_or_404(EventCrew, pk=_int(request.POST.get("assignment")))
                 if offer.event_id != event.pk:

@@ -298,14 +298,18 @@ def crew_invite(
     """Send the invitation: by email event, role, call time, map, instructions, .ics, answer
     links; by SMS the essentials, a short link to the answer page and the reply code.
 
-    Sending again is allowed while the member has not answered (a lost message). Raises
-    CrewError if they have answered, the event has started, or nothing can reach them.
+    Sending again is allowed while the member has not answered (a lost message). A member on
+    standby is invited out of turn (the manager's choice). Raises CrewError if they have
+    answered, the event has started, or nothing can reach them.
     """
     now = now or timezone.now()
     with transaction.atomic():
         current = _locked(assignment)
-        if current.status != Status.INVITED:
+        if current.status == Status.OFFERED:
+            raise CrewError("offered themselves: accept or decline the offer on the board.")
+        if current.status not in (Status.INVITED, Status.STANDBY):
             raise CrewError(f"already answered ({current.get_status_display()}).")
+        current.status, current.standby_since = Status.INVITED, None
         _ensure_not_started(current, now)
         if not member_reachable(current.user):
             raise CrewError("no email address, and no phone number that takes SMS.")
@@ -332,6 +336,8 @@ def crew_invite(
         current.invitation_sent_at = now
         current.save(
             update_fields=[
+                "status",
+                "standby_since",
                 "invitation_sent",
                 "invitation_sent_at",
                 "link_code",
@@ -380,11 +386,12 @@ def crew_promote_standby(
                 continue
             if not member_reachable(candidate.user):
                 continue
-            EventCrew.objects.filter(pk=candidate.pk).update(
-                status=Status.INVITED, standby_since=None, updated_at=timezone.now()
-            )
-            candidate.status = Status.INVITED
-            crew_invite(assignment=candidate)
+            try:
+                crew_invite(assignment=candidate)
+            except CrewError:
+                # Never let one standby's problem undo the decline that freed the place.
+                logger.warning("Standby %s could not be invited", candidate.pk, exc_info=True)
+                continue
             invited.append(candidate)
     return invited
 

@@ -171,3 +171,17 @@ def test_the_account_page_starts_renews_and_stops_the_feed_by_post(crew_client, 
     crew_client.post("/account/", {"calendar": "stop"})
     crew.profile.refresh_from_db()
     assert crew.profile.calendar_token is None
+
+
+def test_a_member_who_takes_texts_hears_by_sms_that_they_are_off(at_sms, invited):
+    from attendance.models import SmsMessage
+    from attendance.services.people import profile_set_channel
+
+    profile_set_channel(user=invited.user, channel="sms")
+    crew_remove(assignment=invited)
+    text = SmsMessage.objects.get(notification_type="crew_off")
+    assert "the manager has taken you off Koroga Festival" in text.message
+    # The email with the calendar cancel is held as the fallback.
+    held = EmailNotification.objects.get(notification_type=Type.CREW_OFF)
+    assert held.status == EmailNotification.Status.HELD
+    assert str(_calendar(held)["METHOD"]) == "CANCEL"

@@ -109,6 +109,11 @@ def _context(notification_type: str) -> dict:
                 "phone": "2547*****678",
                 "pay_url": "https://crew.soundfusion.co.ke/pay/",
             }
+        case "crew_off":
+            return {**base, "removed": True}
+        case "crew_offer_answer":
+            # The longest of its four answers: a replacement refused.
+            return {**base, "accepted": False, "request": object()}
         case "crew_reply":
             answer = f"confirmed, {LONG_EVENT}, call Wed 30 Dec 16:30."
             return {**base, "answer": answer}
@@ -140,3 +145,19 @@ def test_a_cancellation_says_so_in_capitals():
     text = sms_render("event_updated", context)
     assert "is CANCELLED" in text
     assert sms_segments(text).parts == 1
+
+
+@pytest.mark.parametrize(
+    ("accepted", "asked", "says"),
+    [
+        (True, None, "offer accepted! Safaricom Jazz"),
+        (False, None, "thank you for offering"),
+        (True, "asked", "replacement approved, you are off"),
+        (False, "asked", "replacement not approved: you still work"),
+    ],
+)
+def test_every_answer_to_an_offer_or_a_request_fits_one_segment(accepted, asked, says):
+    context = {**_context("crew_offer_answer"), "accepted": accepted, "request": asked}
+    text = sms_render("crew_offer_answer", context)
+    assert says in text
+    assert sms_segments(text).parts == 1, text

@@ -522,12 +522,10 @@ def _tell_member_off(assignment: EventCrew, *, removed: bool) -> None:
     EventCrew.objects.filter(pk=assignment.pk).update(
         calendar_sequence=assignment.calendar_sequence
     )
-    user = assignment.user
-    if not user.email:
-        return
-    notification_create(
-        recipient=user.email,
-        user=user,
+    # On their channel: a member who takes texts only hears it by SMS (the email, with the
+    # calendar file, is held as the fallback).
+    member_message(
+        user=assignment.user,
         event=assignment.event,
         notification_type=EmailNotification.Type.CREW_OFF,
         context={

@@ -32,6 +32,7 @@ from attendance.services.crew import (
     crew_decline,
     crew_invite,
 )
+from attendance.services.messaging import member_message
 from attendance.services.notifications import notification_create
 from attendance.services.staffing import crew_conflicts, event_contacts
 
@@ -268,12 +269,8 @@ def _tell_member(
     request: ReplacementRequest | None = None,
     link: bool = True,
 ) -> None:
-    user = assignment.user
-    if not user.email:
-        return
-    notification_create(
-        recipient=user.email,
-        user=user,
+    member_message(
+        user=assignment.user,
         event=assignment.event,
         notification_type=EmailNotification.Type.CREW_OFFER_ANSWER,
         context={

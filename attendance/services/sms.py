@@ -52,6 +52,8 @@ SMS_TYPES = frozenset(
         "payment_confirmation",
         "payout_receipt",
         "crew_reply",
+        "crew_off",
+        "crew_offer_answer",
     }
 )
 

@@ -235,6 +235,8 @@ def test_the_portal_offers_and_asks_for_a_replacement(crew_client, crew, rigger)
     assert response.status_code == 302
     ask = ReplacementRequest.objects.get()
     assert ask.proposed == colleague and ask.reason == "Exam moved"
+    page = crew_client.get("/crew/assignments/").content.decode()
+    assert "You asked to be replaced" in page and "Ask to be replaced</a>" not in page
     # Someone else's assignment is a 404.
     other = EventCrewFactory(event=event, user=UserFactory(), role=rigger)
     assert crew_client.get(f"/crew/{other.pk}/replace/").status_code == 404

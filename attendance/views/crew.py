@@ -3,14 +3,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance.forms import UnavailableDatesForm
-from attendance.models import CrewRole, EmailNotification, Event, EventCrew
+from attendance.models import CrewRole, EmailNotification, Event, EventCrew, ReplacementRequest
 from attendance.services.availability import (
     AvailabilityError,
     availability_mark,
@@ -69,7 +69,14 @@ def assignments(request):
     )
     coming = Q(status=Status.CONFIRMED, event__ends_at__gt=now)  # cancelled ones say so
     pending = _with_messages(mine.filter(asked & live)).order_by("event__starts_at")
-    upcoming = list(_with_messages(mine.filter(coming)).order_by("event__starts_at"))
+    asked_to_go = ReplacementRequest.objects.filter(
+        assignment=OuterRef("pk"), status=ReplacementRequest.Status.PENDING
+    )
+    upcoming = list(
+        _with_messages(mine.filter(coming))
+        .annotate(replacement_asked=Exists(asked_to_go))
+        .order_by("event__starts_at")
+    )
     rosters = crew_rosters_for(member=request.user, event_ids=[a.event_id for a in upcoming])
     for assignment in upcoming:
         assignment.roster, assignment.roster_total = rosters[assignment.event_id]

@@ -9,7 +9,8 @@ from django.core import signing
 from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, EventCrew
-from attendance.services.crew import crew_answer_token, crew_invite
+from attendance.services.crew import crew_invite
+from attendance.services.crew_links import crew_answer_token
 from tests.factories import EventCrewFactory, EventFactory
 
 Status = EventCrew.Status

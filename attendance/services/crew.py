@@ -6,19 +6,15 @@ answer timestamps stay in step whichever door (portal, email link, admin, beat) 
 """
 
 import logging
-import secrets
 from datetime import datetime, timedelta
 from typing import Literal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.core import signing
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
-from attendance.ics import CANCEL, PUBLISH, assignment_ics
 from attendance.models import (
     Attendance,
     CrewRole,
@@ -35,23 +31,24 @@ from attendance.services.attendance import (
     attendance_remove,
 )
 from attendance.services.availability import unavailable_for
-from attendance.services.messaging import member_message, member_reachable
-from attendance.services.notifications import Attachment, notification_create
+from attendance.services.crew_links import crew_answer_url, crew_short_url, give_codes
+from attendance.services.crew_notices import (
+    crew_calendar_file,
+    crew_email,
+    crew_tell_managers_of_decline,
+    crew_tell_member_off,
+)
+from attendance.services.messaging import member_reachable
 from attendance.services.staffing import (
     crew_conflicts,
-    event_contacts,
-    event_staffing,
     role_places_left,
     role_places_open,
 )
 
 logger = logging.getLogger(__name__)
 Status = EventCrew.Status
-ANSWERS = ("confirm", "decline")
-_ANSWER_SALT = "attendance.crew.answer"
 # What an answer (confirm or decline) changes on an assignment.
 _ANSWER_FIELDS = ["status", "confirmed_at", "responded_at", "decline_reason", "updated_at"]
-_INVALID_LINK = "This link is not valid. Open the crew portal to answer the invitation."
 
 
 class CrewError(Exception):
@@ -60,103 +57,6 @@ class CrewError(Exception):
 
 class RoleFilled(CrewError):
     """The member said yes, but the role's places were taken first: they wait on standby."""
-
-
-class CrewLinkError(CrewError):
-    """An answer link that is forged, meant for something else, or too old."""
-
-    def __init__(self, message: str, *, expired: bool = False):
-        super().__init__(message)
-        self.expired = expired
-
-
-# --- Signed answer links --------------------------------------------------------------------
-
-
-def crew_answer_token(*, assignment: EventCrew, action: str) -> str:
-    """A token that answers this one assignment with this one action, for a limited time."""
-    if action not in ANSWERS:
-        raise ValueError(action)
-    return signing.dumps([assignment.pk, assignment.user_id, action], salt=_ANSWER_SALT)
-
-
-def crew_answer_url(*, assignment: EventCrew, action: str) -> str:
-    token = crew_answer_token(assignment=assignment, action=action)
-    return settings.SITE_URL + reverse("attendance:crew_answer", args=[assignment.pk, token])
-
-
-def crew_answer_link_check(*, crew_id: int, token: str) -> tuple[EventCrew, str]:
-    """The assignment and action a link answers. Raises CrewError if it is forged or expired.
-
-    The assignment id is signed, so a token cannot be replayed against another assignment by
-    changing the id in the URL.
-    """
-    max_age = timedelta(days=settings.CREW_ANSWER_LINK_MAX_AGE_DAYS)
-    try:
-        pk, user_id, action = signing.loads(token, salt=_ANSWER_SALT, max_age=max_age)
-    except signing.SignatureExpired:
-        raise CrewLinkError(
-            "This link has expired. Open the crew portal to answer the invitation.", expired=True
-        ) from None
-    except (signing.BadSignature, ValueError, TypeError):
-        raise CrewLinkError(_INVALID_LINK) from None
-    assignment = (
-        EventCrew.objects.select_related("event", "role", "user")
-        .filter(pk=pk, user_id=user_id)
-        .first()
-    )
-    if pk != crew_id or action not in ANSWERS or assignment is None:
-        raise CrewLinkError(_INVALID_LINK)
-    return assignment, action
-
-
-# --- Short links and reply codes (for SMS) ---------------------------------------------------
-
-# No 0/O, 1/I/L: read off a phone screen and typed, they would be mistaken. Ten of these is
-# about 49 bits: with every invitation of a busy year open, a guess hits one in 10^11.
-_LINK_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-LINK_CODE_LENGTH = 10
-
-
-def _give_codes(assignment: EventCrew) -> None:
-    if not assignment.link_code:
-        assignment.link_code = "".join(
-            secrets.choice(_LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH)
-        )
-    if not assignment.reply_code:
-        # Unique among the member's open invitations; the sender's number does the rest.
-        taken = set(
-            EventCrew.objects.filter(user=assignment.user_id, status=Status.INVITED)
-            .exclude(pk=assignment.pk)
-            .values_list("reply_code", flat=True)
-        )
-        code = f"{secrets.randbelow(9000) + 1000}"
-        while code in taken:
-            code = f"{secrets.randbelow(9000) + 1000}"
-        assignment.reply_code = code
-
-
-def crew_short_url(*, assignment: EventCrew) -> str:
-    return f"{settings.SITE_URL}/{assignment.link_code}/"
-
-
-def crew_short_link_resolve(*, code: str) -> EventCrew | None:
-    """The invitation a short link belongs to, while it can still be answered (open, not
-    started, not cancelled, within the link's lifetime); None otherwise."""
-    now = timezone.now()
-    assignment = (
-        EventCrew.objects.select_related("event")
-        .filter(link_code=code, invitation_sent=True)
-        .exclude(event__status=Event.Status.CANCELLED)
-        .filter(event__starts_at__gt=now)
-        .first()
-    )
-    if assignment is None or assignment.invitation_sent_at is None:
-        return None
-    max_age = timedelta(days=settings.CREW_ANSWER_LINK_MAX_AGE_DAYS)
-    if assignment.invitation_sent_at + max_age <= now:
-        return None
-    return assignment
 
 
 # --- Assigning ------------------------------------------------------------------------------
@@ -283,7 +183,7 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
         )
         if held_a_place:
             # They were told of it (and may have it in their calendar): tell them it is off.
-            _tell_member_off(current, removed=True)
+            crew_tell_member_off(current, removed=True)
         current.delete()
         if held_a_place and current.event.auto_replace:
             crew_promote_standby(event=current.event, role=current.role)
@@ -313,7 +213,7 @@ def crew_invite(
         _ensure_not_started(current, now)
         if not member_reachable(current.user):
             raise CrewError("no email address, and no phone number that takes SMS.")
-        _give_codes(current)
+        give_codes(current)
         notification = crew_email(
             current,
             EmailNotification.Type.CREW_INVITATION,
@@ -482,78 +382,11 @@ def crew_decline(
                 if (held_a_place and current.event.auto_replace)
                 else []
             )
-            _tell_managers_of_decline(current, replacements)
+            crew_tell_managers_of_decline(current, replacements)
             if current.invitation_sent:
-                _tell_member_off(current, removed=False)
+                crew_tell_member_off(current, removed=False)
     assignment.__dict__.update(current.__dict__)
     return current
-
-
-def _tell_managers_of_decline(assignment: EventCrew, replacements: list[EventCrew]) -> None:
-    """A decline leaves a place to fill: the event's managers hear it with the reason and
-    how the role stands. Not linked to the assignment: the member's portal lists those."""
-    event = assignment.event
-    managers = event_contacts(event)
-    if not managers:
-        logger.warning("Event %s has no manager with an email: a decline told no one", event.pk)
-        return
-    staffing = next((s for s in event_staffing(event) if s.role == assignment.role.name), None)
-    for manager in managers:
-        notification_create(
-            recipient=manager.email,
-            user=manager,
-            event=event,
-            notification_type=EmailNotification.Type.CREW_DECLINED,
-            context={
-                "assignment": assignment,
-                "event": event,
-                "member": assignment.user,
-                "role": assignment.role,
-                "staffing": staffing,
-                "replacements": replacements,
-            },
-        )
-
-
-def _tell_member_off(assignment: EventCrew, *, removed: bool) -> None:
-    """The member is off this event (declined, or taken off by a manager): an email saying so
-    with a METHOD:CANCEL calendar file, so the entry their invitation added goes away."""
-    assignment.calendar_sequence += 1
-    EventCrew.objects.filter(pk=assignment.pk).update(
-        calendar_sequence=assignment.calendar_sequence
-    )
-    # On their channel: a member who takes texts only hears it by SMS (the email, with the
-    # calendar file, is held as the fallback).
-    member_message(
-        user=assignment.user,
-        event=assignment.event,
-        notification_type=EmailNotification.Type.CREW_OFF,
-        context={
-            "assignment": assignment,
-            "event": assignment.event,
-            "role": assignment.role,
-            "removed": removed,
-            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
-        },
-        attachments=(crew_calendar_file(assignment, method=CANCEL),),
-        crew_assignment=None if removed else assignment,  # a removed row is deleted next
-    )
-
-
-def crew_calendar_file(
-    assignment: EventCrew, *, now: datetime | None = None, method: str = PUBLISH
-) -> Attachment:
-    """The assignment's calendar entry as an email attachment (same name every time)."""
-    return Attachment(
-        filename=f"sound-fusion-{assignment.event_id}.ics",
-        content=assignment_ics(
-            assignment,
-            now=now or timezone.now(),
-            url=settings.SITE_URL + reverse("attendance:crew_assignments"),
-            method=method,
-        ),
-        mimetype="text/calendar",
-    )
 
 
 # --- Internals ------------------------------------------------------------------------------
@@ -583,36 +416,6 @@ def _forget_attendance(assignment: EventCrew, *, by: User | None, reason: str) -
         event=assignment.event_id, user=assignment.user_id, check_in_at__isnull=True
     ):
         attendance_remove(attendance=attendance, by=by, reason=reason)
-
-
-def crew_email(
-    assignment: EventCrew,
-    notification_type: str,
-    context: dict,
-    attachments: tuple[Attachment, ...] = (),
-    sms_context: dict | None = None,
-) -> EmailNotification | SmsMessage | None:
-    """A message to the member about this assignment (email and/or SMS, as they chose),
-    linked to it for the portal and admin. None if nothing can reach them."""
-    return member_message(
-        user=assignment.user,
-        event=assignment.event,
-        crew_assignment=assignment,
-        notification_type=notification_type,
-        context={
-            "assignment": assignment,
-            "event": assignment.event,
-            "role": assignment.role,
-            "call_time": assignment.expected_call_time,
-            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
-            # The page with the Check in button (confirmed crew have an attendance row).
-            "event_url": settings.SITE_URL
-            + reverse("attendance:event_detail", args=[assignment.event_id]),
-            **context,
-        },
-        attachments=attachments,
-        sms_context=sms_context,
-    )
 
 
 def _change(label: str, before: object, after: object) -> dict:

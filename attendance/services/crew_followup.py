@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, Event, EventCrew, SmsMessage
 from attendance.services.attendance import attendance_close_at_end
-from attendance.services.crew import CrewError, crew_email
+from attendance.services.crew import CrewError
+from attendance.services.crew_notices import crew_email
 from attendance.services.pay import timesheet_create
 from attendance.services.staffing import crew_roster
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH
 from attendance.models import EmailNotification, Event, EventCrew
-from attendance.services.crew import crew_calendar_file
+from attendance.services.crew_notices import crew_calendar_file
 from attendance.services.messaging import member_message
 from attendance.services.notifications import notification_create
 

@@ -17,13 +17,8 @@ from attendance.services.availability import (
     availability_remove,
     availability_upcoming,
 )
-from attendance.services.crew import (
-    CrewError,
-    CrewLinkError,
-    crew_answer_link_check,
-    crew_confirm,
-    crew_decline,
-)
+from attendance.services.crew import CrewError, crew_confirm, crew_decline
+from attendance.services.crew_links import CrewLinkError, crew_answer_link_check
 from attendance.services.crew_offers import (
     crew_ask_replacement,
     crew_offer,

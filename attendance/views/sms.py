@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from attendance.models import SmsCallback
-from attendance.services.crew import crew_answer_url, crew_short_link_resolve
+from attendance.services.crew_links import crew_answer_url, crew_short_link_resolve
 from attendance.services.sms_inbox import sms_callback_receive
 
 from .api import _read_body, client_address

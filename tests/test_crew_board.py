@@ -345,3 +345,21 @@ def test_a_40_place_role_is_filled_from_the_board_in_one_click(
     assert invited.count() == 40 and all(a.invitation_sent for a in invited)
     assert not invited.filter(user__in=away).exists()
     assert "Invite the best" not in staff_client.get(url).content.decode()  # nothing open
+
+
+@pytest.mark.parametrize("events", [1, 25])
+def test_open_roles_cost_the_same_queries_for_1_and_25_open_events(
+    crew, rigger, events, django_assert_max_num_queries
+):
+    crew.profile.roles.add(rigger)
+    for n in range(events):
+        event = _event(days=3 + n)
+        EventRoleRequirement.objects.create(event=event, role=rigger, needed=2)
+    availability_mark(user=crew, starts_on=timezone.localdate(_event(days=4).starts_at))
+    booked = EventCrewFactory(event=_event(days=6), user=crew, role=rigger)
+    crew_confirm(assignment=booked)
+    with django_assert_max_num_queries(4):
+        found = open_roles_for(crew)
+    # Every open event but the one on the day marked off (day 4) and the one at the time of
+    # her booking (day 6): with a single event (day 3) neither applies.
+    assert len(found) == (1 if events == 1 else events - 2)

@@ -27,7 +27,7 @@ from attendance.services.staffing_board import board_candidates
 from attendance.services.track_record import crew_rate, track_records
 
 from .crew import invite_all
-from .event_crew import warn_if_booked
+from .event_crew import warn_if_clashing, warn_if_unavailable
 
 Status = EventCrew.Status
 # Crew on a role shown on the board (a festival's 300 stagehands are in the crew list).
@@ -179,8 +179,10 @@ def _assign(request, event: Event, role: CrewRole, do: str):
             )
         except CrewError as error:
             messages.error(request, f"{member_name(user)}: {error}")
+    # Availability for all of them in one query; a clash elsewhere, per member ticked.
+    warn_if_unavailable(request, made)
     for assignment in made:
-        warn_if_booked(request, assignment)
+        warn_if_clashing(request, assignment)
     if not made:
         messages.info(request, "Tick at least one member first.")
         return None

@@ -41,6 +41,11 @@ def warn_if_booked(request, assignment: EventCrew) -> None:
     """Assigning someone who is confirmed elsewhere at that time, or who marked the day
     unavailable, is allowed, but said."""
     warn_if_unavailable(request, [assignment])
+    warn_if_clashing(request, assignment)
+
+
+def warn_if_clashing(request, assignment: EventCrew) -> None:
+    """Someone confirmed elsewhere at that time may be assigned (a swap), but is told of."""
     for clash in crew_conflicts(
         user=assignment.user, event=assignment.event, call_time=assignment.call_time
     ):

@@ -22,9 +22,10 @@ from attendance.models import (
     EventCrew,
     EventRoleRequirement,
     ReplacementRequest,
+    Unavailability,
     member_name,
 )
-from attendance.services.availability import unavailable_for
+from attendance.services.availability import event_days
 from attendance.services.crew import (
     CrewError,
     RoleFilled,
@@ -34,7 +35,7 @@ from attendance.services.crew import (
 )
 from attendance.services.messaging import member_message
 from attendance.services.notifications import notification_create
-from attendance.services.staffing import crew_conflicts, event_contacts
+from attendance.services.staffing import event_contacts
 
 Status = EventCrew.Status
 # How far ahead crew see open roles, and how many at most.
@@ -77,12 +78,29 @@ def open_roles_for(member: User, *, now: datetime | None = None) -> list[OpenRol
     own_roles = set(member.profile.roles.values_list("pk", flat=True))
     if own_roles:
         requirements = requirements.filter(role_id__in=own_roles)
+    # The member's own days off and booked hours, read once and compared here: one query
+    # each, however many roles are open.
+    away = list(
+        Unavailability.objects.filter(
+            user=member, ends_on__gte=timezone.localdate(now)
+        ).values_list("starts_on", "ends_on")
+    )
+    booked = [
+        (min(a.expected_call_time, a.event.starts_at), a.event.ends_at)
+        for a in EventCrew.objects.filter(
+            user=member, status=Status.CONFIRMED, event__ends_at__gt=now
+        )
+        .exclude(event__status=Event.Status.CANCELLED)
+        .select_related("event")
+    ]
     found = []
-    for requirement in requirements[: OPEN_ROLES_SHOWN * 2]:
+    for requirement in requirements[: OPEN_ROLES_SHOWN * 4]:
         event = requirement.event
-        if member.pk in unavailable_for(event, [member.pk]):
+        first, last = event_days(event)
+        if any(start <= last and end >= first for start, end in away):
             continue
-        if crew_conflicts(user=member, event=event).exists():
+        start = min(event.call_time, event.starts_at)
+        if any(b_start < event.ends_at and b_end > start for b_start, b_end in booked):
             continue
         found.append(OpenRole(event, requirement.role, requirement.needed - requirement.spoken_for))
         if len(found) == OPEN_ROLES_SHOWN:

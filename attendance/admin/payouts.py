@@ -1,10 +1,26 @@
 """M-Pesa payouts in admin: each payout's state live (with its reason and receipt), the
-results Daraja posted, "Check status now" and, for a payout proven unpaid, a new attempt."""
+results Daraja posted, "Check status now", for a payout proven unpaid a new attempt, and for
+one whose outcome M-Pesa never told us, closing it by hand after checking the M-Pesa portal.
+Stored results that failed processing can be processed again or set aside."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from attendance.models import BulkJob, Payout, PayoutResult, PayRun
-from attendance.services.payouts import PayoutError, payout_check, payout_retry
+from attendance.services.payouts import (
+    PayoutError,
+    payout_check,
+    payout_close,
+    payout_failure_text,
+    payout_result_reprocess,
+    payout_result_set_aside,
+    payout_retry,
+)
 
 from .display import (
     EstimatedCountPaginator,
@@ -30,6 +46,18 @@ class PayRunFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(pay_run_id=int(value)) if value and value.isdigit() else queryset
+
+
+class PayoutCloseForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label="What the M-Pesa portal shows",
+        choices=[("paid", "It was paid"), ("not_paid", "It was not paid")],
+        widget=forms.RadioSelect,
+    )
+    receipt = forms.CharField(label="M-Pesa receipt (when paid)", required=False, max_length=12)
+    reason = forms.CharField(
+        label="What you checked", widget=forms.Textarea(attrs={"rows": 3}), max_length=200
+    )
 
 
 @admin.register(Payout)
@@ -59,7 +87,69 @@ class PayoutAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="Amount", ordering="amount")
     def amount_kes(self, obj):
+        if obj.capped_from:
+            return f"KES {obj.amount:,} (payslip {obj.capped_from:,})"
         return f"KES {obj.amount:,}"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/close/",
+                self.admin_site.admin_view(self.close_view),
+                name="attendance_payout_close",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = dict(extra_context or {})
+        payout = Payout.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if payout is not None:
+            extra["can_close"] = payout.status in (
+                Payout.Status.UNKNOWN,
+                Payout.Status.SUBMITTED,
+            ) and request.user.has_perm("attendance.close_payout")
+            if payout.status == Payout.Status.FAILED:
+                extra["not_paid_words"] = payout_failure_text(payout)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def close_view(self, request, pk):
+        """Close a payout whose outcome is unknown (the admin site already asked for the
+        second factor; this action also needs its own permission)."""
+        if not request.user.has_perm("attendance.close_payout"):
+            raise PermissionDenied(
+                "Closing a payout by hand needs the permission 'Can close payouts whose outcome "
+                "is unknown'."
+            )
+        payout = get_object_or_404(Payout.objects.select_related("user", "pay_run"), pk=pk)
+        back = reverse("admin:attendance_payout_change", args=[payout.pk])
+        form = PayoutCloseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                payout_close(
+                    payout=payout,
+                    by=request.user,
+                    paid=form.cleaned_data["outcome"] == "paid",
+                    receipt=form.cleaned_data["receipt"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except PayoutError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"{payout} closed; the audit trail has your reason.")
+                return HttpResponseRedirect(back)
+        return TemplateResponse(
+            request,
+            "admin/attendance/payout/close.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Close {payout}",
+                "payout": payout,
+                "form": form,
+                "back": back,
+                "opts": self.model._meta,
+            },
+        )
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) or request.user.has_perm(
@@ -116,3 +206,32 @@ class PayoutResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     sortable_by = ("received_at",)
     readonly_fields = [f.name for f in PayoutResult._meta.fields]
+    actions = ["process_again", "set_aside"]
+
+    def has_submit_permission(self, request):
+        return request.user.has_perm("attendance.submit_payout")
+
+    @admin.action(
+        description="Process again (quarantined or erroring rows)", permissions=["submit"]
+    )
+    def process_again(self, request, queryset):
+        rows = queryset.filter(
+            status__in=[PayoutResult.Status.QUARANTINED, PayoutResult.Status.ERROR]
+        )
+        outcomes = [payout_result_reprocess(result=row) for row in rows[:200]]
+        if not outcomes:
+            messages.info(request, "Nothing to process again: only quarantined or erroring rows.")
+            return
+        labels = dict(PayoutResult.Status.choices)
+        summary = ", ".join(
+            f"{outcomes.count(s)} {labels[s].lower()}" for s in sorted(set(outcomes))
+        )
+        messages.info(request, f"Processed again: {summary}.")
+
+    @admin.action(description="Set aside (never process these rows)", permissions=["submit"])
+    def set_aside(self, request, queryset):
+        done = sum(
+            payout_result_set_aside(result=row, reason=f"by {request.user.get_username()}")
+            for row in queryset[:200]
+        )
+        messages.info(request, f"{done} row(s) set aside; they stay stored.")

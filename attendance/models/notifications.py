@@ -19,6 +19,7 @@ class MessageType(models.TextChoices):
     ALERT = "alert", "Operations alert"
     PAYSLIP = "payslip", "Payslip"
     PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
+    PAYOUT_NOT_PAID = "payout_not_paid", "Payout not paid"
     CREW_REPLY = "crew_reply", "Answer to an SMS reply"
     CREW_OFF = "crew_off", "Off the crew (calendar cancelled)"
     CREW_UNAVAILABLE = "crew_unavailable", "Confirmed crew now unavailable (to managers)"

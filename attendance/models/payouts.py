@@ -34,8 +34,11 @@ class Payout(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts"
     )
     phone_number = models.CharField(max_length=12)
-    # Whole shillings (Daraja's B2C takes no cents): what the payslip says to pay.
+    # Whole shillings (Daraja's B2C takes no cents). Decided when the payout is claimed for
+    # its first POST, under the member's ledger lock: never more than they are owed then.
     amount = models.PositiveIntegerField()
+    # What the payslip said, when the member was owed less by the time it was sent.
+    capped_from = models.PositiveIntegerField(null=True, blank=True)
     originator_conversation_id = models.CharField(max_length=64, unique=True)
     conversation_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -56,6 +59,9 @@ class Payout(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     status_checks = models.PositiveSmallIntegerField(default=0)
+    # POSTs of this payout, all with the same OriginatorConversationID: more than one only
+    # when Daraja could not say whether the first arrived (a duplicate id proves it did).
+    sends = models.PositiveSmallIntegerField(default=0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -81,7 +87,10 @@ class Payout(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gte=10), name="payout_b2c_minimum"),
         ]
-        permissions = [("submit_payout", "Can submit payouts")]
+        permissions = [
+            ("submit_payout", "Can submit payouts"),
+            ("close_payout", "Can close payouts whose outcome is unknown"),
+        ]
 
     def __str__(self):
         return f"Payout {self.originator_conversation_id} (KES {self.amount})"
@@ -105,6 +114,9 @@ class PayoutResult(models.Model):
         UNMATCHED = "unmatched", "Names no payout of ours"
         MALFORMED = "malformed", "Malformed body"
         ERROR = "error", "Processing error (will be retried)"
+        # Failed processing PAYOUT_RESULT_MAX_ATTEMPTS times: not retried by the sweeper.
+        QUARANTINED = "quarantined", "Quarantined after repeated errors: a person must look"
+        SET_ASIDE = "set_aside", "Set aside by a person"
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
     raw_body = models.TextField()
@@ -113,7 +125,7 @@ class PayoutResult(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     conversation_id = models.CharField(max_length=100, blank=True)
     originator_conversation_id = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
     detail = models.TextField(blank=True)
     payout = models.ForeignKey(
         Payout, on_delete=models.SET_NULL, null=True, blank=True, related_name="results"

@@ -14,6 +14,38 @@ from .client import DarajaClient, DarajaError, DarajaValidationError, whole_shil
 
 logger = logging.getLogger(__name__)
 B2C_MIN_AMOUNT = 10
+# Spike arrest and quota: Daraja turned the request away at the door, nothing moved.
+RATE_LIMITED = {"500.003.02", "500.003.03"}
+
+
+def _payout_error(error: DarajaError) -> DarajaError:
+    """What a failed payout POST proves. Only a refusal Daraja made before acting (a 4xx
+    with its own error body, or a rate limit) or a request that never left proves nothing
+    moved. Anything else, a 5xx such as 500.002.1001 "System internal error." included, may
+    have paid (DARAJA.md: "money unknown: query status"), so it is `may_have_reached_customer`.
+    "Duplicate OriginatorConversationID" proves the first request with this id arrived.
+    """
+    if "duplicate" in error.message.lower():
+        return DarajaError(
+            error.message,
+            code="duplicate",
+            http_status=error.http_status,
+            may_have_reached_customer=True,
+        )
+    status = error.http_status
+    daraja_refused = (
+        status is not None and 400 <= status < 500 and not error.code.startswith("http_")
+    )
+    if not error.sent or daraja_refused or error.code in RATE_LIMITED or status == 429:
+        return error
+    if error.may_have_reached_customer:
+        return error
+    return DarajaError(
+        f"{error.message} M-Pesa may have paid it: asking how it ended.",
+        code=error.code,
+        http_status=status,
+        may_have_reached_customer=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,10 +86,11 @@ class B2CClient(DarajaClient):
         command_id: str = "BusinessPayment",
     ) -> Accepted:
         """Ask Daraja to pay `amount` to `phone`. Accepted is not paid: the result comes to
-        `result_url`. Never sent twice by this client: a timeout or a broken connection after
-        sending raises with `may_have_reached_customer` (money may have moved; only
-        Transaction Status can say). Daraja's "Duplicate OriginatorConversationID" raises
-        with `code="duplicate"`: the first request with that id got through.
+        `result_url`. Never sent twice by this client: anything after sending that does not
+        prove a refusal (a timeout, a broken connection, a 5xx, an unreadable answer) raises
+        with `may_have_reached_customer` (money may have moved; only Transaction Status can
+        say). Daraja's "Duplicate OriginatorConversationID" raises with `code="duplicate"`:
+        the first request with that id got through.
         """
         try:
             phone = normalise_phone(phone)
@@ -90,11 +123,7 @@ class B2CClient(DarajaClient):
         try:
             data = self._authorised_post("/mpesa/b2c/v3/paymentrequest", body, safe_to_retry=False)
         except DarajaError as error:
-            if "duplicate" in error.message.lower():
-                raise DarajaError(
-                    error.message, code="duplicate", http_status=error.http_status
-                ) from error
-            raise
+            raise _payout_error(error) from error
         return self._accepted(data, may_have_moved_money=True)
 
     def transaction_status(

@@ -16,6 +16,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
+# C0 controls and DEL: no Daraja field carries them, PostgreSQL text cannot hold NUL, and a
+# row that cannot be saved would be retried for ever. Stripped when read.
+_CONTROLS = dict.fromkeys([*range(0, 32), 127])
+
+
+def text(value: Any, limit: int) -> str:
+    """A field as storable text: controls removed, cut to `limit` characters."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value).translate(_CONTROLS).strip()[:limit]
 
 
 class ResultFormatError(ValueError):
@@ -49,22 +59,29 @@ def parse_result(body: Any) -> Result:
     code = result.get("ResultCode")
     if code is None or isinstance(code, (dict, list, bool)):
         raise ResultFormatError("No ResultCode.")
-    items = (result.get("ResultParameters") or {}).get("ResultParameter") or []
+    container = result.get("ResultParameters")
+    items = container.get("ResultParameter") if isinstance(container, dict) else None
     if isinstance(items, dict):
         items = [items]  # one parameter may come as an object, not a list
+    if not isinstance(items, list):
+        items = []  # absent, or a shape Daraja does not send (a string): no parameters
     parameters = tuple(
-        (str(item.get("Key")), item.get("Value"))
+        (text(item.get("Key"), 100), _value(item.get("Value")))
         for item in items
         if isinstance(item, dict) and "Key" in item
     )
     return Result(
-        result_code=str(code).strip(),
-        description=str(result.get("ResultDesc", ""))[:255],
-        originator_conversation_id=str(result.get("OriginatorConversationID") or "")[:100],
-        conversation_id=str(result.get("ConversationID") or "")[:100],
-        transaction_id=str(result.get("TransactionID") or "")[:40],
+        result_code=text(code, 20),
+        description=text(result.get("ResultDesc", ""), 255),
+        originator_conversation_id=text(result.get("OriginatorConversationID"), 100),
+        conversation_id=text(result.get("ConversationID"), 100),
+        transaction_id=text(result.get("TransactionID"), 40),
         parameters=parameters,
     )
+
+
+def _value(value: Any) -> Any:
+    return text(value, 500) if isinstance(value, str) else value
 
 
 def money(value: Any) -> Decimal | None:
@@ -100,10 +117,10 @@ def b2c_payout(result: Result) -> Payout:
     return Payout(
         result=result,
         amount=money(result.first("TransactionAmount")),
-        receipt=str(result.first("TransactionReceipt") or result.transaction_id or "")[:40]
+        receipt=text(result.first("TransactionReceipt") or result.transaction_id, 40)
         if result.succeeded
         else "",
-        receiver=str(result.first("ReceiverPartyPublicName") or "")[:200],
+        receiver=text(result.first("ReceiverPartyPublicName"), 200),
         # DD.MM.YYYY HH:MM:SS, day first, unlike STK's YYYYMMDDHHmmss.
         completed_at=_time(result.first("TransactionCompletedDateTime"), "%d.%m.%Y %H:%M:%S"),
         utility_balance=money(result.first("B2CUtilityAccountAvailableFunds")),
@@ -139,9 +156,9 @@ def transaction_status(result: Result) -> Status:
     # Correlate on the parameter: the envelope's ids are the query's own.
     return Status(
         result=result,
-        original_conversation_id=str(result.first("OriginatorConversationID") or "")[:100],
-        state=str(result.first("TransactionStatus") or ""),
-        receipt=str(result.first("ReceiptNo") or "")[:40],
+        original_conversation_id=text(result.first("OriginatorConversationID"), 100),
+        state=text(result.first("TransactionStatus"), 40),
+        receipt=text(result.first("ReceiptNo"), 40),
         amount=money(result.first("Amount")),
     )
 

@@ -15,6 +15,7 @@ chosen by the last four digits of the recipient's phone:
 | 0003 | paid, but the result is lost: only Transaction Status knows |
 | 5041 | paid and the result sent, but the POST is answered only after `slow_answer_seconds` |
 | 0008 | a queue timeout: a body to the QueueTimeOutURL; no money moves (status: Expired) |
+| 5001 | paid, the POST answered 500 "System internal error." and the result lost |
 | anything else | paid |
 """
 
@@ -189,11 +190,15 @@ def b2c_request(handler: Any, sim: PayoutSimulation, data: dict) -> None:
         sim.payouts[ocid] = payout
     if sim.answer_latency:
         time.sleep(sim.answer_latency)
-    if suffix != "0003":
+    if suffix not in ("0003", "5001"):
         times = 2 if suffix == "0002" else 1
         _later(sim, _deliver_result, payout, times)
     if suffix == "5041":
         time.sleep(sim.slow_answer_seconds)  # the caller gave up; the money moved anyway
+    if suffix == "5001":
+        # Safaricom's fault after the money moved (gathuku/laravel_mpesa#21): same code as a
+        # duplicate, told apart only by the message.
+        return handler.error(500, "500.002.1001", "System internal error.")
     handler.json(
         200,
         {

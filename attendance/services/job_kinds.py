@@ -42,7 +42,7 @@ from attendance.services.pay import PayError
 from attendance.services.pay_rules import kes
 from attendance.services.pay_runs import pay_run_approve_member
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
-from attendance.services.payouts import payout_submit
+from attendance.services.payouts import payout_failure_text, payout_submit
 from attendance.services.sms import sms_requeue
 
 Status = BulkJobItem.Status
@@ -166,7 +166,8 @@ def approve_pay_member(job: BulkJob, item: BulkJobItem) -> Outcome:
 _PAYOUT_WORDS = {
     "submitted": "Sent to M-Pesa; waiting for its result.",
     "completed": "Paid.",
-    "unknown": "Sent, but M-Pesa's answer was lost: asking how it ended (never sent again).",
+    "unknown": "Sent, but M-Pesa's answer did not say how it ended: asking M-Pesa (it cannot pay "
+    "twice).",
     "failed": "Not paid",
 }
 
@@ -186,7 +187,7 @@ def submit_payout(job: BulkJob, item: BulkJobItem) -> Outcome:
         return Outcome(Status.FAILED, f"Not sent: {payout.result_description}", payout.pk)
     words = _PAYOUT_WORDS.get(status, status)
     if status == Payout.Status.FAILED:
-        return Outcome(Status.FAILED, f"{words}: {payout.result_description}", payout.pk)
+        return Outcome(Status.FAILED, f"{words}: {payout_failure_text(payout)}", payout.pk)
     return Outcome(
         Status.DONE,
         f"KES {payout.amount:,} to {mask_phone(payout.phone_number)}: {words}",

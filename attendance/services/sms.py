@@ -51,6 +51,7 @@ SMS_TYPES = frozenset(
         "setup_briefing",
         "payment_confirmation",
         "payout_receipt",
+        "payout_not_paid",
         "crew_reply",
         "crew_off",
         "crew_offer_answer",

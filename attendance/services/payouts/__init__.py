@@ -10,10 +10,17 @@ from .inbox import (
     payout_result_process,
     payout_result_process_task,
     payout_result_receive,
+    payout_result_reprocess,
+    payout_result_set_aside,
     payout_results_process_pending,
 )
-from .reconciliation import payout_check, payouts_reconcile
-from .settlement import payout_mark_failed, payout_mark_paid, payout_mark_unknown
+from .reconciliation import payout_check, payout_close, payouts_reconcile
+from .settlement import (
+    payout_failure_text,
+    payout_mark_failed,
+    payout_mark_paid,
+    payout_mark_unknown,
+)
 from .submission import (
     PayoutError,
     payout_amount,
@@ -24,12 +31,15 @@ from .submission import (
     payout_summary,
     payouts_due,
     payouts_prepare,
+    payslips_that_may_pay,
 )
 
 __all__ = [
     "PayoutError",
     "payout_amount",
     "payout_check",
+    "payout_close",
+    "payout_failure_text",
     "payout_float_check",
     "payout_mark_failed",
     "payout_mark_paid",
@@ -37,6 +47,8 @@ __all__ = [
     "payout_result_process",
     "payout_result_process_task",
     "payout_result_receive",
+    "payout_result_reprocess",
+    "payout_result_set_aside",
     "payout_result_url",
     "payout_results_process_pending",
     "payout_retry",
@@ -45,4 +57,5 @@ __all__ = [
     "payouts_due",
     "payouts_prepare",
     "payouts_reconcile",
+    "payslips_that_may_pay",
 ]

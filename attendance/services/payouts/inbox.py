@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from attendance.models import Payout, PayoutResult
 from attendance.mpesa.results import (
-    ResultFormatError,
     b2c_payout,
     parse_result,
+    text,
     transaction_status,
 )
 from attendance.services.payments.inbox import body_as_text
@@ -32,7 +32,6 @@ from .settlement import payout_mark_failed, payout_mark_paid, payout_mark_unknow
 logger = logging.getLogger(__name__)
 R = PayoutResult.Status
 K = PayoutResult.Kind
-MAX_ATTEMPTS = 5
 
 
 def payout_result_receive(
@@ -45,8 +44,9 @@ def payout_result_receive(
     status = 200
     try:
         result = parse_result(json.loads(body)) if not oversized else None
-    except (ValueError, ResultFormatError, RecursionError) as error:
-        row.status, row.detail, status = R.MALFORMED, f"Not a result: {error}"[:500], 400
+    except Exception as error:  # any body at all is stored; only what parses is processed
+        row.status, status = R.MALFORMED, 400
+        row.detail = text(f"Not a result: {type(error).__name__}: {error}", 500)
     else:
         if result is None:
             row.status, status = R.MALFORMED, 413
@@ -69,18 +69,31 @@ def payout_result_process_task(result_id: int) -> str:
 
 
 def payout_result_process(*, result_id: int) -> str:
-    """Apply one stored result; safe to repeat. Returns the row's status afterwards."""
+    """Apply one stored result; safe to repeat. Returns the row's status afterwards.
+
+    The attempt is counted and committed before processing, so a row whose processing
+    cannot even be saved still counts towards quarantine; processing runs in a savepoint,
+    so its failure leaves the row's own update possible. A row that fails
+    PAYOUT_RESULT_MAX_ATTEMPTS times is quarantined: not retried, listed for a person.
+    """
     with transaction.atomic():
         row = PayoutResult.objects.select_for_update().get(pk=result_id)
         if row.status not in (R.RECEIVED, R.ERROR):
             return row.status
         row.attempts += 1
+        row.save(update_fields=["attempts"])
+    with transaction.atomic():
+        row = PayoutResult.objects.select_for_update().get(pk=result_id)
+        if row.status not in (R.RECEIVED, R.ERROR):
+            return row.status
         try:
-            outcome, payout = _apply(row)
+            with transaction.atomic():
+                outcome, payout = _apply(row)
         except Exception as error:  # a bug or the database: keep the row, retry, then stop
             logger.exception("Payout result %s could not be processed", row.pk)
-            row.status = R.ERROR if row.attempts < MAX_ATTEMPTS else R.UNMATCHED
-            row.detail = f"{type(error).__name__}: {error}"[:500]
+            exhausted = row.attempts >= settings.PAYOUT_RESULT_MAX_ATTEMPTS
+            row.status = R.QUARANTINED if exhausted else R.ERROR
+            row.detail = text(f"{type(error).__name__}: {error}", 500)
         else:
             row.status = {
                 "processed": R.PROCESSED,
@@ -91,8 +104,26 @@ def payout_result_process(*, result_id: int) -> str:
             }[outcome]
             row.payout = payout
             row.processed_at = timezone.now()
+            row.detail = text(row.detail, 500)
         row.save()
     return row.status
+
+
+def payout_result_reprocess(*, result: PayoutResult) -> str:
+    """A person asks for a quarantined (or erroring) row to be tried again from scratch."""
+    PayoutResult.objects.filter(pk=result.pk, status__in=[R.QUARANTINED, R.ERROR]).update(
+        status=R.RECEIVED, attempts=0
+    )
+    return payout_result_process(result_id=result.pk)
+
+
+def payout_result_set_aside(*, result: PayoutResult, reason: str) -> bool:
+    """A person decides a stored row is not to be processed (it stays, with the reason)."""
+    return bool(
+        PayoutResult.objects.filter(
+            pk=result.pk, status__in=[R.RECEIVED, R.ERROR, R.QUARANTINED]
+        ).update(status=R.SET_ASIDE, detail=text(f"Set aside: {reason}", 500))
+    )
 
 
 def _apply(row: PayoutResult) -> tuple[str, Payout | None]:
@@ -164,5 +195,8 @@ def payout_results_process_pending(*, now: datetime | None = None) -> int:
         .values_list("pk", flat=True)[:500]
     )
     for pk in ids:
-        payout_result_process(result_id=pk)
+        try:
+            payout_result_process(result_id=pk)
+        except Exception:  # the database refused even the bookkeeping: next row, next run
+            logger.exception("Payout result %s: processing failed outside its savepoint", pk)
     return len(ids)

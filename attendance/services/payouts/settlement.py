@@ -15,13 +15,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from attendance.models import EmailNotification, LedgerEntry, Payout
+from attendance.models import BulkJob, BulkJobItem, EmailNotification, LedgerEntry, Payout
 from attendance.phones import mask_phone
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging import member_message
+
+from .reasons import payout_not_paid_words
 
 logger = logging.getLogger(__name__)
 S = Payout.Status
@@ -95,7 +98,44 @@ def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str)
         payout.result_code = str(code)[:20]
         payout.result_description = f"{description} ({how})"[:255]
         payout.save()
+        _job_item_failed(payout)
+        words = payout_not_paid_words(payout.result_code, description)
+        member_message(
+            user=payout.user,
+            notification_type=EmailNotification.Type.PAYOUT_NOT_PAID,
+            context={
+                "payout": payout,
+                "reason": words.reason,
+                "action": words.member_action,
+                "phone": mask_phone(payout.phone_number),
+                "account_url": settings.SITE_URL + reverse("attendance:account"),
+                "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+            },
+        )
     return "processed"
+
+
+def payout_failure_text(payout: Payout) -> str:
+    """Why a failed payout was not paid and what Finance does next, in plain words."""
+    words = payout_not_paid_words(payout.result_code, payout.result_description)
+    return f"{words.reason[:1].upper()}{words.reason[1:]}. {words.finance_action}"
+
+
+def _job_item_failed(payout: Payout) -> None:
+    """The payouts job said "sent" when Daraja took the POST; its result says not paid: the
+    job's page says so too (one row per payout; the job's counters follow)."""
+    items = BulkJobItem.objects.filter(
+        job__kind=BulkJob.Kind.SUBMIT_PAYOUTS,
+        target_id=payout.pk,
+        status=BulkJobItem.Status.DONE,
+    )
+    for item in items.select_related("job"):
+        item.status = BulkJobItem.Status.FAILED
+        item.outcome = f"Not paid: {payout_failure_text(payout)}"[:500]
+        item.save(update_fields=["status", "outcome", "updated_at"])
+        BulkJob.objects.filter(pk=item.job_id, done__gt=0).update(
+            done=F("done") - 1, failed=F("failed") + 1
+        )
 
 
 def payout_mark_unknown(*, payout: Payout, reason: str) -> bool:

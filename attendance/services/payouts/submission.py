@@ -1,11 +1,14 @@
 """Paying an approved pay run out: the float check, a payout row per payslip, one POST each.
 
 A payout row and its OriginatorConversationID are committed before its POST, and one worker
-claims it (queued -> sending) before sending, so two workers never send it. What the POST
-leaves decides the state: accepted -> submitted; refused by Daraja -> failed (nothing moved);
-not sent at all -> queued again (same id); anything after sending that is not an answer (a
-timeout, a broken connection, an unreadable reply, "duplicate id") -> unknown, which only
-Transaction Status settles. Never a second POST of a payout that may have reached Daraja.
+claims it (queued -> sending) before sending, so two workers never send it; the claim also
+caps the amount at what the member is owed at that moment. What the POST leaves decides the
+state: accepted -> submitted; proven refused by Daraja (a 4xx with its error body) -> failed;
+not sent at all, or rate-limited -> queued again (same id); anything else after sending (a
+timeout, a broken connection, a 5xx such as "System internal error.", an unreadable reply,
+"duplicate id") -> unknown, settled only by a result or Transaction Status. An unknown payout
+Daraja says it has never seen is sent again with the *same* id (reconciliation.py): Daraja
+refuses a repeated id, so that can never pay twice.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from attendance.models import Payout, PayoutResult, PayRun, PayRunMember
+from attendance.models import Payout, PayoutResult, PayRun, PayRunMember, Profile, member_name
 from attendance.mpesa import b2c_client, b2c_initiator
 from attendance.mpesa.b2c import B2C_MIN_AMOUNT
 from attendance.mpesa.client import DarajaError, DarajaValidationError
@@ -48,16 +53,68 @@ def payout_amount(slip: PayRunMember) -> int:
     return int(slip.to_pay.to_integral_value(rounding=ROUND_FLOOR))
 
 
-def payouts_due(pay_run: PayRun) -> list[tuple[PayRunMember, int]]:
-    """The payslips of an approved run with something to pay and no payout that may pay."""
-    live = Payout.objects.filter(pay_run=pay_run).exclude(status=S.FAILED).values("payslip_id")
-    slips = (
-        PayRunMember.objects.filter(pay_run=pay_run, to_pay__gte=B2C_MIN_AMOUNT)
-        .exclude(pk__in=live)
+def _whole(amount: Decimal) -> int:
+    return max(int(amount.to_integral_value(rounding=ROUND_FLOOR)), 0)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A payslip to pay out: what it says, and what the member is owed now (the lower one
+    is paid; a charge or payment since approval changes the second)."""
+
+    slip: PayRunMember
+    payslip_amount: int
+    amount: int
+
+    @property
+    def changed(self) -> bool:
+        return self.amount != self.payslip_amount
+
+
+def payslips_that_may_pay(queryset: QuerySet[PayRunMember]) -> QuerySet[PayRunMember]:
+    """The one rule for *Pay out* and *Pay again*: a payslip may get a (new) payout only when
+    every payout it had is proven unpaid: failed, with no receipt and nothing flagged (a
+    result saying "paid" after a failure flags it, and a person decides)."""
+    may_have_paid = Payout.objects.filter(
+        Q(payslip=OuterRef("pk"))
+        & (~Q(status=S.FAILED) | Q(needs_review=True) | ~Q(receipt_number=""))
+    )
+    return queryset.exclude(Exists(may_have_paid))
+
+
+def _owed_now(user_ids: list[int]) -> dict[int, Decimal]:
+    """What each member is owed now: minus their balance, less payouts still on their way
+    (those reach the ledger when they settle)."""
+    balances = dict(Profile.objects.filter(user_id__in=user_ids).values_list("user_id", "balance"))
+    in_flight = dict(
+        Payout.objects.filter(user_id__in=user_ids, status__in=Payout.OPEN)
+        .values("user_id")
+        .annotate(total=Sum("amount"))
+        .values_list("user_id", "total")
+    )
+    return {
+        user_id: -balances.get(user_id, Decimal(0)) - Decimal(in_flight.get(user_id) or 0)
+        for user_id in user_ids
+    }
+
+
+def payouts_due(pay_run: PayRun) -> list[Due]:
+    """The payslips of an approved run that may pay (see payslips_that_may_pay), each with
+    what would be paid now: the payslip's amount, capped at what the member is owed now."""
+    slips = list(
+        payslips_that_may_pay(
+            PayRunMember.objects.filter(pay_run=pay_run, to_pay__gte=B2C_MIN_AMOUNT)
+        )
         .select_related("user__profile")
         .order_by("pk")
     )
-    return [(slip, payout_amount(slip)) for slip in slips]
+    owed = _owed_now([slip.user_id for slip in slips])
+    due = []
+    for slip in slips:
+        amount = min(payout_amount(slip), _whole(owed[slip.user_id]))
+        if amount >= B2C_MIN_AMOUNT:
+            due.append(Due(slip, payout_amount(slip), amount))
+    return due
 
 
 def payout_float_check(*, needed: Decimal, wait_seconds: float | None = None) -> Decimal:
@@ -103,9 +160,12 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
         raise PayoutError("Only an approved pay run is paid out.")
     due = payouts_due(run)
     if not due:
-        raise PayoutError("Nothing to pay out: every payslip is paid, on its way, or under KES 10.")
-    missing = [slip for slip, _ in due if not getattr(slip.user.profile, "phone_number", "")]
-    needed = Decimal(sum(amount for _, amount in due))
+        raise PayoutError(
+            "Nothing to pay out: every payslip is paid, on its way, under KES 10, or no longer "
+            "owed (the member's balance changed since approval)."
+        )
+    missing = [d.slip for d in due if not getattr(d.slip.user.profile, "phone_number", "")]
+    needed = Decimal(sum(d.amount for d in due))
     try:
         available = payout_float_check(needed=needed)
     except PayoutError:
@@ -122,7 +182,8 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
     payouts = []
     left = available
     with transaction.atomic():
-        for slip, amount in due:
+        for d in due:
+            slip, amount = d.slip, d.amount
             if slip in missing or amount > left:
                 continue
             left -= amount
@@ -135,6 +196,7 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
                             user=slip.user,
                             phone_number=slip.user.profile.phone_number,
                             amount=amount,
+                            capped_from=d.payslip_amount if d.changed else None,
                             # Ours, made once here and reused on any resend: the key Daraja
                             # uses against double disbursement, and Transaction Status's.
                             originator_conversation_id=f"SF-{uuid.uuid4()}",
@@ -157,14 +219,57 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
     return payouts
 
 
-def payout_submit(*, payout_id: int) -> str:
-    """POST one queued payout to Daraja. Returns its status afterwards."""
-    claimed = Payout.objects.filter(pk=payout_id, status=S.QUEUED).update(
-        status=S.SENDING, submitted_at=timezone.now()
-    )
-    payout = Payout.objects.get(pk=payout_id)
-    if not claimed:
-        return payout.status  # another worker has it, or it is settled
+def _claim(payout_id: int, *, resend: bool) -> Payout | None:
+    """Take a payout for its POST (queued -> sending; `resend`: unknown -> sending), or None
+    when another worker has it or it is settled.
+
+    A first claim decides the amount under the member's ledger lock (the payout row, then
+    the profile: settlement's order, so the two never deadlock): never more than they are
+    owed now, less their other payouts on the way. Owed less than the B2C minimum: the
+    payout fails before sending ("not_owed"). A resend keeps the body it was first sent with.
+    """
+    with transaction.atomic():
+        payout = (
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("pay_run")
+            .get(pk=payout_id)
+        )
+        if payout.status != (S.UNKNOWN if resend else S.QUEUED):
+            return None
+        if not resend:
+            profile = Profile.objects.select_for_update().get(user_id=payout.user_id)
+            others = (
+                Payout.objects.filter(user_id=payout.user_id, status__in=Payout.OPEN)
+                .exclude(pk=payout.pk)
+                .aggregate(total=Sum("amount"))["total"]
+                or 0
+            )
+            owed = _whole(-profile.balance - others)
+            if owed < payout.amount:
+                if owed < B2C_MIN_AMOUNT:
+                    payout_mark_failed(
+                        payout=payout,
+                        code="not_owed",
+                        description=f"Owed KES {max(owed, 0):,} now, not KES {payout.amount:,}",
+                        how="not sent",
+                    )
+                    return None
+                payout.capped_from = payout.capped_from or payout.amount
+                payout.amount = owed
+        payout.status = S.SENDING
+        payout.submitted_at = timezone.now()
+        payout.sends += 1
+        payout.save()
+    return payout
+
+
+def payout_submit(*, payout_id: int, resend: bool = False) -> str:
+    """POST one queued payout to Daraja (`resend`: an unknown one again, with the same
+    OriginatorConversationID, when Daraja could not say whether the first arrived). Returns
+    its status afterwards."""
+    payout = _claim(payout_id, resend=resend)
+    if payout is None:
+        return Payout.objects.values_list("status", flat=True).get(pk=payout_id)
     try:
         accepted = b2c_client().b2c_payment(
             initiator=b2c_initiator(),
@@ -177,9 +282,14 @@ def payout_submit(*, payout_id: int) -> str:
             command_id=settings.MPESA_B2C_COMMAND_ID,
         )
     except DarajaValidationError as error:
-        payout_mark_failed(payout=payout, code="invalid", description=error.message, how="not sent")
+        if resend:  # the same body went once already: it cannot be invalid now
+            payout_mark_unknown(payout=payout, reason=error.message)
+        else:
+            payout_mark_failed(
+                payout=payout, code="invalid", description=error.message, how="not sent"
+            )
     except DarajaError as error:
-        _after_error(payout, error)
+        _after_error(payout, error, resend=resend)
     else:
         # Conditional: the result may already have settled it while we waited for the answer.
         Payout.objects.filter(pk=payout.pk, status=S.SENDING).update(
@@ -194,15 +304,18 @@ def payout_submit(*, payout_id: int) -> str:
     return Payout.objects.values_list("status", flat=True).get(pk=payout.pk)
 
 
-def _after_error(payout: Payout, error: DarajaError) -> None:
+def _after_error(payout: Payout, error: DarajaError, *, resend: bool) -> None:
     if error.code == "duplicate":
         payout_mark_unknown(
             payout=payout, reason="Daraja already has this payout's id: asking how it ended."
         )
-    elif error.may_have_reached_customer:
+    elif error.may_have_reached_customer or resend:
+        # A resend exists because the first POST may have arrived: whatever this one's
+        # answer, the payout stays unknown until a result or Transaction Status says.
         payout_mark_unknown(payout=payout, reason=f"{error.message} Asking M-Pesa how it ended.")
     elif not error.sent or error.retryable:
-        # Nothing reached Daraja, or it refused for now (rate limit): the same id goes again.
+        # Nothing reached Daraja, or it turned the request away for now (rate limit): the
+        # same id goes again.
         Payout.objects.filter(pk=payout.pk, status=S.SENDING).update(
             status=S.QUEUED, result_description=error.message[:255]
         )
@@ -214,13 +327,32 @@ def _after_error(payout: Payout, error: DarajaError) -> None:
 
 def payout_retry(*, payout: Payout, by: User) -> Payout:
     """A new attempt for a payout M-Pesa says was not paid: a new row with a new id, linked
-    to the old one. Refused for anything not proven unpaid."""
+    to the old one, for what the member is owed now. Refused unless the payslip may pay
+    again by the same rule as *Pay out* (payslips_that_may_pay)."""
     with transaction.atomic():
-        old = Payout.objects.select_for_update().select_related("user__profile").get(pk=payout.pk)
+        # Only the payout's own row: PostgreSQL cannot lock the nullable side of the outer
+        # join a select_related to the profile would add.
+        old = (
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("user__profile")
+            .get(pk=payout.pk)
+        )
         if old.status != S.FAILED:
             raise PayoutError("Only a payout M-Pesa says was not paid gets a new attempt.")
         if Payout.objects.filter(retry_of=old).exists():
             raise PayoutError("This payout has been tried again already.")
+        if not payslips_that_may_pay(PayRunMember.objects.filter(pk=old.payslip_id)).exists():
+            raise PayoutError(
+                "Another payout of this payslip may have paid (or one is flagged for review): "
+                "settle that first."
+            )
+        owed = _owed_now([old.user_id])[old.user_id]
+        amount = min(payout_amount(old.payslip), _whole(owed))
+        if amount < B2C_MIN_AMOUNT:
+            raise PayoutError(
+                f"Nothing to pay again: {member_name(old.user)} is owed "
+                f"KES {max(owed, 0):,.2f} now."
+            )
         try:
             with transaction.atomic():
                 return Payout.objects.create(
@@ -228,7 +360,7 @@ def payout_retry(*, payout: Payout, by: User) -> Payout:
                     payslip_id=old.payslip_id,
                     user=old.user,
                     phone_number=getattr(old.user.profile, "phone_number", "") or old.phone_number,
-                    amount=old.amount,
+                    amount=amount,
                     originator_conversation_id=f"SF-{uuid.uuid4()}",
                     retry_of=old,
                     created_by=by,
@@ -238,7 +370,9 @@ def payout_retry(*, payout: Payout, by: User) -> Payout:
 
 
 def payout_summary(pay_run: PayRun) -> dict:
-    """Counts and totals of a run's payouts by state, and what is still to pay out."""
+    """Counts and totals of a run's payouts by state, what is still to pay out, and the
+    payslips whose member is owed less now than the payslip says."""
+    due = payouts_due(pay_run) if pay_run.status == PayRun.Status.APPROVED else []
     rows = Payout.objects.filter(pay_run=pay_run).values_list("status", "amount", "needs_review")
     by_status: dict[str, list[int]] = {}
     review = 0
@@ -253,5 +387,6 @@ def payout_summary(pay_run: PayRun) -> dict:
         "paid": sum(by_status.get(S.COMPLETED, [])),
         "open": sum(len(by_status.get(status, [])) for status in Payout.OPEN),
         "review": review,
-        "due": len(payouts_due(pay_run)) if pay_run.status == PayRun.Status.APPROVED else 0,
+        "due": len(due),
+        "changed": [d for d in due if d.changed],
     }

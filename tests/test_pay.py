@@ -27,6 +27,7 @@ from attendance.services.pay import (
     timesheet_recalculate,
 )
 from attendance.services.pay_runs import pay_run_approve, pay_run_create
+from tests.clock import HOURS, nairobi_at
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 D = Decimal
@@ -387,15 +388,24 @@ def test_a_member_posted_twice_after_a_worker_died_is_paid_once_and_lines_stay_f
     assert PayRunMember.objects.filter(pay_run=run).count() == 2
 
 
+@pytest.mark.parametrize("hour", HOURS)
 @pytest.mark.parametrize("crew", [1, 60])
 def test_completing_a_big_crew_costs_the_same_queries_as_a_small_one(
-    past_event, engineer_role, people, django_assert_max_num_queries, crew
+    engineer_role, people, django_assert_max_num_queries, crew, hour
 ):
     manager, *_ = people
-    for _ in range(crew):
-        worked(past_event, UserFactory(), engineer_role, "8")
-    # +3 since members still checked in are checked out at the end: how many are (for the
-    # message), the event, and those rows (one bulk write when there are any).
-    with django_assert_max_num_queries(15):
-        assert complete(past_event, manager) == crew
+    with nairobi_at(hour):
+        starts = timezone.now() - timedelta(hours=12)
+        event = EventFactory(
+            starts_at=starts, ends_at=starts + timedelta(hours=8), call_time=starts
+        )
+        for _ in range(crew):
+            worked(event, UserFactory(), engineer_role, "8")
+        # +3 since members still checked in are checked out at the end: how many are (for
+        # the message), the event, and those rows (one bulk write when there are any).
+        # SQLite takes at most 999 parameters a statement, so Django splits 60 lines' bulk
+        # insert in two there: one statement more, whatever the crew's size beyond that.
+        split = 1 if connection.vendor == "sqlite" and crew > 50 else 0
+        with django_assert_max_num_queries(15 + split):
+            assert complete(event, manager) == crew
     assert TimesheetLine.objects.count() == crew

@@ -35,6 +35,11 @@ from attendance.sms.callbacks import (
 logger = logging.getLogger(__name__)
 C = SmsCallback.Status
 MAX_ATTEMPTS = 5
+# Wrong invitation codes from one member's number in an hour before we stop trying codes
+# (and stop answering): 9,000 codes cannot be walked through at this pace.
+WRONG_CODE_LIMIT = 5
+WRONG_CODE_WINDOW_SECONDS = 3600
+WRONG_CODE_PREFIX = "Wrong code"
 # How far along a message is; a report for an earlier step than we know is stale.
 _STEP = {"sent": 1, "submitted": 2, "buffered": 3, "absentsubscriber": 3}
 _FINAL_STEP = 9
@@ -163,16 +168,40 @@ def _apply_incoming(row: SmsCallback) -> str:
     if reply is None:
         row.detail = "Not a YES/NO answer: kept for staff."
         return C.UNMATCHED
-    assignment = (
-        EventCrew.objects.select_related("event", "role", "user")
-        .filter(user=profile.user, reply_code=reply.code, invitation_sent=True)
-        .order_by("-invitation_sent_at")
-        .first()
-    )
-    if assignment is None:
-        _answer(incoming, profile, None, f"no invitation of yours has the code {reply.code}.")
-        row.detail = f"No invitation with code {reply.code} for this number: kept for staff."
-        return C.UNMATCHED
+    if reply.code is None:
+        assignment = _only_open_invitation(incoming, profile, row)
+        if assignment is None:
+            return C.PROCESSED if row.detail.startswith("Answered") else C.UNMATCHED
+    else:
+        wrong = _recent_wrong_codes(profile)
+        if wrong >= WRONG_CODE_LIMIT:
+            # Someone may be guessing codes with this number (the callback token is all it
+            # takes to forge a sender): nothing is decided and nobody is texted until the
+            # hour has passed; staff see the rows.
+            row.detail = f"{WRONG_CODE_PREFIX} limit reached: code {reply.code} not tried."
+            return C.UNMATCHED
+        assignment = (
+            EventCrew.objects.select_related("event", "role", "user")
+            .filter(user=profile.user, reply_code=reply.code, invitation_sent=True)
+            .order_by("-invitation_sent_at")
+            .first()
+        )
+        if assignment is None:
+            row.detail = (
+                f"{WRONG_CODE_PREFIX}: no invitation with code {reply.code} for this number."
+            )
+            if wrong + 1 < WRONG_CODE_LIMIT:
+                _answer(
+                    incoming, profile, None, f"no invitation of yours has the code {reply.code}."
+                )
+            elif wrong + 1 == WRONG_CODE_LIMIT:
+                _answer(
+                    incoming,
+                    profile,
+                    None,
+                    "too many wrong codes: answer with the link in your invitation for now.",
+                )
+            return C.UNMATCHED
     row.crew_assignment = assignment
     event = assignment.event
     try:
@@ -189,6 +218,46 @@ def _apply_incoming(row: SmsCallback) -> str:
     _answer(incoming, profile, assignment, answer)
     logger.info("SMS reply from %s applied to assignment %s", mask_phone(phone), assignment.pk)
     return C.PROCESSED
+
+
+def _recent_wrong_codes(profile: Profile) -> int:
+    since = timezone.now() - timedelta(seconds=WRONG_CODE_WINDOW_SECONDS)
+    return SmsCallback.objects.filter(
+        kind=SmsCallback.Kind.INCOMING,
+        user=profile.user,
+        received_at__gte=since,
+        detail__startswith=WRONG_CODE_PREFIX,
+    ).count()
+
+
+def _only_open_invitation(
+    incoming: IncomingSms, profile: Profile, row: SmsCallback
+) -> EventCrew | None:
+    """A bare YES/NO: the member's one invitation waiting for an answer, or None after
+    texting them what to send (each open invitation with its code, or that none waits)."""
+    waiting = list(
+        EventCrew.objects.select_related("event", "role", "user")
+        .filter(
+            user=profile.user,
+            status=EventCrew.Status.INVITED,
+            invitation_sent=True,
+            event__starts_at__gt=timezone.now(),
+        )
+        .order_by("event__starts_at")[:4]
+    )
+    if len(waiting) == 1:
+        return waiting[0]
+    if not waiting:
+        answer = "no invitation is waiting for your answer."
+    else:
+        choices = "; ".join(
+            f"{a.event.name[:18]} {timezone.localtime(a.event.starts_at):%a %-d %b} {a.reply_code}"
+            for a in waiting[:3]
+        )
+        answer = f"which one? Reply YES or NO with its code: {choices}"
+    _answer(incoming, profile, None, answer)
+    row.detail = f"Answered: a bare reply with {len(waiting)} open invitation(s)."
+    return None
 
 
 def _answer(

@@ -17,8 +17,31 @@ DELIVERED = "success"
 # Statuses that say the number itself cannot get our texts (spellings differ between the send
 # answer and the reports: compared in lower case).
 BLOCKING_REASONS = {"userinblacklist", "userdoesnotexist", "usernotsubscribedtoproduct"}
-_REPLY = re.compile(r"^\s*(yes|y|ndio|no|n|hapana)\W*\s+([0-9]{4})\b\W*(.*)$", re.I | re.S)
-_YES = {"yes", "y", "ndio"}
+# How people answer a yes/no text, in English and Kiswahili (ndio/ndiyo "yes", sawa/poa "ok",
+# hapana "no", siwezi "I can't"). The invitation's 4-digit code is optional: a bare "Yes"
+# answers the member's only open invitation (services/sms_inbox.py).
+_YES = {
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yes.",
+    "ok",
+    "okay",
+    "sure",
+    "confirm",
+    "confirmed",
+    "ndio",
+    "ndiyo",
+    "ndyo",
+    "sawa",
+    "poa",
+    "nitakuja",
+}
+_NO = {"no", "n", "nope", "decline", "hapana", "siwezi", "sitaweza", "sitakuja"}
+_REPLY = re.compile(
+    r"^\s*([a-z]+)(?![a-z])[\s\W]*(?:([0-9]{4})(?![0-9]))?[\s\W]*(.*)$", re.I | re.S
+)
 # NUL cannot be stored in PostgreSQL text, and other control characters only hide text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -66,7 +89,7 @@ class IncomingSms:
 @dataclass(frozen=True)
 class Reply:
     accept: bool
-    code: str
+    code: str | None  # None: a bare answer, no invitation code
     reason: str
 
 
@@ -114,9 +137,13 @@ def parse_incoming(body: bytes) -> IncomingSms:
 
 
 def parse_reply(text: str) -> Reply | None:
-    """`YES 4821`, `no 4821 sick`, `Ndio 4821`: the answer, the invitation's code, a reason."""
+    """`YES 4821`, `no 4821 sick`, `Ndiyo`, `Ok!`, `Hapana, ni mgonjwa`: the answer, the
+    invitation's code when given, and a reason. None for anything else."""
     match = _REPLY.match(text)
     if not match:
         return None
     word, code, rest = match.groups()
-    return Reply(accept=word.lower() in _YES, code=code, reason=" ".join(rest.split())[:500])
+    word = word.lower()
+    if word not in _YES and word not in _NO:
+        return None
+    return Reply(accept=word in _YES, code=code, reason=" ".join(rest.split())[:500])

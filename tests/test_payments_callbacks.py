@@ -102,6 +102,12 @@ def test_failure_then_success_ends_completed_because_the_money_moved(
         (1037, Status.FAILED, "could not be reached"),
         (2001, Status.FAILED, "PIN was wrong"),
         (1, Status.FAILED, "Not enough money"),
+        # Codes the issue found without a hint, and one that is not a number at all (Daraja
+        # sends it when a till is misconfigured): stored as text, failed with its words.
+        (26, Status.FAILED, "too busy"),
+        (1001, Status.FAILED, "in progress on the phone"),
+        (9999, Status.FAILED, "problem on its side"),
+        ("SFC_IC0003", Status.FAILED, "does not know our till"),
     ],
 )
 def test_failure_codes_map_to_a_final_state_with_safaricoms_words(

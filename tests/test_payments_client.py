@@ -171,7 +171,7 @@ def test_query_says_pending_until_the_customer_answers_then_the_result(daraja):
 
     time.sleep(0.4)
     answer = client.stk_query(checkout_request_id=accepted.checkout_request_id)
-    assert answer.result_code == 1032
+    assert answer.result_code == "1032"
     assert "cancelled" in answer.result_description
 
 

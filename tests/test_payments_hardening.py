@@ -247,7 +247,7 @@ def test_a_query_credit_contradicted_by_the_later_callback_is_flagged_for_review
         result=StkResult(
             merchant_request_id="m",
             checkout_request_id=payment.checkout_request_id,
-            result_code=0,
+            result_code="0",
             result_description="ok",
         ),
         via="query",

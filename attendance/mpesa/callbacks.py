@@ -32,7 +32,9 @@ class MalformedCallback(ValueError):
 class StkResult:
     merchant_request_id: str
     checkout_request_id: str
-    result_code: int
+    # Text: a number in most callbacks, but Daraja also sends codes such as "SFC_IC0003"
+    # (a misconfigured till); any code but "0" is a failure with its description.
+    result_code: str
     result_description: str
     # A success's metadata. `amount` is exactly what was sent (it may be 0, negative or carry
     # fractions of a shilling in a hostile body: settlement decides what to make of it).
@@ -43,7 +45,19 @@ class StkResult:
 
     @property
     def succeeded(self) -> bool:
-        return self.result_code == 0
+        return self.result_code == "0"
+
+
+_CODE = re.compile(r"^(?=.*[0-9])[A-Za-z0-9_.-]{1,20}$")  # codes carry a digit
+
+
+def result_code_text(code: object) -> str | None:
+    """A ResultCode as text ("0", "1032", "SFC_IC0003"), or None when it is not a code.
+    Numbers lose leading zeros and signs of formatting ("00" is "0")."""
+    text = str(code).strip()
+    if not _CODE.match(text):
+        return None
+    return str(int(text)) if text.isdigit() else text
 
 
 def clean_text(value: object, limit: int) -> str:
@@ -77,13 +91,13 @@ def parse_stk_callback(body: bytes) -> StkResult:
     if not isinstance(checkout, str) or not _ID.match(checkout):
         raise MalformedCallback("CheckoutRequestID is missing or invalid.")
     code = callback.get("ResultCode")
-    # A number in callbacks (a string in query answers); never a bool or a fraction.
+    # A number in callbacks (a string in query answers), or a short code word; never a bool,
+    # a fraction or an object.
     if isinstance(code, bool) or not isinstance(code, int | str):
-        raise MalformedCallback("ResultCode is missing or not a number.")
-    try:
-        result_code = int(str(code).strip())
-    except ValueError as error:
-        raise MalformedCallback("ResultCode is missing or not a number.") from error
+        raise MalformedCallback("ResultCode is missing or not a code.")
+    result_code = result_code_text(code)
+    if result_code is None:
+        raise MalformedCallback("ResultCode is missing or not a code.")
     result = StkResult(
         merchant_request_id=clean_text(callback.get("MerchantRequestID", ""), 64),
         checkout_request_id=checkout,

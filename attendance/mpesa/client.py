@@ -33,6 +33,8 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from attendance.phones import mask_phone, normalise_phone
 
+from .callbacks import result_code_text
+
 logger = logging.getLogger(__name__)
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -114,9 +116,9 @@ class StkPushAccepted:
 
 @dataclass(frozen=True)
 class StkQueryResult:
-    """`result_code` is None while the customer has not answered yet."""
+    """`result_code` (text, as in the callback) is None while the customer has not answered."""
 
-    result_code: int | None
+    result_code: str | None
     result_description: str
 
     @property
@@ -327,10 +329,9 @@ class DarajaClient:
         # ResponseCode "0" only says the query was accepted; the outcome is ResultCode.
         if "ResultCode" not in data:
             raise DarajaError("Daraja's query answer has no ResultCode.", retryable=True)
-        try:
-            code = int(str(data["ResultCode"]))
-        except ValueError as error:
-            raise DarajaError(f"Unexpected ResultCode {data['ResultCode']!r}.") from error
+        code = result_code_text(data["ResultCode"])
+        if code is None:
+            raise DarajaError(f"Unexpected ResultCode {data['ResultCode']!r}.")
         return StkQueryResult(result_code=code, result_description=str(data.get("ResultDesc", "")))
 
     # --- HTTP ---------------------------------------------------------------------------------

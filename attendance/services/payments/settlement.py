@@ -183,8 +183,8 @@ def _mismatches(payment: MpesaPayment, result: StkResult) -> list[str]:
 def _fail(payment: MpesaPayment, result: StkResult, via: str) -> str:
     if payment.is_final:
         return "duplicate"  # never downgrade; the first final answer stands
-    payment.status = Status.CANCELLED if result.result_code == 1032 else Status.FAILED
-    payment.result_code = str(result.result_code)
+    payment.status = Status.CANCELLED if result.result_code == "1032" else Status.FAILED
+    payment.result_code = result.result_code
     payment.result_description = failure_description(result.result_description, result.result_code)
     payment.settled_at = timezone.now()
     payment.settled_via = via

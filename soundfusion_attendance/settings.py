@@ -370,6 +370,9 @@ PAYOUT_REVIEW_AFTER_CHECKS = env.int("PAYOUT_REVIEW_AFTER_CHECKS", default=6)
 # How long submitting a pay run waits for Account Balance's answer (the float check).
 PAYOUT_FLOAT_WAIT_SECONDS = env.int("PAYOUT_FLOAT_WAIT_SECONDS", default=30)
 PAYOUT_MAX_BYTES = env.int("PAYOUT_MAX_BYTES", default=65536)
+# A second press of the same bulk action (same person, kind and targets) within this many
+# seconds lands on the job the first press started.
+JOB_REPEAT_WINDOW_SECONDS = env.int("JOB_REPEAT_WINDOW_SECONDS", default=60)
 # A stored payout result whose processing fails this many times is quarantined for a person.
 PAYOUT_RESULT_MAX_ATTEMPTS = env.int("PAYOUT_RESULT_MAX_ATTEMPTS", default=5)
 # A payout to a number changed this recently waits for a second Finance approval.

@@ -270,3 +270,57 @@ def test_invitations_for_a_big_event_are_a_job_and_each_goes_once(
     )
     assert (job.total, job.done) == (29, 29)  # the one already invited is not asked again
     assert EmailNotification.objects.filter(notification_type="crew_invitation").count() == 30
+
+
+def test_a_double_clicked_bulk_action_makes_one_job_and_the_second_press_lands_on_it(
+    daraja, client, django_capture_on_commit_callbacks
+):
+    paying = _owing_members(4)
+    _finance(client)
+    form = {
+        "action": "request_mpesa_payment",
+        "_selected_action": [m.profile.pk for m in paying],
+        "apply": "1",
+        "amount": "",
+        "purpose": "Balance payment",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/admin/attendance/profile/", form)
+        second = client.post("/admin/attendance/profile/", form)
+    assert BulkJob.objects.count() == 1
+    assert first["Location"] == second["Location"]
+    page = client.get(second["Location"]).content.decode()
+    assert "Already started a moment ago" in page
+    job = BulkJob.objects.get()
+    assert (job.done, job.failed) == (4, 0)  # the one job sent all four
+    assert _stats(daraja)["stk_push"] == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_presses_at_the_same_instant_make_one_job():
+    import threading
+
+    from django.db import connection
+
+    finance = UserFactory(is_staff=True)
+    targets = [(n, f"member {n}") for n in range(1, 4)]
+    barrier = threading.Barrier(2)
+    jobs = []
+
+    def press():
+        barrier.wait()
+        try:
+            jobs.append(
+                bulk_job_create(kind=BulkJob.Kind.CHECK_PAYMENTS, by=finance, targets=targets)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert BulkJob.objects.count() == 1
+    assert sorted(job.repeated for job in jobs) == [False, True]

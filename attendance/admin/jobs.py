@@ -16,7 +16,13 @@ from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_c
 def start_job(request, *, kind: str, targets=(), params=None, total=None, what: str):
     """Create a background job for a bulk action and send the browser to its progress page."""
     job = bulk_job_create(kind=kind, by=request.user, targets=targets, params=params, total=total)
-    messages.info(request, f"Started: {what}. This page follows it; you may leave it.")
+    if job.repeated:
+        messages.info(
+            request,
+            f"Already started a moment ago: {what}. This is that job; nothing was started twice.",
+        )
+    else:
+        messages.info(request, f"Started: {what}. This page follows it; you may leave it.")
     return HttpResponseRedirect(reverse("admin:attendance_bulkjob_change", args=[job.pk]))
 
 

@@ -3,8 +3,10 @@ background job), paid out by M-Pesa, exported. Writes go through the pay-run and
 services."""
 
 import tempfile
+from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -14,6 +16,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
@@ -116,6 +119,19 @@ def _run_allowed(request, pk: int, codename: str, permission: str) -> PayRun:
     if not request.user.has_perm(f"attendance.{codename}"):
         raise PermissionDenied(f"This needs the permission '{permission}'.")
     return get_object_or_404(PayRun, pk=pk)
+
+
+def _recent_job(request, kind: str, run: PayRun):
+    """A second press of a pay run's money button, while the first one's job runs: that job's
+    page (with a word), or None."""
+    since = timezone.now() - timedelta(seconds=settings.JOB_REPEAT_WINDOW_SECONDS)
+    job = BulkJob.objects.filter(
+        kind=kind, created_by=request.user, params__pay_run=run.pk, created_at__gte=since
+    ).first()
+    if job is None:
+        return None
+    messages.info(request, "This was started a moment ago: here is its job; nothing ran twice.")
+    return HttpResponseRedirect(reverse("admin:attendance_bulkjob_change", args=[job.pk]))
 
 
 def _back_to(run: PayRun):
@@ -241,6 +257,9 @@ class PayRunAdmin(admin.ModelAdmin):
         try:
             members = pay_run_begin_approval(pay_run=run, by=request.user)
         except PayError as error:
+            earlier = _recent_job(request, BulkJob.Kind.APPROVE_PAY_RUN, run)
+            if earlier is not None:
+                return earlier
             messages.error(request, str(error))
             return _back_to(run)
         # A month of a busy company is thousands of lines: their earnings and payslips go on
@@ -260,16 +279,23 @@ class PayRunAdmin(admin.ModelAdmin):
                 pay_run=run, by=request.user, partial=request.POST.get("partial") == "1"
             )
         except PayoutError as error:
-            messages.error(request, str(error))
-            return _back_to(run)
+            payouts, problem = [], str(error)
+        else:
+            problem = "Nothing could be paid out (no phone numbers, or no funds)."
         if not payouts:
-            messages.warning(request, "Nothing could be paid out (no phone numbers, or no funds).")
+            # A second press while the first was checking the float: its payouts exist and
+            # its job runs; this press lands there instead of on an error.
+            earlier = _recent_job(request, BulkJob.Kind.SUBMIT_PAYOUTS, run)
+            if earlier is not None:
+                return earlier
+            messages.error(request, problem)
             return _back_to(run)
         total = sum(p.amount for p in payouts)
         return start_job(
             request,
             kind=BulkJob.Kind.SUBMIT_PAYOUTS,
             targets=[(p.pk, member_name(p.user)) for p in payouts],
+            params={"pay_run": run.pk},
             what=f"M-Pesa payouts of {run}: {len(payouts)} member(s), KES {total:,}",
         )
 

@@ -49,12 +49,18 @@ class BulkJob(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     error = models.TextField(blank=True)
+    # Who, what kind, which targets and parameters, hashed: a second press of the same button
+    # within JOB_REPEAT_WINDOW_SECONDS lands on the first job instead of starting another.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    # Not a column: bulk_job_create sets it when a repeated press got an earlier job back.
+    repeated = False
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "background job"
         indexes = [
             models.Index(fields=["-created_at"], name="bulkjob_recent"),
+            models.Index(fields=["fingerprint", "-created_at"], name="bulkjob_fingerprint"),
             models.Index(
                 fields=["heartbeat_at"],
                 name="bulkjob_unfinished",

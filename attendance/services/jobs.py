@@ -18,6 +18,8 @@ job_kinds.py; this module runs them:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
@@ -48,6 +51,13 @@ STALE_JOB = timedelta(minutes=2)
 AUDIT_IDS = 100
 
 
+def _fingerprint(kind: str, by: User | None, targets: list[int], params: dict[str, Any]) -> str:
+    data = json.dumps(
+        [kind, by.pk if by else None, sorted(targets), params], sort_keys=True, default=str
+    )
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def bulk_job_create(
     *,
     kind: str,
@@ -56,9 +66,28 @@ def bulk_job_create(
     params: dict[str, Any] | None = None,
     total: int | None = None,
 ) -> BulkJob:
-    """Write a job and its items (target id, label) and queue it to run after commit."""
+    """Write a job and its items (target id, label) and queue it to run after commit.
+
+    The same person asking for the same kind of job on the same targets within
+    JOB_REPEAT_WINDOW_SECONDS (a double click, a second tap while the page loads) gets the
+    first job back, `job.repeated` set: one job, never two. Presses are serialised on the
+    person's own user row, so two at the same instant cannot both start one.
+    """
+    targets = list(targets)
+    params = params or {}
+    fingerprint = _fingerprint(kind, by, [target for target, _ in targets], params)
     with transaction.atomic():
-        job = BulkJob.objects.create(kind=kind, created_by=by, params=params or {})
+        if by is not None:
+            User.objects.select_for_update().filter(pk=by.pk).first()
+            since = timezone.now() - timedelta(seconds=settings.JOB_REPEAT_WINDOW_SECONDS)
+            earlier = BulkJob.objects.filter(fingerprint=fingerprint, created_at__gte=since).first()
+            if earlier is not None:
+                earlier.repeated = True
+                return earlier
+        job = BulkJob.objects.create(
+            kind=kind, created_by=by, params=params, fingerprint=fingerprint
+        )
+        job.repeated = False
         items = [
             BulkJobItem(job=job, position=n, target_id=target, label=label[:200])
             for n, (target, label) in enumerate(targets)

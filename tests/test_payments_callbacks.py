@@ -256,7 +256,12 @@ def test_a_success_for_an_unknown_checkout_is_matched_only_when_one_push_fits(
 def test_amount_mismatch_is_flagged_not_credited_and_staff_alerted(
     url, payment, django_capture_on_commit_callbacks
 ):
-    UserFactory(is_staff=True, email="boss@example.com")
+    from tests.auth import staff_in
+
+    staff_in("Finance", email="boss@example.com")
+    # An event manager cannot open the payment page the alert links to: not emailed.
+    staff_in("Event managers", email="manager@example.com")
+    UserFactory(is_staff=True, email="nobody@example.com")
     with django_capture_on_commit_callbacks(execute=True):
         assert (
             _send(url, success_callback(payment.checkout_request_id, amount=99)).status_code == 200

@@ -89,7 +89,7 @@ def test_a_push_that_timed_out_but_reached_the_phone_is_matched_for_review(
     """Our read timeout fired, yet the prompt reached the phone and the customer paid."""
     from attendance.services.payments import PaymentError, payment_credit_after_review
 
-    UserFactory(is_staff=True, email="boss@example.com")
+    UserFactory(is_staff=True, is_superuser=True, email="boss@example.com")
     settings.MPESA_READ_TIMEOUT = 0.5
     daraja.state.callback_delay = 1.5  # the customer answers after we have given up
     with pytest.raises(PaymentError) as failure:

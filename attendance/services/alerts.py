@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
@@ -30,6 +30,7 @@ from attendance.services.operations import (
     overdue_payments_count,
     unsettled_payouts,
 )
+from attendance.services.roles import staff_with_permission
 
 logger = logging.getLogger(__name__)
 Kind = Alert.Kind
@@ -178,15 +179,8 @@ def _quiet_long_enough(kind: str, now: datetime) -> bool:
 
 def alert_recipients() -> list[tuple[str, User | None]]:
     """(address, user) of everyone who receives alerts, each address once."""
-    permission = Permission.objects.filter(
-        content_type__app_label="attendance", codename="receive_alerts"
-    ).first()
-    people = User.objects.filter(is_active=True, is_staff=True).exclude(email="")
-    wanted = Q(is_superuser=True)
-    if permission is not None:
-        wanted |= Q(user_permissions=permission) | Q(groups__permissions=permission)
     found: dict[str, User | None] = {}
-    for user in people.filter(wanted).distinct().order_by("pk"):
+    for user in staff_with_permission("receive_alerts").exclude(email=""):
         found.setdefault(user.email.lower(), user)
     for address in settings.ALERT_EMAILS:
         found.setdefault(address.lower(), None)

@@ -4,9 +4,9 @@ Created once, when missing, after each migrate: from then on they are the admins
 admin (Groups), and a later migrate never puts back a permission they took away.
 """
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 ALL = ("view", "add", "change", "delete")
 # No delete for events and attendance: deleting an event takes its attendance (the hours crew
@@ -64,3 +64,17 @@ def roles_ensure() -> None:
                     ],
                 )
             group.permissions.set(Permission.objects.filter(wanted))
+
+
+def staff_with_permission(codename: str) -> QuerySet[User]:
+    """Active staff who hold `attendance.<codename>` (directly, by a group, or as superusers):
+    the people a message about work that needs that permission should reach."""
+    permission = Permission.objects.filter(
+        content_type__app_label="attendance", codename=codename
+    ).first()
+    wanted = Q(is_superuser=True)
+    if permission is not None:
+        wanted |= Q(user_permissions=permission) | Q(groups__permissions=permission)
+    return (
+        User.objects.filter(is_active=True, is_staff=True).filter(wanted).distinct().order_by("pk")
+    )

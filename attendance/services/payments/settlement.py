@@ -29,6 +29,7 @@ from attendance.services.ledger import LedgerError, ledger_post
 from attendance.services.messaging import member_message
 from attendance.services.money import PROMPT_MAXIMUM
 from attendance.services.notifications import notification_create
+from attendance.services.roles import staff_with_permission
 
 from .outcomes import MAY_STILL_BE_PAID, PaymentError, failure_description
 
@@ -204,8 +205,10 @@ def _confirm_to_payer(payment: MpesaPayment) -> None:
 
 
 def alert_staff(*, notification_type: str, context: dict, **links: Any) -> None:
-    """Email every active staff member (who has an address) about money that needs a look."""
-    staff = User.objects.filter(is_staff=True, is_active=True).exclude(email="")
+    """Email the staff who can act on a payment that needs a look: those who may credit
+    payments flagged for review (Finance), never everyone with a staff login (an event
+    manager would get links to a page that refuses them)."""
+    staff = staff_with_permission("review_mpesapayment").exclude(email="")
     for member in staff:
         notification_create(
             recipient=member.email,

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from attendance.models import (
     Attendance,
     BulkJob,
+    EmailNotification,
     EventCrew,
     LedgerEntry,
     PayRun,
@@ -383,3 +384,20 @@ def test_end_to_end_complete_dispute_adjust_approve_pay_and_export_over_http(
     page = crew.get(f"/pay/runs/{run.pk}/")
     assert b"KES 1,600.00" in page.content and b"Load-out confirmed" not in page.content
     assert b"Load-out confirmed: 8 h" in crew.get("/pay/").content
+
+
+def test_the_checker_is_told_a_run_waits_and_sees_every_line_and_payslip_on_its_page(
+    event, role, manager, finance, checker
+):
+    members = _lines(event, role, manager, 2)
+    timesheet_approve(lines=TimesheetLine.objects.all(), by=manager)
+    run = pay_run_create(**_period(event), by=finance)
+    waiting = EmailNotification.objects.filter(notification_type="pay_run_waiting")
+    assert list(waiting.values_list("recipient", flat=True)) == [checker.email]  # not the maker
+    message = waiting.get().message
+    assert f"/admin/attendance/payrun/{run.pk}/change/" in message and "2" in message
+    page = _client(checker).get(f"/admin/attendance/payrun/{run.pk}/change/").content.decode()
+    assert "Lines" in page and all(m.get_full_name() in page for m in members)
+    pay_run_approve(pay_run=run, by=checker)
+    page = _client(checker).get(f"/admin/attendance/payrun/{run.pk}/change/").content.decode()
+    assert "Payslips" in page

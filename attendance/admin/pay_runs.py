@@ -83,6 +83,10 @@ class PayRunMemberInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInl
     verbose_name_plural = "Payslips"
     member = member_column()
 
+    def has_view_permission(self, request, obj=None):
+        # Whoever may open the run (the checker who approves it above all) reads its payslips.
+        return request.user.has_perm("attendance.view_payrun")
+
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user").order_by("user__first_name")
 
@@ -96,6 +100,9 @@ class PayRunLineInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInlin
     extra = 0
     verbose_name_plural = "Lines"
     member = member_column()
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("attendance.view_payrun")
 
     @admin.display(description="Event")
     def event(self, obj):

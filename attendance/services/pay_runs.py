@@ -35,6 +35,7 @@ from attendance.services.ledger import ledger_post
 from attendance.services.notifications import notification_create
 from attendance.services.pay import PayError, timesheet_record_change
 from attendance.services.pay_rules import ZERO
+from attendance.services.roles import staff_with_permission
 
 Status = TimesheetLine.Status
 Kind = TimesheetChange.Kind
@@ -85,7 +86,20 @@ def pay_run_create(*, period_start: date, period_end: date, by: User) -> PayRun:
         )
         run.total = sum((line.amount - line.paid_amount for line in lines), ZERO)
         run.save(update_fields=["total"])
+        _tell_checkers(run, by, len(lines))
     return run
+
+
+def _tell_checkers(run: PayRun, maker: User, lines: int) -> None:
+    """Maker-checker: everyone who may approve the run, but its maker, hears that it waits."""
+    url = settings.SITE_URL + reverse("admin:attendance_payrun_change", args=[run.pk])
+    for checker in staff_with_permission("approve_payrun").exclude(pk=maker.pk).exclude(email=""):
+        notification_create(
+            recipient=checker.email,
+            user=checker,
+            notification_type=EmailNotification.Type.PAY_RUN_WAITING,
+            context={"run": run, "maker": maker, "url": url, "lines": lines},
+        )
 
 
 def pay_run_delete(*, pay_run: PayRun) -> None:

@@ -42,9 +42,12 @@ _URL_TOKENS = re.compile(
     r"|api/payouts/(?:result|timeout|status|balance)"
     r"|crew/\d+/answer"
     r"|api/sms/(?:delivery|incoming)"
+    r"|calendar"
     r"|accounts/reset/[^/\s\"']+)/)"
     r"(?P<secret>[^/\s\"'?#]+)"
 )
+# A crew member's short answer link, /RXGKBW8MUT/ (crew_links.py): a path of its own.
+_SHORT_LINK = re.compile(r"(?<=[\s\"'])/[2-9A-HJKMNP-Z]{8,12}/(?=[\s\"'?]|$)")
 # 2547XXXXXXXX / 2541XXXXXXXX (with or without +) and 07XX / 01XX local spellings.
 _PHONES = re.compile(r"(?<!\d)(\+?254[17]\d{8}|0[17]\d{8})(?!\d)")
 
@@ -73,6 +76,7 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     text = _URL_TOKENS.sub(lambda m: m.group("keep") + REDACTED, text)
+    text = _SHORT_LINK.sub(f"/{REDACTED}/", text)
     return _PHONES.sub(_mask, text)
 
 

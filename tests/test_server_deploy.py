@@ -217,3 +217,35 @@ def test_slow_clients_stall_bare_gunicorn_but_not_gunicorn_behind_nginx(gunicorn
     logged = nginx.access_log.read_text()
     assert settings.MPESA_CALLBACK_TOKEN not in logged
     assert "/api/payments/callback/[redacted]/" in logged
+
+
+def test_no_token_reaches_a_log_through_the_shipped_nginx_config(gunicorn, nginx):
+    """Every kind of URL that carries a secret, through nginx to gunicorn: neither log holds
+    the secret (the webhooks' tokens, a calendar feed, a short answer link)."""
+    import requests
+
+    feed = "Zq8XcalendarFeedToken42"
+    secrets = [
+        settings.MPESA_CALLBACK_TOKEN,
+        settings.MPESA_B2C_RESULT_TOKEN,
+        settings.SMS_CALLBACK_TOKEN,
+        feed,
+        "RXGKBW8MUT",
+    ]
+    base = f"http://127.0.0.1:{nginx.port}"
+    for url in (
+        f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/",
+        f"/api/payouts/result/{settings.MPESA_B2C_RESULT_TOKEN}/",
+        f"/api/payouts/status/{settings.MPESA_B2C_RESULT_TOKEN}/",
+        f"/api/sms/incoming/{settings.SMS_CALLBACK_TOKEN}/",
+        f"/api/sms/delivery/{settings.SMS_CALLBACK_TOKEN}/",
+    ):
+        requests.post(base + url, data=b"{}", timeout=10)
+    requests.get(f"{base}/calendar/{feed}.ics", timeout=10)
+    requests.get(f"{base}/RXGKBW8MUT/", timeout=10, allow_redirects=False)
+    assert wait_until(lambda: nginx.access_log.read_text().count("\n") >= 7, 5)
+    for log in (nginx.access_log, gunicorn.access_log):
+        text = log.read_text()
+        assert not [s for s in secrets if s and s in text], text[-2000:]
+    logged = nginx.access_log.read_text()
+    assert "/api/payouts/result/[redacted]/" in logged and "/calendar/[redacted].ics" in logged

@@ -53,19 +53,35 @@ class OutboxPasswordResetForm(PasswordResetForm):
 
 
 class PhoneNumberForm(forms.Form):
+    """A new M-Pesa number, with the password again: the number is where pay goes."""
+
     phone_number = forms.CharField(
-        label="M-Pesa number",
+        label="New M-Pesa number",
         max_length=20,  # before normalising: "+254 (712) 345-678" is longer than what is stored
-        required=False,
-        help_text="Payment prompts from the office go to this number.",
+        help_text="We text a code to it; the number is used once you type the code here.",
         widget=forms.TextInput(
             attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"},
         ),
     )
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Your pay goes to this number, so we ask for it again.",
+    )
 
     def clean_phone_number(self) -> str:
-        value = self.cleaned_data["phone_number"].strip()
-        return normalise_phone(value) if value else ""
+        return normalise_phone(self.cleaned_data["phone_number"].strip())
+
+
+class PhoneCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code from the text",
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*"}
+        ),
+    )
 
 
 class MessageChannelForm(forms.Form):

@@ -20,6 +20,7 @@ from attendance.models import (
     LedgerEntry,
     Payout,
     PayoutResult,
+    Profile,
 )
 from attendance.services.ledger import ledger_post
 from attendance.services.payouts import (
@@ -30,6 +31,7 @@ from attendance.services.payouts import (
     payouts_due,
     payouts_prepare,
     payouts_reconcile,
+    payouts_release,
 )
 from tests.auth import log_in_staff
 from tests.factories import UserFactory
@@ -271,3 +273,49 @@ def test_a_person_closes_an_unknown_payout_with_its_permission_and_a_reason(sim,
 
     entry = LogEntry.objects.get(additional_data__event="payout_closed")
     assert "Utility statement" in json.dumps(entry.additional_data)
+
+
+def test_a_payout_to_a_new_number_waits_for_a_second_finance_approval(sim, client):
+    run, [member], finance = approved_run(["0712000100"])
+    Profile.objects.filter(user=member).update(phone_changed_at=timezone.now())
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    assert payout.status == "held"
+    assert payout_submit(payout_id=payout.pk) == "held"  # a worker never sends it
+    assert sim.state.b2c.snapshot()["b2c"] == 0
+    with pytest.raises(PayoutError, match="second person"):
+        payouts_release(pay_run=run, by=finance)
+    second = UserFactory(is_staff=True)
+    second.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_payrun", "submit_payout"])
+    )
+    page = log_in_staff(client, second).get(f"/admin/attendance/payrun/{run.pk}/change/")
+    assert b'id="payouts-held"' in page.content
+    response = client.post(f"/admin/attendance/payrun/{run.pk}/release/")
+    assert response.status_code == 302 and "/bulkjob/" in response["Location"]
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed")
+    assert Payout.objects.get(pk=payout.pk).released_by == second
+
+
+def test_a_number_changed_after_the_payout_was_drawn_up_is_never_paid_unchecked(sim):
+    run, [member], finance = approved_run(["0712000100"])
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    Profile.objects.filter(user=member).update(
+        phone_number="254799000111", phone_changed_at=timezone.now()
+    )
+    assert payout_submit(payout_id=payout.pk) == "held"
+    assert sim.state.b2c.snapshot()["b2c"] == 0
+    payout.refresh_from_db()
+    assert payout.phone_number == "254799000111"  # released, it pays the proven number
+
+
+def test_a_payout_whose_result_names_someone_else_is_flagged(sim):
+    run, [member], finance = approved_run(["0712000100"])
+    member.first_name, member.last_name = "Wanjiku", "Kamau"
+    member.save()
+    sim.state.b2c.names["254712000100"] = "PETER OTIENO"  # the SIM is someone else's
+    [payout] = payouts_prepare(pay_run=run, by=finance)
+    payout_submit(payout_id=payout.pk)
+    assert wait_until(lambda: Payout.objects.get(pk=payout.pk).status == "completed")
+    payout.refresh_from_db()
+    assert payout.needs_review
+    assert "registered to PETER OTIENO, not Wanjiku Kamau" in payout.review_reason

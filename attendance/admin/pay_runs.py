@@ -40,7 +40,13 @@ from attendance.services.pay_runs import (
     pay_run_delete,
     pay_run_payable,
 )
-from attendance.services.payouts import PayoutError, payout_summary, payouts_prepare
+from attendance.services.payouts import (
+    PayoutError,
+    payout_summary,
+    payouts_held,
+    payouts_prepare,
+    payouts_release,
+)
 
 from .display import (
     CappedInlineMixin,
@@ -240,6 +246,11 @@ class PayRunAdmin(admin.ModelAdmin):
                 name="attendance_payrun_payout",
             ),
             path(
+                "<int:pk>/release/",
+                view(require_POST(self.release_view)),
+                name="attendance_payrun_release",
+            ),
+            path(
                 "<int:pk>/export/<str:fmt>/",
                 view(self.export_view),
                 name="attendance_payrun_export",
@@ -257,7 +268,27 @@ class PayRunAdmin(admin.ModelAdmin):
             extra["members_total"] = run.lines.values("user_id").distinct().count()
             extra["can_pay_out"] = request.user.has_perm("attendance.submit_payout")
             extra["payouts"] = payout_summary(run)
+            extra["held"] = payouts_held(run)
         return super().change_view(request, object_id, form_url, extra)
+
+    def release_view(self, request, pk):
+        """The second approval of payouts to new numbers, by another Finance member."""
+        run = _run_allowed(request, pk, "submit_payout", "Can submit payouts")
+        try:
+            released = payouts_release(pay_run=run, by=request.user)
+        except PayoutError as error:
+            messages.error(request, str(error))
+            return _back_to(run)
+        if not released:
+            messages.warning(request, "Nothing released: those members have no number now.")
+            return _back_to(run)
+        return start_job(
+            request,
+            kind=BulkJob.Kind.SUBMIT_PAYOUTS,
+            targets=[(p.pk, member_name(p.user)) for p in released],
+            params={"pay_run": run.pk, "released": True},
+            what=f"M-Pesa payouts to new numbers released: {len(released)} member(s)",
+        )
 
     def approve_view(self, request, pk):
         run = _run_allowed(request, pk, "approve_payrun", "Can approve pay runs")

@@ -9,6 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from attendance.models import EventCrew, LedgerEntry, Profile
 from attendance.services.availability import availability_upcoming
 from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
+from attendance.services.phones import phone_changed_by_staff
 from attendance.services.track_record import track_record as member_track_record
 from attendance.services.two_factor import two_factor_reset
 from attendance.templatetags.soundfusion import kes
@@ -45,6 +46,16 @@ class UserAdmin(DjangoUserAdmin):
     )
     list_select_related = ("profile",)
     actions = ["reset_two_factor"]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        for inline in formset.forms:
+            if isinstance(inline.instance, Profile) and "phone_number" in inline.changed_data:
+                phone_changed_by_staff(
+                    profile=inline.instance,
+                    old=inline.initial.get("phone_number") or "",
+                    by=request.user,
+                )
 
     def get_queryset(self, request):
         app = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
@@ -162,6 +173,13 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # profiles come with users
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "phone_number" in form.changed_data:
+            phone_changed_by_staff(
+                profile=obj, old=form.initial.get("phone_number") or "", by=request.user
+            )
 
     @admin.display(description="Track record (managers only)")
     def track_record(self, obj):

@@ -8,7 +8,14 @@ from .operations import Alert, BeatRun
 from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
-from .people import Department, LedgerEntry, MessageChannel, Profile, member_name
+from .people import (
+    Department,
+    LedgerEntry,
+    MessageChannel,
+    PhoneVerification,
+    Profile,
+    member_name,
+)
 from .scheduling import ReplacementRequest, Unavailability
 from .sms import SmsCallback, SmsMessage
 
@@ -36,6 +43,7 @@ __all__ = [
     "PayRunMember",
     "Payout",
     "PayoutResult",
+    "PhoneVerification",
     "Profile",
     "ReplacementRequest",
     "SmsCallback",

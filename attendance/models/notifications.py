@@ -21,6 +21,8 @@ class MessageType(models.TextChoices):
     PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
     PAYOUT_NOT_PAID = "payout_not_paid", "Payout not paid"
     PAY_RUN_WAITING = "pay_run_waiting", "Pay run waiting for approval"
+    PHONE_CODE = "phone_code", "Phone number code"
+    PHONE_CHANGED = "phone_changed", "Phone number changed"
     CREW_REPLY = "crew_reply", "Answer to an SMS reply"
     CREW_OFF = "crew_off", "Off the crew (calendar cancelled)"
     CREW_UNAVAILABLE = "crew_unavailable", "Confirmed crew now unavailable (to managers)"

@@ -13,6 +13,9 @@ from django.db.models import Q
 
 class Payout(models.Model):
     class Status(models.TextChoices):
+        # To a number changed in the last PAYOUT_NEW_NUMBER_HOLD_DAYS: a second Finance
+        # member releases it (to the queue) before it is sent.
+        HELD = "held", "Held: new number, waiting for a second approval"
         QUEUED = "queued", "Queued"
         # Claimed by one worker for its POST. Left like this, the worker died around the
         # POST: money may have moved, so reconciliation treats it as unknown.
@@ -50,6 +53,14 @@ class Payout(models.Model):
     utility_balance = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     needs_review = models.BooleanField(default=False)
     review_reason = models.CharField(max_length=255, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The second Finance member who released a held payout.",
+    )
     retry_of = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retried_by"
     )

@@ -72,11 +72,24 @@ class Profile(models.Model):
     balance = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
     )
+    # When the member last changed their number (after proving it with a code): payouts to a
+    # number this new wait for a second Finance approval (PAYOUT_NEW_NUMBER_HOLD_DAYS).
+    phone_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["user__first_name", "user__last_name", "user__username"]
+        constraints = [
+            # A number is one member's: SMS replies are matched by number, and B2C payouts go
+            # to it, so a shared number would answer and be paid for the wrong person.
+            models.UniqueConstraint(
+                fields=["phone_number"],
+                condition=~models.Q(phone_number=""),
+                name="profile_phone_one_owner",
+                violation_error_message="This number is already on another member's account.",
+            ),
+        ]
 
     def __str__(self):
         return self.display_name
@@ -100,6 +113,32 @@ class Profile(models.Model):
     @property
     def phone_display(self) -> str:
         return format_phone(self.phone_number)
+
+
+class PhoneVerification(models.Model):
+    """A number a member wants to use, waiting for the code we texted to it.
+
+    The number takes effect only when the code comes back: proof that the member holds that
+    SIM. Only a hash of the code is kept; a code expires, and a few wrong tries end it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="phone_verifications"
+    )
+    phone_number = KenyanPhoneField()
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="phoneverif_user_recent")]
+
+    def __str__(self):
+        return f"{format_phone(self.phone_number)} for {self.user}"
 
 
 class LedgerEntry(models.Model):

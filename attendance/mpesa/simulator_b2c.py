@@ -17,6 +17,10 @@ chosen by the last four digits of the recipient's phone:
 | 0008 | a queue timeout: a body to the QueueTimeOutURL; no money moves (status: Expired) |
 | 5001 | paid, the POST answered 500 "System internal error." and the result lost |
 | anything else | paid |
+
+The name M-Pesa has registered for a number (ReceiverPartyPublicName) is the one in
+`names` when a test put one there (someone else's SIM), else the `Occassion` we sent (the
+member we meant to pay), else "SIMULATED CUSTOMER".
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class Payout:
     )
     completed_at: datetime = field(default_factory=lambda: datetime.now(tz=NAIROBI))
     timed_out: bool = False
+    registered_name: str = "SIMULATED CUSTOMER"
 
 
 class PayoutSimulation:
@@ -86,6 +91,8 @@ class PayoutSimulation:
         self.answer_latency = 0.0
         self.lock = threading.Lock()
         self.payouts: dict[str, Payout] = {}
+        # MSISDN -> the name M-Pesa has registered for it (only where a test says so).
+        self.names: dict[str, str] = {}
         self.requests_per_id: dict[str, int] = {}
         self.stats = {"b2c": 0, "b2c_duplicates": 0, "status": 0, "balance": 0, "results_sent": 0}
 
@@ -180,6 +187,9 @@ def b2c_request(handler: Any, sim: PayoutSimulation, data: dict) -> None:
         code=code,
         description=description,
         timed_out=suffix == "0008",
+        registered_name=sim.names.get(phone)
+        or str(data.get("Occassion") or "").strip().upper()
+        or "SIMULATED CUSTOMER",
     )
     with sim.lock:
         if payout.code == 0 and not payout.timed_out:
@@ -232,7 +242,10 @@ def b2c_result_body(sim: PayoutSimulation, payout: Payout) -> dict:
             "ResultParameter": [
                 {"Key": "TransactionAmount", "Value": payout.amount},
                 {"Key": "TransactionReceipt", "Value": payout.receipt},
-                {"Key": "ReceiverPartyPublicName", "Value": f"{payout.phone} - SIMULATED CUSTOMER"},
+                {
+                    "Key": "ReceiverPartyPublicName",
+                    "Value": f"{payout.phone} - {payout.registered_name}",
+                },
                 {
                     "Key": "TransactionCompletedDateTime",
                     "Value": payout.completed_at.strftime("%d.%m.%Y %H:%M:%S"),
@@ -328,7 +341,10 @@ def _status_body(payout: Payout, query_id: str) -> dict:
             "ResultParameters": {
                 "ResultParameter": [
                     {"Key": "DebitPartyName", "Value": "600310 - Sound Fusion"},
-                    {"Key": "DebitPartyName", "Value": f"{payout.phone} - SIMULATED CUSTOMER"},
+                    {
+                        "Key": "DebitPartyName",
+                        "Value": f"{payout.phone} - {payout.registered_name}",
+                    },
                     {"Key": "OriginatorConversationID", "Value": payout.originator_conversation_id},
                     {"Key": "InitiatedTime", "Value": stamp},
                     {"Key": "DebitAccountType", "Value": "Utility Account"},

@@ -25,6 +25,7 @@ class AuditEvent(models.TextChoices):
     LEDGER_ENTRY_ADDED = "ledger_entry_added", "Ledger entry added by hand"
     PAY_RUN_APPROVED = "pay_run_approved", "Pay run approved"
     PAYOUT_SUBMITTED = "payout_submitted", "Payout submitted"
+    PHONE_CHANGED = "phone_changed", "M-Pesa number changed"
     PAYOUT_CLOSED = "payout_closed", "Payout with an unknown outcome closed by hand"
     ACCESS_CHANGED = "access_changed", "Account access changed"
     TWO_FACTOR_ENROLLED = "two_factor_enrolled", "Two-factor login set up"

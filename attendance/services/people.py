@@ -4,17 +4,22 @@ from django.utils import timezone
 from attendance.models import MessageChannel, Profile
 
 
-def profile_set_phone(*, user: User, phone_number: str) -> Profile:
-    """Set the member's M-Pesa number (already normalised, or "" for none).
+def profile_set_phone(*, user: User, phone_number: str, changed: bool = True) -> Profile:
+    """Set the member's M-Pesa number (already normalised, or "" for none). A member changes
+    their own through services/phones.py (a code texted to it first); this is the write.
 
     A new number also lifts an SMS block: the block was Africa's Talking's word about the old
-    number.
+    number. A different number (`changed`) starts the payout hold (phone_changed_at); the
+    number a member is first given does not.
     """
     profile = user.profile
     fields = ["phone_number", "updated_at"]
     if phone_number != profile.phone_number and profile.sms_blocked_at is not None:
         profile.sms_blocked_at, profile.sms_blocked_reason = None, ""
         fields += ["sms_blocked_at", "sms_blocked_reason"]
+    if changed and phone_number and profile.phone_number and phone_number != profile.phone_number:
+        profile.phone_changed_at = timezone.now()
+        fields.append("phone_changed_at")
     profile.phone_number = phone_number
     # The balance is the ledger's: write only what changed (Profile.save explains why).
     profile.save(update_fields=fields)

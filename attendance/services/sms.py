@@ -52,6 +52,8 @@ SMS_TYPES = frozenset(
         "payment_confirmation",
         "payout_receipt",
         "payout_not_paid",
+        "phone_code",
+        "phone_changed",
         "crew_reply",
         "crew_off",
         "crew_offer_answer",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from attendance.forms import MessageChannelForm, PhoneNumberForm
+from attendance.forms import MessageChannelForm, PhoneCodeForm, PhoneNumberForm
 from attendance.models import Attendance, Event, EventCrew, LedgerEntry, MpesaPayment
 from attendance.phones import format_phone
 from attendance.services.attendance import (
@@ -32,7 +32,14 @@ from attendance.services.calendar import (
 )
 from attendance.services.messaging import member_channel_choice
 from attendance.services.money import prompt_amount_for, prompt_limits
-from attendance.services.people import profile_set_channel, profile_set_phone
+from attendance.services.people import profile_set_channel
+from attendance.services.phones import (
+    PhoneChangeError,
+    phone_change_cancel,
+    phone_change_confirm,
+    phone_change_pending,
+    phone_change_start,
+)
 
 
 def _own_attendance(request, event_id) -> Attendance:
@@ -206,7 +213,8 @@ def ledger(request):
 def account(request):
     """The member's own details: the M-Pesa number they can change, how we contact them."""
     profile = request.user.profile
-    form = PhoneNumberForm(initial={"phone_number": format_phone(profile.phone_number)})
+    form = PhoneNumberForm()
+    code_form = PhoneCodeForm()
     channel_form = MessageChannelForm(initial={"message_channel": member_channel_choice(profile)})
     if request.method == "POST" and request.POST.get("calendar") in ("start", "stop"):
         if request.POST["calendar"] == "start":
@@ -230,20 +238,46 @@ def account(request):
             shown = {"sms": "SMS", "email": "email", "both": "SMS and email"}[channel]
             messages.success(request, f"Saved. We will contact you by {shown}.")
             return redirect("attendance:account")
+    elif request.method == "POST" and "code" in request.POST:
+        code_form = PhoneCodeForm(request.POST)
+        if code_form.is_valid():
+            try:
+                profile = phone_change_confirm(
+                    user=request.user, code=code_form.cleaned_data["code"]
+                )
+            except PhoneChangeError as error:
+                code_form.add_error("code", str(error))
+            else:
+                messages.success(
+                    request, f"Saved. Your M-Pesa number is {format_phone(profile.phone_number)}."
+                )
+                return redirect("attendance:account")
+    elif request.method == "POST" and request.POST.get("phone") == "cancel":
+        phone_change_cancel(user=request.user)
+        messages.success(request, "Number change cancelled: your number stays as it was.")
+        return redirect("attendance:account")
     elif request.method == "POST":
         form = PhoneNumberForm(request.POST)
         if form.is_valid():
-            profile = profile_set_phone(
-                user=request.user, phone_number=form.cleaned_data["phone_number"]
-            )
-            number = format_phone(profile.phone_number) or "no number"
-            messages.success(request, f"Saved. Your M-Pesa number is {number}.")
-            return redirect("attendance:account")
+            try:
+                phone_change_start(
+                    user=request.user,
+                    phone_number=form.cleaned_data["phone_number"],
+                    password=form.cleaned_data["password"],
+                )
+            except PhoneChangeError as error:
+                form.add_error(None, str(error))
+            else:
+                number = format_phone(form.cleaned_data["phone_number"])
+                messages.success(request, f"We texted a code to {number}: type it below.")
+                return redirect(reverse("attendance:account") + "#phone-code")
     return render(
         request,
         "attendance/account.html",
         {
             "form": form,
+            "code_form": code_form,
+            "pending_phone": phone_change_pending(request.user),
             "channel_form": channel_form,
             "profile": profile,
             "sms_enabled": settings.SMS_ENABLED,

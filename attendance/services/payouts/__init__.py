@@ -30,7 +30,9 @@ from .submission import (
     payout_submit,
     payout_summary,
     payouts_due,
+    payouts_held,
     payouts_prepare,
+    payouts_release,
     payslips_that_may_pay,
 )
 
@@ -55,7 +57,9 @@ __all__ = [
     "payout_submit",
     "payout_summary",
     "payouts_due",
+    "payouts_held",
     "payouts_prepare",
     "payouts_reconcile",
+    "payouts_release",
     "payslips_that_may_pay",
 ]

@@ -10,6 +10,7 @@ already applied (paid after failed, or the other way) changes nothing and is fla
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,7 +20,14 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from attendance.models import BulkJob, BulkJobItem, EmailNotification, LedgerEntry, Payout
+from attendance.models import (
+    BulkJob,
+    BulkJobItem,
+    EmailNotification,
+    LedgerEntry,
+    Payout,
+    member_name,
+)
 from attendance.phones import mask_phone
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging import member_message
@@ -55,6 +63,8 @@ def payout_mark_paid(
             return "conflict"
         if amount is not None and amount != payout.amount:
             _flag(payout, f"Paid KES {amount}, we asked for KES {payout.amount}.")
+        if mismatch := receiver_mismatch(payout, receiver):
+            _flag(payout, mismatch)
         payout.status = S.COMPLETED
         payout.receipt_number = receipt[:40]
         payout.receiver_name = receiver[:200]
@@ -83,6 +93,25 @@ def payout_mark_paid(
         )
     logger.info("Payout %s paid, receipt %s", payout.originator_conversation_id, receipt)
     return "processed"
+
+
+def receiver_mismatch(payout: Payout, receiver: str) -> str:
+    """Why M-Pesa's "<MSISDN> - <REGISTERED NAME>" is not the member we paid, or "".
+
+    A number in it other than ours, or a registered name sharing no word with the member's
+    names (a colleague's SIM behind a stolen password), is flagged for a person. A masked
+    number or an empty name says nothing (whether Daraja masks them is *unconfirmed*)."""
+    number, _, name = receiver.partition(" - ")
+    number = number.strip()
+    if number.isdigit() and len(number) == 12 and number != payout.phone_number:
+        return f"M-Pesa paid {mask_phone(number)}, not {mask_phone(payout.phone_number)}."
+    theirs = set(re.findall(r"[a-z]{2,}", name.lower()))
+    ours = set(
+        re.findall(r"[a-z]{2,}", f"{payout.user.first_name} {payout.user.last_name}".lower())
+    )
+    if "*" in name or not theirs or not ours or theirs & ours:
+        return ""
+    return f"The number is registered to {name.strip()[:60]}, not {member_name(payout.user)}."
 
 
 def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str) -> str:

@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
@@ -38,6 +39,8 @@ from .settlement import payout_mark_failed, payout_mark_unknown
 
 logger = logging.getLogger(__name__)
 S = Payout.Status
+# Payouts that may still pay: what they carry is not owed to the member again.
+MAY_PAY = (S.HELD, *Payout.OPEN)
 
 
 class PayoutError(ValueError):
@@ -83,11 +86,11 @@ def payslips_that_may_pay(queryset: QuerySet[PayRunMember]) -> QuerySet[PayRunMe
 
 
 def _owed_now(user_ids: list[int]) -> dict[int, Decimal]:
-    """What each member is owed now: minus their balance, less payouts still on their way
+    """What each member is owed now: minus their balance, less payouts that may still pay
     (those reach the ledger when they settle)."""
     balances = dict(Profile.objects.filter(user_id__in=user_ids).values_list("user_id", "balance"))
     in_flight = dict(
-        Payout.objects.filter(user_id__in=user_ids, status__in=Payout.OPEN)
+        Payout.objects.filter(user_id__in=user_ids, status__in=MAY_PAY)
         .values("user_id")
         .annotate(total=Sum("amount"))
         .values_list("user_id", "total")
@@ -149,8 +152,16 @@ def payout_float_check(*, needed: Decimal, wait_seconds: float | None = None) ->
     raise PayoutError("M-Pesa did not give the account balance in time; try again in a minute.")
 
 
+def _new_number(profile: Profile) -> bool:
+    changed = profile.phone_changed_at
+    hold = timedelta(days=settings.PAYOUT_NEW_NUMBER_HOLD_DAYS)
+    return changed is not None and changed > timezone.now() - hold
+
+
 def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list[Payout]:
-    """The float check, then a queued payout per payslip due, committed (before any POST).
+    """The float check, then a payout per payslip due, committed (before any POST): queued,
+    or held when the member's number changed in the last PAYOUT_NEW_NUMBER_HOLD_DAYS (a
+    second Finance member releases those: payouts_release).
 
     A run larger than the utility account's available funds is refused with the figures;
     `partial` (an explicit choice) pays the payslips that fit, in order.
@@ -197,6 +208,7 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
                             phone_number=slip.user.profile.phone_number,
                             amount=amount,
                             capped_from=d.payslip_amount if d.changed else None,
+                            status=S.HELD if _new_number(slip.user.profile) else S.QUEUED,
                             # Ours, made once here and reused on any resend: the key Daraja
                             # uses against double disbursement, and Transaction Status's.
                             originator_conversation_id=f"SF-{uuid.uuid4()}",
@@ -238,8 +250,16 @@ def _claim(payout_id: int, *, resend: bool) -> Payout | None:
             return None
         if not resend:
             profile = Profile.objects.select_for_update().get(user_id=payout.user_id)
+            if profile.phone_number != payout.phone_number:
+                # The number changed after the payout was drawn up: never pay the old one,
+                # and the new one only after a second approval.
+                payout.status = S.HELD
+                payout.phone_number = profile.phone_number or payout.phone_number
+                payout.result_description = "The member's number changed: held for approval."
+                payout.save()
+                return None
             others = (
-                Payout.objects.filter(user_id=payout.user_id, status__in=Payout.OPEN)
+                Payout.objects.filter(user_id=payout.user_id, status__in=MAY_PAY)
                 .exclude(pk=payout.pk)
                 .aggregate(total=Sum("amount"))["total"]
                 or 0
@@ -280,6 +300,9 @@ def payout_submit(*, payout_id: int, resend: bool = False) -> str:
             result_url=payout_result_url("result"),
             queue_timeout_url=payout_result_url("timeout"),
             command_id=settings.MPESA_B2C_COMMAND_ID,
+            # Whom we mean to pay, on the statement beside the payout (Daraja echoes nothing
+            # of it; the M-Pesa registered name comes back in the result, and is compared).
+            occasion=member_name(payout.user)[:100],
         )
     except DarajaValidationError as error:
         if resend:  # the same body went once already: it cannot be invalid now
@@ -323,6 +346,50 @@ def _after_error(payout: Payout, error: DarajaError, *, resend: bool) -> None:
         payout_mark_failed(
             payout=payout, code=error.code, description=error.message, how="refused by Daraja"
         )
+
+
+def payouts_held(pay_run: PayRun) -> list[Payout]:
+    return list(
+        Payout.objects.filter(pay_run=pay_run, status=S.HELD)
+        .select_related("user__profile", "created_by")
+        .order_by("pk")
+    )
+
+
+def payouts_release(*, pay_run: PayRun, by: User) -> list[Payout]:
+    """A second Finance member releases the run's held payouts to the queue (each to the
+    member's number now). Refused to whoever drew them up: the point is a second person."""
+    released = []
+    with transaction.atomic():
+        held = list(
+            Payout.objects.select_for_update(of=("self",))
+            .filter(pay_run=pay_run, status=S.HELD)
+            .select_related("user__profile")
+            .order_by("pk")
+        )
+        if not held:
+            raise PayoutError("No payout of this run is waiting for approval.")
+        for payout in held:
+            if payout.created_by_id == by.pk:
+                raise PayoutError(
+                    "A held payout needs a second person: someone other than who pressed "
+                    "Pay out releases it."
+                )
+            phone = getattr(payout.user.profile, "phone_number", "")
+            if not phone:
+                continue
+            payout.status, payout.phone_number, payout.released_by = S.QUEUED, phone, by
+            payout.result_description = ""
+            payout.save()
+            released.append(payout)
+        audit_record(
+            AuditEvent.PAYOUT_SUBMITTED,
+            actor=by,
+            target=pay_run,
+            after={"released": len(released)},
+            details={"held_for": "new numbers"},
+        )
+    return released
 
 
 def payout_retry(*, payout: Payout, by: User) -> Payout:
@@ -389,4 +456,5 @@ def payout_summary(pay_run: PayRun) -> dict:
         "review": review,
         "due": len(due),
         "changed": [d for d in due if d.changed],
+        "held": by_status.get(S.HELD, []),
     }

@@ -255,14 +255,20 @@ def test_an_approved_replacement_invites_the_colleague_and_takes_the_member_off(
     ask = crew_ask_replacement(assignment=assignment, proposed=colleague, reason="Sick")
     with pytest.raises(CrewError, match="already asked"):
         crew_ask_replacement(assignment=assignment)
+    before = set(EmailNotification.objects.values_list("pk", flat=True))
     [invited] = crew_replacement_decide(request=ask, approve=True, by=manager)
     assert invited.user == colleague and invited.invitation_sent
     assignment.refresh_from_db()
     assert assignment.status == Status.DECLINED and "Replaced" in assignment.decline_reason
-    assert (
-        "Replacement approved"
-        in EmailNotification.objects.get(notification_type="crew_offer_answer").subject
-    )
+    # One message to the member (with the calendar cancel), none saying she "declined" or
+    # that "as you answered" she is off; the colleague's invitation.
+    sent = EmailNotification.objects.exclude(pk__in=before)
+    to_her = list(sent.filter(user=crew).values_list("notification_type", flat=True))
+    assert to_her == ["crew_offer_answer"]
+    answer = sent.get(user=crew)
+    assert "Replacement approved" in answer.subject and answer.attachments
+    assert not sent.filter(notification_type__in=["crew_declined", "crew_off"]).exists()
+    assert sent.filter(user=colleague, notification_type="crew_invitation").exists()
     with pytest.raises(CrewError, match="already been answered"):
         crew_replacement_decide(request=ask, approve=False, by=manager)
 

@@ -143,3 +143,15 @@ def test_after_the_hour_the_right_code_works_again(django_capture_on_commit_call
     assignment.refresh_from_db()
     assert assignment.status == EventCrew.Status.CONFIRMED
     assert sms_callback_process(callback_id=row.pk) == "processed"  # safe to repeat
+
+
+def test_a_decline_by_text_gets_one_text_back(django_capture_on_commit_callbacks):
+    member = UserFactory(profile__phone_number="254712345606")
+    assignment = _invited(member, django_capture_on_commit_callbacks)
+    before = SmsMessage.objects.filter(user=member).count()  # the invitation
+    _text(member, f"NO {assignment.reply_code} sick", django_capture_on_commit_callbacks)
+    assignment.refresh_from_db()
+    assert assignment.status == EventCrew.Status.DECLINED
+    texts = list(SmsMessage.objects.filter(user=member).order_by("pk")[before:])
+    assert [t.notification_type for t in texts] == ["crew_reply"]  # not also "you are off"
+    assert "declined" in texts[0].message

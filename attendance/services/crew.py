@@ -354,9 +354,14 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
 
 
 def crew_decline(
-    *, assignment: EventCrew, reason: str = "", now: datetime | None = None
+    *, assignment: EventCrew, reason: str = "", now: datetime | None = None, via: str = "portal"
 ) -> EventCrew:
-    """The member cannot work the event (before it starts); the reason is optional."""
+    """The member cannot work the event (before it starts); the reason is optional.
+
+    `via` decides who hears of it, so nobody gets a message twice: "portal" (the member and
+    the managers), "sms" (the member was answered by text: email only for them), "replaced"
+    (a manager approved their replacement: the caller sends the one message, and the
+    managers decided it themselves)."""
     now = now or timezone.now()
     reason = " ".join(reason.split())[:500]
     with transaction.atomic():
@@ -382,9 +387,10 @@ def crew_decline(
                 if (held_a_place and current.event.auto_replace)
                 else []
             )
-            crew_tell_managers_of_decline(current, replacements)
-            if current.invitation_sent:
-                crew_tell_member_off(current, removed=False)
+            if via != "replaced":
+                crew_tell_managers_of_decline(current, replacements)
+                if current.invitation_sent:
+                    crew_tell_member_off(current, removed=False, text=via != "sms")
     assignment.__dict__.update(current.__dict__)
     return current
 

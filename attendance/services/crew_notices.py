@@ -46,13 +46,21 @@ def crew_tell_managers_of_decline(assignment: EventCrew, replacements: list[Even
         )
 
 
-def crew_tell_member_off(assignment: EventCrew, *, removed: bool) -> None:
-    """The member is off this event (declined, or taken off by a manager): an email saying so
-    with a METHOD:CANCEL calendar file, so the entry their invitation added goes away."""
+def crew_calendar_cancel(assignment: EventCrew) -> Attachment:
+    """The METHOD:CANCEL file that removes the entry the invitation added (its SEQUENCE
+    raised, as calendars require)."""
     assignment.calendar_sequence += 1
     EventCrew.objects.filter(pk=assignment.pk).update(
         calendar_sequence=assignment.calendar_sequence
     )
+    return crew_calendar_file(assignment, method=CANCEL)
+
+
+def crew_tell_member_off(assignment: EventCrew, *, removed: bool, text: bool = True) -> None:
+    """The member is off this event (declined, or taken off by a manager): an email saying so
+    with a METHOD:CANCEL calendar file, so the entry their invitation added goes away.
+    `text=False`: they declined by SMS and the answer to that text says it already."""
+    cancel = crew_calendar_cancel(assignment)
     # On their channel: a member who takes texts only hears it by SMS (the email, with the
     # calendar file, is held as the fallback).
     member_message(
@@ -66,8 +74,9 @@ def crew_tell_member_off(assignment: EventCrew, *, removed: bool) -> None:
             "removed": removed,
             "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
         },
-        attachments=(crew_calendar_file(assignment, method=CANCEL),),
+        attachments=(cancel,),
         crew_assignment=None if removed else assignment,  # a removed row is deleted next
+        text=text,
     )
 
 

@@ -33,8 +33,9 @@ from attendance.services.crew import (
     crew_decline,
     crew_invite,
 )
+from attendance.services.crew_notices import crew_calendar_cancel
 from attendance.services.messaging import member_message
-from attendance.services.notifications import notification_create
+from attendance.services.notifications import Attachment, notification_create
 from attendance.services.staffing import event_contacts
 
 Status = EventCrew.Status
@@ -228,6 +229,7 @@ def crew_replacement_decide(
             crew_decline(
                 assignment=assignment,
                 reason=f"Replaced (approved by {member_name(by)})",
+                via="replaced",
             )
             invited += list(
                 EventCrew.objects.filter(
@@ -237,7 +239,14 @@ def crew_replacement_decide(
                     invitation_sent_at__gte=current.decided_at,
                 ).exclude(pk__in=[i.pk for i in invited])
             )
-        _tell_member(assignment, accepted=approve, note=note, request=current)
+        # One message: the answer, carrying the calendar cancel when they are off.
+        _tell_member(
+            assignment,
+            accepted=approve,
+            note=note,
+            request=current,
+            attachments=(crew_calendar_cancel(assignment),) if approve else (),
+        )
     return invited
 
 
@@ -286,6 +295,7 @@ def _tell_member(
     note: str = "",
     request: ReplacementRequest | None = None,
     link: bool = True,
+    attachments: tuple[Attachment, ...] = (),
 ) -> None:
     member_message(
         user=assignment.user,
@@ -301,4 +311,5 @@ def _tell_member(
             "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
         },
         crew_assignment=assignment if link else None,
+        attachments=attachments,
     )

@@ -58,13 +58,15 @@ def member_message(
     context: dict,
     attachments: tuple[Attachment, ...] = (),
     sms_context: dict | None = None,
+    text: bool = True,
     **links: Any,
 ) -> EmailNotification | SmsMessage | None:
     """Tell a member something on their channel(s). Returns the row they will see first (the
     text when one is sent), or None when nothing can reach them. `sms_context` adds to the
-    context of the text only (a short link instead of two long ones)."""
+    context of the text only (a short link instead of two long ones). `text=False`: email
+    only, because the member has just been answered by text about the same thing."""
     channel = member_channel(user)
-    if notification_type not in SMS_TYPES:
+    if notification_type not in SMS_TYPES or not text:
         channel = Channel.EMAIL
     email = None
     if user.email:

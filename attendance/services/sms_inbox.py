@@ -210,7 +210,7 @@ def _apply_incoming(row: SmsCallback) -> str:
             when = timezone.localtime(assignment.expected_call_time)
             answer = f"confirmed, {event.name}, call {when:%a} {when.day} {when:%b %H:%M}."
         else:
-            crew_decline(assignment=assignment, reason=reply.reason)
+            crew_decline(assignment=assignment, reason=reply.reason, via="sms")
             answer = f"declined {event.name}. Thank you for telling us."
     except CrewError as refused:
         answer = f"{event.name}: {refused}"

@@ -22,6 +22,7 @@ BASE = (
     "attendance.sms",
     "attendance.phones",
     "attendance.ics",
+    "attendance.wording",
 )
 SERVICES = ("attendance.services",)
 # The packages build the clients; their modules are wire detail.

@@ -86,12 +86,16 @@ def _context(notification_type: str) -> dict:
                 "reply_code": "4821",
             }
         case "event_updated":
+            from attendance.services.events import event_changes_in_words
+
+            changes = [
+                {"field": f, "label": "", "before": "", "after": ""}
+                for f in ("starts_at", "venue", "call_time", "special_instructions")
+            ]
             return {
                 **base,
-                "changes": [
-                    {"field": "venue", "label": "Venue", "before": "KICC", "after": LONG_VENUE},
-                    {"field": "call_time", "label": "Call time", "before": "", "after": ""},
-                ],
+                "changes": changes,
+                "what": event_changes_in_words(event, changes, call),
             }
         case "payment_confirmation":
             payment = MpesaPayment(
@@ -114,6 +118,32 @@ def _context(notification_type: str) -> dict:
         case "crew_offer_answer":
             # The longest of its four answers: a replacement refused.
             return {**base, "accepted": False, "request": object()}
+        case "payout_not_paid":
+            from attendance.services.payouts.reasons import NUMBER
+
+            return {
+                **base,
+                "payout": Payout(amount=148250),
+                "phone": "2547*****678",
+                "short": NUMBER.text,
+                "account_url": "https://crew.soundfusion.co.ke/account/",
+            }
+        case "dispute_answered":
+            from attendance.models import TimesheetLine
+
+            line = TimesheetLine(event=event, role_name=LONG_ROLE, amount=Decimal("12500.00"))
+            answer = "You checked out at 23:10, not 01:00: the gate log and the crew chief agree."
+            return {
+                **base,
+                "line": line,
+                "changed": True,
+                "answer": answer,
+                "pay_url": "https://crew.soundfusion.co.ke/pay/",
+            }
+        case "phone_code":
+            return {**base, "code": "482193", "minutes": 15}
+        case "phone_changed":
+            return {**base, "old": "2547*****678", "new": "2541*****234"}
         case "crew_reply":
             answer = f"confirmed, {LONG_EVENT}, call Wed 30 Dec 16:30."
             return {**base, "answer": answer}
@@ -135,6 +165,23 @@ def test_the_invitation_says_what_when_and_how_to_answer():
     assert "https://crew.soundfusion.co.ke/K7P2Q9XW4M/" in text
     assert "YES 4821" in text and "NO 4821" in text
     assert text.startswith("Sound Fusion:")
+
+
+def test_a_changed_call_time_comes_first_and_is_never_hidden_behind_more():
+    text = sms_render("event_updated", _context("event_updated"))
+    assert "changed: call Wed 30 Dec 16:30, starts Wed 30 Dec 16:30" in text
+    assert "+2 more" in text
+
+
+def test_the_briefing_keeps_the_instructions_whole_or_links_them():
+    context = _context("setup_briefing")
+    text = sms_render("setup_briefing", context)
+    assert "Bring your own" not in text  # too long to keep whole: linked, never cut
+    assert "call Wed 30 Dec 16:30" in text
+    assert "Instructions and crew: https://crew.soundfusion.co.ke/crew/assignments/" in text
+    context["assignment"].notes = "Black crew shirts"
+    text = sms_render("setup_briefing", context)
+    assert "Black crew shirts. Crew: https://" in text and sms_segments(text).parts == 1
 
 
 def test_a_cancellation_says_so_in_capitals():

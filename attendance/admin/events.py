@@ -191,9 +191,9 @@ class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
         if changes:
             messages.info(
                 request,
-                "Crew were emailed about the change of "
+                "Told of the change of "
                 + ", ".join(c["label"].lower() for c in changes)
-                + ".",
+                + f": {changes.told_in_words()}.",
             )
 
     def save_related(self, request, form, formsets, change):

@@ -268,7 +268,7 @@ class PayRunAdmin(admin.ModelAdmin):
             extra["members_total"] = run.lines.values("user_id").distinct().count()
             extra["can_pay_out"] = request.user.has_perm("attendance.submit_payout")
             extra["payouts"] = payout_summary(run)
-            extra["held"] = payouts_held(run)
+            extra["held"] = payouts_held(run) if extra["payouts"]["held"] else []
         return super().change_view(request, object_id, form_url, extra)
 
     def release_view(self, request, pk):

@@ -21,6 +21,7 @@ class MessageType(models.TextChoices):
     PAYOUT_RECEIPT = "payout_receipt", "Payout receipt"
     PAYOUT_NOT_PAID = "payout_not_paid", "Payout not paid"
     PAY_RUN_WAITING = "pay_run_waiting", "Pay run waiting for approval"
+    DISPUTE_ANSWERED = "dispute_answered", "Pay dispute answered"
     PHONE_CODE = "phone_code", "Phone number code"
     PHONE_CHANGED = "phone_changed", "Phone number changed"
     CREW_REPLY = "crew_reply", "Answer to an SMS reply"

@@ -8,10 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH
-from attendance.models import EmailNotification, Event, EventCrew
+from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
 from attendance.services.crew_notices import crew_calendar_file
 from attendance.services.messaging import member_message
 from attendance.services.notifications import notification_create
+from attendance.wording import sms_fit, sms_when
 
 # What crew need to hear about when it changes, with the label they read.
 NOTIFY_ON_CHANGE = {
@@ -49,13 +50,28 @@ def event_affected_crew(event: Event) -> QuerySet[User]:
     )
 
 
-def event_save(*, event: Event, by: User | None = None) -> list[dict]:
+class Changes(list):
+    """The changes announced, as [{field, label, before, after}], and how many members were
+    told by each way (`told`: {"email": n, "text": m}), so staff are told the truth."""
+
+    told: dict[str, int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told = {}
+
+    def told_in_words(self) -> str:
+        ways = [f"{n} by {way}" for way, n in sorted(self.told.items()) if n]
+        return " and ".join(ways) or "nobody (no crew to tell yet)"
+
+
+def event_save(*, event: Event, by: User | None = None) -> Changes:
     """Create or update an event; tell its crew what changed (after commit).
 
-    Returns the changes that were announced, as [{field, label, before, after}].
+    Returns the changes that were announced, with who was told how.
     """
     with transaction.atomic():
-        changes = []
+        changes = Changes()
         if event._state.adding:
             event.created_by = event.created_by or by
         else:
@@ -89,7 +105,7 @@ def event_save(*, event: Event, by: User | None = None) -> list[dict]:
             EventCrew.objects.filter(event=event).update(
                 calendar_sequence=F("calendar_sequence") + 1
             )
-            event_notify_updated(event=event, changes=changes)
+            changes.told = event_notify_updated(event=event, changes=changes)
     return changes
 
 
@@ -120,14 +136,54 @@ def event_notify_created(*, event: Event) -> int:
     return told
 
 
-def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
+# What a text about a change says first: the call time is what crew act on.
+_TEXT_ORDER = [
+    "call_time",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "special_instructions",
+    "venue_map_url",
+]
+TEXT_ROOM = 62
+
+
+def event_changes_in_words(event: Event, changes: list[dict], call_time: datetime | None) -> str:
+    """The changes as a text has room for them, most important first ("call Wed 30 Dec 16:30,
+    starts 17:00, +1 more"): never the call time hidden behind "+2 more"."""
+    fields = sorted(
+        (c["field"] for c in changes if c["field"] in _TEXT_ORDER), key=_TEXT_ORDER.index
+    )
+    call = call_time or event.call_time
+    words = {
+        "call_time": f"call {sms_when(call)}",
+        "starts_at": f"starts {sms_when(event.starts_at)}",
+        "ends_at": f"ends {sms_when(event.ends_at)}",
+        "venue": f"now at {sms_fit(event.venue, 32)}",
+        "special_instructions": "new instructions",
+        "venue_map_url": "new map link",
+    }
+    parts: list[str] = []
+    for n, field in enumerate(fields):
+        left = len(fields) - n - 1
+        more = f", +{left} more" if left else ""
+        candidate = ", ".join([*parts, words[field]])
+        if len(candidate + more) > TEXT_ROOM and parts:
+            return ", ".join(parts) + f", +{len(fields) - n} more"
+        parts.append(words[field])
+    return ", ".join(parts)
+
+
+def event_notify_updated(*, event: Event, changes: list[dict]) -> dict[str, int]:
+    """Tell each member what changed on their channel. Returns how many heard of it by
+    each way: {"email": n, "text": m} (a text's held email fallback is not counted)."""
     # Linked to each member's assignment so the portal shows the message beside it; each
     # member hears on their own channel (email and/or SMS).
     assignments = {
         a.user_id: a for a in EventCrew.objects.filter(event=event).select_related("role")
     }
     method = CANCEL if event.status == Event.Status.CANCELLED else PUBLISH
-    told = 0
+    told = {"email": 0, "text": 0}
     for member in event_affected_crew(event).select_related("profile"):
         assignment = assignments.get(member.pk)
         if assignment is not None:
@@ -145,6 +201,12 @@ def event_notify_updated(*, event: Event, changes: list[dict]) -> int:
             },
             # The updated (or cancelled) calendar entry, for those who have one.
             attachments=(crew_calendar_file(assignment, method=method),) if assignment else (),
+            sms_context={
+                "what": event_changes_in_words(
+                    event, changes, assignment.expected_call_time if assignment else None
+                )
+            },
         )
-        told += sent is not None
+        if sent is not None:
+            told["text" if isinstance(sent, SmsMessage) else "email"] += 1
     return told

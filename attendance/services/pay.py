@@ -17,17 +17,20 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import (
     Attendance,
     CrewRole,
+    EmailNotification,
     EventCrew,
     PayRun,
     PayRunLine,
     TimesheetChange,
     TimesheetLine,
 )
+from attendance.services.messaging import member_message
 from attendance.services.pay_rules import (
     ZERO,
     Allowances,
@@ -320,6 +323,8 @@ def timesheet_adjust(
             line.dispute_answer = reason[:500]
         line.save()
         timesheet_record_change(line, Kind.ADJUSTED, by, changes, reason)
+        if before_status == Status.DISPUTED:
+            _tell_dispute_answered(line, changed=bool(changes))
     return line
 
 
@@ -338,7 +343,23 @@ def timesheet_keep(
         line.dispute_answer = reason[:500]
         line.save(update_fields=["status", "dispute_answer"])
         timesheet_record_change(line, Kind.ANSWERED, by, {"status": ["disputed", "open"]}, reason)
+        _tell_dispute_answered(line, changed=False)
     return line
+
+
+def _tell_dispute_answered(line: TimesheetLine, *, changed: bool) -> None:
+    """The member who questioned a line hears the answer on their channel."""
+    member_message(
+        user=line.user,
+        event=line.event,
+        notification_type=EmailNotification.Type.DISPUTE_ANSWERED,
+        context={
+            "line": line,
+            "changed": changed,
+            "answer": line.dispute_answer,
+            "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+        },
+    )
 
 
 def timesheet_dispute_closes(line: TimesheetLine) -> datetime:

@@ -52,6 +52,7 @@ SMS_TYPES = frozenset(
         "payment_confirmation",
         "payout_receipt",
         "payout_not_paid",
+        "dispute_answered",
         "phone_code",
         "phone_changed",
         "crew_reply",

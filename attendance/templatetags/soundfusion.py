@@ -5,6 +5,7 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 
 from attendance.phones import format_phone, mask_phone
+from attendance.wording import sms_fit, sms_when
 
 register = template.Library()
 
@@ -59,29 +60,9 @@ def balance_words(value) -> str:
     return kes(amount)
 
 
-@register.filter
-def sms_fit(value, length) -> str:
-    """At most `length` characters for a text, cut at a word where it can be.
-
-    Not Django's truncatechars: its "…" is outside GSM-7 and would make the whole SMS UCS-2.
-    """
-    text = " ".join(str(value or "").split())
-    length = int(length)
-    if len(text) <= length:
-        return text
-    cut = text[:length]
-    if " " in cut[length // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,.:;-(")
-
-
-@register.filter
-def sms_when(value) -> str:
-    """`Sat 5 Dec 16:00` in Nairobi time: a date a phone screen shows whole."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+# The texts' own wording (attendance/wording.py), as filters for the SMS templates.
+register.filter("sms_fit", sms_fit)
+register.filter("sms_when", sms_when)
 
 
 @register.filter

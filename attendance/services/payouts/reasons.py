@@ -16,33 +16,39 @@ class NotPaid:
     reason: str  # what happened, for the member and Finance
     member_action: str  # what the member can do (empty: nothing, we fix it)
     finance_action: str
+    text: str  # both, in the few words a text has room for
 
 
 NUMBER = NotPaid(
     "M-Pesa says the number is not a registered M-Pesa line",
     "Check the M-Pesa number on your Account page; Finance will pay again once it is right.",
     "Ask the member to check their number, then Pay again.",
+    "the number is not on M-Pesa. Check it on your Account page",
 )
 OURS = NotPaid(
     "M-Pesa refused our payout account's credentials or setup",
     "",
     "Check the B2C initiator, its password (it lapses every 90 days) and the shortcode's "
     "products on the M-Pesa portal, then Pay again.",
+    "a problem at our end. Finance will pay again",
 )
 FLOAT = NotPaid(
     "our M-Pesa payout account did not have enough money",
     "",
     "Move funds from the Working (MMF) to the Utility account, then Pay again.",
+    "a problem at our end. Finance will pay again",
 )
 LIMIT = NotPaid(
     "it would take the member's M-Pesa over its daily limit or maximum balance",
     "Your M-Pesa cannot take this amount today; Finance will pay again tomorrow.",
     "Pay again tomorrow, or split the amount.",
+    "your M-Pesa limit. Finance will pay again tomorrow",
 )
 NOT_OWED = NotPaid(
     "the member's balance changed after the pay run was approved and nothing is owed now",
     "",
     "Nothing to do: the balance is settled.",
+    "your balance changed and nothing is owed now",
 )
 
 REASONS: dict[str, NotPaid] = {
@@ -70,4 +76,5 @@ def payout_not_paid_words(code: str, description: str) -> NotPaid:
         f"M-Pesa did not pay it ({description.strip() or f'code {code}'})",
         "Finance will look at it and pay again.",
         "Check the payout on the M-Pesa portal before paying again.",
+        "M-Pesa did not pay it. Finance will look at it",
     )

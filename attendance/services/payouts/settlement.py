@@ -136,6 +136,7 @@ def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str)
                 "payout": payout,
                 "reason": words.reason,
                 "action": words.member_action,
+                "short": words.text,
                 "phone": mask_phone(payout.phone_number),
                 "account_url": settings.SITE_URL + reverse("attendance:account"),
                 "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),

@@ -34,6 +34,7 @@ SECRET_SETTINGS = (
     "SENTRY_DSN",
     "AT_API_KEY",
     "SMS_CALLBACK_TOKEN",
+    "READINESS_TOKEN",
 )
 REDACTED = "[redacted]"
 

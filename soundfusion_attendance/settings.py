@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -106,6 +107,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,6 +122,25 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy: scripts only from our own static files (no inline script or
+# handler anywhere: the admin has none since Django 4, the portal's are files). Inline styles
+# stay allowed: the admin's email preview shows each email as written (an srcdoc frame takes
+# this policy) and emails can only be styled inline.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "soundfusion_attendance.urls"
 WSGI_APPLICATION = "soundfusion_attendance.wsgi.application"
@@ -209,6 +230,10 @@ OTP_STATIC_THROTTLE_FACTOR = OTP_TOTP_THROTTLE_FACTOR
 # The proxies in front of the app (nginx on this host); only their X-Forwarded-For is believed
 # for the address in the audit trail and on stored callbacks.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# /api/ready/ names queues, their depths and ages: only for the internal networks (the load
+# balancer, the operators' hosts) or whoever sends `Authorization: Bearer READINESS_TOKEN`.
+READINESS_NETWORKS = env.list("READINESS_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+READINESS_TOKEN = env.str("READINESS_TOKEN", default="")
 
 # --- Audit trail (django-auditlog) ---------------------------------------------------------
 # Access changes are recorded by auditlog itself; money actions by attendance.services.audit.

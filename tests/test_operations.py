@@ -310,3 +310,40 @@ def test_an_alert_arrives_by_smtp_with_a_link(
     assert "/admin/attendance/mpesapayment/?status__exact=pending" in text
     assert "at most once every hour while it lasts" in text
     assert BeatRun.objects.get(task="attendance.tasks.alerts_check_task").last_succeeded_at
+
+
+def test_readiness_is_for_the_internal_network_or_the_token_only(client, jobs_on_time, settings):
+    settings.READINESS_TOKEN = "ready-token-for-the-balancer"
+    outside = {"REMOTE_ADDR": "196.201.214.200"}
+    assert client.get("/api/ready/", **outside).status_code == 404
+    wrong = client.get("/api/ready/", HTTP_AUTHORIZATION="Bearer guess", **outside)
+    assert wrong.status_code == 404
+    right = client.get(
+        "/api/ready/", HTTP_AUTHORIZATION="Bearer ready-token-for-the-balancer", **outside
+    )
+    assert right.status_code == 200 and "queue" in right.json()["checks"]
+    # Behind our nginx the address is the one nginx saw, not what a client forged.
+    forged = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1, 41.90.1.2"}
+    assert client.get("/api/ready/", **forged).status_code == 404
+    assert client.get("/api/ready/").status_code == 200  # this host
+    assert client.get("/api/health/", **outside).status_code == 200  # liveness stays open
+
+
+def test_every_page_carries_a_content_security_policy_without_inline_scripts(client, db):
+    policy = client.get("/accounts/login/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy.split(";")[1]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+
+
+def test_no_template_has_an_inline_script_or_handler():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "templates"
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+=\"", re.I)
+    found = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.html")
+        if "emails" not in path.parts and inline.search(path.read_text())
+    ]
+    assert found == []

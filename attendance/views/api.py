@@ -1,6 +1,7 @@
 """JSON API for M-Pesa payments. Errors: {"success": false, "error": {"code", "message"}}."""
 
 import hmac
+import ipaddress
 import json
 import logging
 from functools import wraps
@@ -264,10 +265,28 @@ def health(request):
     return JsonResponse({"ok": True})
 
 
+def _may_see_readiness(request) -> bool:
+    token = settings.READINESS_TOKEN
+    sent = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
+    if token and sent and hmac.compare_digest(sent.encode(), token.encode()):
+        return True
+    try:
+        address = ipaddress.ip_address(client_address(request) or "")
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(network, strict=False)
+        for network in settings.READINESS_NETWORKS
+    )
+
+
 @api_endpoint("GET", "HEAD", login=False)
 def ready(request):
     """Readiness: can this instance do its work (database, Redis, broker, periodic jobs on
-    time, nothing stuck). 503 when anything is wrong, with what."""
+    time, nothing stuck). 503 when anything is wrong, with what. Only for the internal
+    networks or the readiness token: to anyone else it is not there (404)."""
+    if not _may_see_readiness(request):
+        raise Http404("Not found")
     checks = readiness()
     ok = all(check.ok for check in checks.values())
     body = {

@@ -319,3 +319,40 @@ def test_a_payout_whose_result_names_someone_else_is_flagged(sim):
     payout.refresh_from_db()
     assert payout.needs_review
     assert "registered to PETER OTIENO, not Wanjiku Kamau" in payout.review_reason
+
+
+def _payer():
+    payer = UserFactory(is_staff=True)
+    payer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_payrun", "submit_payout", "view_bulkjob"])
+    )
+    return payer
+
+
+def test_pay_out_answers_at_once_and_the_float_check_runs_in_the_job(sim, client):
+    run, _members, _finance = approved_run(["0712000100", "0712000200"])
+    sim.state.b2c.utility_balance = D("2000.00")  # short of the run's KES 3,000
+    log_in_staff(client, _payer())
+    first = client.post(f"/admin/attendance/payrun/{run.pk}/payout/")
+    second = client.post(f"/admin/attendance/payrun/{run.pk}/payout/")  # a double click
+    assert first["Location"] == second["Location"] and "/bulkjob/" in first["Location"]
+    assert BulkJob.objects.count() == 1
+    job = BulkJob.objects.get()
+    assert wait_until(lambda: BulkJob.objects.get(pk=job.pk).status == "failed")
+    page = client.get(first["Location"]).content.decode()
+    assert "KES 2,000.00" in page and "KES 3,000.00" in page  # the figures, on the job page
+    assert f'href="/admin/attendance/payrun/{run.pk}/change/"' in page  # a way back
+    assert not Payout.objects.exists() and sim.state.b2c.snapshot()["b2c"] == 0
+
+
+def test_the_payout_job_shows_what_it_found_and_then_each_payout(sim, client):
+    run, _members, _finance = approved_run(["0712000100", "0712000200"])
+    log_in_staff(client, _payer())
+    response = client.post(f"/admin/attendance/payrun/{run.pk}/payout/")
+    job_url = response["Location"]
+    assert wait_until(lambda: Payout.objects.filter(status="completed").count() == 2)
+    job = BulkJob.objects.get()
+    assert job.stage == "2 payout(s), KES 3,000, going to M-Pesa."
+    assert (job.total, job.done, job.status) == (2, 2, "done")
+    progress = client.get(f"{job_url.rstrip('/').rsplit('/', 1)[0]}/progress/").json()
+    assert progress["stage"] == job.stage and len(progress["items"]) == 2

@@ -148,10 +148,13 @@ def crew_job(request, assignments, *, kind: str, what: str):
     if not rows:
         messages.info(request, f"Nothing to do: no {what} for the selected crew.")
         return None
+    events = {a.event_id for a in rows}
     return start_job(
         request,
         kind=kind,
         targets=[(a.pk, f"{member_name(a.user)}, {a.event.name}") for a in rows],
+        # One event: its job page leads back to that event's staffing board.
+        params={"event": rows[0].event_id} if len(events) == 1 else None,
         what=f"{what} for {len(rows)} assignment(s)",
     )
 

@@ -26,6 +26,15 @@ def start_job(request, *, kind: str, targets=(), params=None, total=None, what: 
     return HttpResponseRedirect(reverse("admin:attendance_bulkjob_change", args=[job.pk]))
 
 
+def _back_link(job: BulkJob) -> tuple[str, str] | None:
+    """Where the person came from: the pay run or the event the job works on."""
+    if run := job.params.get("pay_run"):
+        return reverse("admin:attendance_payrun_change", args=[run]), "Back to the pay run"
+    if event := job.params.get("event"):
+        return reverse("admin:attendance_event_board", args=[event]), "Back to the staffing board"
+    return None
+
+
 @admin.register(BulkJob)
 class BulkJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("kind", "status_badge", "progress", "created_by", "created_at", "finished_at")
@@ -82,6 +91,7 @@ class BulkJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "progress_url": reverse("admin:attendance_bulkjob_progress", args=[job.pk]),
             "download_url": reverse("admin:attendance_bulkjob_download", args=[job.pk]),
             "statuses": BulkJobItem.Status,
+            "back": _back_link(job),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra_context=context)

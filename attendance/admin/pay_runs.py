@@ -43,8 +43,8 @@ from attendance.services.pay_runs import (
 from attendance.services.payouts import (
     PayoutError,
     payout_summary,
+    payouts_due,
     payouts_held,
-    payouts_prepare,
     payouts_release,
 )
 
@@ -311,30 +311,24 @@ class PayRunAdmin(admin.ModelAdmin):
         )
 
     def payout_view(self, request, pk):
+        """Pay out starts a job at once: the float check (Account Balance answers through our
+        result URL, seconds later) and the payouts run there, with their progress shown."""
         run = _run_allowed(request, pk, "submit_payout", "Can submit payouts")
-        try:
-            payouts = payouts_prepare(
-                pay_run=run, by=request.user, partial=request.POST.get("partial") == "1"
-            )
-        except PayoutError as error:
-            payouts, problem = [], str(error)
-        else:
-            problem = "Nothing could be paid out (no phone numbers, or no funds)."
-        if not payouts:
-            # A second press while the first was checking the float: its payouts exist and
-            # its job runs; this press lands there instead of on an error.
+        if run.status != PayRun.Status.APPROVED or not payouts_due(run):
             earlier = _recent_job(request, BulkJob.Kind.SUBMIT_PAYOUTS, run)
             if earlier is not None:
                 return earlier
-            messages.error(request, problem)
+            messages.error(
+                request,
+                "Nothing to pay out: every payslip is paid, on its way, under KES 10, or no "
+                "longer owed (the member's balance changed since approval).",
+            )
             return _back_to(run)
-        total = sum(p.amount for p in payouts)
         return start_job(
             request,
             kind=BulkJob.Kind.SUBMIT_PAYOUTS,
-            targets=[(p.pk, member_name(p.user)) for p in payouts],
-            params={"pay_run": run.pk},
-            what=f"M-Pesa payouts of {run}: {len(payouts)} member(s), KES {total:,}",
+            params={"pay_run": run.pk, "partial": request.POST.get("partial") == "1"},
+            what=f"M-Pesa payouts of {run}: the balance is checked first",
         )
 
     def export_view(self, request, pk, fmt):

@@ -49,6 +49,9 @@ class BulkJob(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     error = models.TextField(blank=True)
+    # What a job that first works out its items is doing ("Asking M-Pesa for the balance"),
+    # then what it found: shown above the progress bar.
+    stage = models.CharField(max_length=300, blank=True)
     # Who, what kind, which targets and parameters, hashed: a second press of the same button
     # within JOB_REPEAT_WINDOW_SECONDS lands on the first job instead of starting another.
     fingerprint = models.CharField(max_length=64, blank=True)

@@ -23,6 +23,7 @@ from attendance.models import (
     Payout,
     PayRun,
     Profile,
+    member_name,
 )
 from attendance.phones import mask_phone
 from attendance.services.audit import AuditEvent
@@ -42,7 +43,12 @@ from attendance.services.pay import PayError
 from attendance.services.pay_rules import kes
 from attendance.services.pay_runs import pay_run_approve_member
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
-from attendance.services.payouts import payout_failure_text, payout_submit
+from attendance.services.payouts import (
+    PayoutError,
+    payout_failure_text,
+    payout_submit,
+    payouts_prepare,
+)
 from attendance.services.sms import sms_requeue
 
 Status = BulkJobItem.Status
@@ -64,6 +70,9 @@ class Outcome:
 class Kind:
     handle: Callable[[BulkJob, BulkJobItem], Outcome] | None = None
     whole_job: Callable[[BulkJob, Callable[[int], None]], None] | None = None
+    # Works out the items when the job starts (slow work that must not hold the web request),
+    # telling the page what it does through the callback; returns (target id, label) pairs.
+    prepare: Callable[[BulkJob, Callable[[str], None]], list[tuple[int, str]]] | None = None
     concurrency: int = 1
     per_second: float | None = None
     transactional: bool = False
@@ -172,6 +181,25 @@ _PAYOUT_WORDS = {
 }
 
 
+def prepare_payouts(job: BulkJob, stage: Callable[[str], None]) -> list[tuple[int, str]]:
+    """The float check and the run's payouts, in the job: a PayoutError (balance short, M-Pesa
+    silent) stops the job with its words on the page."""
+    run = PayRun.objects.get(pk=job.params["pay_run"])
+    stage("Asking M-Pesa for the utility account's balance (Account Balance)…")
+    if job.created_by is None:
+        raise PayoutError("The person who started this job no longer exists.")
+    payouts = payouts_prepare(
+        pay_run=run, by=job.created_by, partial=bool(job.params.get("partial"))
+    )
+    held = [p for p in payouts if p.status == Payout.Status.HELD]
+    queued = [p for p in payouts if p.status == Payout.Status.QUEUED]
+    said = f"{len(queued)} payout(s), KES {sum(p.amount for p in queued):,}, going to M-Pesa."
+    if held:
+        said += f" {len(held)} held for a second approval (new numbers): see the pay run."
+    stage(said)
+    return [(p.pk, member_name(p.user)) for p in queued]
+
+
 def submit_payout(job: BulkJob, item: BulkJobItem) -> Outcome:
     status = payout_submit(payout_id=item.target_id)
     payout = Payout.objects.get(pk=item.target_id)
@@ -248,6 +276,7 @@ KINDS: dict[str, Kind] = {
     # committed claim, and its outcome is saved whatever happens to the item.
     K.SUBMIT_PAYOUTS: Kind(
         handle=submit_payout,
+        prepare=prepare_payouts,
         concurrency=settings.MPESA_BULK_CONCURRENCY,
         per_second=settings.MPESA_BULK_PER_SECOND,
     ),

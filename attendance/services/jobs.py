@@ -143,6 +143,9 @@ def bulk_job_run(*, job_id: int) -> str:
         if kind.whole_job is not None:
             kind.whole_job(job, lambda done: _progress(job.pk, done))
         else:
+            # A job started with its items (a release, Pay again) has nothing to work out.
+            if kind.prepare is not None and not job.total and not job.params.get("prepared"):
+                _prepare(job, kind)
             _run_items(job, kind)
     except Exception as error:
         logger.exception("Background job %s stopped", job_id)
@@ -152,6 +155,28 @@ def bulk_job_run(*, job_id: int) -> str:
         return "failed"
     finished = _finish_if_done(job)
     return "done" if finished else "left for later"
+
+
+def _prepare(job: BulkJob, kind: Kind) -> None:
+    """Work out the job's items once (a rerun after a crash finds `prepared` and goes on)."""
+    assert kind.prepare is not None
+
+    def stage(text: str) -> None:
+        BulkJob.objects.filter(pk=job.pk).update(stage=text[:300], heartbeat_at=timezone.now())
+
+    targets = kind.prepare(job, stage)
+    with transaction.atomic():
+        start = job.items.count()
+        BulkJobItem.objects.bulk_create(
+            [
+                BulkJobItem(job=job, position=start + n, target_id=target, label=label[:200])
+                for n, (target, label) in enumerate(targets)
+            ],
+            batch_size=2000,
+        )
+        job.params = {**job.params, "prepared": True}
+        job.total = start + len(targets)
+        job.save(update_fields=["params", "total"])
 
 
 def _run_items(job: BulkJob, kind: Kind) -> None:
@@ -318,6 +343,7 @@ def bulk_job_progress(*, job: BulkJob, items_since: datetime | None = None) -> d
         "remaining": job.remaining,
         "finished": job.is_finished,
         "error": job.error,
+        "stage": job.stage,
         "file": bool(job.file),
         "items": [
             {

@@ -22,9 +22,13 @@
       error.hidden = !data.error;
       error.textContent = data.error;
       document.getElementById("job-download").hidden = !data.file;
+      var stage = document.getElementById("job-stage");
+      stage.hidden = !data.stage;
+      stage.textContent = data.stage;
+      var missing = false;
       data.items.forEach(function (item) {
         var row = document.getElementById("item-" + item.id);
-        if (!row) return;
+        if (!row) { missing = true; return; }
         var badge = document.createElement("span");
         badge.className = "sf-badge sf-job-" + item.status;
         badge.textContent = item.status_display;
@@ -33,6 +37,12 @@
         cell.appendChild(badge);
         row.querySelector(".outcome").textContent = item.outcome;
       });
+      // The job worked out its items after this page was drawn (payouts after the balance
+      // check): draw it again, once, to list them.
+      if (missing && !box.dataset.reloaded) {
+        box.dataset.reloaded = "1";
+        window.location.reload();
+      }
     }
     function poll() {
       var url = box.dataset.progressUrl + (since ? "?since=" + encodeURIComponent(since) : "");

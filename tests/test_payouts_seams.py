@@ -356,3 +356,13 @@ def test_the_payout_job_shows_what_it_found_and_then_each_payout(sim, client):
     assert (job.total, job.done, job.status) == (2, 2, "done")
     progress = client.get(f"{job_url.rstrip('/').rsplit('/', 1)[0]}/progress/").json()
     assert progress["stage"] == job.stage and len(progress["items"]) == 2
+
+
+def test_the_job_row_of_a_paid_payout_says_paid_with_its_code(sim, client):
+    run, _members, _finance = approved_run(["0712000100"])
+    log_in_staff(client, _payer())
+    client.post(f"/admin/attendance/payrun/{run.pk}/payout/")
+    assert wait_until(lambda: Payout.objects.filter(status="completed").exists())
+    payout = Payout.objects.get()
+    item = BulkJobItem.objects.get(target_id=payout.pk)
+    assert item.outcome.endswith(f"paid, M-Pesa code {payout.receipt_number}.")

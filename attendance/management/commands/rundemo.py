@@ -58,7 +58,8 @@ class Command(BaseCommand):
             self.stdout.write("  0002 double callback, 0003 lost callback, 0009 pays KES 1 short,")
             self.stdout.write("  5000 refused, 5040 no answer, 5041 late answer but paid;")
             self.stdout.write("  anything else pays; payouts: 0001 no float, 2040 unregistered,")
-            self.stdout.write("  0003 result lost, 0008 queue timeout; see the M-Pesa notes)")
+            self.stdout.write("  0003 result lost, 0008 queue timeout, 5001 answered 500 but")
+            self.stdout.write("  paid (result lost); see the M-Pesa notes)")
         if not settings.AT_API_KEY:
             self._start_sms_simulator(port, sms_simulator_port)
         if current_app.conf.task_always_eager:

@@ -74,6 +74,7 @@ def payout_mark_paid(
         if utility_balance is not None:
             payout.utility_balance = utility_balance
         payout.save()
+        _job_item_paid(payout)
         entry = ledger_post(
             user=payout.user,
             kind=LedgerEntry.Kind.PAYOUT,
@@ -166,6 +167,19 @@ def _job_item_failed(payout: Payout) -> None:
         BulkJob.objects.filter(pk=item.job_id, done__gt=0).update(
             done=F("done") - 1, failed=F("failed") + 1
         )
+
+
+def _job_item_paid(payout: Payout) -> None:
+    """The job's row of a payout says it was paid once M-Pesa says so, not only "sent"."""
+    BulkJobItem.objects.filter(
+        job__kind=BulkJob.Kind.SUBMIT_PAYOUTS,
+        target_id=payout.pk,
+        status=BulkJobItem.Status.DONE,
+    ).update(
+        outcome=f"KES {payout.amount:,} to {mask_phone(payout.phone_number)}: paid, "
+        f"M-Pesa code {payout.receipt_number}."[:500],
+        updated_at=timezone.now(),
+    )
 
 
 def payout_mark_unknown(*, payout: Payout, reason: str) -> bool:

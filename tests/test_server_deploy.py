@@ -69,14 +69,22 @@ class Nginx:
         self.port = free_port()
         self.prefix = Path(tempfile.mkdtemp(prefix="sf-nginx-"))
         self.access_log = self.prefix / "access.log"
+        self.error_log = self.prefix / "error.log"
         for name in ("soundfusion-http.conf", "soundfusion-proxy.conf"):
             shutil.copy(DEPLOY / "nginx" / name, self.prefix / name)
+        # The shipped snippet, with this test's paths for its log and the proxy snippet.
+        secret_paths = (DEPLOY / "nginx" / "soundfusion-secret-paths.conf").read_text()
+        (self.prefix / "soundfusion-secret-paths.conf").write_text(
+            secret_paths.replace(
+                "/var/log/nginx/soundfusion.error.log", str(self.error_log)
+            ).replace("/etc/nginx/snippets/", f"{self.prefix}/")
+        )
         (self.prefix / "nginx.conf").write_text(
             f"""
 daemon off;
 worker_processes 1;
 pid {self.prefix}/nginx.pid;
-error_log {self.prefix}/error.log warn;
+error_log {self.prefix}/error.log info;
 events {{ worker_connections 512; }}
 http {{
     client_body_temp_path {self.prefix}/body;
@@ -89,6 +97,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.port};
         access_log {self.access_log} sf_redacted;
+        include {self.prefix}/soundfusion-secret-paths.conf;
         location / {{
             proxy_pass http://soundfusion;
             include {self.prefix}/soundfusion-proxy.conf;
@@ -249,3 +258,24 @@ def test_no_token_reaches_a_log_through_the_shipped_nginx_config(gunicorn, nginx
         assert not [s for s in secrets if s and s in text], text[-2000:]
     logged = nginx.access_log.read_text()
     assert "/api/payouts/result/[redacted]/" in logged and "/calendar/[redacted].ics" in logged
+
+
+def test_nginx_s_error_log_never_prints_a_token_when_the_app_is_down():
+    """nginx writes the raw request line to its error log when the app cannot be reached;
+    the shipped config keeps that out for the paths that carry a secret."""
+    import requests
+
+    nginx = Nginx(app_port=free_port())  # nothing listens there: every request is a 502
+    try:
+        base = f"http://127.0.0.1:{nginx.port}"
+        token = settings.MPESA_CALLBACK_TOKEN
+        assert (
+            requests.post(f"{base}/api/payments/callback/{token}/", data=b"{}").status_code == 502
+        )
+        assert requests.get(f"{base}/calendar/Zq8XcalendarFeedToken42.ics").status_code == 502
+        assert requests.get(f"{base}/accounts/login/").status_code == 502
+        assert wait_until(lambda: "/accounts/login/" in nginx.error_log.read_text(), 5)
+        logged = nginx.error_log.read_text()
+        assert token not in logged and "Zq8XcalendarFeedToken42" not in logged
+    finally:
+        nginx.stop()

@@ -7,6 +7,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.models import BulkJob, MpesaCallback, MpesaPayment, member_name
@@ -22,6 +23,7 @@ from attendance.templatetags.soundfusion import kes
 from .display import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
+    local_time,
     member_column,
     status_badge,
     status_badge_column,
@@ -101,7 +103,7 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         "receipt_number",
         "resend_button",
         "phone_number",
-        "initiated_at",
+        "initiated",
         "payment_purpose",
     )
     list_filter = (
@@ -116,7 +118,7 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     search_receipt = "receipt_number"
     search_checkout = "checkout_request_id"
     # Columns with an index to sort by (the member's name would sort 200,000 joined rows).
-    sortable_by = ("amount_kes", "status_badge", "receipt_number", "phone_number", "initiated_at")
+    sortable_by = ("amount_kes", "status_badge", "receipt_number", "phone_number", "initiated")
     list_select_related = ("user",)
     ordering = ("-initiated_at", "-id")
     paginator = EstimatedCountPaginator
@@ -195,6 +197,10 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         )
 
     member = member_column()
+
+    @admin.display(description="Asked", ordering="initiated_at")
+    def initiated(self, obj):
+        return local_time(obj.initiated_at, day_of=timezone.now())
 
     @admin.display(description="Amount", ordering="amount")
     def amount_kes(self, obj):

@@ -1,9 +1,13 @@
 import os
+import re
 import subprocess
 import sys
+from datetime import timedelta
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, Event, EventCrew, LedgerEntry, Profile
 from attendance.services.ledger import ledger_balance_from_entries
@@ -125,3 +129,48 @@ def test_the_demo_shows_every_scheduling_feature(db):
     koroga = EventRoleRequirement.objects.filter(event__name="Koroga Festival")
     assert sum(r.needed for r in koroga) == 40
     assert get_user_model().objects.filter(username__startswith="stagehand").count() == 40
+
+
+@pytest.mark.parametrize("hour", ["00:30", "12:00", "19:30", "23:50"])
+def test_the_demo_seeds_sensibly_at_any_hour(db, capsys, hour):
+    """Nothing printed as an error, today's event staffed and still to come, someone owes
+    money, and every staff login has backup codes on the console."""
+    from tests.clock import nairobi_at
+
+    with nairobi_at(hour):
+        call_command("seed_demo")
+        out, err = capsys.readouterr()
+        assert err == "", err
+        launch = Event.objects.get(name="Product launch")
+        assert launch.starts_at > timezone.now() + timedelta(hours=2)
+        assert launch.starts_at < timezone.now() + timedelta(hours=22)
+        confirmed = EventCrew.objects.filter(event=launch, status="confirmed")
+        assert confirmed.filter(user__username="wanjiku").exists()
+    wanjiku = Profile.objects.get(user__username="wanjiku")
+    assert wanjiku.balance > 0  # she owes: Pay with M-Pesa shows on her portal
+    for name in ("admin", "manager", "finance"):
+        assert re.search(rf"^  {name}\s+(\w{{8}} ){{3}}\w{{8}}$", out, re.M), out
+
+
+def test_the_demo_console_prints_one_line_per_email_and_no_static_files(db, capsys, settings):
+    import logging
+
+    from attendance.management.demo_console import not_a_static_file
+    from attendance.services.notifications import notification_create, notification_deliver
+
+    settings.EMAIL_BACKEND = "attendance.management.demo_console.OneLineEmailBackend"
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    row = notification_create(
+        recipient="wanjiku@example.com",
+        notification_type="alert",
+        context={"title": "Payouts M-Pesa has not settled", "detail": "2 open", "lines": []},
+    )
+    notification_deliver(notification_id=row.pk)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "Email to wanjiku@example.com:" in out
+    assert f"/admin/attendance/emailnotification/{row.pk}/change/" in out
+    static = logging.LogRecord(
+        "django.server", 20, "", 0, '"GET /static/css/app.css" 200', (), None
+    )
+    page = logging.LogRecord("django.server", 20, "", 0, '"GET /pay/ HTTP/1.1" 200', (), None)
+    assert not not_a_static_file(static) and not_a_static_file(page)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from attendance.management.demo_console import not_a_static_file
 from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
 from attendance.services.schedules import PERIODIC_TASKS
 from attendance.sms.simulator import AfricasTalkingSimulator
@@ -62,6 +63,9 @@ class Command(BaseCommand):
             self.stdout.write("  paid (result lost); see the M-Pesa notes)")
         if not settings.AT_API_KEY:
             self._start_sms_simulator(port, sms_simulator_port)
+        if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
+            settings.EMAIL_BACKEND = "attendance.management.demo_console.OneLineEmailBackend"
+        logging.getLogger("django.server").addFilter(not_a_static_file)
         if current_app.conf.task_always_eager:
             threading.Thread(target=self._periodic_jobs, daemon=True).start()
             self.stdout.write("Tasks run in-process; periodic jobs every minute.")

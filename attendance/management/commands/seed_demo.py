@@ -88,6 +88,21 @@ EVENTS = [
 ]
 
 
+def today_event_start(now: datetime | None = None) -> datetime:
+    """When the demo's "today" event starts, whatever the hour `make run` is typed: its call
+    (two hours before) 30 to 60 minutes away, so check-in is open or about to be; late at night
+    or before dawn, the next 18:00 more than three hours away (a real evening show)."""
+    now = timezone.localtime(now)
+    call = (now + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    call += timedelta(minutes=(30 - call.minute % 30) % 30)
+    if 8 <= call.hour <= 20:
+        return call + timedelta(hours=2)
+    evening = now.replace(hour=18, minute=0, second=0, microsecond=0)
+    while evening < now + timedelta(hours=3):
+        evening += timedelta(days=1)
+    return evening
+
+
 # The job each demo member is usually booked for (role names from migration 0005).
 ROLE_OF = {
     "wanjiku": "FOH engineer",
@@ -134,9 +149,12 @@ class Command(BaseCommand):
             before = EmailNotification.objects.count()
             self._seed(**options)
             written = EmailNotification.objects.count() - before
-        # The demo admin's second factor, made anew on each run: its backup codes are printed.
-        admin = User.objects.get(username="admin")
-        _, codes = two_factor_setup(admin, replace=True)
+        # Every demo staff login's second factor, made anew on each run: their backup codes are
+        # printed, so a newcomer can try each role without an authenticator app.
+        codes = {
+            name: two_factor_setup(User.objects.get(username=name), replace=True)[1]
+            for name in ("admin", "manager", "finance")
+        }
         if not options["quiet"]:
             self._print_logins(written, codes)
 
@@ -169,7 +187,7 @@ class Command(BaseCommand):
         if notifications:
             volume.bulk_notifications(notifications, members, rng)
 
-    def _print_logins(self, emails_written: int, admin_codes: list[str]) -> None:
+    def _print_logins(self, emails_written: int, codes: dict[str, list[str]]) -> None:
         if emails_written:
             self.stdout.write(
                 f"{emails_written} demo emails written to the outbox "
@@ -180,14 +198,9 @@ class Command(BaseCommand):
         self.stdout.write(f"  manager  / {DEMO_PASSWORD}  (staff: events, crew, attendance)")
         self.stdout.write(f"  finance  / {DEMO_PASSWORD}  (staff: payments and the ledger)")
         self.stdout.write(f"  wanjiku  / {DEMO_PASSWORD}  (crew; also otieno, achieng, kiprop ...)")
-        self.stdout.write(
-            "Staff also give a second factor at /admin/. admin's backup codes (each works once): "
-            + " ".join(admin_codes[:5])
-        )
-        self.stdout.write(
-            "  manager and finance set up an authenticator app at their first admin visit; "
-            "`manage.py two_factor_setup admin --replace` prints a QR code for admin's."
-        )
+        self.stdout.write("Staff give a second factor at /admin/: a backup code (each works once):")
+        for name, theirs in codes.items():
+            self.stdout.write(f"  {name:<8} {' '.join(theirs[:4])}")
 
     def _user(
         self,
@@ -226,6 +239,8 @@ class Command(BaseCommand):
         tz = timezone.get_current_timezone()
         for index, (name, client, venue, days, hour, hours, status) in enumerate(EVENTS):
             starts = datetime.combine(today + timedelta(days=days), time(hour), tzinfo=tz)
+            if days == 0:
+                starts = today_event_start()
             event, created = Event.objects.get_or_create(
                 name=name,
                 client=client,
@@ -301,6 +316,17 @@ class Command(BaseCommand):
                     user=line.user,
                     reason="I stayed two more hours for the load-out; the sheet says 22:00.",
                 )
+        # Someone owes money, so the portal's "Pay with M-Pesa" has something to show: the demo
+        # crew login lost an in-ear monitor after her payslip was approved (her payout is then
+        # capped at what she is owed, which here is nothing).
+        wanjiku = User.objects.get(username="wanjiku")
+        ledger_add_by_hand(
+            user=wanjiku,
+            kind=LedgerEntry.Kind.CHARGE,
+            amount=max(Decimal("2500.00"), -wanjiku.profile.balance + Decimal("1850.00")),
+            description="Replacement in-ear monitor (lost at the Sunday service)",
+            by=manager,
+        )
 
     def _demo_scheduling(self, admin, manager, members):
         """What a manager staffs with: the roles each member does, dates some cannot work,

@@ -1,6 +1,8 @@
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.auth.models import AbstractBaseUser
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
@@ -9,6 +11,18 @@ from attendance.services.two_factor import staff_needs_second_factor
 # Apps office staff use every day, in this order; everything else (sign-in records, task
 # results, schedules) is folded into one "System" entry at the end.
 DAILY_APPS = ("attendance", "auth", "auditlog")
+
+
+class NamedAutocompleteJsonView(AutocompleteJsonView):
+    """Member pickers say who each account is: "Collins Omondi (omondi)", not "omondi"."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        if isinstance(obj, AbstractBaseUser):
+            full = obj.get_full_name()  # type: ignore[attr-defined]
+            username = obj.get_username()
+            result["text"] = f"{full} ({username})" if full else username
+        return result
 
 
 class SoundFusionAdminSite(admin.AdminSite):
@@ -53,6 +67,9 @@ class SoundFusionAdminSite(admin.AdminSite):
                 ),
             }
         return super().index(request, extra_context)
+
+    def autocomplete_view(self, request):
+        return NamedAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def get_urls(self):
         from attendance.views import two_factor

@@ -256,3 +256,23 @@ def test_a_declined_member_leaves_the_list_with_a_record_of_why(crew):
         crew,
         "Declined the assignment",
     )
+
+
+def test_malformed_ids_are_404_not_500(admin_client):
+    for url in ("/admin/attendance/event/abc/change/", "/admin/attendance/bulkjob/abc/change/"):
+        assert admin_client.get(url).status_code == 404, url
+
+
+def test_the_member_picker_finds_and_shows_names(admin_client):
+    UserFactory(username="omondi", first_name="Collins", last_name="Omondi")
+    UserFactory(username="stagehand00005", first_name="Peter", last_name="Kamau")
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {
+            "term": "Collins",
+            "app_label": "attendance",
+            "model_name": "ledgerentry",
+            "field_name": "user",
+        },
+    )
+    assert [r["text"] for r in response.json()["results"]] == ["Collins Omondi (omondi)"]

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -211,8 +212,10 @@ class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
             messages.warning(request, NO_MANAGER)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not str(object_id).isdigit():
+            raise Http404("No such event.")  # not a 500 from the inlines' queries
         managed = Event.managers.through.objects.filter(event_id=object_id)
-        if request.method == "GET" and str(object_id).isdigit() and not managed.exists():
+        if request.method == "GET" and not managed.exists():
             messages.warning(request, NO_MANAGER)
         return super().change_view(request, object_id, form_url, extra_context)
 

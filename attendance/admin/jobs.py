@@ -74,6 +74,8 @@ class BulkJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def _job_for(self, request, job_id) -> BulkJob:
+        if not str(job_id).isdigit():
+            raise Http404("No such job.")
         job = get_object_or_404(BulkJob, pk=job_id)
         if not self.has_view_permission(request, job):
             raise PermissionDenied("This job belongs to someone else.")

@@ -120,7 +120,7 @@ class SmsMessageAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def cost_shown(self, obj):
         if obj.cost is None:
             return "-"
-        return f"{obj.cost_currency} {obj.cost}".strip()
+        return f"{obj.cost_currency} {obj.cost:,.2f}".strip()
 
     @admin.display(description="Text")
     def text(self, obj):

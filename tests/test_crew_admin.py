@@ -268,3 +268,52 @@ def test_staff_who_may_only_view_assignments_cannot_invite(client, crew):
     assignment.refresh_from_db()
     assert not assignment.invitation_sent
     assert not EmailNotification.objects.exists()
+
+
+def test_the_event_form_says_what_is_wrong_in_words(staff_client):
+    event = EventFactory(name="Jazz Night")
+    start = timezone.localtime(event.starts_at)
+    before = start - timedelta(hours=2)
+    page = staff_client.post(
+        f"/admin/attendance/event/{event.pk}/change/",
+        _event_form(
+            event, ends_at_0=before.strftime("%Y-%m-%d"), ends_at_1=before.strftime("%H:%M:%S")
+        ),
+    ).content.decode()
+    assert "before it starts" in page and "Constraint" not in page
+    later = start + timedelta(hours=1)
+    page = staff_client.post(
+        f"/admin/attendance/event/{event.pk}/change/",
+        _event_form(
+            event, call_time_0=later.strftime("%Y-%m-%d"), call_time_1=later.strftime("%H:%M:%S")
+        ),
+    ).content.decode()
+    assert "after the start" in page
+    event.refresh_from_db()
+    assert timezone.localtime(event.call_time) < start  # nothing saved
+
+
+def test_a_new_event_in_the_past_is_saved_with_a_warning_and_one_message(staff_client):
+    start = timezone.localtime(timezone.now() - timedelta(days=2))
+    data = {
+        "name": "Last week's gig",
+        "client": "Acme",
+        "status": "planned",
+        "venue": "KICC",
+        "starts_at_0": start.strftime("%Y-%m-%d"),
+        "starts_at_1": start.strftime("%H:%M:%S"),
+        "ends_at_0": (start + timedelta(hours=4)).strftime("%Y-%m-%d"),
+        "ends_at_1": (start + timedelta(hours=4)).strftime("%H:%M:%S"),
+        "call_time_0": (start - timedelta(hours=1)).strftime("%Y-%m-%d"),
+        "call_time_1": (start - timedelta(hours=1)).strftime("%H:%M:%S"),
+        **management_forms("role_requirements"),
+    }
+    page = staff_client.post("/admin/attendance/event/add/", data, follow=True).content.decode()
+    assert "ended before now" in page and "Set it to Completed" in page
+
+
+def test_the_add_page_shows_only_the_crew_needed(staff_client):
+    page = staff_client.get("/admin/attendance/event/add/").content.decode()
+    assert 'id="role_requirements-group"' in page
+    assert 'id="attendances-group"' not in page and 'id="timesheet_lines-group"' not in page
+    assert "Save the event first" not in page

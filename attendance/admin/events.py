@@ -1,5 +1,6 @@
 """The event admin: the list with staffing, and the event page with its crew and attendance."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Subquery, Sum
@@ -30,8 +31,59 @@ from .pay import TimesheetInline
 NO_MANAGER = "This event has no manager: nobody is told when crew decline. Pick one under Managers."
 
 
+def _https_urls(field, **kwargs):
+    if isinstance(field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return field.formfield(**kwargs)
+
+
+class EventForm(forms.ModelForm):
+    """What is wrong with an event's times, in the words of whoever types them."""
+
+    class Meta:
+        model = Event
+        # URLs typed without a scheme are https (Django 6's default; the warning said so).
+        formfield_callback = _https_urls
+        fields = (
+            "name",
+            "client",
+            "status",
+            "managers",
+            "starts_at",
+            "ends_at",
+            "call_time",
+            "venue",
+            "venue_map_url",
+            "description",
+            "special_instructions",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        starts, ends, call = (cleaned.get(f) for f in ("starts_at", "ends_at", "call_time"))
+        if starts and ends and ends <= starts:
+            self.add_error(
+                "ends_at",
+                f"The event ends ({_when(ends)}) before it starts ({_when(starts)}): check the "
+                "end's date (a show past midnight ends the next day).",
+            )
+        if starts and call and call > starts:
+            self.add_error(
+                "call_time",
+                f"Crew would be called at {_when(call)}, after the start at {_when(starts)}: "
+                "the call is at or before the start.",
+            )
+        return cleaned
+
+
+def _when(value) -> str:
+    local = timezone.localtime(value)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
 @admin.register(Event)
 class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
+    form = EventForm
     # Staffing and status next to the name: at 1280 px the last columns leave the screen.
     list_display = ("name_and_client", "when", "status_badge", "crew_filled", "venue")
     list_filter = ("status", "starts_at")
@@ -65,7 +117,10 @@ class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
     @admin.display(description="Per role")
     def staffing(self, obj):
         if obj.pk is None:
-            return "Save the event first, then set the crew needed and assign people."
+            return (
+                "Set the crew needed per role below; once saved, the staffing board assigns "
+                "and invites people."
+            )
         return format_html(
             '<p><a class="button" href="{}">Open the staffing board</a> to assign, invite and '
             "replace crew with their availability and record.</p>{}",
@@ -187,7 +242,18 @@ class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
                     said.append(f"{result.never_checked_in} confirmed but never checked in")
                 messages.success(request, "; ".join(said) + ".")
 
+    def get_inlines(self, request, obj):
+        # A new event has no crew, attendance or pay yet: only what it needs.
+        return [RoleRequirementInline] if obj is None else super().get_inlines(request, obj)
+
     def save_model(self, request, obj, form, change):
+        if not change and obj.ends_at <= timezone.now():
+            messages.warning(
+                request,
+                f"{obj.name} ended before now ({_when(obj.ends_at)}): it was saved as "
+                f"{obj.get_status_display()}. Set it to Completed if it happened; crew cannot "
+                "be invited to it.",
+            )
         changes = event_save(event=obj, by=request.user)
         if changes:
             messages.info(

@@ -52,7 +52,9 @@ class Event(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(ends_at__gt=F("starts_at")), name="event_ends_after_start"
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="event_ends_after_start",
+                violation_error_message="The event must end after it starts.",
             ),
         ]
 

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -401,3 +401,39 @@ def test_the_checker_is_told_a_run_waits_and_sees_every_line_and_payslip_on_its_
     pay_run_approve(pay_run=run, by=checker)
     page = _client(checker).get(f"/admin/attendance/payrun/{run.pk}/change/").content.decode()
     assert "Payslips" in page
+
+
+def test_the_line_page_says_one_thing_per_outcome_in_nairobi_time(event, role, manager):
+    import time_machine
+
+    from tests.clock import NAIROBI
+
+    _lines(event, role, manager, 1)
+    line = TimesheetLine.objects.get()
+    client = _client(manager)
+    url = f"/admin/attendance/timesheetline/{line.pk}/change/"
+    negative = client.post(url, {"decision": "adjust", "new_amount": "-50", "reason": "Oops"})
+    text = negative.content.decode()
+    assert "cannot pay less than nothing" in text and "was changed successfully" not in text
+    # A refusal from the service (a line being posted by a pay run, say) is one message too.
+    from attendance.services import pay as pay_services
+
+    def refuse(**kwargs):
+        raise pay_services.PayError("This line is being paid right now; try again in a minute.")
+
+    import attendance.admin.pay as pay_admin
+
+    original = pay_admin.timesheet_adjust
+    pay_admin.timesheet_adjust = refuse
+    try:
+        page = client.post(
+            url, {"decision": "adjust", "new_amount": "10", "reason": "x"}, follow=True
+        ).content.decode()
+    finally:
+        pay_admin.timesheet_adjust = original
+    assert "being paid right now" in page and "was changed successfully" not in page
+    with time_machine.travel(datetime(2026, 12, 5, 23, 40, tzinfo=NAIROBI), tick=False):
+        client.post(url, {"decision": "adjust", "new_amount": "1600", "reason": "Late get-out"})
+    page = client.get(url).content.decode()
+    assert "05 Dec 2026 23:40" in page  # the history in Nairobi time (20:40 in UTC)
+    assert "Stagehand at Blankets &amp; Wine" in page  # the title names the event, not its id

@@ -4,7 +4,9 @@ runs: pay_runs.py). Every write goes through attendance.services.pay."""
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, Value, When
+from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from attendance.models import (
@@ -48,7 +50,7 @@ PAY_FIELDS = (
 def _changes_table(line: TimesheetLine):
     rows = [
         (
-            change.changed_at.strftime("%d %b %Y %H:%M"),
+            timezone.localtime(change.changed_at).strftime("%d %b %Y %H:%M"),
             change.get_kind_display(),
             member_name(change.changed_by) if change.changed_by else "the system",
             "; ".join(f"{k}: {a or '-'} → {b}" for k, (a, b) in change.changes.items()),
@@ -92,6 +94,8 @@ class AnswerForm(forms.ModelForm):
         decision = cleaned.get("decision")
         if decision == "adjust" and cleaned.get("new_amount") is None:
             self.add_error("new_amount", "Give the amount the line should pay.")
+        elif decision == "adjust" and cleaned["new_amount"] < 0:
+            self.add_error("new_amount", "A line cannot pay less than nothing: give 0 or more.")
         if decision in ("adjust", "keep") and not cleaned.get("reason", "").strip():
             self.add_error("reason", "Say why: the member and Finance will read it.")
         if decision == "keep" and self.instance.status != Status.DISPUTED:
@@ -177,7 +181,13 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
                 timesheet_recalculate(line=obj, by=request.user)
         except PayError as error:
             messages.error(request, str(error))
+            request._pay_refused = True  # one message: response_change says no "success"
         obj.refresh_from_db()
+
+    def response_change(self, request, obj):
+        if getattr(request, "_pay_refused", False):
+            return HttpResponseRedirect(request.path)  # back to the line, nothing saved
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         pass  # nothing related is edited here
@@ -227,7 +237,7 @@ class TimesheetInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInline
         return (
             super()
             .get_queryset(request)
-            .select_related("user")
+            .select_related("user", "event")
             .annotate(disputed_first=first)
             .order_by("disputed_first", "user__first_name", "pk")
         )

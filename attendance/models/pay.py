@@ -89,7 +89,7 @@ class TimesheetLine(models.Model):
         permissions = [("approve_timesheetline", "Can approve timesheet lines")]
 
     def __str__(self):
-        return f"{self.role_name} at {self.event_id}: KES {self.amount}"
+        return f"{self.role_name} at {self.event.name}: KES {self.amount}"
 
     @property
     def unpaid(self) -> Decimal:

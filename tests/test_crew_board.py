@@ -104,6 +104,17 @@ def test_ranking_puts_the_available_skilled_reliable_member_above_an_unavailable
     assert considered == len(candidates)
 
 
+def test_the_board_lists_crew_not_office_staff(rigger):
+    event = _event()
+    office = UserFactory(first_name="Office", is_staff=True)
+    engineer_manager = UserFactory(first_name="Dual", is_staff=True)
+    engineer_manager.profile.roles.add(rigger)  # also works as crew
+    member = UserFactory(first_name="Crew")
+    candidates, _ = board_candidates(event, rigger)
+    shown = {c.user for c in candidates}
+    assert member in shown and engineer_manager in shown and office not in shown
+
+
 def _board_queries(staff_client, event, role) -> int:
     url = f"/admin/attendance/event/{event.pk}/board/?role={role.pk}"
     staff_client.get(url)  # warm caches (content types, session)
@@ -130,8 +141,9 @@ def test_the_board_costs_the_same_queries_for_1_and_200_candidates(staff_client,
     # 18 at both sizes: the session, the second factor, the event, its staffing (2), roles,
     # the crew on the role with their records (3), the candidates (1), their unavailable dates
     # (1) and records (3), replacement requests, messages, the counts of not invited yet, and
-    # the role's open places (2).
-    assert _board_queries(staff_client, event, rigger) == 20
+    # the role's open places (2); +2 for the replacement requests per role (the roles table)
+    # and who checked in (no-shows after the event).
+    assert _board_queries(staff_client, event, rigger) == 22
 
 
 def test_the_board_assigns_and_invites_several_at_once_as_a_background_job(
@@ -377,3 +389,23 @@ def test_open_roles_cost_the_same_queries_for_1_and_25_open_events(
         with django_assert_max_num_queries(4):
             found = open_roles_for(crew)
     assert len(found) == (1 if events == 1 else events - 2)
+
+
+def test_the_board_shows_replacement_requests_and_no_shows_at_a_glance(staff_client, rigger, crew):
+    event = _event()
+    EventRoleRequirement.objects.create(event=event, role=rigger, needed=2)
+    assignment = EventCrewFactory(event=event, user=crew, role=rigger)
+    crew_confirm(assignment=assignment)
+    crew_ask_replacement(assignment=assignment, reason="Sick")
+    page = staff_client.get(f"/admin/attendance/event/{event.pk}/board/").content.decode()
+    assert "Asking to be replaced</th>" in page and "1 to decide" in page
+    # After the event, a confirmed member who never checked in reads as a no-show.
+    past = _event(days=-2)
+    gone = EventCrewFactory(event=past, user=UserFactory(), role=rigger)
+    EventCrew.objects.filter(pk=gone.pk).update(
+        status=Status.CONFIRMED, confirmed_at=timezone.now() - timedelta(days=5)
+    )
+    page = staff_client.get(
+        f"/admin/attendance/event/{past.pk}/board/?role={rigger.pk}"
+    ).content.decode()
+    assert ">No-show</span>" in page

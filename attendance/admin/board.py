@@ -6,16 +6,26 @@ services/staffing_board.py with one form to assign, invite or put several on sta
 Every write goes through a service; invitations go out as a background job with progress.
 """
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from attendance.models import CrewRole, Event, EventCrew, ReplacementRequest, member_name
+from attendance.models import (
+    Attendance,
+    CrewRole,
+    Event,
+    EventCrew,
+    ReplacementRequest,
+    member_name,
+)
 from attendance.services.crew import CrewError, crew_assign, crew_invite, crew_promote_standby
 from attendance.services.crew_offers import (
     crew_offer_accept,
@@ -59,6 +69,16 @@ class StaffingBoardMixin:
         staffing = event_staffing(event)
         roles = {role.name: role for role in CrewRole.objects.all()}
         chosen = _chosen_role(request, staffing, roles)
+        # Replacement requests per role, at a glance on the roles table.
+        asking = dict(
+            ReplacementRequest.objects.filter(
+                assignment__event=event, status=ReplacementRequest.Status.PENDING
+            )
+            .values_list("assignment__role__name")
+            .annotate(n=Count("pk"))
+            .values_list("assignment__role__name", "n")
+        )
+        staffing = [replace(row, asking=asking.get(row.role, 0)) for row in staffing]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -78,8 +98,19 @@ class StaffingBoardMixin:
                 .order_by("status", "standby_since", "user__first_name")[:CREW_SHOWN]
             )
             records = track_records([a.user_id for a in crew])
+            came = set(
+                Attendance.objects.filter(event=event, check_in_at__isnull=False).values_list(
+                    "user_id", flat=True
+                )
+            )
             for assignment in crew:
                 assignment.record = records[assignment.user_id]
+                # After the event, someone confirmed who never checked in did not come.
+                assignment.no_show = (
+                    context["over"]
+                    and assignment.status in (Status.CONFIRMED, Status.COMPLETED)
+                    and assignment.user_id not in came
+                )
             candidates, considered = board_candidates(event, chosen, search=search)
             context.update(
                 open_places=role_places_open(event_id=event.pk, role_id=chosen.pk),

@@ -51,6 +51,7 @@ class RoleStaffing:
     not_invited: int = 0  # assigned, invitation not sent yet
     standby: int = 0  # waiting for a place
     offered: int = 0  # offered themselves, waiting for a manager
+    asking: int = 0  # confirmed, asking to be replaced (the board fills it in)
 
     @property
     def is_filled(self) -> bool:

@@ -51,8 +51,12 @@ def board_candidates(
         .annotate(_start=Least(Coalesce("call_time", "event__call_time"), "event__starts_at"))
         .filter(_start__lt=event.ends_at, event__ends_at__gt=start)
     )
+    # Crew, not the office: a staff login is a candidate only when its profile says which
+    # crew roles that person does (a manager who also works as an engineer).
+    does_crew_work = Exists(Profile.roles.through.objects.filter(profile__user=OuterRef("pk")))
     members = (
         User.objects.filter(is_active=True, profile__isnull=False)
+        .filter(Q(is_staff=False) | does_crew_work)
         .exclude(pk__in=EventCrew.objects.filter(event=event).values("user_id"))
         .annotate(
             can_do=Exists(

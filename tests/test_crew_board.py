@@ -409,3 +409,15 @@ def test_the_board_shows_replacement_requests_and_no_shows_at_a_glance(staff_cli
         f"/admin/attendance/event/{past.pk}/board/?role={rigger.pk}"
     ).content.decode()
     assert ">No-show</span>" in page
+
+
+def test_assigning_to_an_event_that_is_over_says_so_once(staff_client, rigger):
+    past = _event(days=-2)
+    ticked = [UserFactory().pk, UserFactory().pk]
+    page = staff_client.post(
+        f"/admin/attendance/event/{past.pk}/board/?role={rigger.pk}",
+        {"do": "assign", "role": rigger.pk, "member": ticked},
+        follow=True,
+    ).content.decode()
+    assert page.count("is already over") == 1 and "Nobody was assigned" in page
+    assert "Tick at least one member first" not in page

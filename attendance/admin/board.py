@@ -26,7 +26,13 @@ from attendance.models import (
     ReplacementRequest,
     member_name,
 )
-from attendance.services.crew import CrewError, crew_assign, crew_invite, crew_promote_standby
+from attendance.services.crew import (
+    CrewError,
+    crew_assign,
+    crew_check_assignable,
+    crew_invite,
+    crew_promote_standby,
+)
 from attendance.services.crew_offers import (
     crew_offer_accept,
     crew_offer_decline,
@@ -200,6 +206,14 @@ def _assign(request, event: Event, role: CrewRole, do: str):
     users = get_user_model().objects.filter(
         pk__in=[_int(v) for v in request.POST.getlist("member")]
     )
+    if not users:
+        messages.info(request, "Tick at least one member first.")
+        return None
+    try:  # the event itself (over, cancelled): said once, not once per member
+        crew_check_assignable(event=event)
+    except CrewError as error:
+        messages.error(request, f"{error} Nobody was assigned.")
+        return None
     made = []
     for user in users:
         try:
@@ -215,8 +229,7 @@ def _assign(request, event: Event, role: CrewRole, do: str):
     for assignment in made:
         warn_if_clashing(request, assignment)
     if not made:
-        messages.info(request, "Tick at least one member first.")
-        return None
+        return None  # each member's reason is said above
     names = ", ".join(member_name(a.user) for a in made)
     if do == "invite":
         return invite_all(request, EventCrew.objects.filter(pk__in=[a.pk for a in made]))

@@ -284,11 +284,28 @@ def test_crew_cannot_reach_the_dashboard(crew_client):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_this_weeks_link_lists_this_weeks_events_only(seeded, admin_client):
-    page = admin_client.get("/admin/").content.decode()
-    link = re.search(r'href="(/admin/attendance/event/\?[^"]+)"', page).group(1)
-    listed = admin_client.get(link.replace("&amp;", "&")).context["cl"].queryset
-    assert [event.name for event in listed] == ["Safari Sevens"]
+@pytest.mark.parametrize("hour", [0, 10, 19, 23])
+def test_places_to_fill_count_and_list_only_this_weeks_events_still_to_come(db, admin_client, hour):
+    """Wednesday at several hours: Monday's event is over and Wednesday 09:00's has started
+    (neither can be filled now); Thursday's is to come and is the only one counted and listed."""
+    nairobi = ZoneInfo("Africa/Nairobi")
+    role = CrewRoleFactory(name="Engineer")
+    with time_machine.travel(datetime(2026, 12, 9, hour, 30, tzinfo=nairobi), tick=True):
+        for name, day, at in (
+            ("Monday gig", 7, 18),
+            ("Wednesday breakfast", 9, 9),
+            ("Safari Sevens", 10, 18),
+        ):
+            starts = datetime(2026, 12, day, at, tzinfo=nairobi)
+            event = EventFactory(name=name, starts_at=starts)
+            EventRoleRequirement.objects.create(event=event, role=role, needed=2)
+        page = admin_client.get("/admin/").content.decode()
+        started = 1 if hour >= 9 else 0  # Wednesday breakfast has started from 09:00
+        assert f"{4 - 2 * started} place" in page
+        link = re.search(r'href="(/admin/attendance/event/\?[^"]+)"', page).group(1)
+        listed = admin_client.get(link.replace("&amp;", "&")).context["cl"].queryset
+        expected = ["Safari Sevens"] if started else ["Wednesday breakfast", "Safari Sevens"]
+        assert sorted(event.name for event in listed) == sorted(expected)
 
 
 @pytest.mark.browser
@@ -318,3 +335,34 @@ def test_the_dashboard_reads_at_phone_and_desktop_width(
     driver.find_element("css selector", ".sf-dash details summary").click()
     assert_no_serious_accessibility_problems(driver, "dashboard with its table")
     screenshot(driver, "admin-dashboard")
+
+
+def test_the_dashboard_says_what_waits_for_finance_and_links_to_it(db, admin_client):
+    import uuid
+
+    from attendance.models import Payout, PayRun, PayRunMember
+    from tests.test_payouts import approved_run
+
+    run, _members, _finance = approved_run(["0712000100", "0712000200"])
+    slips = list(PayRunMember.objects.filter(pay_run=run).order_by("pk"))
+    for slip, code in zip(slips, ["2040", "not_owed"], strict=True):
+        Payout.objects.create(
+            pay_run=run,
+            payslip=slip,
+            user=slip.user,
+            phone_number="254712000100",
+            amount=1500,
+            originator_conversation_id=f"SF-{uuid.uuid4()}",
+            status="failed",
+            result_code=code,
+        )
+    PayRun.objects.create(
+        period_start=run.period_start, period_end=run.period_end, created_by=_finance
+    )  # drawn up, waiting for its checker
+    page = admin_client.get("/admin/").content.decode()
+    assert "1 payout not paid" in page  # the one that owes nothing is not counted
+    listed = admin_client.get("/admin/attendance/payout/", {"unpaid": "1"}).context["cl"]
+    assert [p.result_code for p in listed.queryset] == ["2040"]
+    assert "1 pay run waiting for approval" in page
+    drafts = admin_client.get("/admin/attendance/payrun/", {"status__exact": "draft"})
+    assert drafts.context["cl"].queryset.count() == 1

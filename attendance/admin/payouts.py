@@ -60,6 +60,23 @@ class PayoutCloseForm(forms.Form):
     )
 
 
+class UnpaidFilter(admin.SimpleListFilter):
+    """Payouts that did not pay and nobody has tried again: what the dashboard counts."""
+
+    title = "to pay again"
+    parameter_name = "unpaid"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Not paid, not tried again")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "1":
+            return queryset
+        return queryset.filter(status=Payout.Status.FAILED, retried_by__isnull=True).exclude(
+            result_code="not_owed"
+        )
+
+
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
     list_display = (
@@ -71,7 +88,13 @@ class PayoutAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
         "needs_review",
         "created_at",
     )
-    list_filter = ("status", "needs_review", PayRunFilter, month_filter("created_at"))
+    list_filter = (
+        "status",
+        "needs_review",
+        UnpaidFilter,
+        PayRunFilter,
+        month_filter("created_at"),
+    )
     list_select_related = ("user",)
     search_fields = ("user__username",)
     search_phone = "phone_number"

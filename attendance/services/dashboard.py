@@ -27,6 +27,8 @@ from attendance.models import (
     EventRoleRequirement,
     MpesaCallback,
     MpesaPayment,
+    Payout,
+    PayRun,
     Profile,
 )
 from attendance.services.staffing import RoleStaffing
@@ -100,6 +102,10 @@ class Dashboard:
     emails_failed: int = 0
     review_queue: int = 0
     quarantined_callbacks: int = 0
+    pay_runs_waiting: int = 0  # drawn up, waiting for a checker's approval
+    payouts_not_paid: int = 0  # failed and not tried again
+    payouts_to_check: int = 0  # flagged for a person to look at
+    now: datetime | None = None
     recent_alerts: list[Alert] = field(default_factory=list)
 
     @property
@@ -117,7 +123,16 @@ class Dashboard:
 
     @property
     def week_short(self) -> int:
-        return sum(fill.short for fill in self.week)
+        """Places still to fill at this week's events still to come (one that has started
+        or ended can no longer be filled)."""
+        return sum(fill.short for fill in self.week if self.now and fill.event.starts_at > self.now)
+
+    @property
+    def week_ahead_range(self) -> str:
+        """The events list's filter for the rest of this week."""
+        tz = timezone.get_current_timezone()
+        end = datetime.combine(self.week_end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        return urlencode({"starts_at__gte": str(self.now), "starts_at__lt": str(end)})
 
     @property
     def payments_completed(self) -> int:
@@ -163,6 +178,7 @@ def dashboard_figures(
         money=money,
         crew=crew,
         email=email,
+        now=now,
     )
     if crew:
         board.week = week_staffing(board.week_start)
@@ -260,6 +276,17 @@ def _money(board: Dashboard, today: date) -> None:
     board.quarantined_callbacks = MpesaCallback.objects.filter(
         status=MpesaCallback.Status.QUARANTINED
     ).count()
+    board.pay_runs_waiting = PayRun.objects.filter(status=PayRun.Status.DRAFT).count()
+    payouts = Payout.objects.aggregate(
+        # Not paid and not tried again ("not_owed": nothing was owed, nothing to do).
+        not_paid=Count(
+            "pk",
+            filter=Q(status=Payout.Status.FAILED, retried_by__isnull=True)
+            & ~Q(result_code="not_owed"),
+        ),
+        to_check=Count("pk", filter=Q(needs_review=True)),
+    )
+    board.payouts_not_paid, board.payouts_to_check = payouts["not_paid"], payouts["to_check"]
 
 
 def _crew_answers(board: Dashboard, now: datetime) -> None:

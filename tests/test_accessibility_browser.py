@@ -315,3 +315,25 @@ def test_the_email_preview_shows_a_whole_invitation_and_its_text_wraps(
     desktop_browser.switch_to.default_content()
     assert bottom <= frame_height, f"Decline at {bottom}px in a {frame_height}px preview"
     assert frame.size["width"] >= 600  # as wide as the email itself, not squeezed into a column
+
+
+def test_every_portal_destination_is_in_view_on_a_360px_phone(make_browser, live_server, world):
+    driver = make_browser(360, phone=True)
+    log_in(driver, live_server, "wanjiku", PASSWORD, "/")
+    outside = driver.execute_script(
+        """const out = [];
+           for (const el of document.querySelectorAll('nav.nav a, nav.nav button')) {
+             const r = el.getBoundingClientRect();
+             const away = r.left < 0 || r.right > window.innerWidth || r.width === 0;
+             if (away) out.push(el.textContent.trim());
+           }
+           return out;"""
+    )
+    assert outside == []
+    labels = driver.execute_script(
+        "return [...document.querySelectorAll('nav.nav a, nav.nav button')]"
+        ".map(e => e.textContent.trim())"
+    )
+    assert labels[-3:] == ["My pay", "Account", "Log out"]
+    assert small_tap_targets(driver) == []
+    screenshot(driver, "portal-nav-360")

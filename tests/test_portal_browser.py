@@ -101,3 +101,32 @@ def test_a_prompt_daraja_never_confirmed_is_still_followed_and_a_late_payment_sh
     assert payment.needs_review
     assert payment.receipt_number in browser.find_element("id", "pay-progress").text
     assert not LedgerEntry.objects.filter(kind="payment").exists()
+
+
+def test_the_payment_status_shows_where_the_member_is_looking(
+    browser, callbacks_to_live_server, member
+):
+    """Upcoming events above the pay card push it down the page: the status the tap starts
+    is brought into view, not left below the screen while the button goes pale."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from attendance.services.attendance import attendance_expect
+    from tests.factories import EventFactory
+
+    for days in range(1, 5):
+        start = timezone.now() + timedelta(days=days)
+        attendance_expect(event=EventFactory(starts_at=start), user=member)
+    _open_home(browser, callbacks_to_live_server)
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.find_element("id", "pay-button").click()
+    wait_for_text(browser, "#pay-progress", "Check your phone")
+    import time
+
+    time.sleep(1)  # the smooth scroll
+    in_view = browser.execute_script(
+        """const r = document.getElementById('pay-progress').getBoundingClientRect();
+           return r.top >= 0 && r.bottom <= window.innerHeight;"""
+    )
+    assert in_view

@@ -46,6 +46,12 @@
       row.appendChild(again);
       progress.appendChild(row);
     }
+    // Where the member is looking: below a list of events the message would be off-screen
+    // while the button only goes pale.
+    var box = progress.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) {
+      progress.scrollIntoView({ block: "center", behavior: "smooth" });
+    }
   }
 
   function loggedOut() {

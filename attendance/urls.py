@@ -27,6 +27,7 @@ urlpatterns = [
     path("crew/<int:crew_id>/replace/", crew.ask_replacement, name="crew_ask_replacement"),
     path("crew/<int:crew_id>/confirm/", crew.confirm, name="crew_confirm"),
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
+    path("crew/<int:crew_id>/leave/", crew.leave_waiting, name="crew_leave_waiting"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
     path("api/payouts/<str:kind>/<str:token>/", api.payout_result, name="api_payout_result"),
     path("api/sms/<str:kind>/<str:token>/", sms.sms_callback, name="api_sms_callback"),

@@ -179,3 +179,25 @@ def test_the_manager_can_invite_a_standby_out_of_turn_from_the_board(staff_clien
     offer = EventCrew.objects.create(event=event, user=UserFactory(), role=role, status="offered")
     with pytest.raises(CrewError, match="accept or decline the offer"):
         crew_invite(assignment=offer)
+
+
+def test_a_member_leaves_standby_from_the_portal_and_only_their_own(client, db):
+    from attendance.models import EventCrew as Crew
+    from tests.factories import EventCrewFactory
+
+    member = UserFactory()
+    other = UserFactory()
+    event = EventFactory()
+    waiting = EventCrewFactory(event=event, user=member, status="standby")
+    theirs = EventCrewFactory(event=event, user=other, status="standby")
+    client.force_login(member)
+    page = client.get("/crew/assignments/").content.decode()
+    assert "Leave standby" in page
+    assert client.get(f"/crew/{waiting.pk}/leave/").status_code == 405  # a change is a POST
+    assert client.post(f"/crew/{theirs.pk}/leave/").status_code == 404
+    page = client.post(f"/crew/{waiting.pk}/leave/", follow=True).content.decode()
+    assert "You left the standby list" in page
+    assert not Crew.objects.filter(pk=waiting.pk).exists()
+    assert Crew.objects.filter(pk=theirs.pk).exists()
+    again = client.post(f"/crew/{waiting.pk}/leave/")
+    assert again.status_code == 404  # gone: Back and press again changes nothing

@@ -119,10 +119,20 @@ def test_login_with_the_right_password(client, crew):
 
 
 def test_history_lists_own_attendance_with_pagination(crew_client, crew):
-    for _ in range(25):
-        attendance_expect(event=EventFactory(), user=crew)
+    for n in range(25):
+        past = EventFactory(starts_at=timezone.now() - timedelta(days=n + 1))
+        attendance_expect(event=past, user=crew)
     page = crew_client.get("/attendance/").content.decode()
     assert "Page 1 of 2" in page
+
+
+def test_history_lists_only_events_that_have_happened(crew_client, crew):
+    attendance_expect(
+        event=EventFactory(name="Done gig", starts_at=timezone.now() - timedelta(days=2)), user=crew
+    )
+    attendance_expect(event=EventFactory(name="Next week's gig"), user=crew)  # to come
+    page = crew_client.get("/attendance/").content.decode()
+    assert "Done gig" in page and "Next week" not in page
 
 
 @pytest.mark.parametrize("rows", [1, 60])

@@ -313,3 +313,16 @@ def _tell_member(
         crew_assignment=assignment if link else None,
         attachments=attachments,
     )
+
+
+def crew_leave_waiting(*, assignment: EventCrew) -> str:
+    """The member no longer waits for a place (standby) or withdraws an offer: the row goes,
+    as if they had never waited. Returns what they left ("standby" or "offer")."""
+    with transaction.atomic():
+        current = EventCrew.objects.select_for_update(of=("self",)).filter(pk=assignment.pk)
+        row = current.select_related("event").first()
+        if row is None or row.status not in (Status.STANDBY, Status.OFFERED):
+            raise CrewError("You are not waiting for a place on this event any more.")
+        left = "standby" if row.status == Status.STANDBY else "offer"
+        row.delete()
+    return left

@@ -21,6 +21,7 @@ from attendance.services.crew import CrewError, crew_confirm, crew_decline
 from attendance.services.crew_links import CrewLinkError, crew_answer_link_check
 from attendance.services.crew_offers import (
     crew_ask_replacement,
+    crew_leave_waiting,
     crew_offer,
     open_roles_for,
     replacement_candidates,
@@ -127,6 +128,22 @@ def decline(request, crew_id):
         messages.error(request, str(error))
     else:
         messages.success(request, f"Declined: {assignment.event.name}. The managers can see it.")
+    return back(request, default="attendance:crew_assignments")
+
+
+@login_required
+@require_POST
+def leave_waiting(request, crew_id):
+    """Off the standby list, or an offer withdrawn (POST, the member's own row only)."""
+    assignment = _own_assignment(request, crew_id)
+    name = assignment.event.name
+    try:
+        left = crew_leave_waiting(assignment=assignment)
+    except CrewError as error:
+        messages.error(request, str(error))
+    else:
+        said = "You left the standby list" if left == "standby" else "Your offer is withdrawn"
+        messages.success(request, f"{said}: {name}.")
     return back(request, default="attendance:crew_assignments")
 
 

@@ -191,8 +191,10 @@ EARLY_CHECK_OUT = timedelta(minutes=30)
 
 @login_required
 def history(request):
+    # What has happened: events still to come are on Home and Assignments, not here as
+    # "Not checked in".
     records = (
-        Attendance.objects.filter(user=request.user)
+        Attendance.objects.filter(user=request.user, event__starts_at__lte=timezone.now())
         .select_related("event")
         .order_by("-event__starts_at")
     )

@@ -2,12 +2,18 @@ import logging
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
+from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
-from attendance.models import EmailNotification
+from attendance.models import EmailNotification, MessageChannel, SmsMessage
 from attendance.phones import normalise_phone
+from attendance.services.messaging import member_channel
 from attendance.services.notifications import notification_create
+from attendance.services.sms import sms_create
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +23,37 @@ RESET_EMAIL_PAUSE = timedelta(minutes=2)
 
 
 class OutboxPasswordResetForm(PasswordResetForm):
-    """Django's reset form, with the email sent through the outbox like every other one.
+    """Django's reset form, sent through the outboxes like every other message: by email, or
+    by SMS to members who take texts (crew's default), found by email address or number.
 
     Django sends it during the request and only logs a failure, so a reset asked for while
     the mail server hiccups never arrives and nobody can tell. As an outbox row it is
     retried, and staff can see that it went out (but not its link: see the admin).
     """
+
+    email = forms.CharField(
+        label="Email address or M-Pesa number",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+        help_text="We send the link the way you get our messages: by text or by email.",
+    )
+
+    def clean_email(self) -> str:
+        value = self.cleaned_data["email"].strip()
+        if "@" in value:
+            return forms.EmailField().clean(value)
+        try:
+            return normalise_phone(value)
+        except ValidationError as error:
+            raise ValidationError(
+                "Type the email address on your account, or your M-Pesa number."
+            ) from error
+
+    def get_users(self, email):
+        if "@" in email:
+            return super().get_users(email)
+        users = get_user_model().objects.filter(profile__phone_number=email, is_active=True)
+        return (user for user in users if user.has_usable_password())
 
     def send_mail(
         self,
@@ -34,22 +65,42 @@ class OutboxPasswordResetForm(PasswordResetForm):
         html_email_template_name=None,
     ):
         user = context["user"]
-        recent = EmailNotification.objects.filter(
-            user=user,
-            notification_type=EmailNotification.Type.PASSWORD_RESET,
-            created_at__gte=timezone.now() - RESET_EMAIL_PAUSE,
-        )
-        if recent.exists():
+        if _reset_sent_recently(user):
             logger.info(
                 "Password reset for user %s asked again within the pause; not sent", user.pk
             )
             return
-        notification_create(
-            recipient=to_email,
-            notification_type=EmailNotification.Type.PASSWORD_RESET,
-            context=context,
-            user=user,
+        link = settings.SITE_URL + reverse(
+            "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
         )
+        by_text = member_channel(user) != MessageChannel.EMAIL and user.profile.phone_number
+        if by_text:
+            sms_create(
+                user=user,
+                phone_number=user.profile.phone_number,
+                notification_type=EmailNotification.Type.PASSWORD_RESET,
+                context={"link": link},
+            )
+        if user.email and (not by_text or member_channel(user) == MessageChannel.BOTH):
+            notification_create(
+                recipient=user.email,
+                notification_type=EmailNotification.Type.PASSWORD_RESET,
+                context=context,
+                user=user,
+            )
+
+
+def _reset_sent_recently(user) -> bool:
+    since = timezone.now() - RESET_EMAIL_PAUSE
+    kind = EmailNotification.Type.PASSWORD_RESET
+    return (
+        EmailNotification.objects.filter(
+            user=user, notification_type=kind, created_at__gte=since
+        ).exists()
+        or SmsMessage.objects.filter(
+            user=user, notification_type=kind, created_at__gte=since
+        ).exists()
+    )
 
 
 class PhoneNumberForm(forms.Form):

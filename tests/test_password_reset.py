@@ -7,6 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from attendance.models import EmailNotification
+from tests.factories import UserFactory
 
 Status = EmailNotification.Status
 RESET = EmailNotification.Type.PASSWORD_RESET
@@ -99,3 +100,38 @@ def test_asking_again_within_two_minutes_sends_no_second_email(
         _ask_for_reset(client, crew.email, django_capture_on_commit_callbacks)
     assert EmailNotification.objects.filter(notification_type=RESET).count() == 2
     assert len(smtp_server.messages) == 2
+
+
+def test_a_member_who_takes_texts_gets_the_reset_link_by_sms_found_by_number(client, db, at_sms):
+    import re
+
+    from attendance.models import SmsMessage
+
+    member = UserFactory(
+        email="",
+        profile__phone_number="254712000555",
+        profile__message_channel="sms",
+    )
+    response = client.post("/accounts/password_reset/", {"email": "0712 000 555"}, follow=True)
+    assert "Check your phone or email" in response.content.decode()
+    text = SmsMessage.objects.get(user=member, notification_type="password_reset")
+    link = re.search(r"(/accounts/reset/\S+/)", text.message).group(1)
+    page = client.get(link, follow=True)
+    assert page.status_code == 200 and "new_password1" in page.content.decode()
+    # Staff never read the link in admin.
+    from tests.auth import log_in_staff
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    log_in_staff(client, staff)
+    shown = client.get(f"/admin/attendance/smsmessage/{text.pk}/change/").content.decode()
+    assert "/accounts/reset/" not in shown and "Hidden" in shown
+
+
+def test_a_number_nobody_has_says_the_same_and_sends_nothing(client, db, at_sms):
+    from attendance.models import SmsMessage
+
+    response = client.post("/accounts/password_reset/", {"email": "0799 000 000"}, follow=True)
+    assert "Check your phone or email" in response.content.decode()
+    assert not SmsMessage.objects.exists()
+    bad = client.post("/accounts/password_reset/", {"email": "not a number"})
+    assert "Type the email address on your account" in bad.content.decode()

@@ -140,6 +140,12 @@ def _context(notification_type: str) -> dict:
                 "answer": answer,
                 "pay_url": "https://crew.soundfusion.co.ke/pay/",
             }
+        case "password_reset":
+            token = "ceh6f7-4b1e0f2a6c8d9e0f1a2b3c4d5e6f7a8b"
+            return {
+                **base,
+                "link": f"https://crew.soundfusion.co.ke/accounts/reset/MTIzNA/{token}/",
+            }
         case "phone_code":
             return {**base, "code": "482193", "minutes": 15}
         case "phone_changed":

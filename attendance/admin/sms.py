@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from attendance.models import BulkJob, SmsCallback, SmsMessage
+from attendance.models import BulkJob, MessageType, SmsCallback, SmsMessage
 from attendance.phones import format_phone
 from attendance.services.sms import sms_cost_by_month
 
@@ -32,6 +32,9 @@ class DeliveryFilter(admin.SimpleListFilter):
                     delivery_status__in=["Success", "Failed", "Rejected", "Expired"]
                 )
         return queryset
+
+
+SECRET_TEXTS = {MessageType.PASSWORD_RESET, MessageType.PHONE_CODE}
 
 
 @admin.register(SmsMessage)
@@ -124,6 +127,9 @@ class SmsMessageAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Text")
     def text(self, obj):
+        if obj.notification_type in SECRET_TEXTS:
+            # A reset link or a number's code would let staff take over the account.
+            return "(Hidden: this text carries a password reset link or a one-time code.)"
         return format_html('<div class="sf-sms-text">{}</div>', obj.message)
 
     def changelist_view(self, request, extra_context=None):

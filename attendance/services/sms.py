@@ -54,6 +54,7 @@ SMS_TYPES = frozenset(
         "payout_not_paid",
         "dispute_answered",
         "phone_code",
+        "password_reset",
         "phone_changed",
         "crew_reply",
         "crew_off",

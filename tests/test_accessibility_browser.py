@@ -337,3 +337,34 @@ def test_every_portal_destination_is_in_view_on_a_360px_phone(make_browser, live
     assert labels[-3:] == ["My pay", "Account", "Log out"]
     assert small_tap_targets(driver) == []
     screenshot(driver, "portal-nav-360")
+
+
+def test_the_admin_pages_staff_work_on_have_no_serious_accessibility_problems(
+    make_browser, live_server, world
+):
+    """The event add and change pages (with their inline rows), the staffing board, the
+    dashboard, a pay run and the payouts list, at 1280 px: axe finds nothing serious."""
+    from attendance.models import EventRoleRequirement, PayRun
+
+    event = world["confirmed"].event
+    EventRoleRequirement.objects.create(event=event, role=world["confirmed"].role, needed=3)
+    run = PayRun.objects.create(
+        period_start=timezone.localdate(), period_end=timezone.localdate(), created_by=None
+    )
+    driver = make_browser(1280, phone=False)
+    log_in(driver, live_server, "grace", PASSWORD, "/admin/", admin=True)
+    problems = []
+    for path in (
+        "/admin/",
+        "/admin/attendance/event/add/",
+        f"/admin/attendance/event/{event.pk}/change/",
+        f"/admin/attendance/event/{event.pk}/board/",
+        f"/admin/attendance/payrun/{run.pk}/change/",
+        "/admin/attendance/payout/",
+    ):
+        open_page(driver, live_server.url + path, "#content")
+        try:
+            assert_no_serious_accessibility_problems(driver, path)
+        except AssertionError as error:
+            problems.append(str(error))
+    assert problems == [], "\n\n".join(problems)

@@ -22,6 +22,7 @@ from attendance.services.attendance import (
 from .display import (
     AddOnlyInlineMixin,
     CappedInlineMixin,
+    NamedFieldsMixin,
     ReadOnlyAdminMixin,
     local_day,
     local_time,
@@ -101,7 +102,7 @@ def save_attendance_formset(request, formset) -> None:
             formset.changed_objects.append((attendance, form.changed_data))
 
 
-class AttendanceInline(CappedInlineMixin, admin.TabularInline):
+class AttendanceInline(NamedFieldsMixin, CappedInlineMixin, admin.TabularInline):
     """Who is on the list: times and status editable (recorded as corrections); the first
     CAP of them (the attendance list has everyone)."""
 
@@ -119,7 +120,7 @@ class AttendanceInline(CappedInlineMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("user", "event")
 
 
-class AddAttendanceInline(AddOnlyInlineMixin, admin.TabularInline):
+class AddAttendanceInline(NamedFieldsMixin, AddOnlyInlineMixin, admin.TabularInline):
     """Walk-ins and people staffed without the crew workflow."""
 
     model = Attendance

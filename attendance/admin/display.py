@@ -239,3 +239,39 @@ def local_time(value, *, day_of=None) -> str:
     if day_of is not None and local.date() != timezone.localtime(day_of).date():
         return f"{local:%a} {local.day} {local:%b %H:%M}"
     return f"{local:%H:%M}"
+
+
+class NamedFieldsMixin:
+    """Every form control with an accessible name (axe: "label", "select-name").
+
+    A tabular inline's columns are titled in its header, but its inputs have no <label>: each
+    gets the column's name as its aria-label. A split date-time's two boxes are "Starts: date"
+    and "Starts: time". Autocomplete boxes (select2) take their name from the select in
+    static/js/admin_a11y.js.
+    """
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is None:
+            return field
+        name = str(db_field.verbose_name).capitalize()
+        widget = field.widget
+        inner = getattr(widget, "widget", widget)  # a related-field wrapper's own widget
+        subwidgets = getattr(inner, "widgets", None)
+        if subwidgets and len(subwidgets) == 2 and "Date" in type(inner).__name__:
+            subwidgets[0].attrs["aria-label"] = f"{name}: date"
+            subwidgets[1].attrs["aria-label"] = f"{name}: time"
+        elif isinstance(self, admin.options.InlineModelAdmin):
+            inner.attrs.setdefault("aria-label", name)
+        return field
+
+    def get_formset(self, request, obj=None, **kwargs):
+        base = super().get_formset(request, obj, **kwargs)  # inlines only call this
+
+        class NamedFormSet(base):
+            def add_fields(self, form, index):
+                super().add_fields(form, index)
+                if "DELETE" in form.fields:
+                    form.fields["DELETE"].widget.attrs["aria-label"] = "Delete this row"
+
+        return NamedFormSet

@@ -12,7 +12,13 @@ from attendance.services.availability import unavailable_for
 from attendance.services.crew import CrewError, crew_assign, crew_remove, crew_update
 from attendance.services.staffing import crew_conflicts, event_staffing
 
-from .display import AddOnlyInlineMixin, CappedInlineMixin, crew_status_column, status_badge
+from .display import (
+    AddOnlyInlineMixin,
+    CappedInlineMixin,
+    NamedFieldsMixin,
+    crew_status_column,
+    status_badge,
+)
 
 Status = EventCrew.Status
 
@@ -73,14 +79,14 @@ class _CachedRoleChoices:
         return field
 
 
-class RoleRequirementInline(_CachedRoleChoices, admin.TabularInline):
+class RoleRequirementInline(NamedFieldsMixin, _CachedRoleChoices, admin.TabularInline):
     model = EventRoleRequirement
     fields = ("role", "needed")
     extra = 0
     verbose_name_plural = "Crew needed per role"
 
 
-class CrewInline(CappedInlineMixin, _CachedRoleChoices, admin.TabularInline):
+class CrewInline(NamedFieldsMixin, CappedInlineMixin, _CachedRoleChoices, admin.TabularInline):
     """The crew already assigned: role, call time and instructions editable, answers shown
     (the first CAP of them: the crew list has everyone)."""
 
@@ -132,7 +138,9 @@ class CrewInline(CappedInlineMixin, _CachedRoleChoices, admin.TabularInline):
         return f"{when}: {obj.decline_reason}" if obj.decline_reason else when
 
 
-class AssignCrewInline(AddOnlyInlineMixin, _CachedRoleChoices, admin.TabularInline):
+class AssignCrewInline(
+    NamedFieldsMixin, AddOnlyInlineMixin, _CachedRoleChoices, admin.TabularInline
+):
     """Empty rows to assign several people at once; they start as invited (not emailed)."""
 
     model = EventCrew

@@ -18,7 +18,7 @@ from attendance.services.events import event_ensure_manager, event_notify_create
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
 from .board import StaffingBoardMixin
 from .crew import crew_job, invite_all
-from .display import notification_history, status_badge_column
+from .display import NamedFieldsMixin, notification_history, status_badge_column
 from .event_crew import (
     AssignCrewInline,
     CrewInline,
@@ -82,7 +82,7 @@ def _when(value) -> str:
 
 
 @admin.register(Event)
-class EventAdmin(StaffingBoardMixin, admin.ModelAdmin):
+class EventAdmin(NamedFieldsMixin, StaffingBoardMixin, admin.ModelAdmin):
     form = EventForm
     # Staffing and status next to the name: at 1280 px the last columns leave the screen.
     list_display = ("name_and_client", "when", "status_badge", "crew_filled", "venue")

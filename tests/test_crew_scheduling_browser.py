@@ -162,3 +162,9 @@ def test_a_manager_staffs_a_role_from_the_board_at_1280px(make_browser, live_ser
     job = BulkJob.objects.get()
     assert job.kind == BulkJob.Kind.SEND_INVITATIONS
     assert {a.user for a in event.crew.all()} == set(picks[:2])
+    # The job page leads back where the manager came from, with no empty error box.
+    assert not driver.find_element("id", "job-error").is_displayed()
+    click_and_wait_for(
+        driver, driver.find_element("id", "job-back"), "#board-roles", "FOH engineer"
+    )
+    assert driver.current_url.endswith(f"/admin/attendance/event/{event.pk}/board/")

@@ -248,6 +248,8 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 
 # --- Locale -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
+# Our own date and time formats (24-hour, "5 Dec 2026, 19:02"): soundfusion_attendance/formats.
+FORMAT_MODULE_PATH = ["soundfusion_attendance.formats"]
 TIME_ZONE = "Africa/Nairobi"
 USE_I18N = True
 USE_TZ = True

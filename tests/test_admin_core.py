@@ -276,3 +276,18 @@ def test_the_member_picker_finds_and_shows_names(admin_client):
         },
     )
     assert [r["text"] for r in response.json()["results"]] == ["Collins Omondi (omondi)"]
+
+
+def test_times_read_one_way_on_the_24_hour_clock(admin_client):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from attendance.models import EmailNotification
+
+    row = EmailNotification.objects.create(recipient="a@example.com", subject="Hi", message="x")
+    at = datetime(2026, 12, 5, 19, 2, tzinfo=ZoneInfo("Africa/Nairobi"))
+    EmailNotification.objects.filter(pk=row.pk).update(created_at=at, sent_at=at)
+    listing = admin_client.get("/admin/attendance/emailnotification/").content.decode()
+    page = admin_client.get(f"/admin/attendance/emailnotification/{row.pk}/change/")
+    for text in (listing, page.content.decode()):
+        assert "5 Dec 2026, 19:02" in text and "p.m." not in text

@@ -132,7 +132,8 @@ class Dashboard:
         """The events list's filter for the rest of this week."""
         tz = timezone.get_current_timezone()
         end = datetime.combine(self.week_end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-        return urlencode({"starts_at__gte": str(self.now), "starts_at__lt": str(end)})
+        start = timezone.localtime(self.now).replace(microsecond=0)
+        return urlencode({"starts_at__gte": str(start), "starts_at__lt": str(end)})
 
     @property
     def payments_completed(self) -> int:

@@ -15,7 +15,7 @@ from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 
 from attendance.models import (
@@ -279,7 +279,3 @@ def _said(request, invited: list[EventCrew], done: str, nothing: str) -> None:
 
 def _int(value) -> int:
     return int(value) if isinstance(value, str) and value.isdigit() else 0
-
-
-def board_link(event: Event) -> str:
-    return reverse("admin:attendance_event_board", args=[event.pk])

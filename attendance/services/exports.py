@@ -75,12 +75,6 @@ PAYMENT_CSV_HEADER = [
 ]
 
 
-def payment_csv_rows(queryset: QuerySet[MpesaPayment]) -> Iterator[list[Any]]:
-    yield PAYMENT_CSV_HEADER
-    for p in queryset.select_related("user").order_by("initiated_at", "id").iterator(2000):
-        yield payment_row(p)
-
-
 def payment_row(p: MpesaPayment) -> list[Any]:
     return [
         _stamp(p.initiated_at),
@@ -116,16 +110,6 @@ ATTENDANCE_CSV_HEADER = [
     "check_in_method",
     "notes",
 ]
-
-
-def attendance_csv_rows(queryset: QuerySet[Attendance]) -> Iterator[list[Any]]:
-    yield ATTENDANCE_CSV_HEADER
-    for a in (
-        queryset.select_related("event", "user")
-        .order_by("event__starts_at", "user__username")
-        .iterator(chunk_size=2000)
-    ):
-        yield attendance_row(a)
 
 
 def attendance_row(a: Attendance) -> list[Any]:

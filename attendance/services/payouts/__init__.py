@@ -1,11 +1,13 @@
 """M-Pesa B2C payouts (money out), in modules that follow the data:
 
 - `submission`: the float check, a payout per payslip committed before its one POST;
+- `approvals`: held payouts (new numbers) released by a second person, and Pay again;
 - `inbox`: every result body stored raw and committed, then processed;
 - `settlement`: the rules that settle a payout, once, under its row lock;
 - `reconciliation`: asking Transaction Status about payouts whose result has not come.
 """
 
+from .approvals import payout_retry, payouts_held, payouts_release
 from .inbox import (
     payout_result_process,
     payout_result_process_task,
@@ -26,13 +28,10 @@ from .submission import (
     payout_amount,
     payout_float_check,
     payout_result_url,
-    payout_retry,
     payout_submit,
     payout_summary,
     payouts_due,
-    payouts_held,
     payouts_prepare,
-    payouts_release,
     payslips_that_may_pay,
 )
 

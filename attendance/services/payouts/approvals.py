@@ -16,9 +16,9 @@ from attendance.services.audit import AuditEvent, audit_record
 from .submission import (
     PayoutError,
     members_owed_now,
-    whole_shillings_down,
     payout_amount,
     payslips_that_may_pay,
+    whole_shillings_down,
 )
 
 S = Payout.Status

@@ -11,7 +11,8 @@ class AttendanceConfig(AppConfig):
         from django.db.models.signals import post_migrate, pre_save
 
         from . import signals  # noqa: F401  (connects the profile-on-user-creation receiver)
-        from .services.audit import audit_mark_access_change
+        from .services.core.audit import audit_mark_access_change
+        from .services.crew import replies  # noqa: F401  (reads incoming texts as crew answers)
 
         pre_save.connect(audit_mark_access_change, sender=LogEntry, dispatch_uid="sf_audit_event")
 
@@ -21,9 +22,9 @@ class AttendanceConfig(AppConfig):
 def _ensure_defaults(sender, using="default", **kwargs):
     from django.db import connections
 
-    from .services.operations import beat_runs_ensure
-    from .services.roles import roles_ensure
-    from .services.schedules import schedules_ensure
+    from .services.ops.health import beat_runs_ensure
+    from .services.ops.schedules import schedules_ensure
+    from .services.people.roles import roles_ensure
 
     roles_ensure()
     tables = connections[using].introspection.table_names()

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from attendance.models import EmailNotification, MessageChannel, SmsMessage
 from attendance.phones import normalise_phone
-from attendance.services.messaging import member_channel
-from attendance.services.notifications import notification_create
-from attendance.services.sms import sms_create
+from attendance.services.messaging.channels import member_channel
+from attendance.services.messaging.email import notification_create
+from attendance.services.messaging.sms import sms_create
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Each records its own runs (`beat_job`): readiness and the alerts compare them wi
 schedule.
 
 Tasks that a service queues itself live beside that service and are queued after commit
-(`services/notifications.py`: email delivery; `services/sms.py`: SMS delivery;
+(`services/messaging/email.py`: email delivery; `services/messaging/sms.py`: SMS delivery;
 `services/payments/inbox.py`: the callback batch task). Importing them here is what
 registers them on a worker, under the names they have always had, so messages already in a
 broker and beat rows still resolve.
@@ -12,18 +12,27 @@ broker and beat rows still resolve.
 
 from celery import shared_task
 
-from attendance.services.alerts import alerts_check
-from attendance.services.crew_followup import crew_send_reminders
-from attendance.services.jobs import (  # noqa: F401  (registers the job task)
+from attendance.services.crew.followup import crew_send_reminders
+from attendance.services.jobs.runner import (  # noqa: F401  (registers the job task)
     bulk_job_run_task,
     bulk_jobs_resume,
 )
-from attendance.services.notifications import (  # noqa: F401  (registers the delivery tasks)
+from attendance.services.messaging.email import (  # noqa: F401  (registers the delivery tasks)
     notification_deliver_task,
     notification_sweep,
     notifications_deliver_batch_task,
 )
-from attendance.services.operations import beat_job
+from attendance.services.messaging.sms import (  # noqa: F401  (registers the delivery tasks)
+    sms_deliver_batch_task,
+    sms_deliver_task,
+    sms_sweep,
+)
+from attendance.services.messaging.sms_inbox import (  # noqa: F401  (registers the callback task)
+    sms_callback_process_task,
+    sms_callbacks_process_pending,
+)
+from attendance.services.ops.alerts import alerts_check
+from attendance.services.ops.health import beat_job
 from attendance.services.payments import (  # noqa: F401  (registers the callback batch task)
     callbacks_process_pending,
     callbacks_process_received_task,
@@ -32,15 +41,6 @@ from attendance.services.payments import (  # noqa: F401  (registers the callbac
 from attendance.services.payouts import (  # noqa: F401  (registers the result task)
     payout_result_process_task,
     payouts_reconcile,
-)
-from attendance.services.sms import (  # noqa: F401  (registers the delivery tasks)
-    sms_deliver_batch_task,
-    sms_deliver_task,
-    sms_sweep,
-)
-from attendance.services.sms_inbox import (  # noqa: F401  (registers the callback task)
-    sms_callback_process_task,
-    sms_callbacks_process_pending,
 )
 
 

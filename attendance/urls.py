@@ -1,15 +1,17 @@
 from django.urls import path, re_path
 
-from .views import api, crew, pay, portal, sms
+from .views import api, crew, health, pay, portal, sms, webhooks
 
 app_name = "attendance"
 
 urlpatterns = [
     # Safaricom's callbacks first: patterns are tried in order and this is the busiest URL.
-    path("api/payments/callback/<str:token>/", api.mpesa_callback, name="api_payments_callback"),
+    path(
+        "api/payments/callback/<str:token>/", webhooks.mpesa_callback, name="api_payments_callback"
+    ),
     # The same endpoint with "mpesa" in the path; Daraja advises against that word in
     # callback URLs, so new pushes use the one above.
-    path("api/mpesa/callback/<str:token>/", api.mpesa_callback, name="api_mpesa_callback"),
+    path("api/mpesa/callback/<str:token>/", webhooks.mpesa_callback, name="api_mpesa_callback"),
     path("", portal.home, name="home"),
     path("events/<int:event_id>/", portal.event_detail, name="event_detail"),
     path("events/<int:event_id>/check-in/", portal.check_in, name="check_in"),
@@ -29,10 +31,10 @@ urlpatterns = [
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
     path("crew/<int:crew_id>/leave/", crew.leave_waiting, name="crew_leave_waiting"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
-    path("api/payouts/<str:kind>/<str:token>/", api.payout_result, name="api_payout_result"),
-    path("api/sms/<str:kind>/<str:token>/", sms.sms_callback, name="api_sms_callback"),
-    path("api/health/", api.health, name="health"),
-    path("api/ready/", api.ready, name="ready"),
+    path("api/payouts/<str:kind>/<str:token>/", webhooks.payout_result, name="api_payout_result"),
+    path("api/sms/<str:kind>/<str:token>/", webhooks.sms_callback, name="api_sms_callback"),
+    path("api/health/", health.health, name="health"),
+    path("api/ready/", health.ready, name="ready"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
     path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),
     # Last: SMS invitations' short links. Upper case and digits only, so no page's path

@@ -214,7 +214,7 @@ def bulk_prompts():
     from attendance import mpesa
     from attendance.models import BulkJob, Profile
     from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
-    from attendance.services.jobs import bulk_job_run
+    from attendance.services.jobs.runner import bulk_job_run
 
     simulator = DarajaSimulator(callback_delay=3600).start()
     simulator.state.push_latency = 0.5
@@ -282,8 +282,8 @@ def beat_jobs():
     from attendance import mpesa
     from attendance.models import EmailNotification, Event, MpesaPayment
     from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator, Push
-    from attendance.services.crew_followup import crew_send_reminders
-    from attendance.services.notifications import notification_sweep
+    from attendance.services.crew.followup import crew_send_reminders
+    from attendance.services.messaging.email import notification_sweep
     from attendance.services.payments import payments_reconcile
 
     ok = True

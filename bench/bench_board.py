@@ -105,7 +105,7 @@ def main():
     from django.test import Client
 
     from attendance.models import CrewRole, Event
-    from attendance.services.calendar import calendar_feed_start
+    from attendance.services.crew.calendar import calendar_feed_start
 
     festival = build()
     stagehand = CrewRole.objects.get(name="Stagehand")

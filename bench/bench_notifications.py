@@ -30,7 +30,7 @@ def main():
     from django.test import Client
 
     from attendance.models import EmailNotification
-    from attendance.services.notifications import notification_deliver_task, notification_queue
+    from attendance.services.messaging.email import notification_deliver_task, notification_queue
     from soundfusion_attendance.celery import app
     from tests.smtp import free_port
     from tests.workers import Workers, wait_until

@@ -67,8 +67,8 @@ def month_run(admin, finance):
     from django.utils import timezone
 
     from attendance.models import EmailNotification, LedgerEntry, PayRun, TimesheetLine
-    from attendance.services.exports import payroll_csv, payroll_xlsx
-    from attendance.services.pay_runs import (
+    from attendance.services.jobs.exports import payroll_csv, payroll_xlsx
+    from attendance.services.pay.runs import (
         pay_run_approve_member,
         pay_run_begin_approval,
         pay_run_create,

@@ -71,9 +71,9 @@ def approved_run():
         TimesheetChange,
         TimesheetLine,
     )
-    from attendance.services.pay import timesheet_approve
-    from attendance.services.pay_rules import pay_for
-    from attendance.services.pay_runs import pay_run_approve, pay_run_create
+    from attendance.services.pay.rules import pay_for
+    from attendance.services.pay.runs import pay_run_approve, pay_run_create
+    from attendance.services.pay.timesheets import timesheet_approve
 
     empty_tables(
         PayoutResult,
@@ -155,7 +155,7 @@ def main():
     from attendance import mpesa
     from attendance.models import BulkJob, LedgerEntry, Payout, PayoutResult, Profile
     from attendance.mpesa.simulator import DarajaSimulator
-    from attendance.services.jobs import bulk_job_create, bulk_job_run
+    from attendance.services.jobs.runner import bulk_job_create, bulk_job_run
     from attendance.services.payouts import payouts_prepare
 
     simulator = DarajaSimulator(callback_delay=0.2).start()

@@ -84,8 +84,8 @@ def main():
     from django.conf import settings
 
     from attendance.models import EventCrew, SmsMessage
-    from attendance.services import sms
-    from attendance.services.crew import crew_invite
+    from attendance.services.crew.assignments import crew_invite
+    from attendance.services.messaging import sms as sms
     from attendance.sms.simulator import AfricasTalkingSimulator
 
     simulator = AfricasTalkingSimulator(report_delay=3600).start()  # reports: not measured

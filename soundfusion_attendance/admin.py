@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
-from attendance.services.two_factor import staff_needs_second_factor
+from attendance.services.people.two_factor import staff_needs_second_factor
 
 # Apps office staff use every day, in this order; everything else (sign-in records, task
 # results, schedules) is folded into one "System" entry at the end.
@@ -53,7 +53,7 @@ class SoundFusionAdminSite(admin.AdminSite):
         return redirect(f"{reverse('admin:two_factor')}?{urlencode({'next': target})}")
 
     def index(self, request, extra_context=None):
-        from attendance.services.dashboard import dashboard_figures
+        from attendance.services.ops.dashboard import dashboard_figures
 
         user = request.user
         if user.has_perm("attendance.view_dashboard"):

@@ -236,7 +236,7 @@ READINESS_NETWORKS = env.list("READINESS_NETWORKS", default=["127.0.0.0/8", "::1
 READINESS_TOKEN = env.str("READINESS_TOKEN", default="")
 
 # --- Audit trail (django-auditlog) ---------------------------------------------------------
-# Access changes are recorded by auditlog itself; money actions by attendance.services.audit.
+# Access changes are recorded by auditlog itself; money actions by attendance.services.core.audit.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {
         "model": "auth.user",
@@ -431,6 +431,8 @@ SMS_CALLBACK_TOKEN = (
 # Invitations say "or reply YES 4821" only when AT sends our shortcode's messages to us.
 SMS_REPLIES_ENABLED = env_bool("SMS_REPLIES_ENABLED", False)
 SMS_CALLBACK_MAX_BYTES = env.int("SMS_CALLBACK_MAX_BYTES", default=8192)
+# Failed processing attempts before an SMS callback is quarantined for a person.
+SMS_CALLBACK_MAX_ATTEMPTS = env.int("SMS_CALLBACK_MAX_ATTEMPTS", default=5)
 if SMS_ENABLED and not DEBUG and not AT_API_KEY:
     raise ImproperlyConfigured(
         "SMS_ENABLED needs AT_API_KEY (or AT_API_KEY_FILE): the Africa's Talking API key."

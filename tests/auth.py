@@ -33,7 +33,7 @@ def log_in_staff(client, user):
 
 
 def staff_in(group_name: str, **kwargs):
-    """A staff member in one of the roles migrate creates (attendance.services.roles)."""
+    """A staff member in one of the roles migrate creates (attendance.services.people.roles)."""
     from django.contrib.auth.models import Group
 
     from tests.factories import UserFactory

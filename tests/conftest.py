@@ -168,7 +168,7 @@ def _fast_password_hashing(settings):
 
 
 def _use_smtp(settings, port):
-    from attendance.services import notifications
+    from attendance.services.messaging import email as notifications
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
@@ -187,7 +187,7 @@ def smtp_server(settings):
     _use_smtp(settings, server.port)
     yield server
     server.stop()
-    from attendance.services import notifications
+    from attendance.services.messaging import email as notifications
 
     notifications._connections.clear()
 
@@ -239,7 +239,7 @@ def daraja(settings):
 def at_sms(settings):
     """The local Africa's Talking simulator over real HTTP, SMS turned on and pointed at it.
     Reports and replies go nowhere until a test points them at a live server."""
-    from attendance.services import sms
+    from attendance.services.messaging import sms as sms
     from attendance.sms.simulator import AfricasTalkingSimulator
 
     simulator = AfricasTalkingSimulator(report_delay=0.1).start()

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from attendance.models import LedgerEntry, MpesaPayment
 from attendance.services.attendance import attendance_correct, attendance_expect
-from attendance.services.crew import crew_confirm, crew_invite
-from attendance.services.crew_links import crew_answer_url
+from attendance.services.crew.assignments import crew_confirm, crew_invite
+from attendance.services.crew.links import crew_answer_url
 from attendance.services.ledger import ledger_post
-from attendance.services.notifications import notification_create
+from attendance.services.messaging.email import notification_create
 from tests.browser import (
     DESKTOP_WIDTH,
     PHONE_WIDTH,

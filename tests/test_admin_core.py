@@ -238,7 +238,7 @@ def test_removing_attendance_in_admin_keeps_what_it_held_who_and_why(staff_clien
 
 def test_a_declined_member_leaves_the_list_with_a_record_of_why(crew):
     from attendance.models import AttendanceRemoval
-    from attendance.services.crew import crew_confirm, crew_decline
+    from attendance.services.crew.assignments import crew_confirm, crew_decline
     from tests.factories import EventCrewFactory
 
     assignment = EventCrewFactory(

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from attendance.models import MpesaPayment
 from attendance.services.attendance import attendance_expect
-from attendance.services.notifications import notification_create
+from attendance.services.messaging.email import notification_create
 from tests.factories import EventCrewFactory, EventFactory, PaymentFactory, UserFactory
 
 PAYMENTS = "/admin/attendance/mpesapayment/"

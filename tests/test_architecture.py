@@ -5,7 +5,9 @@ too (a "lazy" import is still a dependency).
 Layers, lowest first:
 0. models, phone numbers, calendar files, the provider clients (attendance.mpesa for Daraja,
    attendance.sms for Africa's Talking): no services;
-1. services: the only writers;
+1. services: the only writers, grouped by domain in packages, themselves in an order (lowest
+   first, `SERVICE_PACKAGES`): a package imports only packages below it, so none imports one
+   that imports it back;
 2. what people and machines call: views, admin, tasks, forms, commands, template tags.
 
 Run alone: `python -m pytest tests/test_architecture.py -q`.
@@ -25,6 +27,21 @@ BASE = (
     "attendance.wording",
 )
 SERVICES = ("attendance.services",)
+# The service packages, lowest first. `ledger` and `attendance` are single modules at the
+# bottom of the domains; `core` (outbox, inbox, queueing, pacing, audit) knows no domain.
+SERVICE_PACKAGES = (
+    "core",
+    "ledger",
+    "attendance",
+    "messaging",
+    "people",
+    "pay",
+    "crew",
+    "payments",
+    "payouts",
+    "jobs",
+    "ops",
+)
 # The packages build the clients; their modules are wire detail.
 CLIENT = ("attendance.mpesa", "attendance.sms")
 
@@ -153,4 +170,33 @@ def test_the_walk_sees_the_imports_it_judges():
     graph = _graph()
     assert "attendance.services.payments.settlement" in graph["attendance.services.payments.inbox"]
     assert "attendance.mpesa.client" in graph["attendance.services.payments.prompts"]
-    assert "attendance.services.roles" in graph["attendance.apps"]  # imported in a function
+    assert "attendance.services.people.roles" in graph["attendance.apps"]  # imported in a function
+
+
+def _service_package(module: str) -> str | None:
+    if not module.startswith("attendance.services."):
+        return None
+    return module.split(".")[2]
+
+
+def test_every_service_module_is_in_a_known_package():
+    unplaced = sorted(
+        module
+        for module in _modules()
+        if (package := _service_package(module)) and package not in SERVICE_PACKAGES
+    )
+    assert unplaced == []
+
+
+def test_service_packages_import_only_packages_below_them():
+    order = {package: rank for rank, package in enumerate(SERVICE_PACKAGES)}
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        if (package := _service_package(module)) in order
+        for target in targets
+        if (other := _service_package(target)) in order
+        and other != package
+        and order[other] > order[package]
+    )
+    assert upward == []

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import DatabaseError, connection, transaction
 
 from attendance.models import MpesaPayment
-from attendance.services.audit import AuditEvent
+from attendance.services.core.audit import AuditEvent
 from attendance.services.ledger import ledger_post
 from tests.auth import log_in_staff
 from tests.factories import PaymentFactory, UserFactory
@@ -178,7 +178,7 @@ def test_access_changes_in_admin_are_audited_with_the_actor(admin_client, admin_
 
 
 def test_the_trail_is_shown_in_admin_and_cannot_be_changed_there(admin_client, finance):
-    from attendance.services.two_factor import two_factor_reset
+    from attendance.services.people.two_factor import two_factor_reset
 
     two_factor_reset(finance, by=None)
     entry = rows(AuditEvent.TWO_FACTOR_RESET).get()
@@ -199,7 +199,7 @@ def test_the_trail_is_shown_in_admin_and_cannot_be_changed_there(admin_client, f
 def test_the_database_refuses_to_change_or_delete_a_row_but_lets_a_user_go(finance):
     if connection.vendor != "postgresql":
         pytest.skip("the trigger is PostgreSQL's; CI runs this on PostgreSQL")
-    from attendance.services.two_factor import two_factor_reset
+    from attendance.services.people.two_factor import two_factor_reset
 
     boss = UserFactory(is_staff=True, is_superuser=True, email="boss@example.com")
     two_factor_reset(finance, by=boss)

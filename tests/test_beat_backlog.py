@@ -8,9 +8,9 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from attendance.models import EmailNotification, EventCrew, MpesaPayment
-from attendance.services.crew import crew_confirm
-from attendance.services.crew_followup import crew_send_reminders
-from attendance.services.notifications import notification_sweep
+from attendance.services.crew.assignments import crew_confirm
+from attendance.services.crew.followup import crew_send_reminders
+from attendance.services.messaging.email import notification_sweep
 from attendance.services.payments import payment_request_stk_push, payments_reconcile
 from attendance.services.payments.reconciliation import RECONCILE_LOCK
 from tests.factories import EventCrewFactory, EventFactory, UserFactory

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from attendance.models import EmailNotification, EventCrew, EventRoleRequirement
-from attendance.services.crew import crew_confirm, crew_invite
+from attendance.services.crew.assignments import crew_confirm, crew_invite
 from tests.admin_forms import EVENT_INLINES, management_forms
 from tests.auth import log_in_staff
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory

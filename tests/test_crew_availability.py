@@ -8,12 +8,12 @@ import pytest
 import time_machine
 
 from attendance.models import EmailNotification, Unavailability
-from attendance.services.availability import (
+from attendance.services.crew.assignments import crew_confirm
+from attendance.services.crew.availability import (
     AvailabilityError,
     availability_mark,
     unavailable_for,
 )
-from attendance.services.crew import crew_confirm
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

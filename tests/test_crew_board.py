@@ -16,9 +16,10 @@ from attendance.models import (
     EventRoleRequirement,
     ReplacementRequest,
 )
-from attendance.services.availability import availability_mark
-from attendance.services.crew import CrewError, crew_confirm, crew_decline, crew_invite
-from attendance.services.crew_offers import (
+from attendance.services.crew.assignments import CrewError, crew_confirm, crew_decline, crew_invite
+from attendance.services.crew.availability import availability_mark
+from attendance.services.crew.board import board_candidates
+from attendance.services.crew.offers import (
     crew_ask_replacement,
     crew_offer,
     crew_offer_accept,
@@ -26,8 +27,7 @@ from attendance.services.crew_offers import (
     crew_replacement_decide,
     open_roles_for,
 )
-from attendance.services.staffing_board import board_candidates
-from attendance.services.track_record import crew_rate, track_record
+from attendance.services.crew.track_record import crew_rate, track_record
 from tests.clock import HOURS, NAIROBI, nairobi_at
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from attendance.models import EventCrew
-from attendance.services.crew import crew_invite
+from attendance.services.crew.assignments import crew_invite
 from tests.browser import (
     assert_fits_the_phone,
     click_and_wait_for,

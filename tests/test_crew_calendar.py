@@ -9,15 +9,15 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from attendance.models import EmailNotification, Event, EventCrew
-from attendance.services.calendar import calendar_feed_start, calendar_feed_stop
-from attendance.services.crew import (
+from attendance.services.crew.assignments import (
     crew_confirm,
     crew_decline,
     crew_invite,
     crew_remove,
     crew_update,
 )
-from attendance.services.events import event_save
+from attendance.services.crew.calendar import calendar_feed_start, calendar_feed_stop
+from attendance.services.crew.events import event_save
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +175,7 @@ def test_the_account_page_starts_renews_and_stops_the_feed_by_post(crew_client, 
 
 def test_a_member_who_takes_texts_hears_by_sms_that_they_are_off(at_sms, invited):
     from attendance.models import SmsMessage
-    from attendance.services.people import profile_set_channel
+    from attendance.services.people.profiles import profile_set_channel
 
     profile_set_channel(user=invited.user, channel="sms")
     crew_remove(assignment=invited)

@@ -9,8 +9,8 @@ from django.core import signing
 from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, EventCrew
-from attendance.services.crew import crew_invite
-from attendance.services.crew_links import crew_answer_token
+from attendance.services.crew.assignments import crew_invite
+from attendance.services.crew.links import crew_answer_token
 from tests.factories import EventCrewFactory, EventFactory
 
 Status = EventCrew.Status
@@ -173,7 +173,7 @@ def test_answer_page_post_needs_csrf(assignment):
 
 
 def test_no_invitation_once_answered_or_without_email(assignment, other_crew, event):
-    from attendance.services.crew import CrewError, crew_confirm
+    from attendance.services.crew.assignments import CrewError, crew_confirm
 
     crew_confirm(assignment=assignment)
     with pytest.raises(CrewError, match="already answered"):

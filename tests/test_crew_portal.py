@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from attendance.models import EventCrew
-from attendance.services.crew import crew_confirm, crew_decline, crew_invite
-from attendance.services.crew_followup import crew_send_briefing
+from attendance.services.crew.assignments import crew_confirm, crew_decline, crew_invite
+from attendance.services.crew.followup import crew_send_briefing
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 Status = EventCrew.Status
@@ -187,7 +187,7 @@ def test_a_festivals_roster_shows_the_members_own_role_first_and_counts_the_rest
 
     from django.utils import timezone
 
-    from attendance.services.crew import crew_confirm
+    from attendance.services.crew.assignments import crew_confirm
     from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
     start = timezone.now() + timedelta(days=3)

@@ -9,9 +9,9 @@ import time_machine
 
 from attendance.models import Attendance, EmailNotification, EventCrew
 from attendance.services.attendance import attendance_check_in
-from attendance.services.crew import CrewError, crew_confirm, crew_decline, crew_invite
-from attendance.services.crew_followup import crew_complete_event, crew_remind
-from attendance.services.events import event_ensure_manager
+from attendance.services.crew.assignments import CrewError, crew_confirm, crew_decline, crew_invite
+from attendance.services.crew.events import event_ensure_manager
+from attendance.services.crew.followup import crew_complete_event, crew_remind
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

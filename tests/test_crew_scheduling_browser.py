@@ -10,7 +10,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from attendance.models import BulkJob, EventCrew, EventRoleRequirement, Unavailability
-from attendance.services.crew import crew_confirm
+from attendance.services.crew.assignments import crew_confirm
 from tests.browser import (
     assert_fits_the_width,
     assert_no_serious_accessibility_problems,

@@ -9,8 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from attendance.models import EmailNotification, EventCrew, EventRoleRequirement
-from attendance.services.availability import availability_mark
-from attendance.services.crew import (
+from attendance.services.crew.assignments import (
     CrewError,
     RoleFilled,
     crew_assign,
@@ -20,6 +19,7 @@ from attendance.services.crew import (
     crew_promote_standby,
     crew_remove,
 )
+from attendance.services.crew.availability import availability_mark
 from tests.factories import CrewRoleFactory, EventFactory, UserFactory
 
 Status = EventCrew.Status

@@ -10,14 +10,20 @@ from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, EventCrew
 from attendance.services.attendance import attendance_correct
-from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_decline, crew_invite
-from attendance.services.crew_followup import (
+from attendance.services.crew.assignments import (
+    CrewError,
+    crew_assign,
+    crew_confirm,
+    crew_decline,
+    crew_invite,
+)
+from attendance.services.crew.events import event_save
+from attendance.services.crew.followup import (
     crew_complete_event,
     crew_send_briefing,
     crew_send_reminders,
 )
-from attendance.services.events import event_save
-from attendance.services.staffing import crew_conflicts, event_staffing
+from attendance.services.crew.staffing import crew_conflicts, event_staffing
 from attendance.tasks import crew_send_reminders_task
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
@@ -320,7 +326,7 @@ def test_staffing_counts_filled_and_needed_per_role(crew, other_crew):
 
 def test_changing_a_confirmed_members_call_time_tells_them_and_moves_their_attendance(crew, staff):
     from attendance.models import AttendanceCorrection
-    from attendance.services.crew import crew_update
+    from attendance.services.crew.assignments import crew_update
 
     assignment = EventCrewFactory(user=crew)
     crew_confirm(assignment=assignment)

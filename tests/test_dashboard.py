@@ -23,8 +23,8 @@ from attendance.models import (
     MpesaCallback,
     MpesaPayment,
 )
-from attendance.services.dashboard import dashboard_figures
 from attendance.services.ledger import ledger_post
+from attendance.services.ops.dashboard import dashboard_figures
 from tests.auth import log_in_staff
 from tests.factories import (
     CrewRoleFactory,

@@ -11,9 +11,9 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from attendance.models import BulkJob, BulkJobItem, EmailNotification, MpesaPayment
-from attendance.services.crew import crew_invite
-from attendance.services.job_kinds import prompt_one
-from attendance.services.jobs import bulk_job_create, bulk_job_run, bulk_jobs_resume
+from attendance.services.crew.assignments import crew_invite
+from attendance.services.jobs.kinds import prompt_one
+from attendance.services.jobs.runner import bulk_job_create, bulk_job_run, bulk_jobs_resume
 from attendance.services.ledger import ledger_post
 from tests.auth import log_in_staff
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
@@ -145,7 +145,7 @@ def test_a_spike_arrest_answer_slows_the_job_instead_of_failing_members(daraja, 
     members = _owing_members(12)
     finance = UserFactory(is_staff=True)
     finance.user_permissions.add(Permission.objects.get(codename="request_mpesapayment"))
-    from attendance.services import job_kinds
+    from attendance.services.jobs import kinds as job_kinds
 
     settings.MPESA_BULK_PER_SECOND = 20
     kind = job_kinds.KINDS[BulkJob.Kind.PROMPT_PAYMENTS]

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from attendance.models import EmailNotification, SmsMessage, TimesheetLine
-from attendance.services.crew_followup import crew_complete_event
-from attendance.services.pay import timesheet_adjust, timesheet_dispute, timesheet_keep
+from attendance.services.crew.followup import crew_complete_event
+from attendance.services.pay.timesheets import timesheet_adjust, timesheet_dispute, timesheet_keep
 from tests.auth import log_in_staff, staff_in
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
 from tests.test_crew_admin import _event_form

@@ -6,8 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from attendance.models import EmailNotification
-from attendance.services.events import event_save
-from attendance.services.notifications import (
+from attendance.services.crew.events import event_save
+from attendance.services.messaging.email import (
     Attachment,
     notification_create,
     notification_deliver,
@@ -83,7 +83,7 @@ def test_temporary_smtp_failures_are_retried_until_accepted(
 
 
 def test_backoff_grows_exponentially(settings):
-    from attendance.services.notifications import notification_backoff
+    from attendance.services.messaging.email import notification_backoff
 
     settings.NOTIFICATION_RETRY_BASE_SECONDS = 30
     assert [notification_backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]

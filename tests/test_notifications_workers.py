@@ -3,7 +3,7 @@
 import pytest
 
 from attendance.models import EmailNotification
-from attendance.services.notifications import notification_deliver_task
+from attendance.services.messaging.email import notification_deliver_task
 from tests.conftest import set_celery_eager
 from tests.workers import Workers, wait_until
 

@@ -8,10 +8,11 @@ from django.utils import timezone
 
 from attendance.models import Alert, BeatRun, EmailNotification, MpesaCallback, MpesaPayment
 from attendance.mpesa.client import DarajaError
-from attendance.services.alerts import alerts_check
-from attendance.services.operations import beat_job, daraja_problem_note
+from attendance.services.core.pacing import daraja_problem_note
+from attendance.services.ops.alerts import alerts_check
+from attendance.services.ops.health import beat_job
+from attendance.services.ops.schedules import PERIODIC_TASKS
 from attendance.services.payments import PaymentError, payment_request_stk_push
-from attendance.services.schedules import PERIODIC_TASKS
 from tests.conftest import set_celery_eager
 from tests.factories import PaymentFactory, UserFactory
 
@@ -205,7 +206,7 @@ def test_daraja_refusals_over_http_alert(on_call, jobs_on_time, daraja, settings
 
 
 def test_rate_limit_answers_are_counted_apart(db):
-    from attendance.services.operations import daraja_problems
+    from attendance.services.core.pacing import daraja_problems
 
     daraja_problem_note(DarajaError("Spike arrest", code="500.003.02", retryable=True))
     daraja_problem_note(DarajaError("Bad phone", code="invalid_request"))  # ours, not Daraja's
@@ -264,7 +265,7 @@ def _open_payout(**fields):
 
 
 def test_ready_is_503_when_a_payout_stays_unsettled_past_the_reconciler(client, jobs_on_time):
-    from attendance.services.operations import payout_settle_limit_seconds
+    from attendance.services.ops.health import payout_settle_limit_seconds
 
     payout = _open_payout(status="submitted", submitted_at=timezone.now())
     assert _ready(client)[0] == 200

@@ -16,9 +16,10 @@ from attendance.models import (
     PayRunMember,
     TimesheetLine,
 )
-from attendance.services.crew_followup import crew_complete_event
+from attendance.services.crew.followup import crew_complete_event
 from attendance.services.ledger import ledger_post
-from attendance.services.pay import (
+from attendance.services.pay.runs import pay_run_approve, pay_run_create
+from attendance.services.pay.timesheets import (
     PayError,
     timesheet_adjust,
     timesheet_approve,
@@ -26,7 +27,6 @@ from attendance.services.pay import (
     timesheet_keep,
     timesheet_recalculate,
 )
-from attendance.services.pay_runs import pay_run_approve, pay_run_create
 from tests.clock import HOURS, nairobi_at
 from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
@@ -363,7 +363,7 @@ def test_two_finance_members_approving_at_once_post_each_earning_once():
 def test_a_member_posted_twice_after_a_worker_died_is_paid_once_and_lines_stay_frozen(
     past_event, engineer_role, people
 ):
-    from attendance.services.pay_runs import pay_run_approve_member, pay_run_begin_approval
+    from attendance.services.pay.runs import pay_run_approve_member, pay_run_begin_approval
 
     manager, finance, checker = people
     members = _approved_lines(past_event, engineer_role, people, ["6", "7"])

@@ -20,9 +20,9 @@ from attendance.models import (
     PayRun,
     TimesheetLine,
 )
-from attendance.services.crew_followup import crew_complete_event
-from attendance.services.pay import timesheet_approve
-from attendance.services.pay_runs import pay_run_approve, pay_run_create
+from attendance.services.crew.followup import crew_complete_event
+from attendance.services.pay.runs import pay_run_approve, pay_run_create
+from attendance.services.pay.timesheets import timesheet_approve
 from tests.auth import log_in_staff, staff_in
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
 from tests.test_pay import role_with, worked
@@ -304,7 +304,7 @@ def test_a_rate_that_cannot_be_paid_is_refused_on_the_crew_role_page_naming_the_
 
 
 def test_a_worked_member_cannot_be_taken_off_the_crew(event, role, manager):
-    from attendance.services.crew import CrewError, crew_remove
+    from attendance.services.crew.assignments import CrewError, crew_remove
 
     _lines(event, role, manager, 1)
     assignment = EventCrew.objects.get()
@@ -416,7 +416,7 @@ def test_the_line_page_says_one_thing_per_outcome_in_nairobi_time(event, role, m
     text = negative.content.decode()
     assert "cannot pay less than nothing" in text and "was changed successfully" not in text
     # A refusal from the service (a line being posted by a pay run, say) is one message too.
-    from attendance.services import pay as pay_services
+    from attendance.services.pay import timesheets as pay_services
 
     def refuse(**kwargs):
         raise pay_services.PayError("This line is being paid right now; try again in a minute.")

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from attendance.models import LedgerEntry, PayRun, TimesheetLine
-from attendance.services.crew_followup import crew_complete_event
-from attendance.services.pay import timesheet_approve
-from attendance.services.pay_runs import pay_run_approve, pay_run_create
+from attendance.services.crew.followup import crew_complete_event
+from attendance.services.pay.runs import pay_run_approve, pay_run_create
+from attendance.services.pay.timesheets import timesheet_approve
 from tests.browser import (
     DESKTOP_WIDTH,
     PHONE_WIDTH,

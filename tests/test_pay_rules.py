@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attendance.services.pay_rules import (
+from attendance.services.pay.rules import (
     Allowances,
     PayRuleError,
     Rates,

@@ -32,8 +32,8 @@ def test_callback_inbox_shows_each_outcome_as_a_badge(staff_client):
     MpesaCallback.objects.create(raw_body="{}", checkout_request_id="ws_CO_1", status="unmatched")
     MpesaCallback.objects.create(raw_body="x", status="malformed")
     page = staff_client.get("/admin/attendance/mpesacallback/").content.decode()
-    assert 'class="sf-badge sf-callback-unmatched">Unknown checkout request' in page
-    assert 'class="sf-badge sf-callback-malformed">Malformed body' in page
+    assert 'class="sf-badge sf-callback-unmatched">Names nothing of ours (kept for staff)' in page
+    assert 'class="sf-badge sf-callback-malformed">Malformed body (kept, never processed)' in page
 
 
 @pytest.mark.parametrize("rows", [1, 80])

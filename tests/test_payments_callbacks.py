@@ -161,7 +161,7 @@ def test_an_unknown_checkout_is_accepted_and_kept(url, db, django_capture_on_com
         response = _send(url, success_callback("ws_CO_NOT_OURS"))
     assert response.status_code == 200
     callback = MpesaCallback.objects.get()
-    assert callback.status == CB.UNMATCHED
+    assert callback.status == CB.WAITING  # another look soon, then unmatched
     assert callback.checkout_request_id == "ws_CO_NOT_OURS"
     assert not LedgerEntry.objects.exists()
 
@@ -247,7 +247,7 @@ def test_a_success_for_an_unknown_checkout_is_matched_only_when_one_push_fits(
     payments = [_timed_out_push(**fields) for fields in candidates]
     with django_capture_on_commit_callbacks(execute=True):
         _send(url, success_callback("ws_CO_NEVER_SEEN", phone=paid_from, paid_at=_paid_now()))
-    assert MpesaCallback.objects.get().status == CB.UNMATCHED
+    assert MpesaCallback.objects.get().status == CB.WAITING
     for payment in payments:
         payment.refresh_from_db()
         assert (payment.status, payment.checkout_request_id) == (Status.FAILED, None)
@@ -340,7 +340,10 @@ def test_the_raw_body_is_kept_when_processing_fails_and_retried_later(
     assert callback.status == CB.ERROR
     assert "database hiccup" in callback.detail
     monkeypatch.undo()
-    MpesaCallback.objects.update(received_at=callback.received_at.replace(year=2025))
+    MpesaCallback.objects.update(
+        received_at=callback.received_at.replace(year=2025),
+        processed_at=callback.processed_at.replace(year=2025),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert callbacks_process_pending() == 1
     callback.refresh_from_db()
@@ -365,7 +368,7 @@ def test_a_callback_that_beats_the_push_answer_is_settled_when_the_answer_is_sav
             success_callback(accepted.checkout_request_id, amount=kwargs["amount"]),
         )
         early = MpesaCallback.objects.get()
-        assert payment_services.callback_process(callback_id=early.pk) == CB.UNMATCHED
+        assert payment_services.callback_process(callback_id=early.pk) == CB.WAITING
         return accepted
 
     monkeypatch.setattr(client, "stk_push", push_then_callback_first)

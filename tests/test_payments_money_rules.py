@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 
 from attendance.models import MpesaPayment
 from attendance.services.ledger import ledger_post
-from attendance.services.money import PROMPT_MAXIMUM, PROMPT_MINIMUM
+from attendance.services.payments.amounts import PROMPT_MAXIMUM, PROMPT_MINIMUM
 from tests.auth import log_in_staff
 from tests.factories import UserFactory
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 from attendance import mpesa
 from attendance.models import LedgerEntry, Payout, PayoutResult, PayRun, TimesheetLine
 from attendance.mpesa.simulator import DarajaSimulator
-from attendance.services.crew_followup import crew_complete_event
-from attendance.services.pay import timesheet_approve
-from attendance.services.pay_runs import pay_run_approve, pay_run_create
+from attendance.services.crew.followup import crew_complete_event
+from attendance.services.pay.runs import pay_run_approve, pay_run_create
+from attendance.services.pay.timesheets import timesheet_approve
 from attendance.services.payouts import (
     PayoutError,
     payout_submit,

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from attendance.models import EmailNotification, PhoneVerification, Profile, SmsMessage
-from attendance.services.phones import (
+from attendance.services.people.phones import (
     MAX_WRONG_CODES,
     PhoneChangeError,
     phone_change_confirm,
@@ -105,8 +105,8 @@ def test_the_account_page_walks_a_member_through_it(wanjiku, client):
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_from_the_new_number_reaches_its_owner_only(wanjiku, settings):
     """Before: a colleague could save Wanjiku's number and her "YES" went to him."""
-    from attendance.services.crew import crew_invite
-    from attendance.services.sms_inbox import sms_callback_receive
+    from attendance.services.crew.assignments import crew_invite
+    from attendance.services.messaging.sms_inbox import sms_callback_receive
     from tests.factories import EventCrewFactory, EventFactory
 
     settings.SMS_REPLIES_ENABLED = True

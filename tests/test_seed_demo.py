@@ -116,7 +116,7 @@ def test_volume_in_bulk_keeps_every_balance_equal_to_its_ledger_and_spreads_a_ye
 
 def test_the_demo_shows_every_scheduling_feature(db):
     from attendance.models import EventCrew, EventRoleRequirement, ReplacementRequest
-    from attendance.services.crew_offers import open_roles_for
+    from attendance.services.crew.offers import open_roles_for
 
     call_command("seed_demo", quiet=True)
     call_command("seed_demo", quiet=True)  # idempotent: nothing doubled
@@ -156,7 +156,7 @@ def test_the_demo_console_prints_one_line_per_email_and_no_static_files(db, caps
     import logging
 
     from attendance.management.demo_console import not_a_static_file
-    from attendance.services.notifications import notification_create, notification_deliver
+    from attendance.services.messaging.email import notification_create, notification_deliver
 
     settings.EMAIL_BACKEND = "attendance.management.demo_console.OneLineEmailBackend"
     settings.SITE_URL = "http://127.0.0.1:8000"

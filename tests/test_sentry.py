@@ -93,7 +93,7 @@ def test_a_callback_failure_reaches_sentry_without_the_urls_token(sentry, client
     def failing_store(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("attendance.views.api.callback_receive", failing_store)
+    monkeypatch.setattr("attendance.views.webhooks.callback_receive", failing_store)
     body = {"Body": {"stkCallback": {"CallbackMetadata": {"Item": [{"Value": PHONE}]}}}}
     token = settings.MPESA_CALLBACK_TOKEN
     response = client.post(

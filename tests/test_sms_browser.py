@@ -9,7 +9,7 @@ import requests
 from django.utils import timezone
 
 from attendance.models import EventCrew
-from attendance.services.crew import crew_invite
+from attendance.services.crew.assignments import crew_invite
 from tests.browser import (
     assert_fits_the_phone,
     assert_no_serious_accessibility_problems,

@@ -8,12 +8,9 @@ import pytest
 from django.utils import timezone
 
 from attendance.models import EventCrew, SmsCallback, SmsMessage
-from attendance.services.crew import crew_invite
-from attendance.services.sms_inbox import (
-    WRONG_CODE_LIMIT,
-    sms_callback_process,
-    sms_callback_receive,
-)
+from attendance.services.crew.assignments import crew_invite
+from attendance.services.crew.replies import WRONG_CODE_LIMIT
+from attendance.services.messaging.sms_inbox import sms_callback_process, sms_callback_receive
 from attendance.sms.callbacks import parse_reply
 from tests.factories import EventCrewFactory, EventFactory, UserFactory
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from attendance.models import CrewRole, Event, EventCrew, MpesaPayment, Payout
-from attendance.services.sms import SMS_TYPES, sms_render
+from attendance.services.messaging.sms import SMS_TYPES, sms_render
 from attendance.sms.segments import sms_clean, sms_segments
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -86,7 +86,7 @@ def _context(notification_type: str) -> dict:
                 "reply_code": "4821",
             }
         case "event_updated":
-            from attendance.services.events import event_changes_in_words
+            from attendance.services.crew.events import event_changes_in_words
 
             changes = [
                 {"field": f, "label": "", "before": "", "after": ""}
@@ -150,9 +150,10 @@ def _context(notification_type: str) -> dict:
             return {**base, "code": "482193", "minutes": 15}
         case "phone_changed":
             return {**base, "old": "2547*****678", "new": "2541*****234"}
-        case "crew_reply":
-            answer = f"confirmed, {LONG_EVENT}, call Wed 30 Dec 16:30."
-            return {**base, "answer": answer}
+        case "crew_reply":  # the longest answer: which of three invitations
+            starts = datetime(2026, 12, 30, 16, 30, tzinfo=NAIROBI)
+            choices = [{"name": LONG_EVENT, "starts_at": starts, "code": "4821"}] * 3
+            return {**base, "reply": "which_one", "choices": choices}
     return base
 
 

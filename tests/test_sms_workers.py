@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from attendance.models import SmsMessage
-from attendance.services.sms import sms_deliver_task
+from attendance.services.messaging.sms import sms_deliver_task
 from tests.conftest import set_celery_eager
 from tests.workers import Workers, wait_until
 

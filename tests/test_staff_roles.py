@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from attendance.models import MpesaPayment
-from attendance.services.roles import roles_ensure
+from attendance.services.people.roles import roles_ensure
 from tests.auth import log_in_staff, staff_in
 from tests.factories import PaymentFactory, UserFactory
 

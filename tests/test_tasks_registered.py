@@ -34,7 +34,7 @@ def test_every_shared_task_is_registered_after_autodiscovery():
 
 
 def test_every_periodic_task_names_a_registered_task():
-    from attendance.services.schedules import PERIODIC_TASKS
+    from attendance.services.ops.schedules import PERIODIC_TASKS
 
     app.loader.import_default_modules()
     paths = [path for path, _ in PERIODIC_TASKS.values()]

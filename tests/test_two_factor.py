@@ -17,8 +17,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from attendance.models import MpesaPayment
-from attendance.services.audit import AuditEvent
-from attendance.services.two_factor import two_factor_check, two_factor_new_backup_codes
+from attendance.services.core.audit import AuditEvent
+from attendance.services.people.two_factor import two_factor_check, two_factor_new_backup_codes
 from tests.auth import app_device, backup_code, current_code, log_in_staff
 from tests.factories import PaymentFactory, UserFactory
 

@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from attendance.services.audit import AuditEvent
+from attendance.services.core.audit import AuditEvent
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin
 from .search import month_filter

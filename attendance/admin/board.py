@@ -2,7 +2,7 @@
 
 Per role: needed / confirmed / invited / standby / offered, the crew on it (offers to accept,
 replacement requests to decide, ratings after the event), and the candidates ranked by
-services/staffing_board.py with one form to assign, invite or put several on standby at once.
+services/crew/board.py with one form to assign, invite or put several on standby at once.
 Every write goes through a service; invitations go out as a background job with progress.
 """
 
@@ -26,21 +26,21 @@ from attendance.models import (
     ReplacementRequest,
     member_name,
 )
-from attendance.services.crew import (
+from attendance.services.crew.assignments import (
     CrewError,
     crew_assign,
     crew_check_assignable,
     crew_invite,
     crew_promote_standby,
 )
-from attendance.services.crew_offers import (
+from attendance.services.crew.board import board_candidates
+from attendance.services.crew.offers import (
     crew_offer_accept,
     crew_offer_decline,
     crew_replacement_decide,
 )
-from attendance.services.staffing import event_staffing, role_places_open
-from attendance.services.staffing_board import board_candidates
-from attendance.services.track_record import crew_rate, track_records
+from attendance.services.crew.staffing import event_staffing, role_places_open
+from attendance.services.crew.track_record import crew_rate, track_records
 
 from .crew import invite_all
 from .event_crew import warn_if_clashing, warn_if_unavailable

@@ -17,16 +17,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from attendance.models import BulkJob, CrewRole, Event, EventCrew, member_name
-from attendance.services.crew import (
+from attendance.services.crew.assignments import (
     CrewError,
     crew_assign,
     crew_check_assignable,
     crew_invite,
     crew_update,
 )
-from attendance.services.crew_followup import crew_complete
-from attendance.services.pay import pay_assignment_set, pay_role_save
-from attendance.services.pay_rules import (
+from attendance.services.crew.followup import crew_complete
+from attendance.services.pay.rules import (
     Allowances,
     PayRuleError,
     Rates,
@@ -35,6 +34,7 @@ from attendance.services.pay_rules import (
     check_rates,
     kes,
 )
+from attendance.services.pay.timesheets import pay_assignment_set, pay_role_save
 
 from .display import crew_status_column, member_column, notification_history
 from .event_crew import warn_if_booked, warn_if_unavailable

@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.models import Attendance, BulkJob, Event, EventCrew, EventRoleRequirement
-from attendance.services.crew import CrewError
-from attendance.services.crew_followup import crew_briefing_targets, crew_complete_event
-from attendance.services.events import event_ensure_manager, event_notify_created, event_save
+from attendance.services.crew.assignments import CrewError
+from attendance.services.crew.events import event_ensure_manager, event_notify_created, event_save
+from attendance.services.crew.followup import crew_briefing_targets, crew_complete_event
 
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
 from .board import StaffingBoardMixin

@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils.dateparse import parse_datetime
 
 from attendance.models import BulkJob, BulkJobItem
-from attendance.services.jobs import bulk_job_create, bulk_job_progress
+from attendance.services.jobs.runner import bulk_job_create, bulk_job_progress
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_column
 

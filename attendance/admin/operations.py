@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.models import Alert, BeatRun
-from attendance.services.operations import beat_run_late_by, beat_run_schedule
+from attendance.services.ops.health import beat_run_late_by, beat_run_schedule
 
 from .display import ReadOnlyAdminMixin
 

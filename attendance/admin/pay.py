@@ -1,5 +1,5 @@
 """Timesheet lines in admin: answer disputes, adjust, approve; the event page's pay inline (pay
-runs: pay_runs.py). Every write goes through attendance.services.pay."""
+runs: pay_runs.py). Every write goes through attendance.services.pay.timesheets."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,14 +13,14 @@ from attendance.models import (
     TimesheetLine,
     member_name,
 )
-from attendance.services.pay import (
+from attendance.services.pay.rules import kes
+from attendance.services.pay.timesheets import (
     PayError,
     timesheet_adjust,
     timesheet_approve,
     timesheet_keep,
     timesheet_recalculate,
 )
-from attendance.services.pay_rules import kes
 
 from .crew import UpcomingEventFilter
 from .display import (

@@ -27,18 +27,18 @@ from attendance.models import (
     PayRunMember,
     member_name,
 )
-from attendance.services.audit import AuditEvent, audit_record
-from attendance.services.exports import payroll_csv, payroll_xlsx
-from attendance.services.pay import (
-    PayError,
-)
-from attendance.services.pay_rules import kes
-from attendance.services.pay_runs import (
+from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.jobs.exports import payroll_csv, payroll_xlsx
+from attendance.services.pay.rules import kes
+from attendance.services.pay.runs import (
     pay_run_approval_problems,
     pay_run_begin_approval,
     pay_run_create,
     pay_run_delete,
     pay_run_payable,
+)
+from attendance.services.pay.timesheets import (
+    PayError,
 )
 from attendance.services.payouts import (
     PayoutError,

@@ -11,13 +11,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from attendance.models import BulkJob, MpesaCallback, MpesaPayment, member_name
-from attendance.services.money import PROMPT_MAXIMUM, PROMPT_MINIMUM
 from attendance.services.payments import (
     PaymentError,
-    callback_process,
     payment_credit_after_review,
     payment_resend,
 )
+from attendance.services.payments.amounts import PROMPT_MAXIMUM, PROMPT_MINIMUM
 from attendance.templatetags.soundfusion import kes
 
 from .display import (
@@ -26,8 +25,8 @@ from .display import (
     local_time,
     member_column,
     status_badge,
-    status_badge_column,
 )
+from .inbox import InboxAdminMixin
 from .jobs import start_job
 from .search import IndexedSearchMixin, LinkedFilter, day_filter, month_filter
 
@@ -308,8 +307,8 @@ def payment_totals(queryset) -> dict:
 
 
 @admin.register(MpesaCallback)
-class MpesaCallbackAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The raw inbox: every callback as it arrived."""
+class MpesaCallbackAdmin(InboxAdminMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The STK inbox: every callback as it arrived."""
 
     list_display = ("received_at", "checkout_request_id", "status_badge", "remote_addr", "payment")
     list_filter = ("status", month_filter("received_at"))
@@ -322,25 +321,13 @@ class MpesaCallbackAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     ordering = ("-received_at", "-id")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    actions = ["process_again"]
     readonly_fields = (
-        "received_at",
+        *InboxAdminMixin.inbox_readonly,
         "remote_addr",
         "checkout_request_id",
-        "status",
-        "detail",
         "payment",
-        "attempts",
-        "processed_at",
         "raw_body",
     )
-
-    status_badge = status_badge_column(prefix="callback-")
-
-    @admin.action(description="Process again (unprocessed, failed or unmatched only)")
-    def process_again(self, request, queryset):
-        results = [callback_process(callback_id=pk) for pk in queryset.values_list("pk", flat=True)]
-        messages.info(request, f"Processed {len(results)}: {', '.join(sorted(set(results)))}.")
 
 
 class RequestPaymentForm(forms.Form):

@@ -17,8 +17,6 @@ from attendance.services.payouts import (
     payout_check,
     payout_close,
     payout_failure_text,
-    payout_result_reprocess,
-    payout_result_set_aside,
     payout_retry,
 )
 
@@ -28,6 +26,7 @@ from .display import (
     member_column,
     status_badge_column,
 )
+from .inbox import InboxAdminMixin
 from .jobs import start_job
 from .search import IndexedSearchMixin, month_filter
 
@@ -214,47 +213,31 @@ class PayoutAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(PayoutResult)
-class PayoutResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PayoutResultAdmin(InboxAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The payout inbox: every result, timeout, status and balance answer as it arrived."""
+
     list_display = (
         "received_at",
         "kind",
-        "status",
+        "status_badge",
         "originator_conversation_id",
         "payout",
         "detail",
     )
-    list_filter = ("kind", "status")
+    list_filter = ("status", "kind")
+    search_fields = ("=originator_conversation_id", "=conversation_id")
+    search_help_text = "An OriginatorConversationID or ConversationID."
     list_select_related = ("payout",)
     paginator = EstimatedCountPaginator
     show_full_result_count = False
-    sortable_by = ("received_at",)
-    readonly_fields = [f.name for f in PayoutResult._meta.fields]
-    actions = ["process_again", "set_aside"]
-
-    def has_submit_permission(self, request):
-        return request.user.has_perm("attendance.submit_payout")
-
-    @admin.action(
-        description="Process again (quarantined or erroring rows)", permissions=["submit"]
+    sortable_by = ("received_at", "status_badge")
+    reprocess_permission = "attendance.submit_payout"
+    readonly_fields = (
+        *InboxAdminMixin.inbox_readonly,
+        "kind",
+        "remote_addr",
+        "conversation_id",
+        "originator_conversation_id",
+        "payout",
+        "raw_body",
     )
-    def process_again(self, request, queryset):
-        rows = queryset.filter(
-            status__in=[PayoutResult.Status.QUARANTINED, PayoutResult.Status.ERROR]
-        )
-        outcomes = [payout_result_reprocess(result=row) for row in rows[:200]]
-        if not outcomes:
-            messages.info(request, "Nothing to process again: only quarantined or erroring rows.")
-            return
-        labels = dict(PayoutResult.Status.choices)
-        summary = ", ".join(
-            f"{outcomes.count(s)} {labels[s].lower()}" for s in sorted(set(outcomes))
-        )
-        messages.info(request, f"Processed again: {summary}.")
-
-    @admin.action(description="Set aside (never process these rows)", permissions=["submit"])
-    def set_aside(self, request, queryset):
-        done = sum(
-            payout_result_set_aside(result=row, reason=f"by {request.user.get_username()}")
-            for row in queryset[:200]
-        )
-        messages.info(request, f"{done} row(s) set aside; they stay stored.")

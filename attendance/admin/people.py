@@ -7,11 +7,11 @@ from django.utils.html import format_html, format_html_join
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from attendance.models import EventCrew, LedgerEntry, Profile
-from attendance.services.availability import availability_upcoming
+from attendance.services.crew.availability import availability_upcoming
+from attendance.services.crew.track_record import track_record as member_track_record
 from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
-from attendance.services.phones import phone_changed_by_staff
-from attendance.services.track_record import track_record as member_track_record
-from attendance.services.two_factor import two_factor_reset
+from attendance.services.people.phones import phone_changed_by_staff
+from attendance.services.people.two_factor import two_factor_reset
 from attendance.templatetags.soundfusion import kes
 
 from .display import notification_history

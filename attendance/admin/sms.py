@@ -3,9 +3,10 @@ from django.utils.html import format_html
 
 from attendance.models import BulkJob, MessageType, SmsCallback, SmsMessage
 from attendance.phones import format_phone
-from attendance.services.sms import sms_cost_by_month
+from attendance.services.messaging.sms import sms_cost_by_month
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, member_column, message_badge
+from .inbox import InboxAdminMixin
 from .jobs import start_job
 from .search import IndexedSearchMixin, month_filter
 
@@ -161,12 +162,13 @@ class SmsMessageAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SmsCallback)
-class SmsCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SmsCallbackAdmin(InboxAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Delivery reports and replies as Africa's Talking sent them. Unmatched replies are the
     ones a person should read."""
 
-    list_display = ("received_at", "kind", "status", "sender_shown", "text", "message")
-    list_filter = ("kind", "status", month_filter("received_at"))
+    list_display = ("received_at", "kind", "status_badge", "sender_shown", "text", "message")
+    list_filter = ("status", "kind", month_filter("received_at"))
+    sortable_by = ("received_at", "status_badge")
     search_fields = ("provider_id",)
     search_help_text = "A messageId or an incoming message's id."
     ordering = ("-received_at", "-id")
@@ -174,18 +176,14 @@ class SmsCallbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_select_related = ("message",)
     readonly_fields = (
+        *InboxAdminMixin.inbox_readonly,
         "kind",
-        "status",
-        "detail",
         "provider_id",
         "sender",
         "text",
         "user",
         "crew_assignment",
         "message",
-        "received_at",
-        "processed_at",
-        "attempts",
         "remote_addr",
         "raw_body",
     )

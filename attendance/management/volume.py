@@ -32,7 +32,7 @@ from attendance.models import (
     Profile,
     TimesheetLine,
 )
-from attendance.services.pay_rules import Pay, Rates, pay_for
+from attendance.services.pay.rules import Pay, Rates, pay_for
 
 User = get_user_model()
 YEAR = timedelta(days=365)

@@ -76,7 +76,7 @@ class EventCrew(models.Model):
 
     invited -> confirmed | declined (a member may change their mind until the event starts);
     confirmed -> completed once the event is over and they attended. Every change goes through
-    attendance.services.crew, which also keeps the attendance list in step.
+    attendance.services.crew.assignments, which also keeps the attendance list in step.
     """
 
     class Status(models.TextChoices):
@@ -84,7 +84,8 @@ class EventCrew(models.Model):
         CONFIRMED = "confirmed", "Confirmed"
         DECLINED = "declined", "Declined"
         COMPLETED = "completed", "Completed"
-        # Waiting for a place: invited in turn when someone drops out (services/crew.py).
+        # Waiting for a place: invited in turn when someone drops out
+        # (services/crew/assignments.py).
         STANDBY = "standby", "Standby"
         # The member offered themselves for an open role; the manager accepts or declines.
         OFFERED = "offered", "Offered"

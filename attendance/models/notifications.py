@@ -32,7 +32,7 @@ class MessageType(models.TextChoices):
 
 
 class OutboxRow(models.Model):
-    """The delivery bookkeeping every outbox row has (services/outbox.py reads and writes it)."""
+    """The delivery bookkeeping every outbox row has (services/core/outbox.py keeps it)."""
 
     sent_at = models.DateTimeField(null=True, blank=True)
     failed_attempts = models.PositiveSmallIntegerField(default=0)

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from .fields import KenyanPhoneField
+from .inbox import INBOX_OPEN, InboxRow
 
 
 class MpesaPayment(models.Model):
@@ -128,34 +129,13 @@ class MpesaPayment(models.Model):
         return self.status in self.FINAL
 
 
-class MpesaCallback(models.Model):
-    """Every request that reached the callback endpoint with the right token, stored raw.
+class MpesaCallback(InboxRow):
+    """Every request that reached the STK callback endpoint with the right token, stored raw.
 
-    The row is committed before the body is acted on, so nothing Safaricom sends is lost
-    even when processing fails; `status` says what processing made of it.
+    `status` says what processing made of it (`InboxStatus`, shared by every inbox).
     """
 
-    class Status(models.TextChoices):
-        RECEIVED = "received", "Received, not processed yet"
-        PROCESSED = "processed", "Settled a payment"
-        DUPLICATE = "duplicate", "Duplicate (payment already settled)"
-        UNMATCHED = "unmatched", "Unknown checkout request"
-        MALFORMED = "malformed", "Malformed body"
-        ERROR = "error", "Processing error (will be retried)"
-        QUARANTINED = "quarantined", "Quarantined: could not be processed"
-
-    # What processing may pick up again; the rest is history.
-    RETRYABLE = (Status.RECEIVED, Status.ERROR, Status.UNMATCHED)
-
-    # As text for reading and processing. A body that is not exactly representable as text
-    # (NUL bytes, invalid UTF-8) also keeps its exact bytes in raw_bytes.
-    raw_body = models.TextField()
-    raw_bytes = models.BinaryField(null=True, blank=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
     checkout_request_id = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
-    detail = models.TextField(blank=True)
     payment = models.ForeignKey(
         MpesaPayment,
         on_delete=models.SET_NULL,
@@ -163,21 +143,17 @@ class MpesaCallback(models.Model):
         blank=True,
         related_name="callbacks",
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(InboxRow.Meta):
         verbose_name = "M-Pesa callback"
         indexes = [
             models.Index(fields=["status", "received_at"], name="callback_status_received"),
-            # The sweeper's work: rows not processed yet, failed ones being retried, and
-            # unmatched ones still due a second look. Small whatever the history's size.
+            # The sweeper's work: rows not processed yet, failed ones being retried and
+            # ones waiting for another look. Small whatever the history's size.
             models.Index(
                 fields=["received_at"],
                 name="callback_open",
-                condition=Q(status__in=["received", "error"])
-                | Q(status="unmatched", attempts__lt=3),
+                condition=Q(status__in=INBOX_OPEN),
             ),
             models.Index(fields=["checkout_request_id"], name="callback_checkout"),
             models.Index(fields=["-received_at"], name="callback_recent"),
@@ -185,10 +161,3 @@ class MpesaCallback(models.Model):
 
     def __str__(self):
         return f"Callback {self.pk} ({self.get_status_display()})"
-
-    @property
-    def body_bytes(self) -> bytes:
-        """The body exactly as it arrived (truncated only if it was oversized)."""
-        if self.raw_bytes is not None:
-            return bytes(self.raw_bytes)
-        return self.raw_body.encode()

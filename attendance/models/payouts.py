@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .inbox import INBOX_OPEN, InboxRow
+
 
 class Payout(models.Model):
     class Status(models.TextChoices):
@@ -107,7 +109,7 @@ class Payout(models.Model):
         return f"Payout {self.originator_conversation_id} (KES {self.amount})"
 
 
-class PayoutResult(models.Model):
+class PayoutResult(InboxRow):
     """Every body posted to a payout result URL with the right token, stored raw and
     committed before it is acted on."""
 
@@ -117,40 +119,19 @@ class PayoutResult(models.Model):
         STATUS = "status", "Transaction Status result"
         BALANCE = "balance", "Account Balance result"
 
-    class Status(models.TextChoices):
-        RECEIVED = "received", "Received, not processed yet"
-        PROCESSED = "processed", "Settled a payout"
-        DUPLICATE = "duplicate", "Duplicate (already settled)"
-        NOTED = "noted", "Noted (nothing to settle)"
-        UNMATCHED = "unmatched", "Names no payout of ours"
-        MALFORMED = "malformed", "Malformed body"
-        ERROR = "error", "Processing error (will be retried)"
-        # Failed processing PAYOUT_RESULT_MAX_ATTEMPTS times: not retried by the sweeper.
-        QUARANTINED = "quarantined", "Quarantined after repeated errors: a person must look"
-        SET_ASIDE = "set_aside", "Set aside by a person"
-
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    raw_body = models.TextField()
-    raw_bytes = models.BinaryField(null=True, blank=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
     conversation_id = models.CharField(max_length=100, blank=True)
     originator_conversation_id = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
-    detail = models.TextField(blank=True)
     payout = models.ForeignKey(
         Payout, on_delete=models.SET_NULL, null=True, blank=True, related_name="results"
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(InboxRow.Meta):
         indexes = [
             models.Index(
                 fields=["received_at"],
                 name="payoutresult_open",
-                condition=Q(status__in=["received", "error"]),
+                condition=Q(status__in=INBOX_OPEN),
             ),
             models.Index(fields=["conversation_id"], name="payoutresult_conversation"),
         ]

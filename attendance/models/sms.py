@@ -2,13 +2,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .inbox import INBOX_OPEN, InboxRow
 from .notifications import EmailNotification, MessageType, OutboxRow
 
 
 class SmsMessage(OutboxRow):
     """One text: a row first, a send second, then AT's delivery reports.
 
-    The same outbox as EmailNotification (services/outbox.py): written in the caller's
+    The same outbox as EmailNotification (services/core/outbox.py): written in the caller's
     transaction, claimed once, retried with backoff, swept. `status` says whether Africa's
     Talking took the message; `delivery_status` is what the network reported afterwards
     (AT's own word: Sent, Submitted, Buffered, Success = delivered, Failed, Rejected, Expired).
@@ -96,38 +97,21 @@ class SmsMessage(OutboxRow):
         return self.delivery_status.lower() == "success"
 
 
-class SmsCallback(models.Model):
+class SmsCallback(InboxRow):
     """Every delivery report and incoming message that reached us with the right token, raw.
 
-    Committed before it is acted on (as MpesaCallback), so nothing AT sends is lost when
-    processing fails; `status` says what processing made of it. Replies nobody could match stay
-    here, `unmatched`, for staff.
+    Replies nobody could match stay here, `unmatched`, for staff.
     """
 
     class Kind(models.TextChoices):
         REPORT = "report", "Delivery report"
         INCOMING = "incoming", "Incoming message"
 
-    class Status(models.TextChoices):
-        RECEIVED = "received", "Received, not processed yet"
-        PROCESSED = "processed", "Processed"
-        DUPLICATE = "duplicate", "Duplicate"
-        STALE = "stale", "Older than what we know (ignored)"
-        UNMATCHED = "unmatched", "Matches nothing (kept for staff)"
-        MALFORMED = "malformed", "Malformed body"
-        ERROR = "error", "Processing error (will be retried)"
-
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    raw_body = models.TextField()
-    raw_bytes = models.BinaryField(null=True, blank=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
     # The report's messageId, or the incoming message's own id.
     provider_id = models.CharField(max_length=100, blank=True)
     sender = models.CharField(max_length=20, blank=True)
     text = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
-    detail = models.TextField(blank=True)
     message = models.ForeignKey(
         SmsMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="callbacks"
     )
@@ -145,16 +129,16 @@ class SmsCallback(models.Model):
         blank=True,
         related_name="sms_replies",
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
+    class Meta(InboxRow.Meta):
         verbose_name = "SMS callback"
         indexes = [
             models.Index(fields=["-received_at"], name="smscb_recent"),
             models.Index(fields=["kind", "provider_id"], name="smscb_provider"),
             models.Index(fields=["status", "-received_at"], name="smscb_status"),
+            models.Index(
+                fields=["received_at"], name="smscb_open", condition=Q(status__in=INBOX_OPEN)
+            ),
         ]
 
     def __str__(self):

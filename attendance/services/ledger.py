@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Model, Sum
 
 from attendance.models import LedgerEntry, Profile
-from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.core.audit import AuditEvent, audit_record
 
 _SIGN: dict[str, Decimal] = {
     LedgerEntry.Kind.CHARGE: Decimal(1),

@@ -19,7 +19,7 @@ DELIVERED = "success"
 BLOCKING_REASONS = {"userinblacklist", "userdoesnotexist", "usernotsubscribedtoproduct"}
 # How people answer a yes/no text, in English and Kiswahili (ndio/ndiyo "yes", sawa/poa "ok",
 # hapana "no", siwezi "I can't"). The invitation's 4-digit code is optional: a bare "Yes"
-# answers the member's only open invitation (services/sms_inbox.py).
+# answers the member's only open invitation (services/messaging/sms_inbox.py).
 _YES = {
     "yes",
     "y",

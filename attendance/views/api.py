@@ -1,31 +1,25 @@
-"""JSON API for M-Pesa payments. Errors: {"success": false, "error": {"code", "message"}}."""
+"""The members' JSON API for M-Pesa payments (webhooks: webhooks.py; health: health.py).
 
-import hmac
-import ipaddress
+Errors: {"success": false, "error": {"code", "message"}}.
+"""
+
 import json
 import logging
 from functools import wraps
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.csrf import csrf_exempt
 
-from attendance.middleware import client_address
 from attendance.models import MpesaPayment
-from attendance.services.money import prompt_amount_for
-from attendance.services.operations import readiness
 from attendance.services.payments import (
     PaymentError,
-    callback_receive,
     payment_explanation,
     payment_request_stk_push,
 )
-from attendance.services.payouts import payout_result_receive
-from attendance.services.two_factor import staff_needs_second_factor
+from attendance.services.payments.amounts import prompt_amount_for
+from attendance.services.people.two_factor import staff_needs_second_factor
 
 logger = logging.getLogger(__name__)
 
@@ -165,134 +159,3 @@ def payment_status(request):
     except Http404:
         return error_response("not_found", "No such payment.", 404)
     return JsonResponse({"success": True, **payment_json(payment)})
-
-
-@csrf_exempt
-def mpesa_callback(request, token):
-    """Safaricom's STK callback. Stored raw and committed first; answered fast; never a 5xx.
-
-    Callbacks are not signed: the unguessable token in the URL is what keeps forgeries out,
-    and the payment itself is settled only against a checkout we created.
-    """
-    if not hmac.compare_digest(token.encode(), settings.MPESA_CALLBACK_TOKEN.encode()):
-        logger.warning("M-Pesa callback with a wrong token from %s", client_address(request))
-        raise Http404
-    if request.method != "POST":
-        return error_response("method_not_allowed", "POST only.", 405)
-    limit = settings.MPESA_CALLBACK_MAX_BYTES
-    body = _read_body(request, limit + 1)
-    try:
-        _, status = callback_receive(
-            body=body, remote_addr=client_address(request), oversized=len(body) > limit
-        )
-    except DatabaseError:
-        # The database is down. Safaricom does not retry callbacks whatever we answer, so
-        # no 5xx: log loudly, and reconciliation's STK query settles the payment later.
-        logger.exception("Could not store an M-Pesa callback: database unavailable")
-        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
-    except Exception:
-        logger.exception("Could not store an M-Pesa callback")
-        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
-    if status != 200:
-        return JsonResponse(
-            {"ResultCode": 1, "ResultDesc": "Rejected: not an STK callback"}, status=status
-        )
-    return JsonResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
-
-
-PAYOUT_KINDS = {"result", "timeout", "status", "balance"}
-
-
-@csrf_exempt
-def payout_result(request, kind, token):
-    """Daraja's B2C results, queue timeouts, Transaction Status and Account Balance answers.
-    A wrong token is a 404 with nothing stored; every other body is stored raw and committed
-    before it is processed, and answered without a 5xx."""
-    if kind not in PAYOUT_KINDS or not hmac.compare_digest(
-        token.encode(), settings.MPESA_B2C_RESULT_TOKEN.encode()
-    ):
-        logger.warning("Payout result with a wrong URL from %s", client_address(request))
-        raise Http404
-    if request.method != "POST":
-        return error_response("method_not_allowed", "POST only.", 405)
-    limit = settings.PAYOUT_MAX_BYTES
-    body = _read_body(request, limit + 1)
-    try:
-        _, status = payout_result_receive(
-            kind=kind, body=body, remote_addr=client_address(request), oversized=len(body) > limit
-        )
-    except Exception:
-        # Safaricom does not retry: the reconciler's Transaction Status settles it instead.
-        logger.exception("Could not store a payout result")
-        return JsonResponse({"ResultCode": 1, "ResultDesc": "Not stored"}, status=400)
-    if status != 200:
-        return JsonResponse(
-            {"ResultCode": 1, "ResultDesc": "Rejected: not a result"}, status=status
-        )
-    return JsonResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
-
-
-def _read_body(request, limit: int) -> bytes:
-    """Up to `limit` bytes of the body, including a chunked one.
-
-    Without a Content-Length (Transfer-Encoding: chunked), Django reads an empty body; the
-    WSGI server (gunicorn) decodes the chunks, so read its input stream directly.
-    """
-    try:
-        if (
-            not request.META.get("CONTENT_LENGTH")
-            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
-        ):
-            stream = request.META["wsgi.input"]
-            chunks, size = [], 0
-            while size < limit:
-                chunk = stream.read(min(65536, limit - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-            return b"".join(chunks)
-        return request.read(limit)
-    except OSError:
-        return b""
-
-
-@api_endpoint("GET", "HEAD", login=False)
-def health(request):
-    """Liveness: the process answers. No database, so a busy database never restarts it.
-
-    Also the bare-view baseline of the callback benchmark."""
-    return JsonResponse({"ok": True})
-
-
-def _may_see_readiness(request) -> bool:
-    token = settings.READINESS_TOKEN
-    sent = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
-    if token and sent and hmac.compare_digest(sent.encode(), token.encode()):
-        return True
-    try:
-        address = ipaddress.ip_address(client_address(request) or "")
-    except ValueError:
-        return False
-    return any(
-        address in ipaddress.ip_network(network, strict=False)
-        for network in settings.READINESS_NETWORKS
-    )
-
-
-@api_endpoint("GET", "HEAD", login=False)
-def ready(request):
-    """Readiness: can this instance do its work (database, Redis, broker, periodic jobs on
-    time, nothing stuck). 503 when anything is wrong, with what. Only for the internal
-    networks or the readiness token: to anyone else it is not there (404)."""
-    if not _may_see_readiness(request):
-        raise Http404("Not found")
-    checks = readiness()
-    ok = all(check.ok for check in checks.values())
-    body = {
-        "ok": ok,
-        "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
-    }
-    response = JsonResponse(body, status=200 if ok else 503)
-    response["Cache-Control"] = "no-store"
-    return response

@@ -11,22 +11,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance.forms import UnavailableDatesForm
 from attendance.models import CrewRole, EmailNotification, Event, EventCrew, ReplacementRequest
-from attendance.services.availability import (
+from attendance.services.crew.assignments import CrewError, crew_confirm, crew_decline
+from attendance.services.crew.availability import (
     AvailabilityError,
     availability_mark,
     availability_remove,
     availability_upcoming,
 )
-from attendance.services.crew import CrewError, crew_confirm, crew_decline
-from attendance.services.crew_links import CrewLinkError, crew_answer_link_check
-from attendance.services.crew_offers import (
+from attendance.services.crew.links import CrewLinkError, crew_answer_link_check
+from attendance.services.crew.offers import (
     crew_ask_replacement,
     crew_leave_waiting,
     crew_offer,
     open_roles_for,
     replacement_candidates,
 )
-from attendance.services.staffing import crew_rosters_for
+from attendance.services.crew.staffing import crew_rosters_for
 
 from .portal import back
 

@@ -9,13 +9,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from attendance.models import Payout, PayRunMember, TimesheetLine
-from attendance.services.pay import (
+from attendance.services.pay.runs import payslip_for
+from attendance.services.pay.timesheets import (
     PayError,
     timesheet_can_dispute,
     timesheet_dispute,
     timesheet_dispute_closes,
 )
-from attendance.services.pay_runs import payslip_for
 
 
 @login_required

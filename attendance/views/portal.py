@@ -24,22 +24,22 @@ from attendance.services.attendance import (
     attendance_check_out,
     attendance_checkin_window,
 )
-from attendance.services.calendar import (
+from attendance.services.crew.calendar import (
     calendar_feed,
     calendar_feed_start,
     calendar_feed_stop,
     calendar_feed_url,
 )
-from attendance.services.messaging import member_channel_choice
-from attendance.services.money import prompt_amount_for, prompt_limits
-from attendance.services.people import profile_set_channel
-from attendance.services.phones import (
+from attendance.services.messaging.channels import member_channel_choice
+from attendance.services.payments.amounts import prompt_amount_for, prompt_limits
+from attendance.services.people.phones import (
     PhoneChangeError,
     phone_change_cancel,
     phone_change_confirm,
     phone_change_pending,
     phone_change_start,
 )
+from attendance.services.people.profiles import profile_set_channel
 
 
 def _own_attendance(request, event_id) -> Attendance:

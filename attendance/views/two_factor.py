@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 
-from attendance.services.two_factor import (
+from attendance.services.people.two_factor import (
     BACKUP_CODES,
     two_factor_backup_codes_left,
     two_factor_check,

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand
 
 from attendance.management.demo_console import not_a_static_file
 from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
-from attendance.services.schedules import PERIODIC_TASKS
+from attendance.services.ops.schedules import PERIODIC_TASKS
 from attendance.sms.simulator import AfricasTalkingSimulator
 
 

@@ -29,19 +29,19 @@ from attendance.models import (
 )
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
-from attendance.services.availability import availability_mark
-from attendance.services.crew import CrewError, crew_assign, crew_confirm, crew_invite
-from attendance.services.crew_offers import crew_ask_replacement, crew_offer
+from attendance.services.crew.assignments import CrewError, crew_assign, crew_confirm, crew_invite
+from attendance.services.crew.availability import availability_mark
+from attendance.services.crew.offers import crew_ask_replacement, crew_offer
+from attendance.services.crew.track_record import crew_rate
 from attendance.services.ledger import ledger_add_by_hand
-from attendance.services.pay import (
+from attendance.services.pay.runs import pay_run_approve, pay_run_create
+from attendance.services.pay.timesheets import (
     pay_role_save,
     timesheet_approve,
     timesheet_create,
     timesheet_dispute,
 )
-from attendance.services.pay_runs import pay_run_approve, pay_run_create
-from attendance.services.track_record import crew_rate
-from attendance.services.two_factor import two_factor_setup
+from attendance.services.people.two_factor import two_factor_setup
 
 User = get_user_model()
 
@@ -164,7 +164,7 @@ class Command(BaseCommand):
             admin = self._user("admin", "Grace", "Admin", "0700000001", is_superuser=True)
             manager = self._user("manager", "Daniel", "Manager", "0700000002", is_staff=True)
             finance = self._user("finance", "Mercy", "Njoroge", "0700000003", is_staff=True)
-            # The roles migrate created (attendance.services.roles).
+            # The roles migrate created (attendance.services.people.roles).
             manager.groups.add(Group.objects.get(name="Event managers"))
             finance.groups.add(Group.objects.get(name="Finance"))
             members = [

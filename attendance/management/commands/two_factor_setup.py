@@ -9,7 +9,7 @@ import segno
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from attendance.services.two_factor import two_factor_setup
+from attendance.services.people.two_factor import two_factor_setup
 
 
 class Command(BaseCommand):

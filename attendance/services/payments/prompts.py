@@ -25,8 +25,8 @@ from attendance.mpesa.client import (
     whole_shillings,
 )
 from attendance.phones import mask_phone, normalise_phone
-from attendance.services.audit import AuditEvent, audit_record
-from attendance.services.operations import daraja_problem_note
+from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.pacing import daraja_problem_note
 
 from .inbox import process_guarded
 from .outcomes import PUSH_NOT_SENT, PUSH_REFUSED, PUSH_UNANSWERED, PaymentError
@@ -217,11 +217,11 @@ def _record_accepted(payment: MpesaPayment, accepted: StkPushAccepted) -> MpesaP
         result_description=accepted.customer_message or accepted.response_description,
     )
     payment.refresh_from_db()
-    # A callback that beat us here was stored as unmatched: settle from it now.
+    # A callback that beat us here is waiting for another look: settle from it now.
     early = list(
         MpesaCallback.objects.filter(
             checkout_request_id=accepted.checkout_request_id,
-            status=MpesaCallback.Status.UNMATCHED,
+            status__in=[MpesaCallback.Status.WAITING, MpesaCallback.Status.UNMATCHED],
         ).values_list("pk", flat=True)
     )
     for callback_id in early:

@@ -16,8 +16,7 @@ from attendance.models import MpesaPayment
 from attendance.mpesa import daraja_client
 from attendance.mpesa.callbacks import StkResult
 from attendance.mpesa.client import DarajaClient, DarajaError
-from attendance.services.operations import daraja_problem_note
-from attendance.services.pacing import Pacer, paced_map
+from attendance.services.core.pacing import Pacer, daraja_problem_note, paced_map
 
 from .outcomes import EXPIRED
 from .settlement import payment_apply_result

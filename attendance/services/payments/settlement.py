@@ -24,12 +24,12 @@ from django.utils import timezone
 from attendance.models import EmailNotification, LedgerEntry, MpesaPayment
 from attendance.mpesa.callbacks import StkResult, clean_text
 from attendance.phones import mask_phone
-from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.ledger import LedgerError, ledger_post
-from attendance.services.messaging import member_message
-from attendance.services.money import PROMPT_MAXIMUM
-from attendance.services.notifications import notification_create
-from attendance.services.roles import staff_with_permission
+from attendance.services.messaging.channels import member_message
+from attendance.services.messaging.email import notification_create
+from attendance.services.payments.amounts import PROMPT_MAXIMUM
+from attendance.services.people.roles import staff_with_permission
 
 from .outcomes import MAY_STILL_BE_PAID, PaymentError, failure_description
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from attendance.models import Payout, PayRun, PayRunMember, member_name
 from attendance.mpesa.b2c import B2C_MIN_AMOUNT
-from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.core.audit import AuditEvent, audit_record
 
 from .submission import (
     PayoutError,

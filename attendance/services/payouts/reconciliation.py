@@ -26,7 +26,7 @@ from django.utils import timezone
 from attendance.models import Payout
 from attendance.mpesa import b2c_client, b2c_initiator
 from attendance.mpesa.client import DarajaError
-from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.core.audit import AuditEvent, audit_record
 
 from .inbox import payout_results_process_pending
 from .settlement import payout_mark_failed, payout_mark_paid, payout_mark_unknown

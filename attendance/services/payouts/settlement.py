@@ -30,7 +30,7 @@ from attendance.models import (
 )
 from attendance.phones import mask_phone
 from attendance.services.ledger import ledger_post
-from attendance.services.messaging import member_message
+from attendance.services.messaging.channels import member_message
 
 from .reasons import payout_not_paid_words
 

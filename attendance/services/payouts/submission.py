@@ -33,7 +33,7 @@ from attendance.mpesa.b2c import B2C_MIN_AMOUNT
 from attendance.mpesa.client import DarajaError, DarajaValidationError
 from attendance.mpesa.results import ResultFormatError, account_balances, parse_result
 from attendance.phones import mask_phone
-from attendance.services.audit import AuditEvent, audit_record
+from attendance.services.core.audit import AuditEvent, audit_record
 
 from .settlement import payout_mark_failed, payout_mark_unknown
 

@@ -1,0 +1,212 @@
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from attendance.ics import CANCEL, PUBLISH
+from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
+from attendance.services.crew.notices import crew_calendar_file
+from attendance.services.messaging.channels import member_message
+from attendance.services.messaging.email import notification_create
+from attendance.wording import sms_fit, sms_when
+
+# What crew need to hear about when it changes, with the label they read.
+NOTIFY_ON_CHANGE = {
+    "starts_at": "Start",
+    "ends_at": "End",
+    "call_time": "Call time",
+    "venue": "Venue",
+    "venue_map_url": "Map link",
+    "special_instructions": "Special instructions",
+}
+
+
+def _display(value: object) -> object:
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
+    return value
+
+
+def event_affected_crew(event: Event) -> QuerySet[User]:
+    """The people who must hear about changes to an event.
+
+    Crew who have been sent an invitation or have confirmed, and anyone else on the attendance
+    list (events staffed without the crew workflow); never someone who declined.
+    """
+    Crew = EventCrew.Status
+    told_of_it = Q(crew_assignments__event=event) & (
+        Q(crew_assignments__status=Crew.CONFIRMED)
+        | Q(crew_assignments__status=Crew.INVITED, crew_assignments__invitation_sent=True)
+    )
+    declined = EventCrew.objects.filter(event=event, status=Crew.DECLINED).values("user_id")
+    return (
+        User.objects.filter(told_of_it | Q(attendances__event=event))
+        .exclude(pk__in=declined)
+        .distinct()
+    )
+
+
+class Changes(list):
+    """The changes announced, as [{field, label, before, after}], and how many members were
+    told by each way (`told`: {"email": n, "text": m}), so staff are told the truth."""
+
+    told: dict[str, int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told = {}
+
+    def told_in_words(self) -> str:
+        ways = [f"{n} by {way}" for way, n in sorted(self.told.items()) if n]
+        return " and ".join(ways) or "nobody (no crew to tell yet)"
+
+
+def event_save(*, event: Event, by: User | None = None) -> Changes:
+    """Create or update an event; tell its crew what changed (after commit).
+
+    Returns the changes that were announced, with who was told how.
+    """
+    with transaction.atomic():
+        changes = Changes()
+        if event._state.adding:
+            event.created_by = event.created_by or by
+        else:
+            before = Event.objects.select_for_update().get(pk=event.pk)
+            for field, label in NOTIFY_ON_CHANGE.items():
+                old, new = getattr(before, field), getattr(event, field)
+                if old != new:
+                    changes.append(
+                        {
+                            "field": field,
+                            "label": label,
+                            "before": _display(old),
+                            "after": _display(new),
+                        }
+                    )
+            cancelled = Event.Status.CANCELLED
+            if before.status != cancelled and event.status == cancelled:
+                # The one status change crew must hear of; the others are bookkeeping.
+                changes.insert(
+                    0,
+                    {
+                        "field": "status",
+                        "label": "Status",
+                        "before": before.get_status_display(),
+                        "after": event.get_status_display(),
+                    },
+                )
+        event.save()
+        if changes:
+            # Every calendar entry of this event changes (time, venue or cancelled).
+            EventCrew.objects.filter(event=event).update(
+                calendar_sequence=F("calendar_sequence") + 1
+            )
+            changes.told = event_notify_updated(event=event, changes=changes)
+    return changes
+
+
+def event_ensure_manager(*, event: Event, by: User | None = None) -> bool:
+    """An event nobody manages has nobody to hear of a decline: its creator manages it until
+    someone else is picked. True if the creator was made its manager."""
+    if event.managers.exists():
+        return False
+    creator = event.created_by or by
+    if creator is None or not creator.is_staff:
+        return False
+    event.managers.add(creator)
+    return True
+
+
+def event_notify_created(*, event: Event) -> int:
+    """Alert the event's managers that it exists. Returns how many were told."""
+    told = 0
+    for manager in event.managers.exclude(email=""):
+        notification_create(
+            recipient=manager.email,
+            user=manager,
+            event=event,
+            notification_type=EmailNotification.Type.EVENT_CREATED,
+            context={"event": event},
+        )
+        told += 1
+    return told
+
+
+# What a text about a change says first: the call time is what crew act on.
+_TEXT_ORDER = [
+    "call_time",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "special_instructions",
+    "venue_map_url",
+]
+TEXT_ROOM = 62
+
+
+def event_changes_in_words(event: Event, changes: list[dict], call_time: datetime | None) -> str:
+    """The changes as a text has room for them, most important first ("call Wed 30 Dec 16:30,
+    starts 17:00, +1 more"): never the call time hidden behind "+2 more"."""
+    fields = sorted(
+        (c["field"] for c in changes if c["field"] in _TEXT_ORDER), key=_TEXT_ORDER.index
+    )
+    call = call_time or event.call_time
+    words = {
+        "call_time": f"call {sms_when(call)}",
+        "starts_at": f"starts {sms_when(event.starts_at)}",
+        "ends_at": f"ends {sms_when(event.ends_at)}",
+        "venue": f"now at {sms_fit(event.venue, 32)}",
+        "special_instructions": "new instructions",
+        "venue_map_url": "new map link",
+    }
+    parts: list[str] = []
+    for n, field in enumerate(fields):
+        left = len(fields) - n - 1
+        more = f", +{left} more" if left else ""
+        candidate = ", ".join([*parts, words[field]])
+        if len(candidate + more) > TEXT_ROOM and parts:
+            return ", ".join(parts) + f", +{len(fields) - n} more"
+        parts.append(words[field])
+    return ", ".join(parts)
+
+
+def event_notify_updated(*, event: Event, changes: list[dict]) -> dict[str, int]:
+    """Tell each member what changed on their channel. Returns how many heard of it by
+    each way: {"email": n, "text": m} (a text's held email fallback is not counted)."""
+    # Linked to each member's assignment so the portal shows the message beside it; each
+    # member hears on their own channel (email and/or SMS).
+    assignments = {
+        a.user_id: a for a in EventCrew.objects.filter(event=event).select_related("role")
+    }
+    method = CANCEL if event.status == Event.Status.CANCELLED else PUBLISH
+    told = {"email": 0, "text": 0}
+    for member in event_affected_crew(event).select_related("profile"):
+        assignment = assignments.get(member.pk)
+        if assignment is not None:
+            assignment.event = event
+        sent = member_message(
+            user=member,
+            event=event,
+            crew_assignment=assignment,
+            notification_type=EmailNotification.Type.EVENT_UPDATED,
+            context={
+                "event": event,
+                "changes": changes,
+                "call_time": assignment.expected_call_time if assignment else None,
+                "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+            },
+            # The updated (or cancelled) calendar entry, for those who have one.
+            attachments=(crew_calendar_file(assignment, method=method),) if assignment else (),
+            sms_context={
+                "what": event_changes_in_words(
+                    event, changes, assignment.expected_call_time if assignment else None
+                )
+            },
+        )
+        if sent is not None:
+            told["text" if isinstance(sent, SmsMessage) else "email"] += 1
+    return told

@@ -189,9 +189,9 @@ def main():
     from django.core.management import call_command
 
     from attendance.models import MpesaCallback, MpesaPayment
-    from tests.factories import PaymentFactory, UserFactory
-    from tests.mpesa_wire import success_callback
-    from tests.smtp import free_port
+    from tests.support.factories import PaymentFactory, UserFactory
+    from tests.support.mpesa_wire import success_callback
+    from tests.support.smtp import free_port
 
     empty_tables(MpesaCallback, MpesaPayment)
     payer = UserFactory(username="bench-callback-payer")

@@ -26,7 +26,7 @@ def main():
     from attendance.models import MpesaPayment
     from attendance.mpesa import daraja_client
     from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     simulator = DarajaSimulator(callback_delay=3600).start()
     settings.MPESA_BASE_URL = simulator.url

@@ -32,8 +32,9 @@ def main():
     from attendance.models import EmailNotification
     from attendance.services.messaging.email import notification_deliver_task, notification_queue
     from soundfusion_attendance.celery import app
-    from tests.smtp import free_port
-    from tests.workers import Workers, wait_until
+    from tests.support.smtp import free_port
+    from tests.support.waiting import wait_until
+    from tests.support.workers import Workers
 
     app.conf.CELERY_TASK_ALWAYS_EAGER = False
     # The sink runs in its own process, so neither side shares an interpreter with it.

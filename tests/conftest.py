@@ -121,21 +121,21 @@ def _ledger_invariant(request):
 
 @pytest.fixture
 def crew(db):
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     return UserFactory(profile__phone_number="0712345678")
 
 
 @pytest.fixture
 def other_crew(db):
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     return UserFactory(profile__phone_number="0722000111")
 
 
 @pytest.fixture
 def staff(db):
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     return UserFactory(is_staff=True, is_superuser=True)
 
@@ -148,7 +148,7 @@ def crew_client(client, crew):
 
 @pytest.fixture
 def staff_client(client, staff):
-    from tests.auth import log_in_staff
+    from tests.support.auth import log_in_staff
 
     return log_in_staff(client, staff)
 
@@ -156,7 +156,7 @@ def staff_client(client, staff):
 @pytest.fixture
 def admin_client(client, admin_user):
     # pytest-django's, with the second factor staff need for admin.
-    from tests.auth import log_in_staff
+    from tests.support.auth import log_in_staff
 
     return log_in_staff(client, admin_user)
 
@@ -181,7 +181,7 @@ def _use_smtp(settings, port):
 @pytest.fixture
 def smtp_server(settings):
     """A real SMTP server on loopback; Django's SMTP backend points at it."""
-    from tests.smtp import SmtpServer
+    from tests.support.smtp import SmtpServer
 
     server = SmtpServer().start()
     _use_smtp(settings, server.port)
@@ -205,7 +205,7 @@ def smtp_worker_env(smtp_server):
 @pytest.fixture
 def smtp_port_down(settings):
     """A loopback port with no SMTP server on it (yet): start one there with SmtpServer(port)."""
-    from tests.smtp import free_port
+    from tests.support.smtp import free_port
 
     port = free_port()
     _use_smtp(settings, port)
@@ -226,7 +226,7 @@ def daraja(settings):
     settings.MPESA_PASS_KEY = SANDBOX_PASSKEY
     settings.MPESA_READ_TIMEOUT = 2.0
     # Callbacks go nowhere (a closed loopback port) unless a test serves the app.
-    from tests.smtp import free_port
+    from tests.support.smtp import free_port
 
     settings.MPESA_CALLBACK_URL = f"http://127.0.0.1:{free_port()}/api/payments/callback"
     mpesa._clients.clear()
@@ -319,7 +319,7 @@ def _quit(driver):
 @pytest.fixture
 def browser():
     """Headless Chromium laid out as a phone (375 px wide, touch)."""
-    from tests.browser import PHONE_WIDTH
+    from tests.support.browser import PHONE_WIDTH
 
     driver = _chromium(PHONE_WIDTH, phone=True)
     yield driver
@@ -329,7 +329,7 @@ def browser():
 @pytest.fixture
 def desktop_browser():
     """Headless Chromium as an office screen, 1280 px wide."""
-    from tests.browser import DESKTOP_WIDTH
+    from tests.support.browser import DESKTOP_WIDTH
 
     driver = _chromium(DESKTOP_WIDTH, phone=False)
     yield driver
@@ -363,7 +363,7 @@ def pytest_runtest_makereport(item, call):
         ]
         if "make_browser" in getattr(item, "funcargs", {}):
             drivers += getattr(item.funcargs["make_browser"], "drivers", [])
-        from tests.browser import ARTIFACTS
+        from tests.support.browser import ARTIFACTS
 
         for n, driver in enumerate(drivers):
             ARTIFACTS.mkdir(exist_ok=True)
@@ -375,3 +375,31 @@ def pytest_runtest_makereport(item, call):
             except Exception as error:  # the browser itself may be what failed
                 report.sections.append(("browser", f"no screenshot: {error!r}"))
     return report
+
+
+B2C_INITIATOR_PASSWORD = "Sim#Initiator1"
+
+
+@pytest.fixture
+def b2c(settings, live_server):
+    """The Daraja simulator's B2C side over real HTTP, its results POSTed to the live server."""
+    from attendance import mpesa
+    from attendance.mpesa.simulator import DarajaSimulator
+
+    simulator = DarajaSimulator(callback_delay=0.1).start()
+    simulator.state.b2c.slow_answer_seconds = 2.5
+    settings.MPESA_BASE_URL = simulator.url
+    settings.MPESA_CONSUMER_KEY = settings.MPESA_B2C_CONSUMER_KEY = "sim-consumer-key"
+    settings.MPESA_CONSUMER_SECRET = settings.MPESA_B2C_CONSUMER_SECRET = "sim-consumer-secret"
+    settings.MPESA_B2C_INITIATOR_NAME = "sim-initiator"
+    settings.MPESA_B2C_INITIATOR_PASSWORD = B2C_INITIATOR_PASSWORD
+    settings.MPESA_B2C_CERTIFICATE = simulator.state.b2c.certificate.decode()
+    settings.MPESA_B2C_RESULT_URL = f"{live_server.url}/api/payouts"
+    settings.MPESA_READ_TIMEOUT = 1.0
+    settings.PAYOUT_FLOAT_WAIT_SECONDS = 5
+    mpesa._clients.clear()
+    mpesa._initiators.clear()
+    yield simulator
+    simulator.stop()
+    mpesa._clients.clear()
+    mpesa._initiators.clear()

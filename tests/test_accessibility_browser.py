@@ -13,7 +13,7 @@ from attendance.services.crew.assignments import crew_confirm, crew_invite
 from attendance.services.crew.links import crew_answer_url
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging.email import notification_create
-from tests.browser import (
+from tests.support.browser import (
     DESKTOP_WIDTH,
     PHONE_WIDTH,
     assert_fits_the_width,
@@ -25,7 +25,7 @@ from tests.browser import (
     small_tap_targets,
     wait_for_text,
 )
-from tests.factories import (
+from tests.support.factories import (
     CrewRoleFactory,
     EventCrewFactory,
     EventFactory,

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from attendance.models import Attendance, AttendanceCorrection, LedgerEntry
 from attendance.services.attendance import attendance_expect
-from tests.factories import EventFactory, UserFactory
-from tests.jobs import export_rows
+from tests.support.factories import EventFactory, UserFactory
+from tests.support.jobs import export_rows
 
 
 @pytest.mark.parametrize("model", ["profile", "ledgerentry", "event", "attendance"])
@@ -169,7 +169,7 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
     page costs the same handful of queries as with one row."""
     from attendance.models import Attendance, EventCrew
     from attendance.services.ledger import ledger_post
-    from tests.factories import CrewRoleFactory, EventCrewFactory, PaymentFactory
+    from tests.support.factories import CrewRoleFactory, EventCrewFactory, PaymentFactory
 
     event = EventFactory()
     roles = [CrewRoleFactory(name=f"Role {n}") for n in range(3)]
@@ -239,7 +239,7 @@ def test_removing_attendance_in_admin_keeps_what_it_held_who_and_why(staff_clien
 def test_a_declined_member_leaves_the_list_with_a_record_of_why(crew):
     from attendance.models import AttendanceRemoval
     from attendance.services.crew.assignments import crew_confirm, crew_decline
-    from tests.factories import EventCrewFactory
+    from tests.support.factories import EventCrewFactory
 
     assignment = EventCrewFactory(
         user=crew,

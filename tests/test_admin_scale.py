@@ -11,7 +11,7 @@ from django.utils import timezone
 from attendance.models import MpesaPayment
 from attendance.services.attendance import attendance_expect
 from attendance.services.messaging.email import notification_create
-from tests.factories import EventCrewFactory, EventFactory, PaymentFactory, UserFactory
+from tests.support.factories import EventCrewFactory, EventFactory, PaymentFactory, UserFactory
 
 PAYMENTS = "/admin/attendance/mpesapayment/"
 

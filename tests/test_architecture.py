@@ -200,3 +200,20 @@ def test_service_packages_import_only_packages_below_them():
         and order[other] > order[package]
     )
     assert upward == []
+
+
+def test_no_test_module_is_imported_by_another():
+    """Shared helpers live in tests/support/; a test module is never a library."""
+    imported = sorted(
+        f"{path.name} imports {target}"
+        for path in (ROOT / "tests").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom | ast.Import)
+        for target in (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [a.name for a in node.names]
+        )
+        if target.startswith("tests.test_")
+    )
+    assert imported == []

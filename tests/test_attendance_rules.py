@@ -11,7 +11,7 @@ from attendance.services.attendance import (
     attendance_correct,
     attendance_expect,
 )
-from tests.factories import EventFactory
+from tests.support.factories import EventFactory
 
 
 @pytest.fixture

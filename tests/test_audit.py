@@ -10,9 +10,9 @@ from django.db import DatabaseError, connection, transaction
 from attendance.models import MpesaPayment
 from attendance.services.core.audit import AuditEvent
 from attendance.services.ledger import ledger_post
-from tests.auth import log_in_staff
-from tests.factories import PaymentFactory, UserFactory
-from tests.jobs import run_action
+from tests.support.auth import log_in_staff
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.jobs import run_action
 
 
 def rows(event=None):

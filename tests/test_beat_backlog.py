@@ -13,7 +13,7 @@ from attendance.services.crew.followup import crew_send_reminders
 from attendance.services.messaging.email import notification_sweep
 from attendance.services.payments import payment_request_stk_push, payments_reconcile
 from attendance.services.payments.reconciliation import RECONCILE_LOCK
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
 
 
 def _pending(daraja, count):

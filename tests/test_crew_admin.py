@@ -9,37 +9,19 @@ from django.utils import timezone
 
 from attendance.models import EmailNotification, EventCrew, EventRoleRequirement
 from attendance.services.crew.assignments import crew_confirm, crew_invite
-from tests.admin_forms import EVENT_INLINES, management_forms
-from tests.auth import log_in_staff
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
-from tests.jobs import run_action
+from tests.support.admin_forms import event_form, management_forms
+from tests.support.auth import log_in_staff
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.jobs import run_action
 
 Status = EventCrew.Status
 CHANGELIST = "/admin/attendance/eventcrew/"
 
 
-def _event_form(event, **extra):
-    local = {
-        f: timezone.localtime(getattr(event, f)) for f in ("starts_at", "ends_at", "call_time")
-    }
-    data = {
-        "name": event.name,
-        "client": event.client,
-        "status": event.status,
-        "venue": event.venue,
-        "special_instructions": event.special_instructions,
-        **{f"{f}_0": v.strftime("%Y-%m-%d") for f, v in local.items()},
-        **{f"{f}_1": v.strftime("%H:%M:%S") for f, v in local.items()},
-        **management_forms(*EVENT_INLINES),
-    }
-    data.update(extra)
-    return data
-
-
 def test_assign_several_people_at_once_on_the_event_page(staff_client, crew, other_crew):
     event = EventFactory(name="Jamhuri Day concert")
     foh, hands = CrewRoleFactory(name="FOH engineer"), CrewRoleFactory(name="Stagehand")
-    data = _event_form(
+    data = event_form(
         event,
         **{
             "crew-2-TOTAL_FORMS": "2",
@@ -79,7 +61,7 @@ def test_assigning_someone_booked_elsewhere_warns(staff_client, crew):
     )
     crew_confirm(assignment=booked)
     event = EventFactory(starts_at=start + timedelta(hours=2), ends_at=start + timedelta(hours=6))
-    data = _event_form(
+    data = event_form(
         event,
         **{
             "crew-2-TOTAL_FORMS": "1",
@@ -276,7 +258,7 @@ def test_the_event_form_says_what_is_wrong_in_words(staff_client):
     before = start - timedelta(hours=2)
     page = staff_client.post(
         f"/admin/attendance/event/{event.pk}/change/",
-        _event_form(
+        event_form(
             event, ends_at_0=before.strftime("%Y-%m-%d"), ends_at_1=before.strftime("%H:%M:%S")
         ),
     ).content.decode()
@@ -284,7 +266,7 @@ def test_the_event_form_says_what_is_wrong_in_words(staff_client):
     later = start + timedelta(hours=1)
     page = staff_client.post(
         f"/admin/attendance/event/{event.pk}/change/",
-        _event_form(
+        event_form(
             event, call_time_0=later.strftime("%Y-%m-%d"), call_time_1=later.strftime("%H:%M:%S")
         ),
     ).content.decode()

@@ -14,7 +14,7 @@ from attendance.services.crew.availability import (
     availability_mark,
     unavailable_for,
 )
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NAIROBI = ZoneInfo("Africa/Nairobi")

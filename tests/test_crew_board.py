@@ -28,8 +28,8 @@ from attendance.services.crew.offers import (
     open_roles_for,
 )
 from attendance.services.crew.track_record import crew_rate, track_record
-from tests.clock import HOURS, NAIROBI, nairobi_at
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.clock import HOURS, NAIROBI, nairobi_at
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 Status = EventCrew.Status
@@ -174,7 +174,7 @@ def test_the_board_assigns_and_invites_several_at_once_as_a_background_job(
 def test_view_only_staff_see_the_board_but_cannot_change_it(client, rigger):
     from django.contrib.auth.models import Permission
 
-    from tests.auth import log_in_staff
+    from tests.support.auth import log_in_staff
 
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_event"))

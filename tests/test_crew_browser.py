@@ -7,14 +7,14 @@ from django.utils import timezone
 
 from attendance.models import EventCrew
 from attendance.services.crew.assignments import crew_invite
-from tests.browser import (
+from tests.support.browser import (
     assert_fits_the_phone,
     click_and_wait_for,
     log_in,
     screenshot,
     wait_for_text,
 )
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

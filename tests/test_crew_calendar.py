@@ -18,7 +18,7 @@ from attendance.services.crew.assignments import (
 )
 from attendance.services.crew.calendar import calendar_feed_start, calendar_feed_stop
 from attendance.services.crew.events import event_save
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
 Type = EmailNotification.Type

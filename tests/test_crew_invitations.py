@@ -11,7 +11,7 @@ from django.utils import timezone
 from attendance.models import Attendance, EmailNotification, EventCrew
 from attendance.services.crew.assignments import crew_invite
 from attendance.services.crew.links import crew_answer_token
-from tests.factories import EventCrewFactory, EventFactory
+from tests.support.factories import EventCrewFactory, EventFactory
 
 Status = EventCrew.Status
 

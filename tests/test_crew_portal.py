@@ -11,7 +11,7 @@ from django.utils import timezone
 from attendance.models import EventCrew
 from attendance.services.crew.assignments import crew_confirm, crew_decline, crew_invite
 from attendance.services.crew.followup import crew_send_briefing
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 Status = EventCrew.Status
 
@@ -188,7 +188,7 @@ def test_a_festivals_roster_shows_the_members_own_role_first_and_counts_the_rest
     from django.utils import timezone
 
     from attendance.services.crew.assignments import crew_confirm
-    from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+    from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
     start = timezone.now() + timedelta(days=3)
     festival = EventFactory(starts_at=start, ends_at=start + timedelta(hours=10))

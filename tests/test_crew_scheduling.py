@@ -12,7 +12,7 @@ from attendance.services.attendance import attendance_check_in
 from attendance.services.crew.assignments import CrewError, crew_confirm, crew_decline, crew_invite
 from attendance.services.crew.events import event_ensure_manager
 from attendance.services.crew.followup import crew_complete_event, crew_remind
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 NAIROBI = ZoneInfo("Africa/Nairobi")

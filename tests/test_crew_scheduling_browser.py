@@ -11,7 +11,7 @@ from icalendar import Calendar
 
 from attendance.models import BulkJob, EventCrew, EventRoleRequirement, Unavailability
 from attendance.services.crew.assignments import crew_confirm
-from tests.browser import (
+from tests.support.browser import (
     assert_fits_the_width,
     assert_no_serious_accessibility_problems,
     click_and_wait_for,
@@ -20,7 +20,7 @@ from tests.browser import (
     screenshot,
     small_tap_targets,
 )
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "schedule-pass-2026"

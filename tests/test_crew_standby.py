@@ -20,7 +20,7 @@ from attendance.services.crew.assignments import (
     crew_remove,
 )
 from attendance.services.crew.availability import availability_mark
-from tests.factories import CrewRoleFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventFactory, UserFactory
 
 Status = EventCrew.Status
 
@@ -183,7 +183,7 @@ def test_the_manager_can_invite_a_standby_out_of_turn_from_the_board(staff_clien
 
 def test_a_member_leaves_standby_from_the_portal_and_only_their_own(client, db):
     from attendance.models import EventCrew as Crew
-    from tests.factories import EventCrewFactory
+    from tests.support.factories import EventCrewFactory
 
     member = UserFactory()
     other = UserFactory()

@@ -25,7 +25,7 @@ from attendance.services.crew.followup import (
 )
 from attendance.services.crew.staffing import crew_conflicts, event_staffing
 from attendance.tasks import crew_send_reminders_task
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 Status = EventCrew.Status
 Type = EmailNotification.Type

@@ -25,8 +25,8 @@ from attendance.models import (
 )
 from attendance.services.ledger import ledger_post
 from attendance.services.ops.dashboard import dashboard_figures
-from tests.auth import log_in_staff
-from tests.factories import (
+from tests.support.auth import log_in_staff
+from tests.support.factories import (
     CrewRoleFactory,
     EventCrewFactory,
     EventFactory,
@@ -314,7 +314,7 @@ def test_places_to_fill_count_and_list_only_this_weeks_events_still_to_come(db, 
 def test_the_dashboard_reads_at_phone_and_desktop_width(
     make_browser, live_server, seeded, width, phone
 ):
-    from tests.browser import (
+    from tests.support.browser import (
         assert_fits_the_width,
         assert_no_serious_accessibility_problems,
         log_in,
@@ -341,7 +341,7 @@ def test_the_dashboard_says_what_waits_for_finance_and_links_to_it(db, admin_cli
     import uuid
 
     from attendance.models import Payout, PayRun, PayRunMember
-    from tests.test_payouts import approved_run
+    from tests.support.pay import approved_run
 
     run, _members, _finance = approved_run(["0712000100", "0712000200"])
     slips = list(PayRunMember.objects.filter(pay_run=run).order_by("pk"))

@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 
-from tests.workers import ROOT
+from tests.support.workers import ROOT
 
 
 def test_callbacks_arriving_together_settle_on_the_demos_sqlite(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     run = subprocess.run(
-        [sys.executable, "-m", "tests.sqlite_concurrency", str(tmp_path / "demo.sqlite3")],
+        [sys.executable, "-m", "tests.support.sqlite_concurrency", str(tmp_path / "demo.sqlite3")],
         cwd=ROOT,
         env=env,
         capture_output=True,

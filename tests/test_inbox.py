@@ -16,8 +16,8 @@ from django.utils import timezone
 from attendance.models import Alert, MpesaCallback, PayoutResult, SmsCallback
 from attendance.models.inbox import InboxStatus as S
 from attendance.services.core.inbox import INBOXES, Outcome, inbox_for
-from tests.auth import log_in_staff
-from tests.factories import UserFactory
+from tests.support.auth import log_in_staff
+from tests.support.factories import UserFactory
 
 # Each inbox, with a row of its kind and the setting that bounds its attempts.
 INBOX_ROWS = {

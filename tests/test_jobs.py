@@ -15,9 +15,9 @@ from attendance.services.crew.assignments import crew_invite
 from attendance.services.jobs.kinds import prompt_one
 from attendance.services.jobs.runner import bulk_job_create, bulk_job_run, bulk_jobs_resume
 from attendance.services.ledger import ledger_post
-from tests.auth import log_in_staff
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
-from tests.jobs import run_action
+from tests.support.auth import log_in_staff
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.jobs import run_action
 
 Item = BulkJobItem.Status
 pytestmark = pytest.mark.django_db
@@ -179,7 +179,8 @@ def test_a_bulk_job_survives_its_worker_being_killed_without_repeating_a_prompt_
 ):
     from soundfusion_attendance.celery import app as celery_app
     from tests.conftest import set_celery_eager
-    from tests.workers import Workers, wait_until
+    from tests.support.waiting import wait_until
+    from tests.support.workers import Workers
 
     daraja.state.push_latency = 0.25  # a real Daraja answers in hundreds of ms
     members = _owing_members(24)

@@ -10,10 +10,10 @@ from django.utils import timezone
 from attendance.models import EmailNotification, SmsMessage, TimesheetLine
 from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.timesheets import timesheet_adjust, timesheet_dispute, timesheet_keep
-from tests.auth import log_in_staff, staff_in
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
-from tests.test_crew_admin import _event_form
-from tests.test_pay import role_with, worked
+from tests.support.admin_forms import event_form
+from tests.support.auth import log_in_staff, staff_in
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.pay import role_with, worked
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_the_admin_says_how_crew_were_told_of_a_change(client, at_sms):
             invitation_sent=True,
         )
     call = timezone.localtime(event.call_time) - timedelta(hours=1)
-    data = _event_form(
+    data = event_form(
         event, call_time_0=call.strftime("%Y-%m-%d"), call_time_1=call.strftime("%H:%M:%S")
     )
     log_in_staff(client, manager)

@@ -3,7 +3,7 @@ from django.db import connection
 
 from attendance.admin.display import EstimatedCountPaginator
 from attendance.models import EmailNotification
-from tests.factories import EventFactory, UserFactory
+from tests.support.factories import EventFactory, UserFactory
 
 
 def _rows(n, **kwargs):

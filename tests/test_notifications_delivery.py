@@ -15,9 +15,9 @@ from attendance.services.messaging.email import (
     notification_sweep,
 )
 from attendance.tasks import notifications_sweep_task
-from tests.admin_forms import EVENT_INLINES, management_forms
-from tests.factories import EventFactory, UserFactory
-from tests.smtp import SmtpServer
+from tests.support.admin_forms import EVENT_INLINES, management_forms
+from tests.support.factories import EventFactory, UserFactory
+from tests.support.smtp import SmtpServer
 
 Status = EmailNotification.Status
 

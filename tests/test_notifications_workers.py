@@ -5,7 +5,8 @@ import pytest
 from attendance.models import EmailNotification
 from attendance.services.messaging.email import notification_deliver_task
 from tests.conftest import set_celery_eager
-from tests.workers import Workers, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

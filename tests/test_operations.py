@@ -14,7 +14,7 @@ from attendance.services.ops.health import beat_job
 from attendance.services.ops.schedules import PERIODIC_TASKS
 from attendance.services.payments import PaymentError, payment_request_stk_push
 from tests.conftest import set_celery_eager
-from tests.factories import PaymentFactory, UserFactory
+from tests.support.factories import PaymentFactory, UserFactory
 
 Kind = Alert.Kind
 

@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from attendance.models import EmailNotification
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 Status = EmailNotification.Status
 RESET = EmailNotification.Type.PASSWORD_RESET
@@ -119,7 +119,7 @@ def test_a_member_who_takes_texts_gets_the_reset_link_by_sms_found_by_number(cli
     page = client.get(link, follow=True)
     assert page.status_code == 200 and "new_password1" in page.content.decode()
     # Staff never read the link in admin.
-    from tests.auth import log_in_staff
+    from tests.support.auth import log_in_staff
 
     staff = UserFactory(is_staff=True, is_superuser=True)
     log_in_staff(client, staff)

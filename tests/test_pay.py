@@ -9,7 +9,6 @@ from django.db import connection
 from django.utils import timezone
 
 from attendance.models import (
-    Attendance,
     EmailNotification,
     LedgerEntry,
     PayRun,
@@ -27,28 +26,11 @@ from attendance.services.pay.timesheets import (
     timesheet_keep,
     timesheet_recalculate,
 )
-from tests.clock import HOURS, nairobi_at
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.clock import HOURS, nairobi_at
+from tests.support.factories import EventFactory, UserFactory
+from tests.support.pay import role_with, worked
 
 D = Decimal
-
-
-def worked(event, user, role, hours, status="present"):
-    """A confirmed member who checked in and out of a past event."""
-    EventCrewFactory(
-        event=event, user=user, role=role, status="confirmed", confirmed_at=event.starts_at
-    )
-    start = event.call_time
-    Attendance.objects.update_or_create(
-        event=event,
-        user=user,
-        defaults={
-            "status": status,
-            "check_in_at": start,
-            "check_out_at": start + timedelta(hours=float(hours)),
-            "hours_worked": D(hours),
-        },
-    )
 
 
 @pytest.fixture
@@ -65,15 +47,6 @@ def past_event(db):
 @pytest.fixture
 def engineer_role(db):
     return role_with("FOH engineer", day_rate=D("3000"), hourly_rate=D("400"), minimum_hours=D("6"))
-
-
-def role_with(name, **rates):
-    # The roles migrate creates exist already; set their rates.
-    role = CrewRoleFactory(name=name)
-    for field, value in rates.items():
-        setattr(role, field, value)
-    role.save()
-    return role
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ from attendance.models import (
 from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import timesheet_approve
-from tests.auth import log_in_staff, staff_in
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
-from tests.test_pay import role_with, worked
+from tests.support.auth import log_in_staff, staff_in
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.pay import role_with, worked
 
 D = Decimal
 
@@ -406,7 +406,7 @@ def test_the_checker_is_told_a_run_waits_and_sees_every_line_and_payslip_on_its_
 def test_the_line_page_says_one_thing_per_outcome_in_nairobi_time(event, role, manager):
     import time_machine
 
-    from tests.clock import NAIROBI
+    from tests.support.clock import NAIROBI
 
     _lines(event, role, manager, 1)
     line = TimesheetLine.objects.get()

@@ -11,7 +11,7 @@ from attendance.models import LedgerEntry, PayRun, TimesheetLine
 from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import timesheet_approve
-from tests.browser import (
+from tests.support.browser import (
     DESKTOP_WIDTH,
     PHONE_WIDTH,
     assert_fits_the_width,
@@ -22,8 +22,8 @@ from tests.browser import (
     screenshot,
     small_tap_targets,
 )
-from tests.factories import EventFactory, UserFactory
-from tests.test_pay import role_with, worked
+from tests.support.factories import EventFactory, UserFactory
+from tests.support.pay import role_with, worked
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "portal-pass-2026"

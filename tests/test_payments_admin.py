@@ -4,9 +4,10 @@ from django.utils import timezone
 
 from attendance.models import MpesaCallback, MpesaPayment
 from attendance.services.ledger import ledger_post
-from tests.auth import log_in_staff
-from tests.factories import PaymentFactory, UserFactory
-from tests.jobs import export_rows, run_action
+from tests.support.auth import log_in_staff
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.jobs import export_rows, run_action
+from tests.support.waiting import wait_until
 
 
 def _pushes(daraja):
@@ -109,15 +110,13 @@ def test_bulk_request_defaults_to_each_members_balance(
 def test_check_status_now_settles_a_lost_callback(
     daraja, staff_client, django_capture_on_commit_callbacks
 ):
-    import time
-
     from attendance.services.payments import payment_request_stk_push
 
     member = UserFactory(profile__phone_number="0711110003")
     payment, _ = payment_request_stk_push(
         payer=member, amount=100, purpose="x", requested_by=member
     )
-    time.sleep(0.3)
+    assert wait_until(lambda: daraja.state.answered(payment.checkout_request_id))
     job, page = run_action(
         staff_client,
         "/admin/attendance/mpesapayment/",

@@ -5,9 +5,9 @@ import requests
 from django.test import Client
 
 from attendance.models import MpesaPayment
-from tests.auth import log_in_staff
-from tests.factories import UserFactory
-from tests.smtp import free_port
+from tests.support.auth import log_in_staff
+from tests.support.factories import UserFactory
+from tests.support.smtp import free_port
 
 Status = MpesaPayment.Status
 

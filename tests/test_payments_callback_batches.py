@@ -15,9 +15,10 @@ from attendance.models import MpesaCallback, MpesaPayment
 from attendance.services.payments import callback_kick
 from soundfusion_attendance.celery import app as celery_app
 from tests.conftest import set_celery_eager
-from tests.factories import PaymentFactory, UserFactory
-from tests.mpesa_wire import success_callback
-from tests.workers import Workers, wait_until
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.mpesa_wire import success_callback
+from tests.support.waiting import wait_until
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

@@ -9,8 +9,8 @@ from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, Mpe
 from attendance.mpesa.callbacks import daraja_datetime
 from attendance.services import payments as payment_services
 from attendance.services.payments import callback_kick, callbacks_process_pending, inbox
-from tests.factories import PaymentFactory, UserFactory
-from tests.mpesa_wire import failure_callback, success_callback
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.mpesa_wire import failure_callback, success_callback
 
 Status = MpesaPayment.Status
 CB = MpesaCallback.Status
@@ -256,7 +256,7 @@ def test_a_success_for_an_unknown_checkout_is_matched_only_when_one_push_fits(
 def test_amount_mismatch_is_flagged_not_credited_and_staff_alerted(
     url, payment, django_capture_on_commit_callbacks
 ):
-    from tests.auth import staff_in
+    from tests.support.auth import staff_in
 
     staff_in("Finance", email="boss@example.com")
     # An event manager cannot open the payment page the alert links to: not emailed.

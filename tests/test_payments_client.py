@@ -17,7 +17,8 @@ from attendance.mpesa.client import (
     daraja_password,
     daraja_timestamp,
 )
-from tests.smtp import free_port
+from tests.support.smtp import free_port
+from tests.support.waiting import wait_until
 
 # Loopback only: the simulator really POSTs its callbacks to this address.
 URL = f"http://127.0.0.1:{free_port()}/api/payments/callback/token/"
@@ -167,9 +168,7 @@ def test_query_says_pending_until_the_customer_answers_then_the_result(daraja):
     daraja.state.callback_delay = 0.3
     accepted = _push(client, phone="254711111032")
     assert client.stk_query(checkout_request_id=accepted.checkout_request_id).pending
-    import time
-
-    time.sleep(0.4)
+    assert wait_until(lambda: daraja.state.answered(accepted.checkout_request_id))
     answer = client.stk_query(checkout_request_id=accepted.checkout_request_id)
     assert answer.result_code == "1032"
     assert "cancelled" in answer.result_description

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from attendance.models import LedgerEntry, MpesaCallback, MpesaPayment
 from attendance.services.payments import callbacks_process_received
-from tests.factories import PaymentFactory, UserFactory
-from tests.mpesa_wire import success_callback
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.mpesa_wire import success_callback
 
 json_values = st.recursive(
     st.none()

@@ -25,10 +25,10 @@ from attendance.services.payments import (
     payment_credit_after_review,
     settlement,
 )
-from tests.auth import log_in_staff
-from tests.factories import PaymentFactory, UserFactory
-from tests.mpesa_wire import failure_callback, success_callback
-from tests.smtp import free_port
+from tests.support.auth import log_in_staff
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.mpesa_wire import failure_callback, success_callback
+from tests.support.smtp import free_port
 
 CB = MpesaCallback.Status
 

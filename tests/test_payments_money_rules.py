@@ -10,8 +10,8 @@ from django.contrib.auth.models import Permission
 from attendance.models import MpesaPayment
 from attendance.services.ledger import ledger_post
 from attendance.services.payments.amounts import PROMPT_MAXIMUM, PROMPT_MINIMUM
-from tests.auth import log_in_staff
-from tests.factories import UserFactory
+from tests.support.auth import log_in_staff
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,5 @@
 """Reconciliation and the full flow through the simulator: push, callback over HTTP, query."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -8,8 +7,8 @@ from django.utils import timezone
 
 from attendance.models import EmailNotification, LedgerEntry, MpesaCallback, MpesaPayment
 from attendance.services.payments import payment_request_stk_push, payments_reconcile
-from tests.factories import UserFactory
-from tests.workers import wait_until
+from tests.support.factories import UserFactory
+from tests.support.waiting import wait_until
 
 Status = MpesaPayment.Status
 
@@ -119,7 +118,8 @@ def test_a_push_that_timed_out_but_reached_the_phone_is_matched_for_review(
 def test_a_lost_callback_is_settled_by_the_query(daraja, member, settings):
     settings.MPESA_QUERY_AFTER_SECONDS = 0
     payment = _request(member, "0711110003")
-    time.sleep(0.3)  # the simulated customer answers after 0.2 s; no callback comes
+    # The simulated customer answers after a moment; no callback comes.
+    assert wait_until(lambda: daraja.state.answered(payment.checkout_request_id))
     counts = payments_reconcile(now=timezone.now() + timedelta(seconds=1))
     assert counts["processed"] == 1
     payment.refresh_from_db()
@@ -148,7 +148,7 @@ def test_still_processing_means_ask_again_later(daraja, member, settings):
 def test_unreachable_phone_fails_by_query(daraja, member, settings):
     settings.MPESA_QUERY_AFTER_SECONDS = 0
     payment = _request(member, "0711111037")
-    time.sleep(0.3)
+    assert wait_until(lambda: daraja.state.answered(payment.checkout_request_id))
     payments_reconcile(now=timezone.now() + timedelta(seconds=1))
     payment.refresh_from_db()
     assert payment.status == Status.FAILED
@@ -160,7 +160,7 @@ def test_no_answer_past_the_timeout_fails_and_a_late_callback_still_completes(
 ):
     from django.test import Client
 
-    from tests.mpesa_wire import success_callback
+    from tests.support.mpesa_wire import success_callback
 
     settings.MPESA_QUERY_AFTER_SECONDS = 0
     settings.MPESA_PENDING_TIMEOUT_SECONDS = 600

@@ -10,8 +10,8 @@ from django.conf import settings
 
 from attendance.models import LedgerEntry, MpesaCallback, MpesaPayment, Profile
 from attendance.services.ledger import ledger_balance_from_entries
-from tests.factories import PaymentFactory, UserFactory
-from tests.mpesa_wire import failure_callback, success_callback
+from tests.support.factories import PaymentFactory, UserFactory
+from tests.support.mpesa_wire import failure_callback, success_callback
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,9 @@ from attendance.models import EmailNotification, LedgerEntry, MpesaPayment
 from attendance.services.payments import payment_request_stk_push
 from soundfusion_attendance.celery import app as celery_app
 from tests.conftest import set_celery_eager
-from tests.factories import UserFactory
-from tests.workers import Workers, wait_until
+from tests.support.factories import UserFactory
+from tests.support.waiting import wait_until
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

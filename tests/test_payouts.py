@@ -13,71 +13,21 @@ import requests
 from django.utils import timezone
 
 from attendance import mpesa
-from attendance.models import LedgerEntry, Payout, PayoutResult, PayRun, TimesheetLine
-from attendance.mpesa.simulator import DarajaSimulator
-from attendance.services.crew.followup import crew_complete_event
-from attendance.services.pay.runs import pay_run_approve, pay_run_create
-from attendance.services.pay.timesheets import timesheet_approve
+from attendance.models import LedgerEntry, Payout, PayoutResult
 from attendance.services.payouts import (
     PayoutError,
     payout_submit,
     payouts_prepare,
     payouts_reconcile,
 )
-from tests.auth import log_in_staff
-from tests.factories import EventFactory, UserFactory
-from tests.test_pay import role_with, worked
+from tests.support.auth import log_in_staff
+from tests.support.factories import UserFactory
+from tests.support.pay import approved_run
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
-PASSWORD = "Sim#Initiator1"
-
-
-@pytest.fixture
-def b2c(settings, live_server):
-    simulator = DarajaSimulator(callback_delay=0.1).start()
-    simulator.state.b2c.slow_answer_seconds = 2.5
-    settings.MPESA_BASE_URL = simulator.url
-    settings.MPESA_CONSUMER_KEY = settings.MPESA_B2C_CONSUMER_KEY = "sim-consumer-key"
-    settings.MPESA_CONSUMER_SECRET = settings.MPESA_B2C_CONSUMER_SECRET = "sim-consumer-secret"
-    settings.MPESA_B2C_INITIATOR_NAME = "sim-initiator"
-    settings.MPESA_B2C_INITIATOR_PASSWORD = PASSWORD
-    settings.MPESA_B2C_CERTIFICATE = simulator.state.b2c.certificate.decode()
-    settings.MPESA_B2C_RESULT_URL = f"{live_server.url}/api/payouts"
-    settings.MPESA_READ_TIMEOUT = 1.0
-    settings.PAYOUT_FLOAT_WAIT_SECONDS = 5
-    mpesa._clients.clear()
-    mpesa._initiators.clear()
-    yield simulator
-    simulator.stop()
-    mpesa._clients.clear()
-    mpesa._initiators.clear()
-
-
-def wait_until(check, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
-def approved_run(phones, hours="6"):
-    """An approved pay run paying KES 1,500 (a stagehand's day) to a member per phone."""
-    starts = timezone.now() - timedelta(hours=12)
-    event = EventFactory(starts_at=starts, ends_at=starts + timedelta(hours=8))
-    role = role_with("Stagehand", day_rate=D("1500"), hourly_rate=None, minimum_hours=D(0))
-    manager, finance, checker = (UserFactory(is_staff=True) for _ in range(3))
-    members = [UserFactory(profile__phone_number=phone) for phone in phones]
-    for member in members:
-        worked(event, member, role, hours)
-    crew_complete_event(event=event, by=manager)
-    timesheet_approve(lines=TimesheetLine.objects.all(), by=manager)
-    day = timezone.localtime(event.starts_at).date()
-    run = pay_run_create(period_start=day, period_end=day, by=finance)
-    pay_run_approve(pay_run=run, by=checker)
-    return PayRun.objects.get(pk=run.pk), members, finance
+PASSWORD = "Sim#Initiator1"  # the b2c fixture's initiator password (conftest.py)
 
 
 def test_a_pay_run_pays_out_and_each_member_is_back_to_zero(b2c):
@@ -136,6 +86,8 @@ def test_a_lost_result_is_settled_by_reconciliation(b2c):
     run, _members, finance = approved_run(["0712000003"])
     [payout] = payouts_prepare(pay_run=run, by=finance)
     assert payout_submit(payout_id=payout.pk) == "submitted"
+    # Proving that no result comes takes waiting past when it would have come (the
+    # simulator answers 0.1 s after the POST): five times that.
     time.sleep(0.5)
     assert Payout.objects.get(pk=payout.pk).status == "submitted"
     payouts_reconcile(now=timezone.now())  # not due yet: nothing asked
@@ -283,7 +235,7 @@ def test_a_worker_killed_mid_post_leaves_a_payout_reconciliation_settles_never_p
     import subprocess
     import sys
 
-    from tests.workers import ROOT, database_url_of_this_process
+    from tests.support.workers import ROOT, database_url_of_this_process
 
     run, [member], finance = approved_run(["0712000100"])
     [payout] = payouts_prepare(pay_run=run, by=finance)

@@ -1,5 +1,5 @@
 """The B2C, Transaction Status and Account Balance client against the simulator over HTTP,
-the SecurityCredential, and reading results (the wire shapes of DARAJA.md)."""
+the SecurityCredential, and reading results (the wire shapes of Daraja's documentation)."""
 
 import json
 import queue

@@ -33,16 +33,17 @@ from attendance.services.payouts import (
     payouts_reconcile,
     payouts_release,
 )
-from tests.auth import log_in_staff
-from tests.factories import UserFactory
-from tests.test_payouts import approved_run, b2c, wait_until  # noqa: F401  (b2c: a fixture)
+from tests.support.auth import log_in_staff
+from tests.support.factories import UserFactory
+from tests.support.pay import approved_run
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
 
 
 @pytest.fixture
-def sim(b2c):  # noqa: F811  (test_payouts' simulator, under this file's own name)
+def sim(b2c):
     return b2c
 
 

@@ -6,7 +6,7 @@ from django.db import IntegrityError, connection, transaction
 
 from attendance.models import LedgerEntry, Profile
 from attendance.services.ledger import LedgerError, ledger_balance_from_entries, ledger_post
-from tests.factories import EventFactory, UserFactory
+from tests.support.factories import EventFactory, UserFactory
 
 
 def test_a_new_user_gets_a_profile_with_zero_balance(db):

@@ -18,7 +18,7 @@ from attendance.services.people.phones import (
     phone_change_confirm,
     phone_change_start,
 )
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "crew-password-123"
@@ -107,7 +107,7 @@ def test_a_reply_from_the_new_number_reaches_its_owner_only(wanjiku, settings):
     """Before: a colleague could save Wanjiku's number and her "YES" went to him."""
     from attendance.services.crew.assignments import crew_invite
     from attendance.services.messaging.sms_inbox import sms_callback_receive
-    from tests.factories import EventCrewFactory, EventFactory
+    from tests.support.factories import EventCrewFactory, EventFactory
 
     settings.SMS_REPLIES_ENABLED = True
     colleague = UserFactory()

@@ -8,7 +8,7 @@ from django.utils import timezone
 from attendance.models import Attendance, SmsMessage
 from attendance.services.attendance import attendance_expect
 from attendance.services.ledger import ledger_post
-from tests.factories import EventFactory
+from tests.support.factories import EventFactory
 
 
 @pytest.fixture
@@ -235,7 +235,7 @@ def test_before_its_window_an_event_says_when_check_in_opens_not_not_checked_in(
 def test_the_thank_you_survives_the_reload_only_for_the_members_own_completed_payment(
     crew_client, crew, other_crew
 ):
-    from tests.factories import PaymentFactory
+    from tests.support.factories import PaymentFactory
 
     def settled(user, receipt):
         payment = PaymentFactory(user=user, status="completed", receipt_number=receipt)

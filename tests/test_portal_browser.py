@@ -6,8 +6,8 @@ import pytest
 
 from attendance.models import LedgerEntry, MpesaPayment
 from attendance.services.ledger import ledger_post
-from tests.browser import assert_fits_the_phone, log_in, screenshot, wait_for_text
-from tests.factories import UserFactory
+from tests.support.browser import assert_fits_the_phone, log_in, screenshot, wait_for_text
+from tests.support.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PAYMENT_SETTLES_WITHIN = 15  # the simulator answers after 0.2 s; the page asks every 2 s
@@ -113,7 +113,7 @@ def test_the_payment_status_shows_where_the_member_is_looking(
     from django.utils import timezone
 
     from attendance.services.attendance import attendance_expect
-    from tests.factories import EventFactory
+    from tests.support.factories import EventFactory
 
     for days in range(1, 5):
         start = timezone.now() + timedelta(days=days)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, Event, EventCrew, LedgerEntry, Profile
 from attendance.services.ledger import ledger_balance_from_entries
-from tests.workers import ROOT
+from tests.support.workers import ROOT
 
 
 def _counts():
@@ -135,7 +135,7 @@ def test_the_demo_shows_every_scheduling_feature(db):
 def test_the_demo_seeds_sensibly_at_any_hour(db, capsys, hour):
     """Nothing printed as an error, today's event staffed and still to come, someone owes
     money, and every staff login has backup codes on the console."""
-    from tests.clock import nairobi_at
+    from tests.support.clock import nairobi_at
 
     with nairobi_at(hour):
         call_command("seed_demo")

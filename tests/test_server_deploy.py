@@ -15,10 +15,11 @@ import pytest
 from django.conf import settings
 
 from attendance.models import MpesaCallback, MpesaPayment
-from tests.factories import PaymentFactory
-from tests.mpesa_wire import success_callback
-from tests.smtp import free_port
-from tests.workers import ROOT, database_url_of_this_process, wait_until
+from tests.support.factories import PaymentFactory
+from tests.support.mpesa_wire import success_callback
+from tests.support.smtp import free_port
+from tests.support.waiting import wait_until
+from tests.support.workers import ROOT, database_url_of_this_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 DEPLOY = ROOT / "soundfusion_attendance" / "deploy"

@@ -14,8 +14,8 @@ from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.sms import sms_create, sms_deliver, sms_requeue
 from attendance.services.messaging.sms_inbox import sms_callback_process, sms_callback_receive
 from attendance.sms.client import SmsClient, SmsError
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
-from tests.workers import wait_until
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 Status = SmsMessage.Status
@@ -96,7 +96,7 @@ def test_a_send_that_times_out_is_unknown_and_never_retried(at_sms):
 
 
 def test_a_closed_port_is_worth_retrying(settings):
-    from tests.smtp import free_port
+    from tests.support.smtp import free_port
 
     client = SmsClient(username="sandbox", api_key="k", base_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(SmsError) as refused:
@@ -476,8 +476,8 @@ def test_a_member_who_takes_texts_gets_the_payment_receipt_by_sms(
     at_sms, client, settings, django_capture_on_commit_callbacks
 ):
     from attendance.models import MpesaPayment
-    from tests.factories import PaymentFactory
-    from tests.mpesa_wire import success_callback
+    from tests.support.factories import PaymentFactory
+    from tests.support.mpesa_wire import success_callback
 
     member = _member("01", profile__message_channel="sms")
     payment = PaymentFactory(user=member, amount=100)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from attendance.models import EventCrew
 from attendance.services.crew.assignments import crew_invite
-from tests.browser import (
+from tests.support.browser import (
     assert_fits_the_phone,
     assert_no_serious_accessibility_problems,
     click_and_wait_for,
@@ -19,7 +19,7 @@ from tests.browser import (
     screenshot,
     small_tap_targets,
 )
-from tests.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from attendance.services.crew.assignments import crew_invite
 from attendance.services.crew.replies import WRONG_CODE_LIMIT
 from attendance.services.messaging.sms_inbox import sms_callback_process, sms_callback_receive
 from attendance.sms.callbacks import parse_reply
-from tests.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

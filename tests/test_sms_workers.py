@@ -7,7 +7,8 @@ import requests
 from attendance.models import SmsMessage
 from attendance.services.messaging.sms import sms_deliver_task
 from tests.conftest import set_celery_eager
-from tests.workers import Workers, wait_until
+from tests.support.waiting import wait_until
+from tests.support.workers import Workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Group, Permission
 
 from attendance.models import MpesaPayment
 from attendance.services.people.roles import roles_ensure
-from tests.auth import log_in_staff, staff_in
-from tests.factories import PaymentFactory, UserFactory
+from tests.support.auth import log_in_staff, staff_in
+from tests.support.factories import PaymentFactory, UserFactory
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from attendance.models import MpesaPayment
 from attendance.services.core.audit import AuditEvent
 from attendance.services.people.two_factor import two_factor_check, two_factor_new_backup_codes
-from tests.auth import app_device, backup_code, current_code, log_in_staff
-from tests.factories import PaymentFactory, UserFactory
+from tests.support.auth import app_device, backup_code, current_code, log_in_staff
+from tests.support.factories import PaymentFactory, UserFactory
 
 PASSWORD = "a-long-staff-password-2026"
 

@@ -22,7 +22,7 @@ def _payout_error(error: DarajaError) -> DarajaError:
     """What a failed payout POST proves. Only a refusal Daraja made before acting (a 4xx
     with its own error body, or a rate limit) or a request that never left proves nothing
     moved. Anything else, a 5xx such as 500.002.1001 "System internal error." included, may
-    have paid (DARAJA.md: "money unknown: query status"), so it is `may_have_reached_customer`.
+    have paid (Daraja: "money unknown: query status"), so it is `may_have_reached_customer`.
     "Duplicate OriginatorConversationID" proves the first request with this id arrived.
     """
     if "duplicate" in error.message.lower():

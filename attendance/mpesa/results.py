@@ -2,9 +2,9 @@
 
 All three arrive as `{"Result": {...}}` at the ResultURL (a queue timeout, at the
 QueueTimeOutURL, is expected in the same envelope and read defensively). Wire facts from
-`DARAJA.md`: success is `ResultCode == 0` alone (a failed payout carries a TransactionID too),
-codes come as numbers or strings, parameters are read by Key (one object or a list), money
-through Decimal(str(value)).
+Daraja's documentation: success is `ResultCode == 0` alone (a failed payout carries a
+TransactionID too), codes come as numbers or strings, parameters are read by Key (one object
+or a list), money through Decimal(str(value)).
 """
 
 from __future__ import annotations

@@ -135,6 +135,13 @@ class SimulatorState:
         with self.lock:
             self.stats[name] += 1
 
+    def answered(self, checkout_request_id: str) -> bool:
+        """Has the simulated customer answered this push yet (what a query would now say)?
+        For tests that must wait for the customer, instead of sleeping past the delay."""
+        with self.lock:
+            push = self.pushes.get(checkout_request_id)
+        return push is not None and time.monotonic() >= push.answer_at
+
 
 def _invalid_push_field(data: dict) -> str:
     """The first field Daraja would call invalid in an STK push body, or ""."""

@@ -18,7 +18,7 @@ import requests
 from africastalking.Service import AfricasTalkingException
 from africastalking.SMS import SMSService
 
-# Recipient statusCode -> worth retrying? (../shared/AFRICASTALKING.md, "Send")
+# Recipient statusCode -> worth retrying? (Africa's Talking's SMS API documentation, "Send")
 ACCEPTED = {100, 101, 102}
 TRANSIENT = {405, 407, 500, 501}  # no credit (retry after a top-up), no route, AT-side errors
 # What a refusal means for the member, not just this message.

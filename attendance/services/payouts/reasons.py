@@ -2,7 +2,7 @@
 
 Daraja's result descriptions are for integrators ("Credit Party customer type (Unregistered or
 Registered Customer) can't be supported by the service."). Finance needs to know what to do,
-and the member whether it is theirs to fix. Codes from DARAJA.md's B2C table; any other code
+and the member whether it is theirs to fix. Codes from Daraja's B2C result table; any other code
 keeps Daraja's own words.
 """
 

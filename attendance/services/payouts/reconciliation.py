@@ -5,7 +5,7 @@ after PAYOUT_QUERY_AFTER_SECONDS is asked about, and its answer (posted to our s
 settled by the inbox like any result. One left *sending* (its worker died around the POST)
 is unknown first. When Daraja says it has no transaction with the payout's id (its worker
 died before the POST left), or no question has brought an answer, the payout is sent again
-with the same OriginatorConversationID and body (DARAJA.md, "Reconciling a payout", step 5):
+with the same OriginatorConversationID and body (Daraja's B2C documentation, reconciling a payout):
 Daraja refuses an id it has seen ("Duplicate OriginatorConversationID"), which proves the
 first arrived, so a resend can pay at most once. After PAYOUT_REVIEW_AFTER_CHECKS questions
 without an answer that settles it, it is flagged for a person, who may close it by hand
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 S = Payout.Status
 BATCH = 200
 # Daraja's Transaction Status for an id it does not know (the simulator's answer; what the
-# live API sends is *unconfirmed*, DARAJA.md): a 404 with this code.
+# live API sends is not documented by Safaricom): a 404 with this code.
 NOT_FOUND = "404.003.01"
 # POSTs of one payout at most: the first and two resends with the same id.
 MAX_SENDS = 3

@@ -36,7 +36,7 @@ def staff_in(group_name: str, **kwargs):
     """A staff member in one of the roles migrate creates (attendance.services.people.roles)."""
     from django.contrib.auth.models import Group
 
-    from tests.factories import UserFactory
+    from tests.support.factories import UserFactory
 
     user = UserFactory(is_staff=True, **kwargs)
     user.groups.add(Group.objects.get(name=group_name))

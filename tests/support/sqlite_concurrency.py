@@ -1,6 +1,6 @@
 """Run by test_demo_sqlite.py in its own process: the demo's SQLite under concurrent callbacks.
 
-Usage: python -m tests.sqlite_concurrency <sqlite file>. Prints a JSON report on stdout.
+Usage: python -m tests.support.sqlite_concurrency <sqlite file>. Prints a JSON report on stdout.
 """
 
 import json
@@ -21,8 +21,8 @@ def main(path: str) -> None:
     from django.test import Client
 
     from attendance.models import LedgerEntry, MpesaPayment
-    from tests.factories import PaymentFactory, UserFactory
-    from tests.mpesa_wire import success_callback
+    from tests.support.factories import PaymentFactory, UserFactory
+    from tests.support.mpesa_wire import success_callback
 
     call_command("migrate", verbosity=0)
     payments = [

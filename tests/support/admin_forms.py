@@ -1,3 +1,5 @@
+from django.utils import timezone
+
 """Form data for admin pages with inlines: the management forms Django expects on POST."""
 
 
@@ -21,3 +23,22 @@ EVENT_INLINES = (
     "attendances-2",
     "timesheet_lines",
 )
+
+
+def event_form(event, **extra):
+    """The event change form's fields for `event`, as its admin page would post them."""
+    local = {
+        f: timezone.localtime(getattr(event, f)) for f in ("starts_at", "ends_at", "call_time")
+    }
+    data = {
+        "name": event.name,
+        "client": event.client,
+        "status": event.status,
+        "venue": event.venue,
+        "special_instructions": event.special_instructions,
+        **{f"{f}_0": v.strftime("%Y-%m-%d") for f, v in local.items()},
+        **{f"{f}_1": v.strftime("%H:%M:%S") for f, v in local.items()},
+        **management_forms(*EVENT_INLINES),
+    }
+    data.update(extra)
+    return data

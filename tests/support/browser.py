@@ -12,7 +12,7 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE_WIDTH = 375
 DESKTOP_WIDTH = 1280
 WAIT_SECONDS = 10
@@ -184,7 +184,7 @@ def give_second_factor(driver, username: str) -> None:
 
     from django.contrib.auth import get_user_model
 
-    from tests.auth import backup_code
+    from tests.support.auth import backup_code
 
     user = get_user_model().objects.get(username=username)
     WebDriverWait(driver, WAIT_SECONDS).until(lambda d: "/admin/two-factor/" in d.current_url)
@@ -197,6 +197,6 @@ def give_second_factor(driver, username: str) -> None:
 def _has_an_app(username: str) -> None:
     from django.contrib.auth import get_user_model
 
-    from tests.auth import app_device
+    from tests.support.auth import app_device
 
     app_device(get_user_model().objects.get(username=username))

@@ -1,11 +1,13 @@
+from functools import wraps
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth.models import AbstractBaseUser
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
+from attendance.services.core.errors import ServiceError
 from attendance.services.people.two_factor import staff_needs_second_factor
 
 # Apps office staff use every day, in this order; everything else (sign-in records, task
@@ -33,6 +35,25 @@ class SoundFusionAdminSite(admin.AdminSite):
     # window, and key columns (status, balance, the buttons) scrolled out of sight. The
     # breadcrumbs and the index (Home) lead everywhere it did.
     enable_nav_sidebar = False
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin view, with a service's refusal turned into what staff read, here once:
+        its message, back on the page they were on (a change form's transaction is rolled
+        back by then, so nothing of it was saved). Views that have something to add (which
+        member of a batch) still catch it themselves."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(view)
+        def refusals_shown(request, *args, **kwargs):
+            try:
+                return inner(request, *args, **kwargs)
+            except ServiceError as refused:
+                messages.error(request, refused.message)
+                if request.method == "POST":
+                    return redirect(request.get_full_path())
+                return redirect(reverse("admin:index"))
+
+        return refusals_shown
 
     def has_permission(self, request):
         # Staff reach admin only with a second factor verified in this session, however they

@@ -4,7 +4,6 @@ runs: pay_runs.py). Every write goes through attendance.services.pay.timesheets.
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, Value, When
-from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -15,7 +14,6 @@ from attendance.models import (
 )
 from attendance.services.pay.rules import kes
 from attendance.services.pay.timesheets import (
-    PayError,
     timesheet_adjust,
     timesheet_approve,
     timesheet_keep,
@@ -170,24 +168,16 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         decision = data.get("decision")
-        try:
-            if decision == "adjust":
-                timesheet_adjust(
-                    line=obj, by=request.user, amount=data["new_amount"], reason=data["reason"]
-                )
-            elif decision == "keep":
-                timesheet_keep(line=obj, by=request.user, reason=data["reason"])
-            elif decision == "recalculate":
-                timesheet_recalculate(line=obj, by=request.user)
-        except PayError as error:
-            messages.error(request, str(error))
-            request._pay_refused = True  # one message: response_change says no "success"
+        # A PayError goes up to the admin site, which says why and shows the line again.
+        if decision == "adjust":
+            timesheet_adjust(
+                line=obj, by=request.user, amount=data["new_amount"], reason=data["reason"]
+            )
+        elif decision == "keep":
+            timesheet_keep(line=obj, by=request.user, reason=data["reason"])
+        elif decision == "recalculate":
+            timesheet_recalculate(line=obj, by=request.user)
         obj.refresh_from_db()
-
-    def response_change(self, request, obj):
-        if getattr(request, "_pay_refused", False):
-            return HttpResponseRedirect(request.path)  # back to the line, nothing saved
-        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         pass  # nothing related is edited here

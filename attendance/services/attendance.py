@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, Event
+from attendance.services.core.errors import ServiceError
 
 
-class AttendanceError(Exception):
+class AttendanceError(ServiceError):
     """A check-in or check-out that the rules do not allow; the message is for the member."""
 
 

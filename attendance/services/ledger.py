@@ -7,6 +7,7 @@ from django.db.models import Model, Sum
 
 from attendance.models import LedgerEntry, Profile
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.errors import ServiceError
 
 _SIGN: dict[str, Decimal] = {
     LedgerEntry.Kind.CHARGE: Decimal(1),
@@ -17,8 +18,8 @@ _SIGN: dict[str, Decimal] = {
 CENT = Decimal("0.01")
 
 
-class LedgerError(ValueError):
-    pass
+class LedgerError(ServiceError):
+    """An entry the ledger refuses (an amount it cannot take); the message says why."""
 
 
 def ledger_delta(*, kind: str, amount: Decimal | int | str) -> Decimal:

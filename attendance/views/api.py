@@ -13,8 +13,8 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404
 
 from attendance.models import MpesaPayment
+from attendance.services.core.errors import ServiceError
 from attendance.services.payments import (
-    PaymentError,
     payment_explanation,
     payment_request_stk_push,
 )
@@ -24,16 +24,18 @@ from attendance.services.people.two_factor import staff_needs_second_factor
 logger = logging.getLogger(__name__)
 
 
-def error_response(code: str, message: str, status: int) -> JsonResponse:
+def error_response(code: str, message: str, status: int, **extra: object) -> JsonResponse:
+    """The API's one error shape; `extra` (say, the payment's id) sits beside `error`."""
     return JsonResponse(
-        {"success": False, "error": {"code": code, "message": message}}, status=status
+        {"success": False, "error": {"code": code, "message": message}, **extra}, status=status
     )
 
 
 def api_endpoint(*methods: str, login: bool = True):
     """A JSON endpoint: every failure is answered in the error shape, never an HTML page.
 
-    Checks the method (405 with Allow) and the login (401), and turns an unexpected exception
+    Checks the method (405 with Allow) and the login (401), answers a service's refusal
+    (ServiceError) with its code, words and status, and turns an unexpected exception
     into a logged 500 whose message says nothing was charged (the services commit a payment
     row before any money can move, so a failed request never leaves money half moved).
     """
@@ -49,6 +51,10 @@ def api_endpoint(*methods: str, login: bool = True):
                 return error_response("not_authenticated", "Log in first.", 401)
             try:
                 return view(request, *args, **kwargs)
+            except ServiceError as refused:  # a service said no, in the caller's words
+                return error_response(
+                    refused.code, refused.message, refused.http_status, **refused.details
+                )
             except Http404:
                 return error_response("not_found", "Not found.", 404)
             except PermissionDenied as denied:
@@ -115,22 +121,14 @@ def request_payment(request):
     if isinstance(amount, bool):
         return error_response("invalid_amount", "Give the amount in whole shillings.", 400)
     key = request.headers.get("Idempotency-Key", "").strip()[:100] or None
-    try:
-        payment, replayed = payment_request_stk_push(
-            payer=payer,
-            amount=amount,
-            purpose=str(body.get("purpose") or ""),
-            phone=str(body["phone"]) if body.get("phone") else None,
-            requested_by=request.user,
-            idempotency_key=key,
-        )
-    except PaymentError as error:
-        response = error_response(error.code, error.message, error.http_status)
-        if error.payment is not None:
-            data = json.loads(response.content)
-            data["payment_id"] = error.payment.pk
-            response = JsonResponse(data, status=error.http_status)
-        return response
+    payment, replayed = payment_request_stk_push(
+        payer=payer,
+        amount=amount,
+        purpose=str(body.get("purpose") or ""),
+        phone=str(body["phone"]) if body.get("phone") else None,
+        requested_by=request.user,
+        idempotency_key=key,
+    )
     return JsonResponse(
         {
             "success": True,

@@ -30,6 +30,7 @@ from attendance.services.attendance import (
     attendance_expect,
     attendance_remove,
 )
+from attendance.services.core.errors import ServiceError
 from attendance.services.crew.availability import unavailable_for
 from attendance.services.crew.links import crew_answer_url, crew_short_url, give_codes
 from attendance.services.crew.notices import (
@@ -51,7 +52,7 @@ Status = EventCrew.Status
 _ANSWER_FIELDS = ["status", "confirmed_at", "responded_at", "decline_reason", "updated_at"]
 
 
-class CrewError(Exception):
+class CrewError(ServiceError):
     """An assignment change the rules refuse; the message is for the person who asked."""
 
 

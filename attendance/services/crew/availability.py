@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import EmailNotification, Event, EventCrew, Unavailability
+from attendance.services.core.errors import ServiceError
 from attendance.services.crew.staffing import event_contacts
 from attendance.services.messaging.email import notification_create
 
@@ -21,7 +22,7 @@ from attendance.services.messaging.email import notification_create
 MAX_DAYS = 366
 
 
-class AvailabilityError(Exception):
+class AvailabilityError(ServiceError):
     """A range that cannot be recorded; the message is for the member."""
 
 

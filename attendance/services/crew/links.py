@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import Event, EventCrew
+from attendance.services.core.errors import ServiceError
 
 Status = EventCrew.Status
 ANSWERS = ("confirm", "decline")
@@ -19,11 +20,11 @@ _ANSWER_SALT = "attendance.crew.answer"
 _INVALID_LINK = "This link is not valid. Open the crew portal to answer the invitation."
 
 
-class CrewLinkError(Exception):
+class CrewLinkError(ServiceError):
     """An answer link that is forged, meant for something else, or too old."""
 
     def __init__(self, message: str, *, expired: bool = False):
-        super().__init__(message)
+        super().__init__(message, details={"expired": expired})
         self.expired = expired
 
 

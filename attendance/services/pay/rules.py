@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from attendance.services.core.errors import ServiceError
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 # Above these a figure is a typing mistake, not a rate: refused with the field's name.
@@ -20,12 +22,11 @@ MAX_MULTIPLIER = Decimal("5")
 PAID_STATUSES = {"present", "late"}
 
 
-class PayRuleError(ValueError):
+class PayRuleError(ServiceError):
     """A rate, hours or allowance that cannot be paid; `field` names it."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from attendance.models import (
     TimesheetChange,
     TimesheetLine,
 )
+from attendance.services.core.errors import ServiceError
 from attendance.services.messaging.channels import member_message
 from attendance.services.pay.rules import (
     ZERO,
@@ -60,7 +61,7 @@ _PAY_FIELDS = (
 )
 
 
-class PayError(ValueError):
+class PayError(ServiceError):
     """Something a person asked for that pay rules do not allow; the message says why."""
 
 

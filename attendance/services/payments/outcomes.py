@@ -9,6 +9,7 @@ wire detail and stay in `result_description`.
 from __future__ import annotations
 
 from attendance.models import MpesaPayment
+from attendance.services.core.errors import ServiceError
 
 Status = MpesaPayment.Status
 
@@ -52,8 +53,9 @@ _OWN_CODE_WORDS = {
 }
 
 
-class PaymentError(Exception):
-    """A payment request that could not be made; `code` and `message` go to the API caller."""
+class PaymentError(ServiceError):
+    """A payment request that could not be made; `code` and `message` go to the API caller,
+    with the payment's id when one was recorded."""
 
     def __init__(
         self,
@@ -64,10 +66,8 @@ class PaymentError(Exception):
         payment: MpesaPayment | None = None,
         retry_later: bool = False,
     ):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
+        details = {"payment_id": payment.pk} if payment is not None else None
+        super().__init__(message, code=code, http_status=http_status, details=details)
         self.payment = payment
         # Daraja refused for now (spike arrest, quota, a busy moment) and nobody was prompted:
         # the same prompt may be asked for again later.

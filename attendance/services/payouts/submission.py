@@ -34,6 +34,7 @@ from attendance.mpesa.client import DarajaError, DarajaValidationError
 from attendance.mpesa.results import ResultFormatError, account_balances, parse_result
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.errors import ServiceError
 
 from .settlement import payout_mark_failed, payout_mark_unknown
 
@@ -43,7 +44,7 @@ S = Payout.Status
 MAY_PAY = (S.HELD, *Payout.OPEN)
 
 
-class PayoutError(ValueError):
+class PayoutError(ServiceError):
     """A pay run that cannot be paid out now; the message says why (and the figures)."""
 
 
@@ -179,8 +180,6 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
     needed = Decimal(sum(d.amount for d in due))
     try:
         available = payout_float_check(needed=needed)
-    except PayoutError:
-        raise
     except DarajaError as error:
         raise PayoutError(f"M-Pesa could not be asked for the balance: {error}") from error
     except ValueError as error:  # B2C not configured

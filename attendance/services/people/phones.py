@@ -23,6 +23,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, PhoneVerification, Profile
 from attendance.phones import format_phone, mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.errors import ServiceError
 from attendance.services.messaging.email import notification_create
 from attendance.services.messaging.sms import sms_create
 from attendance.services.people.profiles import profile_set_phone
@@ -33,7 +34,7 @@ MAX_WRONG_CODES = 5
 MAX_CODES_PER_HOUR = 4
 
 
-class PhoneChangeError(ValueError):
+class PhoneChangeError(ServiceError):
     """The change cannot go on; the message says why, in the member's words."""
 
 

@@ -2,15 +2,15 @@ import logging
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import EmailNotification, MessageChannel, SmsMessage
 from attendance.phones import normalise_phone
+from attendance.services.core.urls import absolute_url
 from attendance.services.messaging.channels import member_channel
 from attendance.services.messaging.email import notification_create
 from attendance.services.messaging.sms import sms_create
@@ -70,9 +70,7 @@ class OutboxPasswordResetForm(PasswordResetForm):
                 "Password reset for user %s asked again within the pause; not sent", user.pk
             )
             return
-        link = settings.SITE_URL + reverse(
-            "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
-        )
+        link = absolute_url("password_reset_confirm", uidb64=context["uid"], token=context["token"])
         by_text = member_channel(user) != MessageChannel.EMAIL and user.profile.phone_number
         if by_text:
             sms_create(
@@ -90,7 +88,7 @@ class OutboxPasswordResetForm(PasswordResetForm):
             )
 
 
-def _reset_sent_recently(user) -> bool:
+def _reset_sent_recently(user: User) -> bool:
     since = timezone.now() - RESET_EMAIL_PAUSE
     kind = EmailNotification.Type.PASSWORD_RESET
     return (

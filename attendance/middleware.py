@@ -2,9 +2,10 @@
 
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
+from django.http import HttpRequest
 
 
-def client_address(request) -> str | None:
+def client_address(request: HttpRequest) -> str | None:
     """The client's IP address: behind our proxy, the one it appended to X-Forwarded-For.
 
     Only the last entry is the proxy's own observation; earlier ones are whatever the client

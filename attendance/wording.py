@@ -1,7 +1,8 @@
-"""Words for texts, shared by the SMS templates (as filters) and the services that build a
-text's parts: a text is 160 characters, so what it says is cut with care."""
+"""Words shared by templates (as filters), admin and services: money as people read it, and
+texts' parts (a text is 160 characters, so what it says is cut with care)."""
 
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
 
@@ -27,3 +28,14 @@ def sms_when(value: datetime | None) -> str:
         return ""
     local = timezone.localtime(value)
     return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+def kes(value: Decimal | int | float | str, *, whole: bool = False) -> str:
+    """Money, one way everywhere: `KES 1,500.00`, or `KES 1,500` for whole shillings (M-Pesa
+    moves whole shillings); a negative amount as `-KES 200.00`. The portal's pay.js writes
+    whole shillings the same way."""
+    amount = Decimal(str(value))
+    places = Decimal(1) if whole else Decimal("0.01")
+    amount = amount.quantize(places, rounding=ROUND_HALF_UP)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}KES {abs(amount):,}"

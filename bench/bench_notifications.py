@@ -30,7 +30,7 @@ def main():
     from django.test import Client
 
     from attendance.models import EmailNotification
-    from attendance.services.messaging.email import notification_deliver_task, notification_queue
+    from attendance.services.messaging.email import EMAIL_OUTBOX, notification_deliver_task
     from soundfusion_attendance.celery import app
     from tests.support.smtp import free_port
     from tests.support.waiting import wait_until
@@ -90,7 +90,7 @@ def main():
         app.conf.CELERY_TASK_DEFAULT_QUEUE = workers.queue
         with Timer() as outbox:
             # The application's own queueing path (batched tasks after commit).
-            notification_queue(notification_ids=[row.pk for row in rows])
+            EMAIL_OUTBOX.queue([row.pk for row in rows])  # as the services queue after commit
             done = wait_until(
                 lambda: EmailNotification.objects.filter(status="sent").count() == N + 1, 300, 0.05
             )

@@ -218,8 +218,15 @@ def test_a_declined_offer_is_removed_and_the_member_thanked(rigger, crew):
     event = _event()
     EventRoleRequirement.objects.create(event=event, role=rigger, needed=1)
     offer = crew_offer(member=crew, event=event, role=rigger)
-    crew_offer_decline(assignment=offer)
+    manager = UserFactory(username="wangari", is_staff=True)
+    crew_offer_decline(assignment=offer, by=manager, note="Full this time")
     assert not EventCrew.objects.filter(pk=offer.pk).exists()
+    # Who said no stays on record (before, `by` was taken and recorded nowhere).
+    from auditlog.models import LogEntry
+
+    entry = LogEntry.objects.get(additional_data__event="crew_offer_declined")
+    assert entry.actor == manager and entry.object_pk == str(event.pk)
+    assert entry.additional_data["note"] == "Full this time"
     assert (
         "thank you for offering"
         in EmailNotification.objects.get(notification_type="crew_offer_answer").subject

@@ -83,11 +83,11 @@ def test_temporary_smtp_failures_are_retried_until_accepted(
 
 
 def test_backoff_grows_exponentially(settings):
-    from attendance.services.messaging.email import notification_backoff
+    from attendance.services.core.outbox import outbox_backoff
 
     settings.NOTIFICATION_RETRY_BASE_SECONDS = 30
-    assert [notification_backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
-    assert notification_backoff(30) == 3600
+    assert [outbox_backoff(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert outbox_backoff(30) == 3600
 
 
 def test_rejected_recipient_fails_at_once_with_the_reason(

@@ -32,9 +32,9 @@ from attendance.services.pay.rules import (
     check_allowances,
     check_amount,
     check_rates,
-    kes,
 )
 from attendance.services.pay.timesheets import pay_assignment_set, pay_role_save
+from attendance.wording import kes
 
 from .display import crew_status_column, member_column, notification_history
 from .event_crew import warn_if_booked, warn_if_unavailable

@@ -12,13 +12,13 @@ from attendance.models import (
     TimesheetLine,
     member_name,
 )
-from attendance.services.pay.rules import kes
 from attendance.services.pay.timesheets import (
     timesheet_adjust,
     timesheet_approve,
     timesheet_keep,
     timesheet_recalculate,
 )
+from attendance.wording import kes
 
 from .crew import UpcomingEventFilter
 from .display import (

@@ -29,7 +29,6 @@ from attendance.models import (
 )
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.jobs.exports import payroll_csv, payroll_xlsx
-from attendance.services.pay.rules import kes
 from attendance.services.pay.runs import (
     pay_run_approval_problems,
     pay_run_begin_approval,
@@ -47,6 +46,7 @@ from attendance.services.payouts import (
     payouts_held,
     payouts_release,
 )
+from attendance.wording import kes
 
 from .display import (
     CappedInlineMixin,

@@ -17,7 +17,7 @@ from attendance.services.payments import (
     payment_resend,
 )
 from attendance.services.payments.amounts import PROMPT_MAXIMUM, PROMPT_MINIMUM
-from attendance.templatetags.soundfusion import kes
+from attendance.wording import kes
 
 from .display import (
     EstimatedCountPaginator,
@@ -261,7 +261,9 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         return start_job(
             request,
             kind=BulkJob.Kind.CHECK_PAYMENTS,
-            targets=[(p.pk, f"{member_name(p.user)}, KES {p.amount:,.0f}") for p in waiting],
+            targets=[
+                (p.pk, f"{member_name(p.user)}, {kes(p.amount, whole=True)}") for p in waiting
+            ],
             what=f"status checks of {len(waiting)} payment(s)",
         )
 

@@ -19,6 +19,7 @@ from attendance.services.payouts import (
     payout_failure_text,
     payout_retry,
 )
+from attendance.wording import kes
 
 from .display import (
     EstimatedCountPaginator,
@@ -110,8 +111,8 @@ class PayoutAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_kes(self, obj):
         if obj.capped_from:
-            return f"KES {obj.amount:,} (payslip {obj.capped_from:,})"
-        return f"KES {obj.amount:,}"
+            return f"{kes(obj.amount, whole=True)} (payslip {kes(obj.capped_from, whole=True)})"
+        return kes(obj.amount, whole=True)
 
     def get_urls(self):
         return [

@@ -12,7 +12,7 @@ from attendance.services.crew.track_record import track_record as member_track_r
 from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
 from attendance.services.people.phones import phone_changed_by_staff
 from attendance.services.people.two_factor import two_factor_reset
-from attendance.templatetags.soundfusion import kes
+from attendance.wording import kes
 
 from .display import notification_history
 from .payments import can_request_payments, request_mpesa_payment

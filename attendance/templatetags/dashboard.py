@@ -1,7 +1,11 @@
 """The dashboard's chart, drawn here as SVG: no chart library, no script, works without CSS."""
 
+from decimal import Decimal
+from typing import Any
+
 from django import template
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -15,13 +19,13 @@ def _n(value: float) -> str:
 
 
 @register.filter
-def percent(value) -> str:
+def percent(value: float | Decimal | None) -> str:
     """0.934 as "93%"; no figure yet as an em dash."""
     return "—" if value is None else f"{value:.0%}"
 
 
 @register.filter
-def hours(value) -> str:
+def hours(value: float | Decimal | None) -> str:
     """A wait in hours, read at a glance: "25 min", "5.5 h", "3 days"."""
     if value is None:
         return "—"
@@ -33,7 +37,7 @@ def hours(value) -> str:
 
 
 @register.simple_tag
-def payments_chart(days, link: str):
+def payments_chart(days: list[Any], link: str) -> SafeString:
     """Stacked bars per day (completed, failed, cancelled), each linking to that day's list.
 
     `link` is the payments list's address; a bar adds `?day=YYYY-MM-DD`.

@@ -1,23 +1,23 @@
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import intcomma
+from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 
+from attendance.models import LedgerEntry, member_name
 from attendance.phones import format_phone, mask_phone
-from attendance.wording import sms_fit, sms_when
+from attendance.wording import kes, sms_fit, sms_when
 
 register = template.Library()
 
 
-@register.filter
-def kes(value) -> str:
-    """`Decimal("1500")` as `KES 1,500.00`."""
-    if value in (None, ""):
+@register.filter(name="kes")
+def kes_filter(value: Decimal | int | float | str | None) -> str:
+    """`Decimal("1500")` as `KES 1,500.00` (wording.kes); nothing for no value."""
+    if value is None or value == "":
         return ""
-    amount = Decimal(value).quantize(Decimal("0.01"))
-    sign = "-" if amount < 0 else ""
-    return f"{sign}KES {intcomma(f'{abs(amount):.2f}')}"
+    return kes(value)
 
 
 @register.filter
@@ -27,17 +27,17 @@ def unsigned(value):
 
 
 @register.filter
-def phone(value) -> str:
+def phone(value: str) -> str:
     return format_phone(value)
 
 
 @register.filter
-def masked_phone(value) -> str:
+def masked_phone(value: str) -> str:
     return mask_phone(value)
 
 
 @register.filter
-def ledger_change(entry) -> str:
+def ledger_change(entry: LedgerEntry) -> str:
     """How a ledger entry moved the balance, in words a member reads without signs."""
     size = kes(abs(entry.amount))
     if entry.kind == "charge":
@@ -48,9 +48,9 @@ def ledger_change(entry) -> str:
 
 
 @register.filter
-def balance_words(value) -> str:
+def balance_words(value: Decimal | int | str | None) -> str:
     """A balance as owed or credit: `KES 200.00 owed`, `KES 200.00 credit`, `KES 0.00`."""
-    if value in (None, ""):
+    if value is None or value == "":
         return ""
     amount = Decimal(value)
     if amount > 0:
@@ -66,7 +66,7 @@ register.filter("sms_when", sms_when)
 
 
 @register.filter
-def when_words(value) -> str:
+def when_words(value: datetime | None) -> str:
     """`today at 16:00`, `tomorrow at 16:00`, `on Sat 5 Dec at 16:00`: by the real date in
     Nairobi, so a reminder sent on the day never says "tomorrow"."""
     if not value:
@@ -81,8 +81,22 @@ def when_words(value) -> str:
 
 
 @register.filter
-def timeuntil_words(value) -> str:
+def timeuntil_words(value: timedelta) -> str:
     """A timedelta as people say it: `4 h 10 min`, `25 min`."""
     minutes = max(int(value.total_seconds() // 60), 0)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+@register.filter(name="member_name")
+def member_name_filter(user: AbstractUser | None) -> str:
+    """A person's name as everywhere else: their full name, or their username."""
+    return member_name(user) if user is not None else ""
+
+
+@register.filter
+def first_name(user: AbstractUser | None) -> str:
+    """What a greeting calls someone: their first name, or their username."""
+    if user is None:
+        return ""
+    return user.first_name or user.get_username()

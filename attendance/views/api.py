@@ -5,11 +5,12 @@ Errors: {"success": false, "error": {"code", "message"}}.
 
 import json
 import logging
+from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
 from attendance.models import MpesaPayment
@@ -31,7 +32,9 @@ def error_response(code: str, message: str, status: int, **extra: object) -> Jso
     )
 
 
-def api_endpoint(*methods: str, login: bool = True):
+def api_endpoint(
+    *methods: str, login: bool = True
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """A JSON endpoint: every failure is answered in the error shape, never an HTML page.
 
     Checks the method (405 with Allow) and the login (401), answers a service's refusal

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -33,7 +33,7 @@ from .portal import back
 Status = EventCrew.Status
 
 
-def _own_assignment(request, crew_id) -> EventCrew:
+def _own_assignment(request: HttpRequest, crew_id: int) -> EventCrew:
     # Scoped to the member: someone else's assignment is a 404, so ids leak nothing.
     return get_object_or_404(
         EventCrew.objects.select_related("event", "role"), pk=crew_id, user=request.user
@@ -164,7 +164,7 @@ def answer(request, crew_id, token):
             {"error": str(error)},
             status=410 if error.expired else 404,
         )
-    done, error = False, ""
+    done, refusal = False, ""
     if request.method == "POST":
         try:
             if action == "confirm":
@@ -173,7 +173,7 @@ def answer(request, crew_id, token):
                 crew_decline(assignment=assignment, reason=request.POST.get("reason", ""))
             done = True
         except CrewError as refused:
-            error = str(refused)
+            refusal = str(refused)
     return render(
         request,
         "attendance/crew_answer.html",
@@ -182,9 +182,9 @@ def answer(request, crew_id, token):
             "event": assignment.event,
             "action": action,
             "done": done,
-            "error": error,
+            "error": refusal,
         },
-        status=409 if error else 200,
+        status=409 if refusal else 200,
     )
 
 

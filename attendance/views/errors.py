@@ -1,12 +1,13 @@
 """Error pages: JSON for the API (its clients parse JSON), and pages that say what to do."""
 
+from django.http import HttpRequest
 from django.shortcuts import render
 from django.views import defaults
 
 from .api import error_response
 
 
-def _is_api(request) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 

@@ -4,7 +4,7 @@ import hmac
 import ipaddress
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 
 from attendance.middleware import client_address
 from attendance.services.ops.health import readiness
@@ -20,7 +20,7 @@ def health(request):
     return JsonResponse({"ok": True})
 
 
-def _may_see_readiness(request) -> bool:
+def _may_see_readiness(request: HttpRequest) -> bool:
     token = settings.READINESS_TOKEN
     sent = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
     if token and sent and hmac.compare_digest(sent.encode(), token.encode()):

@@ -1,5 +1,8 @@
 """The crew's pay on the portal: their timesheet lines, disputes and payslips."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +21,15 @@ from attendance.services.pay.timesheets import (
 )
 
 
+@dataclass(frozen=True)
+class PayLine:
+    """A timesheet line on My pay, with whether it can still be disputed."""
+
+    line: TimesheetLine
+    can_dispute: bool
+    dispute_closes: datetime
+
+
 @login_required
 def my_pay(request):
     now = timezone.now()
@@ -27,9 +39,14 @@ def my_pay(request):
         .order_by("-event__starts_at", "-pk")
     )
     page = Paginator(lines, 20).get_page(request.GET.get("page"))
-    for line in page:
-        line.can_dispute = timesheet_can_dispute(line, now)
-        line.dispute_closes = timesheet_dispute_closes(line)
+    rows = [
+        PayLine(
+            line=line,
+            can_dispute=timesheet_can_dispute(line, now),
+            dispute_closes=timesheet_dispute_closes(line),
+        )
+        for line in page
+    ]
     payslips = (
         # A payslip exists once the member's earnings are on their ledger.
         PayRunMember.objects.filter(user=request.user)
@@ -42,6 +59,7 @@ def my_pay(request):
         "attendance/pay.html",
         {
             "page": page,
+            "rows": rows,
             "payslips": payslips,
             "payouts": payouts,
             "window_days": settings.PAY_DISPUTE_WINDOW_DAYS,

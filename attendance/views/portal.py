@@ -1,12 +1,13 @@
 """The crew portal: what a member sees on their phone."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,31 +43,44 @@ from attendance.services.people.phones import (
 from attendance.services.people.profiles import profile_set_channel
 
 
-def _own_attendance(request, event_id) -> Attendance:
+def _own_attendance(request: HttpRequest, event_id: int) -> Attendance:
     # Scoped to the member: someone else's event is a 404, not a 403, so ids leak nothing.
     return get_object_or_404(
         Attendance.objects.select_related("event"), event_id=event_id, user=request.user
     )
 
 
-def _with_checkin_state(attendance: Attendance, now) -> Attendance:
-    """What the card says about checking in: before the window, open, done or closed."""
-    attendance.can_check_in = attendance_can_check_in(attendance, now)
-    attendance.can_check_out = attendance_can_check_out(attendance, now)
+@dataclass(frozen=True)
+class CheckinCard:
+    """An event on the member's card, with what it says about checking in."""
+
+    attendance: Attendance
+    can_check_in: bool
+    can_check_out: bool
+    opens: datetime
+    state: str  # before the window, open, checked_in or closed
+
+
+def _checkin_card(attendance: Attendance, now: datetime) -> CheckinCard:
     opens, closes = attendance_checkin_window(attendance)
-    attendance.checkin_opens = opens
     if attendance.check_in_at is not None:
-        attendance.checkin_state = "checked_in"
+        state = "checked_in"
     elif now < opens:
-        attendance.checkin_state = "before"
+        state = "before"
     elif now <= closes:
-        attendance.checkin_state = "open"
+        state = "open"
     else:
-        attendance.checkin_state = "closed"
-    return attendance
+        state = "closed"
+    return CheckinCard(
+        attendance=attendance,
+        can_check_in=attendance_can_check_in(attendance, now),
+        can_check_out=attendance_can_check_out(attendance, now),
+        opens=opens,
+        state=state,
+    )
 
 
-def back(request, default: str = "attendance:home"):
+def back(request: HttpRequest, default: str = "attendance:home") -> HttpResponseRedirect:
     """Redirect to the page the form came from (`next`), if it is on this site."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(
@@ -79,14 +93,15 @@ def back(request, default: str = "attendance:home"):
 @login_required
 def home(request):
     now = timezone.now()
-    upcoming = list(
-        Attendance.objects.filter(user=request.user, event__ends_at__gte=now - timedelta(hours=12))
+    upcoming = [
+        _checkin_card(attendance, now)
+        for attendance in Attendance.objects.filter(
+            user=request.user, event__ends_at__gte=now - timedelta(hours=12)
+        )
         .exclude(event__status="cancelled")
         .select_related("event")
         .order_by("event__starts_at")[:20]
-    )
-    for attendance in upcoming:
-        _with_checkin_state(attendance, now)
+    ]
     recent = (
         Attendance.objects.filter(user=request.user, event__ends_at__lt=now)
         .select_related("event")
@@ -132,11 +147,11 @@ def home(request):
 
 @login_required
 def event_detail(request, event_id):
-    attendance = _with_checkin_state(_own_attendance(request, event_id), timezone.now())
+    card = _checkin_card(_own_attendance(request, event_id), timezone.now())
     return render(
         request,
         "attendance/event_detail.html",
-        {"attendance": attendance, "event": attendance.event},
+        {"card": card, "attendance": card.attendance, "event": card.attendance.event},
     )
 
 

@@ -5,12 +5,14 @@ whichever page they logged in on. Crew never see these pages.
 """
 
 import math
+from datetime import datetime
 from urllib.parse import urlencode
 
 import segno
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -49,7 +51,7 @@ class CodeForm(forms.Form):
     )
 
 
-def _next_url(request) -> str:
+def _next_url(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -161,7 +163,8 @@ def backup_codes(request):
     return render(request, "two_factor/backup_codes.html", context)
 
 
-def _say_codes_left(request) -> None:
+def _say_codes_left(request: HttpRequest) -> None:
+    assert request.user.is_authenticated  # after a login with a backup code
     left = two_factor_backup_codes_left(request.user)
     text = f"You used a backup code: {left} left."
     if left <= FEW_CODES_LEFT:
@@ -171,7 +174,7 @@ def _say_codes_left(request) -> None:
         messages.info(request, text)
 
 
-def _wait_message(locked_until) -> str:
+def _wait_message(locked_until: datetime) -> str:
     wait = max(1, math.ceil((locked_until - timezone.now()).total_seconds()))
     return f"Too many wrong codes. Wait {_duration(wait)}, then try again."
 

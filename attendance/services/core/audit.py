@@ -32,6 +32,8 @@ class AuditEvent(models.TextChoices):
     TWO_FACTOR_RESET = "two_factor_reset", "Two-factor login reset"
     BACKUP_CODES_RENEWED = "backup_codes_renewed", "Backup codes renewed"
     PERSONAL_DATA_EXPORTED = "personal_data_exported", "Personal data exported"
+    # The offer itself goes (the member may offer again): who said no stays here.
+    OFFER_DECLINED = "crew_offer_declined", "Offer to work declined"
 
 
 Action = LogEntry.Action

@@ -6,15 +6,14 @@ earlier of its call time and start to its end, so an overnight show counts on bo
 
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import EmailNotification, Event, EventCrew, Unavailability
 from attendance.services.core.errors import ServiceError
+from attendance.services.core.urls import absolute_url
 from attendance.services.crew.staffing import event_contacts
 from attendance.services.messaging.email import notification_create
 
@@ -104,7 +103,6 @@ def _tell_managers(assignment: EventCrew, row: Unavailability) -> None:
                 "member": assignment.user,
                 "role": assignment.role,
                 "dates": row,
-                "event_url": settings.SITE_URL
-                + reverse("admin:attendance_event_change", args=[event.pk]),
+                "event_url": absolute_url("admin:attendance_event_change", event.pk),
             },
         )

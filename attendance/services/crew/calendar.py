@@ -7,13 +7,12 @@ replaced or removed at the member's word from the Account page; the old address 
 import secrets
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.ics import member_feed_ics
 from attendance.models import Event, EventCrew, Profile
+from attendance.services.core.urls import absolute_url
 
 # How far back the feed keeps past work (a calendar keeps what it had; this is what it shows
 # on a new subscription).
@@ -41,7 +40,7 @@ def calendar_feed_stop(*, user: User) -> Profile:
 def calendar_feed_url(profile: Profile, *, webcal: bool = False) -> str:
     if not profile.calendar_token:
         return ""
-    url = settings.SITE_URL + reverse("attendance:calendar_feed", args=[profile.calendar_token])
+    url = absolute_url("attendance:calendar_feed", profile.calendar_token)
     if webcal:
         # webcal:// makes phones offer "Subscribe" instead of importing a copy once.
         return "webcal://" + url.split("://", 1)[-1]
@@ -68,5 +67,5 @@ def calendar_feed(*, token: str, now: datetime | None = None) -> str | None:
         assignments,
         name=f"Sound Fusion: {profile.display_name}",
         now=now,
-        url=settings.SITE_URL + reverse("attendance:crew_assignments"),
+        url=absolute_url("attendance:crew_assignments"),
     )

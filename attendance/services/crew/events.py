@@ -1,14 +1,13 @@
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH
 from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
+from attendance.services.core.urls import absolute_url
 from attendance.services.crew.notices import crew_calendar_file
 from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.email import notification_create
@@ -197,7 +196,7 @@ def event_notify_updated(*, event: Event, changes: list[dict]) -> dict[str, int]
                 "event": event,
                 "changes": changes,
                 "call_time": assignment.expected_call_time if assignment else None,
-                "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+                "portal_url": absolute_url("attendance:crew_assignments"),
             },
             # The updated (or cancelled) calendar entry, for those who have one.
             attachments=(crew_calendar_file(assignment, method=method),) if assignment else (),

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import Event, EventCrew
 from attendance.services.core.errors import ServiceError
+from attendance.services.core.urls import absolute_url
 
 Status = EventCrew.Status
 ANSWERS = ("confirm", "decline")
@@ -40,7 +40,7 @@ def crew_answer_token(*, assignment: EventCrew, action: str) -> str:
 
 def crew_answer_url(*, assignment: EventCrew, action: str) -> str:
     token = crew_answer_token(assignment=assignment, action=action)
-    return settings.SITE_URL + reverse("attendance:crew_answer", args=[assignment.pk, token])
+    return absolute_url("attendance:crew_answer", assignment.pk, token)
 
 
 def crew_answer_link_check(*, crew_id: int, token: str) -> tuple[EventCrew, str]:
@@ -96,7 +96,7 @@ def give_codes(assignment: EventCrew) -> None:
 
 
 def crew_short_url(*, assignment: EventCrew) -> str:
-    return f"{settings.SITE_URL}/{assignment.link_code}/"
+    return absolute_url("attendance:crew_short_link", assignment.link_code)
 
 
 def crew_short_link_resolve(*, code: str) -> EventCrew | None:

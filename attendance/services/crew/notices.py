@@ -7,12 +7,11 @@ changes an assignment but its calendar SEQUENCE, which travels with the message 
 import logging
 from datetime import datetime
 
-from django.conf import settings
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH, assignment_ics
 from attendance.models import EmailNotification, EventCrew, SmsMessage
+from attendance.services.core.urls import absolute_url
 from attendance.services.crew.staffing import event_contacts, event_staffing
 from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.email import Attachment, notification_create
@@ -72,7 +71,7 @@ def crew_tell_member_off(assignment: EventCrew, *, removed: bool, text: bool = T
             "event": assignment.event,
             "role": assignment.role,
             "removed": removed,
-            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+            "portal_url": absolute_url("attendance:crew_assignments"),
         },
         attachments=(cancel,),
         crew_assignment=None if removed else assignment,  # a removed row is deleted next
@@ -89,7 +88,7 @@ def crew_calendar_file(
         content=assignment_ics(
             assignment,
             now=now or timezone.now(),
-            url=settings.SITE_URL + reverse("attendance:crew_assignments"),
+            url=absolute_url("attendance:crew_assignments"),
             method=method,
         ),
         mimetype="text/calendar",
@@ -115,10 +114,9 @@ def crew_email(
             "event": assignment.event,
             "role": assignment.role,
             "call_time": assignment.expected_call_time,
-            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+            "portal_url": absolute_url("attendance:crew_assignments"),
             # The page with the Check in button (confirmed crew have an attendance row).
-            "event_url": settings.SITE_URL
-            + reverse("attendance:event_detail", args=[assignment.event_id]),
+            "event_url": absolute_url("attendance:event_detail", assignment.event_id),
             **context,
         },
         attachments=attachments,

@@ -8,11 +8,9 @@ accepted offer can never over-fill a role.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import (
@@ -25,6 +23,8 @@ from attendance.models import (
     Unavailability,
     member_name,
 )
+from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.urls import absolute_url
 from attendance.services.crew.assignments import (
     CrewError,
     RoleFilled,
@@ -161,6 +161,12 @@ def crew_offer_decline(*, assignment: EventCrew, by: User | None = None, note: s
         )
         if offer is None:
             raise CrewError("This offer has already been answered.")
+        audit_record(
+            AuditEvent.OFFER_DECLINED,
+            actor=by,
+            target=offer.event,
+            details={"member": member_name(offer.user), "role": str(offer.role), "note": note},
+        )
         _tell_member(offer, accepted=False, note=note, link=False)
         offer.delete()
 
@@ -281,8 +287,7 @@ def _tell_managers(event: Event, what: str, **context: object) -> None:
             context={
                 "event": event,
                 "what": what,
-                "board_url": settings.SITE_URL
-                + reverse("admin:attendance_event_board", args=[event.pk]),
+                "board_url": absolute_url("admin:attendance_event_board", event.pk),
                 **context,
             },
         )
@@ -308,7 +313,7 @@ def _tell_member(
             "accepted": accepted,
             "note": note,
             "request": request,
-            "portal_url": settings.SITE_URL + reverse("attendance:crew_assignments"),
+            "portal_url": absolute_url("attendance:crew_assignments"),
         },
         crew_assignment=assignment if link else None,
         attachments=attachments,

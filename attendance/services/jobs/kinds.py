@@ -39,7 +39,6 @@ from attendance.services.jobs.exports import (
 )
 from attendance.services.messaging.email import notification_requeue
 from attendance.services.messaging.sms import sms_requeue
-from attendance.services.pay.rules import kes
 from attendance.services.pay.runs import pay_run_approve_member
 from attendance.services.pay.timesheets import PayError
 from attendance.services.payments import PaymentError, payment_query, payment_request_stk_push
@@ -50,6 +49,7 @@ from attendance.services.payouts import (
     payout_submit,
     payouts_prepare,
 )
+from attendance.wording import kes
 
 Status = BulkJobItem.Status
 # Daraja asked us to slow down: try the member again after this, doubling, this many times.
@@ -107,7 +107,7 @@ def prompt_one(job: BulkJob, item: BulkJobItem) -> Outcome:
         return Outcome(Status.FAILED, error.message, error.payment.pk if error.payment else None)
     return Outcome(
         Status.DONE,
-        f"Prompt for KES {payment.amount:,.0f} sent to {mask_phone(payment.phone_number)}.",
+        f"Prompt for {kes(payment.amount, whole=True)} sent to {mask_phone(payment.phone_number)}.",
         payment.pk,
     )
 
@@ -218,7 +218,7 @@ def submit_payout(job: BulkJob, item: BulkJobItem) -> Outcome:
         return Outcome(Status.FAILED, f"{words}: {payout_failure_text(payout)}", payout.pk)
     return Outcome(
         Status.DONE,
-        f"KES {payout.amount:,} to {mask_phone(payout.phone_number)}: {words}",
+        f"{kes(payout.amount, whole=True)} to {mask_phone(payout.phone_number)}: {words}",
         payout.pk,
     )
 

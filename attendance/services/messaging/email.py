@@ -24,7 +24,6 @@ from attendance.services.core.outbox import (
     Outbox,
     PermanentError,
     TemporaryError,
-    outbox_backoff,
     outbox_deliver,
     outbox_deliver_batch,
     outbox_deliver_or_retry,
@@ -95,11 +94,6 @@ def notification_create(
 
 def _queue_after_commit(ids: list[int]) -> None:
     outbox_queue_batches(ids, notification_deliver_task, notifications_deliver_batch_task)
-
-
-def notification_queue(*, notification_ids: list[int]) -> None:
-    """Queue delivery of rows that are already `queued` (e.g. created in bulk), after commit."""
-    _queue_after_commit(list(notification_ids))
 
 
 def _classify(error: Exception) -> Exception:
@@ -178,11 +172,6 @@ def _send(row: EmailNotification) -> list[str]:
         _drop_connection(key)
         raise TemporaryError("The mail backend did not accept the message.")
     return []
-
-
-def notification_backoff(attempts: int) -> float:
-    """Seconds before attempt `attempts + 1`: exponential, capped at one hour."""
-    return outbox_backoff(attempts)
 
 
 EMAIL_OUTBOX = Outbox(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from attendance.services.core.errors import ServiceError
+from attendance.wording import kes
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -64,10 +65,6 @@ class Pay:
 
 def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def kes(value: Decimal) -> str:
-    return f"KES {value:,.2f}"
 
 
 def _hours_text(value: Decimal) -> str:

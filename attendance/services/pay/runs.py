@@ -12,12 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Count, F, QuerySet, Sum
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import (
@@ -31,6 +29,7 @@ from attendance.models import (
     member_name,
 )
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.urls import absolute_url
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging.email import notification_create
 from attendance.services.pay.rules import ZERO
@@ -92,7 +91,7 @@ def pay_run_create(*, period_start: date, period_end: date, by: User) -> PayRun:
 
 def _tell_checkers(run: PayRun, maker: User, lines: int) -> None:
     """Maker-checker: everyone who may approve the run, but its maker, hears that it waits."""
-    url = settings.SITE_URL + reverse("admin:attendance_payrun_change", args=[run.pk])
+    url = absolute_url("admin:attendance_payrun_change", run.pk)
     for checker in staff_with_permission("approve_payrun").exclude(pk=maker.pk).exclude(email=""):
         notification_create(
             recipient=checker.email,
@@ -326,7 +325,6 @@ def _payslip_email(member: PayRunMember) -> EmailNotification | None:
         context={
             "slip": slip,
             "run": member.pay_run,
-            "payslip_url": settings.SITE_URL
-            + reverse("attendance:payslip", args=[member.pay_run_id]),
+            "payslip_url": absolute_url("attendance:payslip", member.pay_run_id),
         },
     )

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import (
@@ -31,6 +30,7 @@ from attendance.models import (
     TimesheetLine,
 )
 from attendance.services.core.errors import ServiceError
+from attendance.services.core.urls import absolute_url
 from attendance.services.messaging.channels import member_message
 from attendance.services.pay.rules import (
     ZERO,
@@ -358,7 +358,7 @@ def _tell_dispute_answered(line: TimesheetLine, *, changed: bool) -> None:
             "line": line,
             "changed": changed,
             "answer": line.dispute_answer,
-            "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+            "pay_url": absolute_url("attendance:my_pay"),
         },
     )
 

@@ -5,6 +5,7 @@ second Finance member, and a new attempt for a payout proven unpaid (same rule a
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -12,6 +13,7 @@ from django.db import IntegrityError, transaction
 from attendance.models import Payout, PayRun, PayRunMember, member_name
 from attendance.mpesa.b2c import B2C_MIN_AMOUNT
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.wording import kes
 
 from .submission import (
     PayoutError,
@@ -94,7 +96,7 @@ def payout_retry(*, payout: Payout, by: User) -> Payout:
         if amount < B2C_MIN_AMOUNT:
             raise PayoutError(
                 f"Nothing to pay again: {member_name(old.user)} is owed "
-                f"KES {max(owed, 0):,.2f} now."
+                f"{kes(max(owed, Decimal(0)))} now."
             )
         try:
             with transaction.atomic():

@@ -14,10 +14,8 @@ import re
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import (
@@ -29,8 +27,10 @@ from attendance.models import (
     member_name,
 )
 from attendance.phones import mask_phone
+from attendance.services.core.urls import absolute_url
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging.channels import member_message
+from attendance.wording import kes
 
 from .reasons import payout_not_paid_words
 
@@ -89,7 +89,7 @@ def payout_mark_paid(
                 "payout": payout,
                 "balance": entry.balance_after,
                 "phone": mask_phone(payout.phone_number),
-                "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+                "pay_url": absolute_url("attendance:my_pay"),
             },
         )
     logger.info("Payout %s paid, receipt %s", payout.originator_conversation_id, receipt)
@@ -139,8 +139,8 @@ def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str)
                 "action": words.member_action,
                 "short": words.text,
                 "phone": mask_phone(payout.phone_number),
-                "account_url": settings.SITE_URL + reverse("attendance:account"),
-                "pay_url": settings.SITE_URL + reverse("attendance:my_pay"),
+                "account_url": absolute_url("attendance:account"),
+                "pay_url": absolute_url("attendance:my_pay"),
             },
         )
     return "processed"
@@ -176,7 +176,7 @@ def _job_item_paid(payout: Payout) -> None:
         target_id=payout.pk,
         status=BulkJobItem.Status.DONE,
     ).update(
-        outcome=f"KES {payout.amount:,} to {mask_phone(payout.phone_number)}: paid, "
+        outcome=f"{kes(payout.amount, whole=True)} to {mask_phone(payout.phone_number)}: paid, "
         f"M-Pesa code {payout.receipt_number}."[:500],
         updated_at=timezone.now(),
     )

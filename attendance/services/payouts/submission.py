@@ -35,6 +35,7 @@ from attendance.mpesa.results import ResultFormatError, account_balances, parse_
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.errors import ServiceError
+from attendance.wording import kes
 
 from .settlement import payout_mark_failed, payout_mark_unknown
 
@@ -121,7 +122,7 @@ def payouts_due(pay_run: PayRun) -> list[Due]:
     return due
 
 
-def payout_float_check(*, needed: Decimal, wait_seconds: float | None = None) -> Decimal:
+def payout_float_check(*, wait_seconds: float | None = None) -> Decimal:
     """The utility account's available funds (Account Balance, whose answer comes to our
     result URL). PayoutError when Daraja cannot say within the wait."""
     accepted = b2c_client().account_balance(
@@ -179,14 +180,14 @@ def payouts_prepare(*, pay_run: PayRun, by: User, partial: bool = False) -> list
     missing = [d.slip for d in due if not getattr(d.slip.user.profile, "phone_number", "")]
     needed = Decimal(sum(d.amount for d in due))
     try:
-        available = payout_float_check(needed=needed)
+        available = payout_float_check()
     except DarajaError as error:
         raise PayoutError(f"M-Pesa could not be asked for the balance: {error}") from error
     except ValueError as error:  # B2C not configured
         raise PayoutError(str(error)) from error
     if available < needed and not partial:
         raise PayoutError(
-            f"The B2C utility account has KES {available:,.2f}; this run needs KES {needed:,.2f}. "
+            f"The B2C utility account has {kes(available)}; this run needs {kes(needed)}. "
             "Top it up (MMF to Utility on the M-Pesa portal), or pay out part of the run."
         )
     payouts = []
@@ -269,7 +270,9 @@ def _claim(payout_id: int, *, resend: bool) -> Payout | None:
                     payout_mark_failed(
                         payout=payout,
                         code="not_owed",
-                        description=f"Owed KES {max(owed, 0):,} now, not KES {payout.amount:,}",
+                        description=(
+                            f"Owed {kes(max(owed, 0))} now, not {kes(payout.amount, whole=True)}"
+                        ),
                         how="not sent",
                     )
                     return None

@@ -17,13 +17,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import EmailNotification, PhoneVerification, Profile
 from attendance.phones import format_phone, mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.errors import ServiceError
+from attendance.services.core.urls import absolute_url
 from attendance.services.messaging.email import notification_create
 from attendance.services.messaging.sms import sms_create
 from attendance.services.people.profiles import profile_set_phone
@@ -156,7 +156,7 @@ def _tell_about_change(user: User, old: str, new: str) -> None:
         "old": mask_phone(old) if old else "",
         "new": mask_phone(new) if new else "",
         "hold_days": settings.PAYOUT_NEW_NUMBER_HOLD_DAYS,
-        "account_url": settings.SITE_URL + reverse("attendance:account"),
+        "account_url": absolute_url("attendance:account"),
     }
     if old and settings.SMS_ENABLED:
         sms_create(

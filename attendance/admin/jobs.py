@@ -47,7 +47,7 @@ class BulkJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     status_badge = status_badge_column(prefix="job-")
 
     class Media:
-        js = ("js/admin_job.js",)
+        js = ("js/poll.js", "js/admin_job.js")
 
     @admin.display(description="Progress")
     def progress(self, obj):

@@ -28,13 +28,14 @@ from attendance.models import (
     member_name,
 )
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.rows import keep_in_step
 from attendance.services.jobs.exports import payroll_csv, payroll_xlsx
 from attendance.services.pay.runs import (
     pay_run_approval_problems,
     pay_run_begin_approval,
     pay_run_create,
     pay_run_delete,
-    pay_run_payable,
+    pay_run_period_check,
 )
 from attendance.services.pay.timesheets import (
     PayError,
@@ -69,13 +70,10 @@ class PayRunForm(forms.ModelForm):
         cleaned = super().clean()
         start, end = cleaned.get("period_start"), cleaned.get("period_end")
         if start and end:
-            if end < start:
-                self.add_error("period_end", "The period ends before it starts.")
-            elif not pay_run_payable(start, end).exists():
-                raise forms.ValidationError(
-                    "No approved timesheet lines to pay for events in that period (an event "
-                    "manager approves them first)."
-                )
+            try:
+                pay_run_period_check(start, end)
+            except PayError as refused:
+                self.add_error(refused.field, refused.message)
         return cleaned
 
 
@@ -218,8 +216,7 @@ class PayRunAdmin(admin.ModelAdmin):
             period_end=form.cleaned_data["period_end"],
             by=request.user,
         )
-        obj.pk = run.pk
-        obj.__dict__.update(run.__dict__)
+        keep_in_step(obj, run)  # admin goes on with obj: the run the service made
 
     def save_related(self, request, form, formsets, change):
         pass

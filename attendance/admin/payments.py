@@ -146,7 +146,7 @@ class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     change_list_template = "admin/attendance/mpesapayment/change_list.html"
 
     class Media:
-        js = ("js/admin_payments.js",)
+        js = ("js/poll.js", "js/admin_payments.js")
 
     def get_urls(self):
         return [

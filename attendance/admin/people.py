@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from attendance.models import EventCrew, LedgerEntry, Profile
+from attendance.services.core.rows import keep_in_step
 from attendance.services.crew.availability import availability_upcoming
 from attendance.services.crew.track_record import track_record as member_track_record
 from attendance.services.ledger import LedgerError, ledger_add_by_hand, ledger_delta
@@ -319,8 +320,7 @@ class LedgerEntryAdmin(IndexedSearchMixin, admin.ModelAdmin):
             description=form.cleaned_data["description"],
             by=request.user,
         )
-        obj.pk = entry.pk
-        obj.__dict__.update(entry.__dict__)
+        keep_in_step(obj, entry)  # admin goes on with obj: the entry the service made
 
     @admin.display(description="Amount", ordering="amount")
     def amount_kes(self, obj):

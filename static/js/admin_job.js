@@ -44,17 +44,20 @@
         window.location.reload();
       }
     }
-    function poll() {
-      var url = box.dataset.progressUrl + (since ? "?since=" + encodeURIComponent(since) : "");
-      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-        .then(function (data) {
-          update(data);
-          since = data.now;
-          if (!data.finished) setTimeout(poll, POLL_MS);
-        })
-        .catch(function () { setTimeout(poll, POLL_MS * 3); });
-    }
-    if (box.dataset.finished !== "1") setTimeout(poll, 500);
+    if (box.dataset.finished === "1") return;
+    window.sfPoll({
+      where: box,
+      every: POLL_MS,
+      first: 500,
+      giveUpAfter: 60 * 60 * 1000,  // a big job's page may stay open a while
+      url: function () {
+        return box.dataset.progressUrl + (since ? "?since=" + encodeURIComponent(since) : "");
+      },
+      update: function (data) {
+        update(data);
+        since = data.now;
+        return !data.finished;
+      }
+    });
   });
 })();

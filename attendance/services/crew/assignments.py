@@ -31,6 +31,7 @@ from attendance.services.attendance import (
     attendance_remove,
 )
 from attendance.services.core.errors import ServiceError
+from attendance.services.core.rows import keep_in_step
 from attendance.services.crew.availability import unavailable_for
 from attendance.services.crew.links import crew_answer_url, crew_short_url, give_codes
 from attendance.services.crew.notices import (
@@ -163,7 +164,7 @@ def crew_update(
                 {"changes": changes},
                 attachments=(crew_calendar_file(current),),
             )
-    assignment.__dict__.update(current.__dict__)
+    keep_in_step(assignment, current)
     return changes
 
 
@@ -246,7 +247,7 @@ def crew_invite(
                 "updated_at",
             ]
         )
-    assignment.__dict__.update(current.__dict__)
+    keep_in_step(assignment, current)
     return notification
 
 
@@ -345,7 +346,7 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
             current.decline_reason = ""
             current.save(update_fields=_ANSWER_FIELDS)
             attendance_expect(event=current.event, user=current.user, call_time=current.call_time)
-    assignment.__dict__.update(current.__dict__)
+    keep_in_step(assignment, current)
     if filled == 0:
         raise RoleFilled(
             f"Thank you! The {current.role} places at {current.event.name} were filled just "
@@ -392,7 +393,7 @@ def crew_decline(
                 crew_tell_managers_of_decline(current, replacements)
                 if current.invitation_sent:
                     crew_tell_member_off(current, removed=False, text=via != "sms")
-    assignment.__dict__.update(current.__dict__)
+    keep_in_step(assignment, current)
     return current
 
 

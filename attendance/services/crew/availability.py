@@ -14,8 +14,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, Event, EventCrew, Unavailability
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.urls import absolute_url
-from attendance.services.crew.staffing import event_contacts
-from attendance.services.messaging.email import notification_create
+from attendance.services.crew.notices import event_contacts_tell
 
 # Far enough ahead for a season's planning; longer is a mistake more often than a plan.
 MAX_DAYS = 366
@@ -91,18 +90,15 @@ def _confirmed_on(user: User, first: date, last: date) -> QuerySet[EventCrew]:
 
 def _tell_managers(assignment: EventCrew, row: Unavailability) -> None:
     event = assignment.event
-    for manager in event_contacts(event):
-        notification_create(
-            recipient=manager.email,
-            user=manager,
-            event=event,
-            notification_type=EmailNotification.Type.CREW_UNAVAILABLE,
-            context={
-                "assignment": assignment,
-                "event": event,
-                "member": assignment.user,
-                "role": assignment.role,
-                "dates": row,
-                "event_url": absolute_url("admin:attendance_event_change", event.pk),
-            },
-        )
+    event_contacts_tell(
+        event,
+        EmailNotification.Type.CREW_UNAVAILABLE,
+        {
+            "assignment": assignment,
+            "event": event,
+            "member": assignment.user,
+            "role": assignment.role,
+            "dates": row,
+            "event_url": absolute_url("admin:attendance_event_change", event.pk),
+        },
+    )

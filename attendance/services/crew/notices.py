@@ -6,11 +6,12 @@ changes an assignment but its calendar SEQUENCE, which travels with the message 
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH, assignment_ics
-from attendance.models import EmailNotification, EventCrew, SmsMessage
+from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
 from attendance.services.core.urls import absolute_url
 from attendance.services.crew.staffing import event_contacts, event_staffing
 from attendance.services.messaging.channels import member_message
@@ -19,30 +20,43 @@ from attendance.services.messaging.email import Attachment, notification_create
 logger = logging.getLogger(__name__)
 
 
-def crew_tell_managers_of_decline(assignment: EventCrew, replacements: list[EventCrew]) -> None:
-    """A decline leaves a place to fill: the event's managers hear it with the reason and
-    how the role stands. Not linked to the assignment: the member's portal lists those."""
-    event = assignment.event
-    managers = event_contacts(event)
-    if not managers:
-        logger.warning("Event %s has no manager with an email: a decline told no one", event.pk)
-        return
-    staffing = next((s for s in event_staffing(event) if s.role == assignment.role.name), None)
-    for manager in managers:
+def event_contacts_tell(event: Event, notification_type: str, context: dict[str, Any]) -> int:
+    """Email each of the event's contacts (`event_contacts`) one message of this type, in the
+    caller's transaction. Returns how many; nobody to tell is logged, since someone should
+    have been."""
+    contacts = event_contacts(event)
+    if not contacts:
+        logger.warning(
+            "Event %s has no manager with an email: %s told no one", event.pk, notification_type
+        )
+    for manager in contacts:
         notification_create(
             recipient=manager.email,
             user=manager,
             event=event,
-            notification_type=EmailNotification.Type.CREW_DECLINED,
-            context={
-                "assignment": assignment,
-                "event": event,
-                "member": assignment.user,
-                "role": assignment.role,
-                "staffing": staffing,
-                "replacements": replacements,
-            },
+            notification_type=notification_type,
+            context=context,
         )
+    return len(contacts)
+
+
+def crew_tell_managers_of_decline(assignment: EventCrew, replacements: list[EventCrew]) -> None:
+    """A decline leaves a place to fill: the event's managers hear it with the reason and
+    how the role stands. Not linked to the assignment: the member's portal lists those."""
+    event = assignment.event
+    staffing = next((s for s in event_staffing(event) if s.role == assignment.role.name), None)
+    event_contacts_tell(
+        event,
+        EmailNotification.Type.CREW_DECLINED,
+        {
+            "assignment": assignment,
+            "event": event,
+            "member": assignment.user,
+            "role": assignment.role,
+            "staffing": staffing,
+            "replacements": replacements,
+        },
+    )
 
 
 def crew_calendar_cancel(assignment: EventCrew) -> Attachment:

@@ -33,10 +33,9 @@ from attendance.services.crew.assignments import (
     crew_invite,
 )
 from attendance.services.crew.availability import event_days
-from attendance.services.crew.notices import crew_calendar_cancel
-from attendance.services.crew.staffing import event_contacts
+from attendance.services.crew.notices import crew_calendar_cancel, event_contacts_tell
 from attendance.services.messaging.channels import member_message
-from attendance.services.messaging.email import Attachment, notification_create
+from attendance.services.messaging.email import Attachment
 
 Status = EventCrew.Status
 # How far ahead crew see open roles, and how many at most.
@@ -278,19 +277,16 @@ def _invite_colleague(assignment: EventCrew, colleague: User, by: User) -> Event
 
 
 def _tell_managers(event: Event, what: str, **context: object) -> None:
-    for manager in event_contacts(event):
-        notification_create(
-            recipient=manager.email,
-            user=manager,
-            event=event,
-            notification_type=EmailNotification.Type.CREW_STAFFING,
-            context={
-                "event": event,
-                "what": what,
-                "board_url": absolute_url("admin:attendance_event_board", event.pk),
-                **context,
-            },
-        )
+    event_contacts_tell(
+        event,
+        EmailNotification.Type.CREW_STAFFING,
+        {
+            "event": event,
+            "what": what,
+            "board_url": absolute_url("admin:attendance_event_board", event.pk),
+            **context,
+        },
+    )
 
 
 def _tell_member(

@@ -14,6 +14,7 @@ from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from attendance.models import Attendance, Event, EventCrew
+from attendance.services.core.rows import keep_in_step
 from attendance.services.crew.assignments import CrewError
 
 Status = EventCrew.Status
@@ -137,5 +138,5 @@ def crew_rate(
         current.rated_by = by if rating is not None else None
         current.rated_at = timezone.now() if rating is not None else None
         current.save(update_fields=["rating", "rating_note", "rated_by", "rated_at", "updated_at"])
-    assignment.__dict__.update(current.__dict__)
+    keep_in_step(assignment, current)
     return current

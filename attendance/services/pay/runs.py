@@ -57,19 +57,30 @@ def pay_run_payable(period_start: date, period_end: date) -> QuerySet[TimesheetL
     )
 
 
+NOTHING_TO_PAY = (
+    "No approved timesheet lines to pay for events in that period "
+    "(an event manager approves them first)."
+)
+
+
+def pay_run_period_check(period_start: date, period_end: date) -> None:
+    """PayError (naming the field) when no pay run can be drawn up for the period: the one
+    check, for the admin form (before saving) and for pay_run_create."""
+    if period_end < period_start:
+        raise PayError("The period ends before it starts.", field="period_end")
+    if not pay_run_payable(period_start, period_end).exists():
+        raise PayError(NOTHING_TO_PAY)
+
+
 def pay_run_create(*, period_start: date, period_end: date, by: User) -> PayRun:
     """A draft pay run of the approved lines of events in the period, not yet (fully) paid."""
-    if period_end < period_start:
-        raise PayError("The period ends before it starts.")
+    pay_run_period_check(period_start, period_end)
     with transaction.atomic():
         lines = list(
             pay_run_payable(period_start, period_end).select_for_update(of=("self",)).order_by("pk")
         )
-        if not lines:
-            raise PayError(
-                "No approved timesheet lines to pay for events in that period "
-                "(lines must be approved by an event manager first)."
-            )
+        if not lines:  # taken by another run since the check
+            raise PayError(NOTHING_TO_PAY)
         run = PayRun.objects.create(period_start=period_start, period_end=period_end, created_by=by)
         PayRunLine.objects.bulk_create(
             [

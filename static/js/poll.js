@@ -1,0 +1,40 @@
+// One way for a page to follow something on the server: ask every few seconds, wait longer
+// after each failed request, and after too many failures or too long give up and say so on
+// the page (never poll forever, never go quiet).
+(function () {
+  "use strict";
+  window.sfPoll = function (options) {
+    var every = options.every || 2000;
+    var maxErrors = options.maxErrors || 5;
+    var giveUpAfter = options.giveUpAfter || 15 * 60 * 1000;
+    var started = Date.now(), errors = 0;
+    function say(text) {
+      var note = document.createElement("p");
+      note.className = "sf-warning sf-poll-stopped";
+      note.setAttribute("role", "status");
+      note.textContent = text;
+      options.where.parentNode.insertBefore(note, options.where);
+    }
+    function tick() {
+      if (Date.now() - started > giveUpAfter) {
+        say("This page stopped updating itself. Reload it to see the latest.");
+        return;
+      }
+      fetch(options.url(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) {
+          errors = 0;
+          if (options.update(data) !== false) setTimeout(tick, every);
+        })
+        .catch(function () {
+          errors += 1;
+          if (errors >= maxErrors) {
+            say("We cannot reach the server to update this page. Reload it in a moment.");
+          } else {
+            setTimeout(tick, every * Math.pow(2, errors));
+          }
+        });
+    }
+    setTimeout(tick, options.first === undefined ? every : options.first);
+  };
+})();

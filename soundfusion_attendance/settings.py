@@ -57,6 +57,8 @@ def env_secret(name: str, default: str = "") -> str:
     return env.str(name, default=default)
 
 
+# === Core and security ==================================================================
+
 DEBUG = env_bool("DEBUG", True)
 
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-never-use-in-production-sound-fusion"  # noqa: S105  (refused when DEBUG=False)
@@ -160,46 +162,22 @@ TEMPLATES = [
     },
 ]
 
-# --- Database -----------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {
-    "default": env.db_url_config(
-        env_secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The dev server, the simulator's callbacks and in-process tasks write at the same time.
-    # A busy timeout alone is not enough: a transaction that reads first and writes later
-    # cannot wait for the write lock once another writer has committed ("database is
-    # locked" at once). IMMEDIATE takes the lock at BEGIN, where the timeout applies; WAL
-    # lets readers go on while one writes.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
-    )
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    # On: a persistent connection cut by a database restart or a pooler is noticed before a
-    # request uses it, instead of that request answering 500 (2 of 906 prompts did). The cost
-    # is one round trip when a request first touches the database.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", True)
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-# --- Cache: shared by every process when Redis is there -----------------------------------
-REDIS_URL = env_secret("REDIS_URL")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="sf"),
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- Security -----------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# JSON for the API, a page that says what to do for everyone else.
+CSRF_FAILURE_VIEW = "attendance.views.errors.csrf_failure"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Behind a TLS-terminating proxy (nginx, a load balancer) that sets this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 # --- Auth ---------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -254,38 +232,48 @@ TIME_ZONE = "Africa/Nairobi"
 USE_I18N = True
 USE_TZ = True
 
-# --- Static files -------------------------------------------------------------------------
-STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
-    },
+# === Infrastructure: database, cache, tasks, email, files, logs, health ====================
+
+# --- Database -----------------------------------------------------------------------------
+VAR_DIR.mkdir(exist_ok=True)
+DATABASES = {
+    "default": env.db_url_config(
+        env_secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The dev server, the simulator's callbacks and in-process tasks write at the same time.
+    # A busy timeout alone is not enough: a transaction that reads first and writes later
+    # cannot wait for the write lock once another writer has committed ("database is
+    # locked" at once). IMMEDIATE takes the lock at BEGIN, where the timeout applies; WAL
+    # lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # On: a persistent connection cut by a database restart or a pooler is noticed before a
+    # request uses it, instead of that request answering 500 (2 of 906 prompts did). The cost
+    # is one round trip when a request first touches the database.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Uploaded and generated files (exports) -------------------------------------------------
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
-MEDIA_URL = "media/"  # never served directly: downloads go through a view that checks who asks
-
-# --- Email --------------------------------------------------------------------------------
-EMAIL_BACKEND = env.str(
-    "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
-)
-EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sound Fusion <crew@soundfusion.local>")
-SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# --- Cache: shared by every process when Redis is there -----------------------------------
+REDIS_URL = env_secret("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="sf"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", default=REDIS_URL)
@@ -311,6 +299,93 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # sweepers pick up whatever was not queued.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 
+# --- Email --------------------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Sound Fusion <crew@soundfusion.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Static files -------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Uploaded and generated files (exports) -------------------------------------------------
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_URL = "media/"  # never served directly: downloads go through a view that checks who asks
+
+# --- Logging ------------------------------------------------------------------------------
+# Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).
+LOGGING_CONFIG = "soundfusion_attendance.logs.configure"
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes logs every login at INFO ("Deleted 0 failed login attempts"): noise.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+}
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process tasks (the demo): a "Task ... succeeded" line per email is noise there.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
+
+# --- Error reporting (Sentry) ------------------------------------------------------------
+# Off unless SENTRY_DSN is set. Events are scrubbed of phone numbers, tokens and passwords
+# before they leave (soundfusion_attendance/observability.py); the beat jobs become monitors.
+SENTRY_DSN = env_secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from soundfusion_attendance.observability import sentry_init
+
+    sentry_init(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
+# --- Readiness (/api/ready/) and alerts -----------------------------------------------------
+# A periodic job is late once it missed two runs and this much more.
+READY_BEAT_GRACE_SECONDS = env.int("READY_BEAT_GRACE_SECONDS", default=120)
+# Tasks waiting in the broker beyond this: the workers are not keeping up (or are stopped).
+READY_MAX_QUEUE_DEPTH = env.int("READY_MAX_QUEUE_DEPTH", default=5000)
+# An email due this long ago and still unsent: delivery is stuck.
+READY_MAX_EMAIL_WAIT_SECONDS = env.int("READY_MAX_EMAIL_WAIT_SECONDS", default=1800)
+# A payment open this long past MPESA_PENDING_TIMEOUT_SECONDS: the reconciler is not running.
+READY_PAYMENT_GRACE_SECONDS = env.int("READY_PAYMENT_GRACE_SECONDS", default=300)
+# Alerts by email: each kind at most once per interval, to staff with the permission
+# "Receives operations alerts by email", superusers, and these addresses.
+ALERT_INTERVAL_SECONDS = env.int("ALERT_INTERVAL_SECONDS", default=3600)
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+# The share of the last hour's payments that did not go through, once there are enough.
+ALERT_PAYMENT_FAILURE_RATE = env.float("ALERT_PAYMENT_FAILURE_RATE", default=0.5)
+ALERT_PAYMENT_MIN_COUNT = env.int("ALERT_PAYMENT_MIN_COUNT", default=10)
+# Daraja errors and rate-limit answers within the window.
+ALERT_DARAJA_PROBLEMS = env.int("ALERT_DARAJA_PROBLEMS", default=10)
+ALERT_DARAJA_WINDOW_MINUTES = env.int("ALERT_DARAJA_WINDOW_MINUTES", default=15)
+# Emails failed in the last hour plus those being retried.
+ALERT_EMAIL_FAILURES = env.int("ALERT_EMAIL_FAILURES", default=5)
+
+# === Each domain, bottom up ==============================================================
+
 # --- Attendance rules ---------------------------------------------------------------------
 # Minutes after the call time that still count as on time.
 ATTENDANCE_GRACE_MINUTES = env.int("ATTENDANCE_GRACE_MINUTES", default=15)
@@ -320,6 +395,60 @@ CHECKIN_OPENS_MINUTES_BEFORE = env.int("CHECKIN_OPENS_MINUTES_BEFORE", default=6
 CHECKIN_CLOSES_MINUTES_AFTER = env.int("CHECKIN_CLOSES_MINUTES_AFTER", default=240)
 # Check-out is possible until this long after the event's end.
 CHECKOUT_CLOSES_HOURS_AFTER_END = env.int("CHECKOUT_CLOSES_HOURS_AFTER_END", default=12)
+
+# --- Event crew ---------------------------------------------------------------------------
+# Confirm/decline links in invitations stop working after this many days (and at the latest
+# when the event starts).
+CREW_ANSWER_LINK_MAX_AGE_DAYS = env.int("CREW_ANSWER_LINK_MAX_AGE_DAYS", default=14)
+# Reminders go out the day before an event, from this local hour on (the job runs hourly).
+CREW_REMINDER_HOUR = env.int("CREW_REMINDER_HOUR", default=9)
+# Domain part of calendar entry ids; keep it stable so re-sent invitations update entries.
+CREW_CALENDAR_DOMAIN = env.str("CREW_CALENDAR_DOMAIN", default="soundfusion.co.ke")
+# Crew may dispute a timesheet line for this many days after it is worked out.
+PAY_DISPUTE_WINDOW_DAYS = env.int("PAY_DISPUTE_WINDOW_DAYS", default=3)
+
+# --- Email outbox -------------------------------------------------------------------------
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+# First retry after this many seconds, doubling each time (capped at an hour).
+NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30)
+# A notification "sending" for longer than this belongs to a worker that died.
+NOTIFICATION_STALE_CLAIM_SECONDS = env.int("NOTIFICATION_STALE_CLAIM_SECONDS", default=600)
+# A queued row whose task was queued longer ago than this is queued again by the sweeper.
+NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=120)
+# Ids per delivery task: amortises the broker round trip over several emails.
+NOTIFICATION_BATCH_SIZE = env.int("NOTIFICATION_BATCH_SIZE", default=25)
+
+# --- SMS (Africa's Talking) ------------------------------------------------------------------
+# Off until the company turns it on; then crew get texts unless they choose email on their
+# Account page (SMS_DEFAULT_CHANNEL). Staff alerts always go by email.
+SMS_ENABLED = env_bool("SMS_ENABLED", False)
+SMS_DEFAULT_CHANNEL = env.str("SMS_DEFAULT_CHANNEL", default="sms")
+if SMS_DEFAULT_CHANNEL not in {"email", "sms", "both"}:
+    raise ImproperlyConfigured("SMS_DEFAULT_CHANNEL must be 'email', 'sms' or 'both'.")
+AT_USERNAME = env.str("AT_USERNAME", default="sandbox")
+AT_API_KEY = env_secret("AT_API_KEY")
+# Empty: the SDK's own host for the username (sandbox or live). Set for the local simulator.
+AT_BASE_URL = env.str("AT_BASE_URL", default="").rstrip("/")
+# A registered alphanumeric sender ID; empty uses Africa's Talking's default sender.
+SMS_SENDER_ID = env.str("SMS_SENDER_ID", default="")
+SMS_CONNECT_TIMEOUT = env.float("SMS_CONNECT_TIMEOUT", default=3.05)
+SMS_READ_TIMEOUT = env.float("SMS_READ_TIMEOUT", default=9.05)
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=5)
+# The unguessable part of the delivery-report and incoming-message URLs (set both on AT's
+# dashboard: {SITE_URL}/api/sms/delivery/<token>/ and /api/sms/incoming/<token>/).
+SMS_CALLBACK_TOKEN = (
+    env_secret("SMS_CALLBACK_TOKEN")
+    or hmac.new(SECRET_KEY.encode(), b"sms-callback-url", hashlib.sha256).hexdigest()[:40]
+)
+# Invitations say "or reply YES 4821" only when AT sends our shortcode's messages to us.
+SMS_REPLIES_ENABLED = env_bool("SMS_REPLIES_ENABLED", False)
+SMS_CALLBACK_MAX_BYTES = env.int("SMS_CALLBACK_MAX_BYTES", default=8192)
+# Failed processing attempts before an SMS callback is quarantined for a person.
+SMS_CALLBACK_MAX_ATTEMPTS = env.int("SMS_CALLBACK_MAX_ATTEMPTS", default=5)
+if SMS_ENABLED and not DEBUG and not AT_API_KEY:
+    raise ImproperlyConfigured(
+        "SMS_ENABLED needs AT_API_KEY (or AT_API_KEY_FILE): the Africa's Talking API key."
+    )
 
 # --- M-Pesa (Daraja) ----------------------------------------------------------------------
 MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="sandbox")
@@ -371,6 +500,27 @@ MPESA_TILL_NUMBER = env.str("MPESA_TILL_NUMBER", default="")  # PartyB for buy-g
 MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=3.05)
 MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=15.0)
 # Reconciliation: ask Daraja about payments pending longer than this ...
+MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
+# ... and give up on those with no answer after this long (a late callback still completes).
+MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)
+# The reconciler asks this many at once, at most this many a second (under Daraja's limits).
+MPESA_RECONCILE_CONCURRENCY = env.int("MPESA_RECONCILE_CONCURRENCY", default=8)
+MPESA_RECONCILE_PER_SECOND = env.float("MPESA_RECONCILE_PER_SECOND", default=20.0)
+# Callbacks larger than this are kept (truncated) and refused as malformed.
+MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
+# A stored callback whose processing fails this many times is quarantined for a person.
+MPESA_CALLBACK_MAX_ATTEMPTS = env.int("MPESA_CALLBACK_MAX_ATTEMPTS", default=5)
+# Prompts (STK pushes) per requester and per phone number within the window. Staff who may
+# collect payments are not limited per requester (a bulk request prompts every member), but
+# no phone is prompted more often than the per-phone limit, whoever asks.
+MPESA_PROMPT_LIMIT_WINDOW_SECONDS = env.int("MPESA_PROMPT_LIMIT_WINDOW_SECONDS", default=600)
+MPESA_PROMPT_LIMIT_PER_REQUESTER = env.int("MPESA_PROMPT_LIMIT_PER_REQUESTER", default=5)
+MPESA_PROMPT_LIMIT_PER_PHONE = env.int("MPESA_PROMPT_LIMIT_PER_PHONE", default=3)
+# Background jobs that call Daraja (bulk prompts, status checks): this many at once, at most
+# this many starts a second; a spike-arrest answer halves the pace.
+MPESA_BULK_CONCURRENCY = env.int("MPESA_BULK_CONCURRENCY", default=4)
+MPESA_BULK_PER_SECOND = env.float("MPESA_BULK_PER_SECOND", default=5.0)
+
 # --- M-Pesa B2C payouts ------------------------------------------------------------------
 # Production B2C usually has its own Daraja app and shortcode; each defaults to the STK one.
 MPESA_B2C_SHORT_CODE = env.str("MPESA_B2C_SHORT_CODE", default="600997")
@@ -397,155 +547,12 @@ PAYOUT_REVIEW_AFTER_CHECKS = env.int("PAYOUT_REVIEW_AFTER_CHECKS", default=6)
 # How long submitting a pay run waits for Account Balance's answer (the float check).
 PAYOUT_FLOAT_WAIT_SECONDS = env.int("PAYOUT_FLOAT_WAIT_SECONDS", default=30)
 PAYOUT_MAX_BYTES = env.int("PAYOUT_MAX_BYTES", default=65536)
-# A second press of the same bulk action (same person, kind and targets) within this many
-# seconds lands on the job the first press started.
-JOB_REPEAT_WINDOW_SECONDS = env.int("JOB_REPEAT_WINDOW_SECONDS", default=60)
 # A stored payout result whose processing fails this many times is quarantined for a person.
 PAYOUT_RESULT_MAX_ATTEMPTS = env.int("PAYOUT_RESULT_MAX_ATTEMPTS", default=5)
 # A payout to a number changed this recently waits for a second Finance approval.
 PAYOUT_NEW_NUMBER_HOLD_DAYS = env.int("PAYOUT_NEW_NUMBER_HOLD_DAYS", default=7)
 
-
-# --- SMS (Africa's Talking) ------------------------------------------------------------------
-# Off until the company turns it on; then crew get texts unless they choose email on their
-# Account page (SMS_DEFAULT_CHANNEL). Staff alerts always go by email.
-SMS_ENABLED = env_bool("SMS_ENABLED", False)
-SMS_DEFAULT_CHANNEL = env.str("SMS_DEFAULT_CHANNEL", default="sms")
-if SMS_DEFAULT_CHANNEL not in {"email", "sms", "both"}:
-    raise ImproperlyConfigured("SMS_DEFAULT_CHANNEL must be 'email', 'sms' or 'both'.")
-AT_USERNAME = env.str("AT_USERNAME", default="sandbox")
-AT_API_KEY = env_secret("AT_API_KEY")
-# Empty: the SDK's own host for the username (sandbox or live). Set for the local simulator.
-AT_BASE_URL = env.str("AT_BASE_URL", default="").rstrip("/")
-# A registered alphanumeric sender ID; empty uses Africa's Talking's default sender.
-SMS_SENDER_ID = env.str("SMS_SENDER_ID", default="")
-SMS_CONNECT_TIMEOUT = env.float("SMS_CONNECT_TIMEOUT", default=3.05)
-SMS_READ_TIMEOUT = env.float("SMS_READ_TIMEOUT", default=9.05)
-SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=5)
-# The unguessable part of the delivery-report and incoming-message URLs (set both on AT's
-# dashboard: {SITE_URL}/api/sms/delivery/<token>/ and /api/sms/incoming/<token>/).
-SMS_CALLBACK_TOKEN = (
-    env_secret("SMS_CALLBACK_TOKEN")
-    or hmac.new(SECRET_KEY.encode(), b"sms-callback-url", hashlib.sha256).hexdigest()[:40]
-)
-# Invitations say "or reply YES 4821" only when AT sends our shortcode's messages to us.
-SMS_REPLIES_ENABLED = env_bool("SMS_REPLIES_ENABLED", False)
-SMS_CALLBACK_MAX_BYTES = env.int("SMS_CALLBACK_MAX_BYTES", default=8192)
-# Failed processing attempts before an SMS callback is quarantined for a person.
-SMS_CALLBACK_MAX_ATTEMPTS = env.int("SMS_CALLBACK_MAX_ATTEMPTS", default=5)
-if SMS_ENABLED and not DEBUG and not AT_API_KEY:
-    raise ImproperlyConfigured(
-        "SMS_ENABLED needs AT_API_KEY (or AT_API_KEY_FILE): the Africa's Talking API key."
-    )
-
-MPESA_QUERY_AFTER_SECONDS = env.int("MPESA_QUERY_AFTER_SECONDS", default=90)
-# ... and give up on those with no answer after this long (a late callback still completes).
-MPESA_PENDING_TIMEOUT_SECONDS = env.int("MPESA_PENDING_TIMEOUT_SECONDS", default=900)
-# The reconciler asks this many at once, at most this many a second (under Daraja's limits).
-MPESA_RECONCILE_CONCURRENCY = env.int("MPESA_RECONCILE_CONCURRENCY", default=8)
-MPESA_RECONCILE_PER_SECOND = env.float("MPESA_RECONCILE_PER_SECOND", default=20.0)
-# Callbacks larger than this are kept (truncated) and refused as malformed.
-MPESA_CALLBACK_MAX_BYTES = env.int("MPESA_CALLBACK_MAX_BYTES", default=64 * 1024)
-# A stored callback whose processing fails this many times is quarantined for a person.
-MPESA_CALLBACK_MAX_ATTEMPTS = env.int("MPESA_CALLBACK_MAX_ATTEMPTS", default=5)
-# Prompts (STK pushes) per requester and per phone number within the window. Staff who may
-# collect payments are not limited per requester (a bulk request prompts every member), but
-# no phone is prompted more often than the per-phone limit, whoever asks.
-MPESA_PROMPT_LIMIT_WINDOW_SECONDS = env.int("MPESA_PROMPT_LIMIT_WINDOW_SECONDS", default=600)
-MPESA_PROMPT_LIMIT_PER_REQUESTER = env.int("MPESA_PROMPT_LIMIT_PER_REQUESTER", default=5)
-MPESA_PROMPT_LIMIT_PER_PHONE = env.int("MPESA_PROMPT_LIMIT_PER_PHONE", default=3)
-# Background jobs that call Daraja (bulk prompts, status checks): this many at once, at most
-# this many starts a second; a spike-arrest answer halves the pace.
-MPESA_BULK_CONCURRENCY = env.int("MPESA_BULK_CONCURRENCY", default=4)
-MPESA_BULK_PER_SECOND = env.float("MPESA_BULK_PER_SECOND", default=5.0)
-
-# --- Security -----------------------------------------------------------------------------
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_HTTPONLY = True
-# JSON for the API, a page that says what to do for everyone else.
-CSRF_FAILURE_VIEW = "attendance.views.errors.csrf_failure"
-if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    # Behind a TLS-terminating proxy (nginx, a load balancer) that sets this header.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-
-# --- Logging ------------------------------------------------------------------------------
-# Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).
-LOGGING_CONFIG = "soundfusion_attendance.logs.configure"
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django-axes logs every login at INFO ("Deleted 0 failed login attempts"): noise.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
-}
-if CELERY_TASK_ALWAYS_EAGER:
-    # In-process tasks (the demo): a "Task ... succeeded" line per email is noise there.
-    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
-
-# --- Email outbox -------------------------------------------------------------------------
-NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
-# First retry after this many seconds, doubling each time (capped at an hour).
-NOTIFICATION_RETRY_BASE_SECONDS = env.float("NOTIFICATION_RETRY_BASE_SECONDS", default=30)
-# A notification "sending" for longer than this belongs to a worker that died.
-NOTIFICATION_STALE_CLAIM_SECONDS = env.int("NOTIFICATION_STALE_CLAIM_SECONDS", default=600)
-# A queued row whose task was queued longer ago than this is queued again by the sweeper.
-NOTIFICATION_REQUEUE_AFTER_SECONDS = env.int("NOTIFICATION_REQUEUE_AFTER_SECONDS", default=120)
-# Ids per delivery task: amortises the broker round trip over several emails.
-NOTIFICATION_BATCH_SIZE = env.int("NOTIFICATION_BATCH_SIZE", default=25)
-
-# --- Event crew ---------------------------------------------------------------------------
-# Confirm/decline links in invitations stop working after this many days (and at the latest
-# when the event starts).
-CREW_ANSWER_LINK_MAX_AGE_DAYS = env.int("CREW_ANSWER_LINK_MAX_AGE_DAYS", default=14)
-# Reminders go out the day before an event, from this local hour on (the job runs hourly).
-CREW_REMINDER_HOUR = env.int("CREW_REMINDER_HOUR", default=9)
-# Domain part of calendar entry ids; keep it stable so re-sent invitations update entries.
-CREW_CALENDAR_DOMAIN = env.str("CREW_CALENDAR_DOMAIN", default="soundfusion.co.ke")
-# Crew may dispute a timesheet line for this many days after it is worked out.
-PAY_DISPUTE_WINDOW_DAYS = env.int("PAY_DISPUTE_WINDOW_DAYS", default=3)
-
-# --- Readiness (/api/ready/) and alerts -----------------------------------------------------
-# A periodic job is late once it missed two runs and this much more.
-READY_BEAT_GRACE_SECONDS = env.int("READY_BEAT_GRACE_SECONDS", default=120)
-# Tasks waiting in the broker beyond this: the workers are not keeping up (or are stopped).
-READY_MAX_QUEUE_DEPTH = env.int("READY_MAX_QUEUE_DEPTH", default=5000)
-# An email due this long ago and still unsent: delivery is stuck.
-READY_MAX_EMAIL_WAIT_SECONDS = env.int("READY_MAX_EMAIL_WAIT_SECONDS", default=1800)
-# A payment open this long past MPESA_PENDING_TIMEOUT_SECONDS: the reconciler is not running.
-READY_PAYMENT_GRACE_SECONDS = env.int("READY_PAYMENT_GRACE_SECONDS", default=300)
-# Alerts by email: each kind at most once per interval, to staff with the permission
-# "Receives operations alerts by email", superusers, and these addresses.
-ALERT_INTERVAL_SECONDS = env.int("ALERT_INTERVAL_SECONDS", default=3600)
-ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
-# The share of the last hour's payments that did not go through, once there are enough.
-ALERT_PAYMENT_FAILURE_RATE = env.float("ALERT_PAYMENT_FAILURE_RATE", default=0.5)
-ALERT_PAYMENT_MIN_COUNT = env.int("ALERT_PAYMENT_MIN_COUNT", default=10)
-# Daraja errors and rate-limit answers within the window.
-ALERT_DARAJA_PROBLEMS = env.int("ALERT_DARAJA_PROBLEMS", default=10)
-ALERT_DARAJA_WINDOW_MINUTES = env.int("ALERT_DARAJA_WINDOW_MINUTES", default=15)
-# Emails failed in the last hour plus those being retried.
-ALERT_EMAIL_FAILURES = env.int("ALERT_EMAIL_FAILURES", default=5)
-
-# --- Error reporting (Sentry) ------------------------------------------------------------
-# Off unless SENTRY_DSN is set. Events are scrubbed of phone numbers, tokens and passwords
-# before they leave (soundfusion_attendance/observability.py); the beat jobs become monitors.
-SENTRY_DSN = env_secret("SENTRY_DSN")
-if SENTRY_DSN:
-    from soundfusion_attendance.observability import sentry_init
-
-    sentry_init(
-        SENTRY_DSN,
-        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
-        release=env.str("SENTRY_RELEASE", default=""),
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-    )
+# --- Background jobs ----------------------------------------------------------------------
+# A second press of the same bulk action (same person, kind and targets) within this many
+# seconds lands on the job the first press started.
+JOB_REPEAT_WINDOW_SECONDS = env.int("JOB_REPEAT_WINDOW_SECONDS", default=60)

@@ -30,6 +30,7 @@ from tests.support.factories import (
     EventCrewFactory,
     EventFactory,
     PaymentFactory,
+    PayRunFactory,
     UserFactory,
 )
 
@@ -344,13 +345,11 @@ def test_the_admin_pages_staff_work_on_have_no_serious_accessibility_problems(
 ):
     """The event add and change pages (with their inline rows), the staffing board, the
     dashboard, a pay run and the payouts list, at 1280 px: axe finds nothing serious."""
-    from attendance.models import EventRoleRequirement, PayRun
+    from attendance.models import EventRoleRequirement
 
     event = world["confirmed"].event
     EventRoleRequirement.objects.create(event=event, role=world["confirmed"].role, needed=3)
-    run = PayRun.objects.create(
-        period_start=timezone.localdate(), period_end=timezone.localdate(), created_by=None
-    )
+    run = PayRunFactory()
     driver = make_browser(1280, phone=False)
     log_in(driver, live_server, "grace", PASSWORD, "/admin/", admin=True)
     problems = []

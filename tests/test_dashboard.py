@@ -31,6 +31,7 @@ from tests.support.factories import (
     EventCrewFactory,
     EventFactory,
     PaymentFactory,
+    PayRunFactory,
     UserFactory,
 )
 
@@ -340,7 +341,7 @@ def test_the_dashboard_reads_at_phone_and_desktop_width(
 def test_the_dashboard_says_what_waits_for_finance_and_links_to_it(db, admin_client):
     import uuid
 
-    from attendance.models import Payout, PayRun, PayRunMember
+    from attendance.models import Payout, PayRunMember
     from tests.support.pay import approved_run
 
     run, _members, _finance = approved_run(["0712000100", "0712000200"])
@@ -356,7 +357,7 @@ def test_the_dashboard_says_what_waits_for_finance_and_links_to_it(db, admin_cli
             status="failed",
             result_code=code,
         )
-    PayRun.objects.create(
+    PayRunFactory(
         period_start=run.period_start, period_end=run.period_end, created_by=_finance
     )  # drawn up, waiting for its checker
     page = admin_client.get("/admin/").content.decode()

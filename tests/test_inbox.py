@@ -17,18 +17,23 @@ from attendance.models import Alert, MpesaCallback, PayoutResult, SmsCallback
 from attendance.models.inbox import InboxStatus as S
 from attendance.services.core.inbox import INBOXES, Outcome, inbox_for
 from tests.support.auth import log_in_staff
-from tests.support.factories import UserFactory
+from tests.support.factories import (
+    MpesaCallbackFactory,
+    PayoutResultFactory,
+    SmsCallbackFactory,
+    UserFactory,
+)
 
-# Each inbox, with a row of its kind and the setting that bounds its attempts.
+# Each inbox, with a factory of its rows and the setting that bounds its attempts.
 INBOX_ROWS = {
-    "stk": (MpesaCallback, {"checkout_request_id": "ws_CO_T"}, "MPESA_CALLBACK_MAX_ATTEMPTS"),
-    "payouts": (PayoutResult, {"kind": "result"}, "PAYOUT_RESULT_MAX_ATTEMPTS"),
-    "sms": (SmsCallback, {"kind": "report", "provider_id": "ATXid_1"}, "SMS_CALLBACK_MAX_ATTEMPTS"),
+    "stk": (MpesaCallback, MpesaCallbackFactory, "MPESA_CALLBACK_MAX_ATTEMPTS"),
+    "payouts": (PayoutResult, PayoutResultFactory, "PAYOUT_RESULT_MAX_ATTEMPTS"),
+    "sms": (SmsCallback, SmsCallbackFactory, "SMS_CALLBACK_MAX_ATTEMPTS"),
 }
 
 
-def _row(model, fields):
-    return model.objects.create(raw_body='{"x": 1}', **fields)
+def _row(factory, fields=None):
+    return factory(raw_body='{"x": 1}', **(fields or {}))
 
 
 @pytest.fixture(params=sorted(INBOX_ROWS))
@@ -44,7 +49,7 @@ def test_every_inbox_model_is_registered_with_the_machine():
 def test_a_failing_row_is_retried_as_many_times_as_its_setting_says_then_quarantined(
     kind, monkeypatch, settings
 ):
-    model, fields, setting = INBOX_ROWS[kind]
+    model, factory, setting = INBOX_ROWS[kind]
     setattr(settings, setting, 3)
     inbox = inbox_for(model)
 
@@ -52,7 +57,7 @@ def test_a_failing_row_is_retried_as_many_times_as_its_setting_says_then_quarant
         raise RuntimeError("a bug in the rules")
 
     monkeypatch.setattr(inbox, "apply", broken)
-    row = _row(model, fields)
+    row = _row(factory)
     statuses = []
     for look in range(4):
         # Each retry once its backoff has passed: the sweeper takes it, as in production.
@@ -69,7 +74,7 @@ def test_a_failing_row_is_retried_as_many_times_as_its_setting_says_then_quarant
 def test_what_a_failing_row_wrote_is_undone_and_the_row_still_records_the_failure(
     kind, monkeypatch
 ):
-    model, fields, _ = INBOX_ROWS[kind]
+    model, factory, _ = INBOX_ROWS[kind]
     inbox = inbox_for(model)
 
     def writes_then_fails(row):
@@ -78,7 +83,7 @@ def test_what_a_failing_row_wrote_is_undone_and_the_row_still_records_the_failur
         raise ValueError("the body broke a rule")
 
     monkeypatch.setattr(inbox, "apply", writes_then_fails)
-    row = _row(model, fields)
+    row = _row(factory)
     with transaction.atomic():  # as a task or a request would be, inside a transaction
         assert inbox.process(row.pk) == S.ERROR
     assert not Alert.objects.filter(kind="half-done").exists()  # the savepoint undid it
@@ -89,10 +94,10 @@ def test_what_a_failing_row_wrote_is_undone_and_the_row_still_records_the_failur
 
 @pytest.mark.django_db
 def test_not_yet_waits_on_the_inbox_schedule_then_is_unmatched(kind, monkeypatch):
-    model, fields, _ = INBOX_ROWS[kind]
+    model, factory, _ = INBOX_ROWS[kind]
     inbox = inbox_for(model)
     monkeypatch.setattr(inbox, "apply", lambda row: Outcome.NOT_YET)
-    row = _row(model, fields)
+    row = _row(factory)
     looks = len(inbox.look_again_after)
     for _ in range(looks):
         assert inbox.process(row.pk) == S.WAITING
@@ -103,10 +108,10 @@ def test_not_yet_waits_on_the_inbox_schedule_then_is_unmatched(kind, monkeypatch
 @pytest.mark.django_db(transaction=True)
 def test_a_row_another_worker_holds_is_skipped_not_waited_for(kind, monkeypatch):
     """The claim is a row lock that others skip, in every inbox (two of three blocked)."""
-    model, fields, _ = INBOX_ROWS[kind]
+    model, factory, _ = INBOX_ROWS[kind]
     inbox = inbox_for(model)
     monkeypatch.setattr(inbox, "apply", lambda row: Outcome.PROCESSED)
-    row = _row(model, fields)
+    row = _row(factory)
     locked, release = threading.Event(), threading.Event()
 
     def hold():
@@ -131,9 +136,9 @@ def test_a_row_another_worker_holds_is_skipped_not_waited_for(kind, monkeypatch)
 def test_one_admin_pattern_filter_read_and_process_a_quarantined_row_again(
     kind, client, monkeypatch
 ):
-    model, fields, _ = INBOX_ROWS[kind]
+    model, factory, _ = INBOX_ROWS[kind]
     inbox = inbox_for(model)
-    row = _row(model, {**fields, "status": S.QUARANTINED, "attempts": 5, "detail": "KeyError: x"})
+    row = _row(factory, {"status": S.QUARANTINED, "attempts": 5, "detail": "KeyError: x"})
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(
         *Permission.objects.filter(codename__in=[f"view_{model._meta.model_name}", "submit_payout"])

@@ -8,9 +8,8 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from attendance.admin import jobs as jobs_admin
-from attendance.models import BulkJob
 from tests.support.browser import log_in, screenshot
-from tests.support.factories import UserFactory
+from tests.support.factories import BulkJobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "poll-pass-2026"
@@ -26,9 +25,7 @@ def test_the_job_page_stops_asking_after_failures_and_says_so(
     admin = UserFactory(username="grace", is_staff=True, is_superuser=True)
     admin.set_password(PASSWORD)
     admin.save()
-    job = BulkJob.objects.create(
-        kind=BulkJob.Kind.SEND_REMINDERS, status=BulkJob.Status.RUNNING, created_by=admin, total=3
-    )
+    job = BulkJobFactory(created_by=admin)
     asked = []
 
     def broken(*, job, items_since):

@@ -83,3 +83,67 @@ class EventCrewFactory(factory.django.DjangoModelFactory):
     event = factory.SubFactory(EventFactory)
     user = factory.SubFactory(UserFactory)
     role = factory.SubFactory(CrewRoleFactory)
+
+
+class PayRunFactory(factory.django.DjangoModelFactory):
+    """A draft pay run of today (no lines: `tests.support.pay.approved_run` builds a real one)."""
+
+    class Meta:
+        model = "attendance.PayRun"
+
+    period_start = factory.LazyFunction(timezone.localdate)
+    period_end = factory.SelfAttribute("period_start")
+
+
+class SmsMessageFactory(factory.django.DjangoModelFactory):
+    """A text in the outbox, queued, to a member."""
+
+    class Meta:
+        model = "attendance.SmsMessage"
+
+    user = factory.SubFactory(UserFactory)
+    phone_number = factory.LazyAttribute(
+        lambda sms: sms.user.profile.phone_number or "254712345678"
+    )
+    notification_type = "crew_reply"
+    message = "Sound Fusion: no invitation is waiting for your answer."
+
+
+class BulkJobFactory(factory.django.DjangoModelFactory):
+    """A background job someone started, still running."""
+
+    class Meta:
+        model = "attendance.BulkJob"
+
+    kind = "send_reminders"
+    status = "running"
+    created_by = factory.SubFactory(UserFactory, is_staff=True)
+    total = 3
+
+
+class _InboxRowFactory(factory.django.DjangoModelFactory):
+    raw_body = '{"stored": "raw"}'
+    status = "received"
+
+
+class MpesaCallbackFactory(_InboxRowFactory):
+    class Meta:
+        model = "attendance.MpesaCallback"
+
+    checkout_request_id = factory.Sequence(lambda n: f"ws_CO_CB{n:08d}")
+
+
+class PayoutResultFactory(_InboxRowFactory):
+    class Meta:
+        model = "attendance.PayoutResult"
+
+    kind = "result"
+    originator_conversation_id = factory.Sequence(lambda n: f"sf-payout-{n}")
+
+
+class SmsCallbackFactory(_InboxRowFactory):
+    class Meta:
+        model = "attendance.SmsCallback"
+
+    kind = "report"
+    provider_id = factory.Sequence(lambda n: f"ATXid_{n}")

@@ -58,3 +58,58 @@ def test_payments_that_ended_before_m_pesa_could_say_keep_their_meaning_under_th
 
     now = dict(MpesaPayment.objects.values_list("pk", "result_code"))
     assert {key: now[pk] for key, pk in ids.items()} == rows
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sms_rows_that_were_failing_are_quarantined_not_unmatched_after_the_one_inbox():
+    """Before the one inbox, an SMS callback whose processing failed five times was labelled
+    "unmatched" (an operator filtering for unmatched saw failures); STK callbacks still due
+    another look were "unmatched" too. The migration gives each its true status."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("attendance", "0025_seams_and_screens")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    SmsCallback = old.get_model("attendance", "SmsCallback")
+    MpesaCallback = old.get_model("attendance", "MpesaCallback")
+    rows = {
+        "failing": SmsCallback.objects.create(
+            kind="report", raw_body="x", status="unmatched", attempts=5, detail="KeyError: 'id'"
+        ),
+        "no such message": SmsCallback.objects.create(
+            kind="report",
+            raw_body="x",
+            status="unmatched",
+            attempts=5,
+            detail="Names no message of ours: kept.",
+        ),
+        "stranger": SmsCallback.objects.create(
+            kind="incoming",
+            raw_body="x",
+            status="unmatched",
+            attempts=1,
+            detail="From a number that is no member's: kept for staff.",
+        ),
+    }
+    stk = {
+        "first look": MpesaCallback.objects.create(raw_body="x", status="unmatched", attempts=1),
+        "every look": MpesaCallback.objects.create(raw_body="x", status="unmatched", attempts=3),
+    }
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from attendance.models import MpesaCallback as Callback
+    from attendance.models import SmsCallback as Sms
+
+    assert {k: Sms.objects.get(pk=r.pk).status for k, r in rows.items()} == {
+        "failing": "quarantined",
+        "no such message": "unmatched",
+        "stranger": "unmatched",
+    }
+    assert {k: Callback.objects.get(pk=r.pk).status for k, r in stk.items()} == {
+        "first look": "waiting",
+        "every look": "unmatched",
+    }

@@ -56,14 +56,14 @@ class StkCallbacks(Inbox):
         outcome, payment = payment_apply_result(result=result, via="callback")
         row.payment = payment
         row.detail = f"ResultCode {result.result_code}: {result.result_description}"
-        if outcome == "unmatched" and result.succeeded and row.attempts == 2:
+        if outcome is Outcome.UNMATCHED and result.succeeded and row.attempts == 2:
             # Money arrived that no request of ours explains. Not on the first look, which
             # can race the push's answer being saved; the second, 30 s on, cannot.
             alert_staff(
                 notification_type=EmailNotification.Type.PAYMENT_UNMATCHED,
                 context={"callback": row, "result": result},
             )
-        return Outcome.NOT_YET if outcome == "unmatched" else Outcome(outcome)
+        return Outcome.NOT_YET if outcome is Outcome.UNMATCHED else outcome
 
     def after(self, row: MpesaCallback) -> None:
         if row.status in (CB.WAITING, CB.UNMATCHED):

@@ -25,6 +25,7 @@ from attendance.models import EmailNotification, LedgerEntry, MpesaPayment
 from attendance.mpesa.callbacks import StkResult, clean_text
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
+from attendance.services.core.inbox import Outcome
 from attendance.services.ledger import LedgerError, ledger_post
 from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.email import notification_create
@@ -37,10 +38,10 @@ logger = logging.getLogger(__name__)
 Status = MpesaPayment.Status
 
 
-def payment_apply_result(*, result: StkResult, via: str) -> tuple[str, MpesaPayment | None]:
+def payment_apply_result(*, result: StkResult, via: str) -> tuple[Outcome, MpesaPayment | None]:
     """Apply a callback's or a query's outcome to its payment, once.
 
-    Returns ("processed" | "duplicate" | "unmatched", payment).
+    Returns (PROCESSED, DUPLICATE or UNMATCHED, the payment if one matched).
     """
     with transaction.atomic():
         # The row lock serialises concurrent callbacks and queries for one payment.
@@ -52,7 +53,7 @@ def payment_apply_result(*, result: StkResult, via: str) -> tuple[str, MpesaPaym
         if payment is None:
             payment = _unanswered_push_for(result)
             if payment is None:
-                return "unmatched", None
+                return Outcome.UNMATCHED, None
             payment.checkout_request_id = result.checkout_request_id
             payment.merchant_request_id = result.merchant_request_id
             doubt = (
@@ -111,11 +112,11 @@ def _record_paid(payment: MpesaPayment, result: StkResult) -> None:
     payment.paid_phone_number = result.phone
 
 
-def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str = "") -> str:
+def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str = "") -> Outcome:
     """`doubt`: a reason staff must look before the ledger is credited."""
     if payment.status == Status.COMPLETED:
         _fill_in_after_query(payment, result)
-        return "duplicate"
+        return Outcome.DUPLICATE
     payment.status = Status.COMPLETED
     payment.completed_at = payment.settled_at = timezone.now()
     payment.settled_via = via
@@ -134,7 +135,7 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
             payment=payment,
         )
         logger.error("M-Pesa payment %s needs review: %s", payment.pk, payment.review_reason)
-        return "processed"
+        return Outcome.PROCESSED
     payment.ledger_entry = ledger_post(
         user=payment.user,
         kind=LedgerEntry.Kind.PAYMENT,
@@ -145,7 +146,7 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
     )
     payment.save()
     _confirm_to_payer(payment)
-    return "processed"
+    return Outcome.PROCESSED
 
 
 def _fill_in_after_query(payment: MpesaPayment, result: StkResult) -> None:
@@ -181,16 +182,16 @@ def _mismatches(payment: MpesaPayment, result: StkResult) -> list[str]:
     return problems
 
 
-def _fail(payment: MpesaPayment, result: StkResult, via: str) -> str:
+def _fail(payment: MpesaPayment, result: StkResult, via: str) -> Outcome:
     if payment.is_final:
-        return "duplicate"  # never downgrade; the first final answer stands
+        return Outcome.DUPLICATE  # never downgrade; the first final answer stands
     payment.status = Status.CANCELLED if result.result_code == "1032" else Status.FAILED
     payment.result_code = result.result_code
     payment.result_description = failure_description(result.result_description, result.result_code)
     payment.settled_at = timezone.now()
     payment.settled_via = via
     payment.save()
-    return "processed"
+    return Outcome.PROCESSED
 
 
 def _confirm_to_payer(payment: MpesaPayment) -> None:

@@ -28,14 +28,6 @@ from .settlement import payout_mark_failed, payout_mark_paid, payout_mark_unknow
 logger = logging.getLogger(__name__)
 R = PayoutResult.Status
 K = PayoutResult.Kind
-# settlement.py's words for what it did, in the inbox's vocabulary.
-_OUTCOMES = {
-    "processed": Outcome.PROCESSED,
-    "duplicate": Outcome.DUPLICATE,
-    "conflict": Outcome.PROCESSED,  # a success after a failure: settled, and flagged there
-    "noted": Outcome.NOTED,
-    "unmatched": Outcome.UNMATCHED,
-}
 
 
 @shared_task(name="attendance.tasks.payout_result_process_task", ignore_result=True)
@@ -63,7 +55,7 @@ class PayoutResults(Inbox):
     def apply(self, row: PayoutResult) -> Outcome:
         outcome, payout = _apply(row)
         row.payout = payout
-        return _OUTCOMES[outcome]
+        return outcome
 
 
 payout_results = register(PayoutResults())
@@ -89,10 +81,10 @@ def payout_result_set_aside(*, result: PayoutResult, reason: str) -> bool:
     return payout_results.set_aside(result, reason=reason)
 
 
-def _apply(row: PayoutResult) -> tuple[str, Payout | None]:
+def _apply(row: PayoutResult) -> tuple[Outcome, Payout | None]:
     result = parse_result(json.loads(row.raw_body))
     if row.kind == K.BALANCE:
-        return "noted", None
+        return Outcome.NOTED, None
     if row.kind == K.STATUS:
         status = transaction_status(result)
         payout = Payout.objects.filter(
@@ -100,7 +92,7 @@ def _apply(row: PayoutResult) -> tuple[str, Payout | None]:
         ).first()
         if payout is None:
             row.detail = "A status answer that names no payout of ours (or failed): kept."
-            return "unmatched", None
+            return Outcome.UNMATCHED, None
         if status.paid:
             return payout_mark_paid(
                 payout=payout,
@@ -116,17 +108,17 @@ def _apply(row: PayoutResult) -> tuple[str, Payout | None]:
                 how="by Transaction Status",
             ), payout
         row.detail = f"Still open at M-Pesa ({status.state or result.description}); ask later."
-        return "noted", payout
+        return Outcome.NOTED, payout
     payout = Payout.objects.filter(
         originator_conversation_id=result.originator_conversation_id
     ).first()
     if payout is None:
         row.detail = "Names no payout of ours: kept for review."
-        return "unmatched", None
+        return Outcome.UNMATCHED, None
     if row.kind == K.TIMEOUT:
         # The queue gave up or something timed out: the outcome is unknown, never "failed".
         payout_mark_unknown(payout=payout, reason=f"Queue timeout: {result.description}")
-        return "noted", payout
+        return Outcome.NOTED, payout
     if result.succeeded:
         paid = b2c_payout(result)
         return payout_mark_paid(

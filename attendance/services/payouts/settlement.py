@@ -27,6 +27,7 @@ from attendance.models import (
     member_name,
 )
 from attendance.phones import mask_phone
+from attendance.services.core.inbox import Outcome
 from attendance.services.core.urls import absolute_url
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging.channels import member_message
@@ -51,16 +52,17 @@ def payout_mark_paid(
     paid_at: datetime | None = None,
     utility_balance: Decimal | None = None,
     how: str,
-) -> str:
-    """Daraja says the payout paid. Returns "processed", "duplicate" or "conflict"."""
+) -> Outcome:
+    """Daraja says the payout paid: PROCESSED, DUPLICATE (we knew), or PROCESSED for a report
+    that contradicts what we recorded, which is flagged for a person and changes nothing."""
     with transaction.atomic():
         payout = _locked(payout)
         if payout.status == S.COMPLETED:
-            return "duplicate"
+            return Outcome.DUPLICATE
         if payout.status == S.FAILED:
             # We recorded it as not paid (and perhaps paid again): a person must look.
             _flag(payout, f"Reported paid ({receipt}) after it was recorded as not paid.")
-            return "conflict"
+            return Outcome.PROCESSED  # settled as far as it can be: flagged above
         if amount is not None and amount != payout.amount:
             _flag(payout, f"Paid KES {amount}, we asked for KES {payout.amount}.")
         if mismatch := receiver_mismatch(payout, receiver):
@@ -93,7 +95,7 @@ def payout_mark_paid(
             },
         )
     logger.info("Payout %s paid, receipt %s", payout.originator_conversation_id, receipt)
-    return "processed"
+    return Outcome.PROCESSED
 
 
 def receiver_mismatch(payout: Payout, receiver: str) -> str:
@@ -115,15 +117,16 @@ def receiver_mismatch(payout: Payout, receiver: str) -> str:
     return f"The number is registered to {name.strip()[:60]}, not {member_name(payout.user)}."
 
 
-def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str) -> str:
-    """Daraja proves the payout did not pay. Returns "processed", "duplicate" or "conflict"."""
+def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str) -> Outcome:
+    """Daraja proves the payout did not pay: PROCESSED, DUPLICATE, or PROCESSED and flagged
+    when it contradicts what we recorded (as payout_mark_paid)."""
     with transaction.atomic():
         payout = _locked(payout)
         if payout.status == S.FAILED:
-            return "duplicate"
+            return Outcome.DUPLICATE
         if payout.status == S.COMPLETED:
             _flag(payout, f"Reported not paid ({code}) after it was recorded as paid.")
-            return "conflict"
+            return Outcome.PROCESSED  # settled as far as it can be: flagged above
         payout.status = S.FAILED
         payout.result_code = str(code)[:20]
         payout.result_description = f"{description} ({how})"[:255]
@@ -143,7 +146,7 @@ def payout_mark_failed(*, payout: Payout, code: str, description: str, how: str)
                 "pay_url": absolute_url("attendance:my_pay"),
             },
         )
-    return "processed"
+    return Outcome.PROCESSED
 
 
 def payout_failure_text(payout: Payout) -> str:

@@ -78,9 +78,11 @@ def test_a_success_reported_after_a_failure_is_flagged_and_the_payslip_is_never_
     assert len(payouts_due(run)) == 1  # proven unpaid: due again
     from attendance.services.payouts import payout_mark_paid
 
-    assert payout_mark_paid(payout=payout, receipt="SGX1234567", amount=None, how="late") == (
-        "conflict"
-    )
+    # Settled as far as it can be (it stays failed): flagged for a person, never due again.
+    payout_mark_paid(payout=payout, receipt="SGX1234567", amount=None, how="late")
+    payout.refresh_from_db()
+    assert payout.status == "failed" and payout.needs_review
+    assert "after it was recorded as not paid" in payout.review_reason
     assert payouts_due(run) == []
     with pytest.raises(PayoutError, match="flagged"):
         payout_retry(payout=payout, by=finance)

@@ -45,6 +45,7 @@ from .queueing import queue_after_commit
 logger = logging.getLogger(__name__)
 S = InboxStatus
 DETAIL_MAX = 2000
+BOOKKEEPING = ["status", "detail", "attempts", "processed_at"]
 
 
 class Outcome(StrEnum):
@@ -122,6 +123,9 @@ class Inbox:
     # The task that processes one row (queued after commit, and again after a failure with
     # backoff); None for an inbox whose rows are taken by a batch task and the sweeper.
     task: ClassVar[Task | None] = None
+    # The row's links that `apply` may set (the payment, the payout, the message ...): saved
+    # with the outcome. Only these and the bookkeeping are written, never the body again.
+    links: ClassVar[tuple[str, ...]] = ()
     # A RECEIVED row is the sweeper's after this long (its task had its chance first).
     sweep_grace: ClassVar[timedelta] = timedelta(seconds=5)
     # After the Nth look found nothing (NOT_YET), wait this long before the next one; a
@@ -219,7 +223,7 @@ class Inbox:
                     outcome = self.apply(row)
                     row.status = self._status_for(outcome, row.attempts)
                     row.detail = clip(row.detail)
-                    row.save()
+                    row.save(update_fields=[*BOOKKEEPING, *self.links])
             except Exception as error:
                 logger.exception("%s %s could not be processed", self.label, row_id)
                 # The savepoint undid the adapter's writes, not its changes to the row in
@@ -228,7 +232,7 @@ class Inbox:
                 row.attempts, row.processed_at = attempts, timezone.now()
                 row.status = S.QUARANTINED if attempts >= self.max_attempts else S.ERROR
                 row.detail = clip(f"{type(error).__name__}: {error}")
-                row.save(update_fields=["attempts", "processed_at", "status", "detail"])
+                row.save(update_fields=BOOKKEEPING)
             self.after(row)
             if row.status in (S.ERROR, S.WAITING) and self.task is not None:
                 wait = self._wait(row)

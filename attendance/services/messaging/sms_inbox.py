@@ -52,6 +52,7 @@ class SmsCallbacks(Inbox):
     max_bytes_setting = "SMS_CALLBACK_MAX_BYTES"
     max_attempts_setting = "SMS_CALLBACK_MAX_ATTEMPTS"
     task = sms_callback_process_task
+    links = ("message", "user", "crew_assignment")
     # A report that overtook our saving of AT's answer: 2, 4, 8 and 16 s later.
     look_again_after = {n: timedelta(seconds=2**n) for n in range(1, 5)}
 

@@ -39,6 +39,7 @@ class StkCallbacks(Inbox):
     label = "M-Pesa callback"
     max_bytes_setting = "MPESA_CALLBACK_MAX_BYTES"
     max_attempts_setting = "MPESA_CALLBACK_MAX_ATTEMPTS"
+    links = ("payment",)
     sweep_grace = timedelta(seconds=30)
     # A callback that matches no payment may have overtaken the push's answer being saved
     # (a push that timed out on our side is only failed after MPESA_READ_TIMEOUT): a second

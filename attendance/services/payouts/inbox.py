@@ -41,6 +41,7 @@ class PayoutResults(Inbox):
     max_bytes_setting = "PAYOUT_MAX_BYTES"
     max_attempts_setting = "PAYOUT_RESULT_MAX_ATTEMPTS"
     task = payout_result_process_task
+    links = ("payout",)
 
     def identify(self, row: PayoutResult, body: bytes) -> None:
         try:

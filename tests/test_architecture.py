@@ -25,6 +25,7 @@ BASE = (
     "attendance.phones",
     "attendance.ics",
     "attendance.wording",
+    "attendance.simulators",
 )
 SERVICES = ("attendance.services",)
 # The service packages, lowest first. `ledger` and `attendance` are single modules at the

@@ -41,9 +41,11 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
+
+from attendance.simulators import SimulatorServer
 
 from . import simulator_b2c
 from .client import daraja_password
@@ -455,7 +457,7 @@ class DarajaSimulator:
             callback_delay=callback_delay,
         )
         handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = SimulatorServer((host, port), handler)
         self.server.daemon_threads = True
         self.thread: threading.Thread | None = None
 

@@ -31,10 +31,11 @@ import threading
 import time
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from attendance.phones import mask_phone
+from attendance.simulators import SimulatorServer
 
 from .segments import sms_segments
 
@@ -273,7 +274,7 @@ class AfricasTalkingSimulator:
     ):
         self.state = AtSimulatorState(username=username, api_key=api_key, report_delay=report_delay)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = SimulatorServer((host, port), handler)
         self.server.daemon_threads = True
 
     @property

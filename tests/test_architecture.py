@@ -26,6 +26,7 @@ BASE = (
     "attendance.ics",
     "attendance.wording",
     "attendance.simulators",
+    "attendance.account_codes",
 )
 SERVICES = ("attendance.services",)
 # The service packages, lowest first. `ledger` and `attendance` are single modules at the

@@ -141,9 +141,12 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
     list_filter = ("department", BalanceFilter, "message_channel", SmsBlockedFilter)
     search_fields = ("user__username",)
     search_phone = "phone_number"
+    search_account_code = "account_code"
+    search_help_text = "A phone number, an account code (SF...), an email address or a name."
     list_select_related = ("user",)
     readonly_fields = (
         "user",
+        "account_code",
         "balance",
         "created_at",
         "updated_at",
@@ -163,6 +166,7 @@ class ProfileAdmin(IndexedSearchMixin, admin.ModelAdmin):
         "message_channel",
         "sms_blocked_at",
         "sms_blocked_reason",
+        "account_code",
         "balance",
         "created_at",
         "updated_at",

@@ -26,6 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from attendance.account_codes import account_code_normalise
 from attendance.models import Event
 from attendance.phones import normalise_phone
 
@@ -67,6 +68,7 @@ class IndexedSearchMixin:
     search_checkout: str | None = None
     search_member: str | None = "user"
     search_event: str | None = None  # an event foreign key: its name is searched too
+    search_account_code: str | None = None  # a member's Paybill account code, as typed
     search_help_text = SEARCH_HELP
 
     def search_condition(self, term: str) -> Q:
@@ -79,6 +81,9 @@ class IndexedSearchMixin:
             return Q(**{self.search_receipt: term.upper()})
         if self.search_checkout and CHECKOUT.match(term):
             return Q(**{self.search_checkout: term})
+        code = account_code_normalise(term) if self.search_account_code else None
+        if code:
+            return Q(**{self.search_account_code: code})
         condition = Q(pk__in=[])
         if self.search_member:
             if EMAIL.match(term):

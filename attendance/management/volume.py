@@ -21,6 +21,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.utils import timezone
 
+from attendance.account_codes import account_code_for
 from attendance.models import (
     Attendance,
     CrewRole,
@@ -84,6 +85,11 @@ def bulk_crew(count: int, prefix: str = "crew") -> list:
         ],
         batch_size=BATCH,
     )
+    # bulk_create skips Profile.save(), which gives each member their account code.
+    coded = list(Profile.objects.filter(user__in=users, account_code__isnull=True).only("pk"))
+    for profile in coded:
+        profile.account_code = account_code_for(profile.pk)
+    Profile.objects.bulk_update(coded, ["account_code"], batch_size=BATCH)
     return users
 
 

@@ -7,6 +7,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
+from attendance.account_codes import account_code_for
 from attendance.phones import format_phone
 
 from .fields import KenyanPhoneField
@@ -72,6 +73,11 @@ class Profile(models.Model):
     balance = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0.00"), editable=False
     )
+    # What the member types as the account number when paying our Paybill from the SIM menu
+    # (attendance.account_codes): from the profile's id, set once it has one, never changed.
+    account_code = models.CharField(
+        max_length=12, unique=True, null=True, blank=True, editable=False
+    )
     # When the member last changed their number (after proving it with a code): payouts to a
     # number this new wait for a second Finance approval (PAYOUT_NEW_NUMBER_HOLD_DAYS).
     phone_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -105,6 +111,9 @@ class Profile(models.Model):
                 if not f.primary_key and f.name != "balance"
             ]
         super().save(*args, **kwargs)
+        if self.account_code is None:
+            self.account_code = account_code_for(self.pk)
+            Profile.objects.filter(pk=self.pk).update(account_code=self.account_code)
 
     @property
     def display_name(self) -> str:

@@ -38,20 +38,17 @@ import random
 import string
 import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
-from zoneinfo import ZoneInfo
 
 from attendance.simulators import SimulatorServer
 
 from . import simulator_b2c
 from .client import daraja_password
+from .simulator_stk import NAIROBI, Push, invalid_push_field, send_callback
 
 logger = logging.getLogger(__name__)
-NAIROBI = ZoneInfo("Africa/Nairobi")
 
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
 OUTCOMES = {
@@ -64,22 +61,6 @@ OUTCOMES = {
     "0009": ("underpaid", 0, "The service request is processed successfully."),
 }
 SUCCESS = ("success", 0, "The service request is processed successfully.")
-
-
-@dataclass
-class Push:
-    checkout_request_id: str
-    merchant_request_id: str
-    phone: str
-    amount: int
-    callback_url: str
-    outcome: tuple
-    answer_at: float
-    receipt: str = field(
-        default_factory=lambda: "".join(
-            random.choices(string.ascii_uppercase + string.digits, k=10)
-        )
-    )
 
 
 class SimulatorState:
@@ -143,31 +124,6 @@ class SimulatorState:
         with self.lock:
             push = self.pushes.get(checkout_request_id)
         return push is not None and time.monotonic() >= push.answer_at
-
-
-def _invalid_push_field(data: dict) -> str:
-    """The first field Daraja would call invalid in an STK push body, or ""."""
-    amount = data.get("Amount")
-    if isinstance(amount, str) and amount.isdigit():
-        amount = int(amount)
-    if not isinstance(amount, int) or isinstance(amount, bool) or not 1 <= amount <= 250000:
-        return "Amount"
-    if data.get("TransactionType") not in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"):
-        return "TransactionType"
-    for name in ("PartyA", "PhoneNumber"):
-        value = str(data.get(name, ""))
-        if not (len(value) == 12 and value.isdigit() and value[:4] in ("2547", "2541")):
-            return name
-    if not str(data.get("PartyB", "")).isdigit():
-        return "PartyB"
-    callback_url = str(data.get("CallBackURL", ""))
-    if not callback_url.startswith(("http://", "https://")) or " " in callback_url:
-        return "CallBackURL"
-    if not 1 <= len(str(data.get("AccountReference", ""))) <= 12:
-        return "AccountReference"
-    if not 1 <= len(str(data.get("TransactionDesc", ""))) <= 13:
-        return "TransactionDesc"
-    return ""
 
 
 STK_ROUTES = ("/mpesa/stkpush/v1/processrequest", "/mpesa/stkpushquery/v1/query")
@@ -298,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
             return _error(self, 500, "500.001.1001", "Wrong credentials")
         if problem:
             return _error(self, 400, "400.002.02", problem)
-        invalid = _invalid_push_field(data)
+        invalid = invalid_push_field(data)
         if invalid:
             return _error(self, 400, "400.002.02", f"Bad Request - Invalid {invalid}")
         amount, phone = int(data["Amount"]), str(data["PhoneNumber"])
@@ -384,55 +340,9 @@ class Handler(BaseHTTPRequestHandler):
         if name in ("unreachable", "lost_callback"):
             return
         times = 2 if name == "double_callback" else 1
-        timer = threading.Timer(
-            self.state.callback_delay, _send_callback, (self.state, push, times)
-        )
+        timer = threading.Timer(self.state.callback_delay, send_callback, (self.state, push, times))
         timer.daemon = True
         timer.start()
-
-
-def callback_body(push: Push) -> dict:
-    name, code, description = push.outcome
-    callback = {
-        "MerchantRequestID": push.merchant_request_id,
-        "CheckoutRequestID": push.checkout_request_id,
-        "ResultCode": code,
-        "ResultDesc": description,
-    }
-    if code == 0:
-        amount = push.amount - 1 if name == "underpaid" else push.amount
-        callback["CallbackMetadata"] = {
-            "Item": [
-                {"Name": "Amount", "Value": float(amount)},
-                {"Name": "MpesaReceiptNumber", "Value": push.receipt},
-                {"Name": "Balance"},
-                {
-                    "Name": "TransactionDate",
-                    "Value": int(datetime.now(tz=NAIROBI).strftime("%Y%m%d%H%M%S")),
-                },
-                {"Name": "PhoneNumber", "Value": int(push.phone)},
-            ]
-        }
-    return {"Body": {"stkCallback": callback}}
-
-
-def _send_callback(state: SimulatorState, push: Push, times: int) -> None:
-    body = json.dumps(callback_body(push)).encode()
-    for _ in range(times):
-        # The URL came from our own push request and was checked to be http(s) there.
-        request = urllib.request.Request(  # noqa: S310
-            push.callback_url,
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                response.read()
-        except Exception as error:
-            # Safaricom does not retry undelivered callbacks; neither do we.
-            logger.warning("simulator: callback to %s failed: %s", push.callback_url, error)
-        state.count("callbacks_sent")
 
 
 class DarajaSimulator:

@@ -38,6 +38,11 @@ from attendance.services.payments import (  # noqa: F401  (registers the callbac
     callbacks_process_received_task,
     payments_reconcile,
 )
+from attendance.services.payments.paybill_inbox import (  # noqa: F401  (registers the task)
+    paybill_notice_process_task,
+    paybill_notices_process_pending,
+)
+from attendance.services.payments.paybill_pull import paybill_pull
 from attendance.services.payouts import (  # noqa: F401  (registers the result task)
     payout_result_process_task,
     payouts_reconcile,
@@ -66,6 +71,18 @@ def callbacks_process_pending_task() -> int:
 @beat_job
 def payments_reconcile_task() -> dict:
     return payments_reconcile()
+
+
+@shared_task(ignore_result=False)
+@beat_job
+def paybill_notices_process_pending_task() -> int:
+    return paybill_notices_process_pending()
+
+
+@shared_task(ignore_result=False)
+@beat_job
+def paybill_pull_task() -> dict:
+    return paybill_pull()
 
 
 @shared_task(ignore_result=False)

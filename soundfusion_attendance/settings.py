@@ -521,6 +521,37 @@ MPESA_PROMPT_LIMIT_PER_PHONE = env.int("MPESA_PROMPT_LIMIT_PER_PHONE", default=3
 MPESA_BULK_CONCURRENCY = env.int("MPESA_BULK_CONCURRENCY", default=4)
 MPESA_BULK_PER_SECOND = env.float("MPESA_BULK_PER_SECOND", default=5.0)
 
+# --- M-Pesa Paybill payments from the SIM menu (C2B) and Pull Transactions --------------
+# The Paybill members pay from the SIM menu, with their account code as the account number.
+# Empty: not offered (no "Pay by Paybill" line) and nothing registered.
+MPESA_C2B_SHORT_CODE = env.str("MPESA_C2B_SHORT_CODE", default="")
+# v1 (MSISDN hashed) or v2 (masked): whichever C2B product the Daraja app has.
+MPESA_C2B_API_VERSION = env.str("MPESA_C2B_API_VERSION", default="v2")
+if MPESA_C2B_API_VERSION not in {"v1", "v2"}:
+    raise ImproperlyConfigured("MPESA_C2B_API_VERSION must be v1 or v2.")
+# What M-Pesa does when our validation URL does not answer in time: Completed or Cancelled.
+MPESA_C2B_RESPONSE_TYPE = env.str("MPESA_C2B_RESPONSE_TYPE", default="Completed")
+if MPESA_C2B_RESPONSE_TYPE not in {"Completed", "Cancelled"}:
+    raise ImproperlyConfigured("MPESA_C2B_RESPONSE_TYPE must be Completed or Cancelled.")
+# Public base of the confirmation and validation URLs; the token is appended. No "mpesa",
+# "safaricom", "query" (and a few more words) anywhere in it: Daraja refuses them.
+MPESA_C2B_URL = env.str("MPESA_C2B_URL", default=f"{SITE_URL}/api/paybill").rstrip("/")
+MPESA_C2B_TOKEN = (
+    env_secret("MPESA_C2B_TOKEN")
+    or hmac.new(SECRET_KEY.encode(), b"mpesa-c2b-url", hashlib.sha256).hexdigest()[:40]
+)
+# With validation enabled by Safaricom: refuse an account number that names no member
+# (C2B00012). Off: accept it and keep the payment for Finance's unattributed queue.
+MPESA_C2B_REJECT_UNKNOWN = env_bool("MPESA_C2B_REJECT_UNKNOWN", False)
+# Pull Transactions (production shortcodes only): ask for the last hours' payments to find
+# those whose confirmation never came. Needs a one-time registration (manage.py
+# paybill_register --pull) with the number in the shortcode's KYC.
+MPESA_PULL_ENABLED = env_bool("MPESA_PULL_ENABLED", False)
+MPESA_PULL_HOURS = env.int("MPESA_PULL_HOURS", default=3)
+if not 1 <= MPESA_PULL_HOURS <= 47:
+    raise ImproperlyConfigured("MPESA_PULL_HOURS must be 1 to 47 (Pull keeps 48 hours).")
+MPESA_PULL_NOMINATED_NUMBER = env.str("MPESA_PULL_NOMINATED_NUMBER", default="")
+
 # --- M-Pesa B2C payouts ------------------------------------------------------------------
 # Production B2C usually has its own Daraja app and shortcode; each defaults to the STK one.
 MPESA_B2C_SHORT_CODE = env.str("MPESA_B2C_SHORT_CODE", default="600997")

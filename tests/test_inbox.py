@@ -13,12 +13,13 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
-from attendance.models import Alert, MpesaCallback, PayoutResult, SmsCallback
+from attendance.models import Alert, MpesaCallback, PaybillNotice, PayoutResult, SmsCallback
 from attendance.models.inbox import InboxStatus as S
 from attendance.services.core.inbox import INBOXES, Outcome, inbox_for
 from tests.support.auth import log_in_staff
 from tests.support.factories import (
     MpesaCallbackFactory,
+    PaybillNoticeFactory,
     PayoutResultFactory,
     SmsCallbackFactory,
     UserFactory,
@@ -29,6 +30,7 @@ INBOX_ROWS = {
     "stk": (MpesaCallback, MpesaCallbackFactory, "MPESA_CALLBACK_MAX_ATTEMPTS"),
     "payouts": (PayoutResult, PayoutResultFactory, "PAYOUT_RESULT_MAX_ATTEMPTS"),
     "sms": (SmsCallback, SmsCallbackFactory, "SMS_CALLBACK_MAX_ATTEMPTS"),
+    "paybill": (PaybillNotice, PaybillNoticeFactory, "MPESA_CALLBACK_MAX_ATTEMPTS"),
 }
 
 
@@ -42,7 +44,7 @@ def kind(request):
 
 
 def test_every_inbox_model_is_registered_with_the_machine():
-    assert set(INBOXES) == {MpesaCallback, PayoutResult, SmsCallback}
+    assert set(INBOXES) == {MpesaCallback, PayoutResult, SmsCallback, PaybillNotice}
 
 
 @pytest.mark.django_db
@@ -105,6 +107,8 @@ def test_not_yet_waits_on_the_inbox_schedule_then_is_unmatched(kind, monkeypatch
     assert inbox.process(row.pk) == S.UNMATCHED  # done: not looked at again by itself
 
 
+# Row locks: PostgreSQL's (SQLite locks the whole database, so the skip cannot be shown).
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_row_another_worker_holds_is_skipped_not_waited_for(kind, monkeypatch):
     """The claim is a row lock that others skip, in every inbox (two of three blocked)."""
@@ -141,7 +145,13 @@ def test_one_admin_pattern_filter_read_and_process_a_quarantined_row_again(
     row = _row(factory, {"status": S.QUARANTINED, "attempts": 5, "detail": "KeyError: x"})
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(
-        *Permission.objects.filter(codename__in=[f"view_{model._meta.model_name}", "submit_payout"])
+        *Permission.objects.filter(
+            codename__in=[
+                f"view_{model._meta.model_name}",
+                "submit_payout",
+                "assign_paybillpayment",
+            ]
+        )
     )
     log_in_staff(client, staff)
     url = f"/admin/attendance/{model._meta.model_name}/"

@@ -35,7 +35,8 @@ def test_a_member_pays_their_own_balance_with_their_profile_phone(daraja, crew_c
     assert payment.status == Status.PENDING
     assert payment.user == crew and payment.requested_by == crew
     assert payment.phone_number == crew.profile.phone_number
-    assert payment.account_reference == "SF Balance pa"[:12]
+    # The prompt names the member's account, as a Paybill payment does.
+    assert payment.account_reference == crew.profile.account_code
     assert len(payment.transaction_desc) <= 13
 
 

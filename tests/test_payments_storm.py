@@ -3,15 +3,15 @@
 import random
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import partial
 
 import pytest
-import requests
 from django.conf import settings
 
 from attendance.models import LedgerEntry, MpesaCallback, MpesaPayment, Profile
 from attendance.services.ledger import ledger_balance_from_entries
 from tests.support.factories import PaymentFactory, UserFactory
-from tests.support.mpesa_wire import failure_callback, success_callback
+from tests.support.mpesa_wire import failure_callback, post_body, success_callback
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -36,14 +36,8 @@ def test_duplicate_storm_credits_each_payment_exactly_once(live_server):
     random.Random(7).shuffle(bodies)
     url = f"{live_server.url}/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
 
-    def send(body):
-        with requests.Session() as session:
-            return session.post(
-                url, data=body, headers={"Content-Type": "application/json"}, timeout=30
-            ).status_code
-
     with ThreadPoolExecutor(max_workers=16) as pool:
-        statuses = list(pool.map(send, bodies))
+        statuses = list(pool.map(partial(post_body, url), bodies))
 
     assert len(statuses) == 1000
     assert not [s for s in statuses if s >= 500]

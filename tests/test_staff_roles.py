@@ -49,6 +49,7 @@ def test_migrate_creates_the_two_roles_with_their_permissions(db):
     assert not {"delete_event", "delete_attendance"} & managers  # hours history stays
     assert not {p for p in managers if p.endswith(("mpesapayment", "ledgerentry"))}
     assert {"request_mpesapayment", "review_mpesapayment", "add_ledgerentry"} <= finance
+    assert {"view_paybillpayment", "assign_paybillpayment", "view_paybillnotice"} <= finance
     assert "change_event" not in finance
 
 

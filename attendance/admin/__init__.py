@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     operations,
     pay,
     pay_runs,
+    paybill,
     payments,
     payouts,
     people,

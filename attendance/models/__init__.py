@@ -6,6 +6,7 @@ from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification, MessageType
 from .operations import Alert, BeatRun
 from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
+from .paybill import PaybillNotice, PaybillPayment
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
 from .people import (
@@ -41,6 +42,8 @@ __all__ = [
     "PayRun",
     "PayRunLine",
     "PayRunMember",
+    "PaybillNotice",
+    "PaybillPayment",
     "Payout",
     "PayoutResult",
     "PhoneVerification",

@@ -188,6 +188,10 @@ class LedgerEntry(models.Model):
     )
     source_id = models.PositiveBigIntegerField(null=True, blank=True)
     source = GenericForeignKey("source_type", "source_id")
+    # The M-Pesa receipt of money credited as a payment. One receipt is credited once,
+    # whichever way it reached us (a prompt's callback, a Paybill confirmation, Pull
+    # Transactions, staff): the database refuses a second credit.
+    receipt = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -205,6 +209,11 @@ class LedgerEntry(models.Model):
                 name="ledger_one_entry_per_source_kind",
             ),
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_not_zero"),
+            models.UniqueConstraint(
+                fields=["receipt"],
+                condition=Q(kind="payment") & ~Q(receipt=""),
+                name="ledger_receipt_credited_once",
+            ),
         ]
 
     def __str__(self):

@@ -6,6 +6,7 @@ from django.core.cache import cache
 from .b2c import B2CClient, Initiator
 from .client import HOSTS, DarajaClient, DarajaConfig
 from .credentials import security_credential
+from .paybill import PaybillClient
 
 
 def daraja_config() -> DarajaConfig:
@@ -29,6 +30,13 @@ _clients: dict[tuple[type, DarajaConfig], DarajaClient] = {}
 def daraja_client() -> DarajaClient:
     """The client for the current settings, one per process (it keeps a connection pool)."""
     return _client(DarajaClient, daraja_config())
+
+
+def paybill_client() -> PaybillClient:
+    """C2B registration and Pull Transactions, on the STK app's credentials."""
+    client = _client(PaybillClient, daraja_config())
+    assert isinstance(client, PaybillClient)
+    return client
 
 
 def _client(kind: type[DarajaClient], config: DarajaConfig) -> DarajaClient:

@@ -20,7 +20,8 @@ short delay. What happens is chosen by the last four digits of the phone number:
 | anything else | success (e.g. the sandbox test number 254708374149) |
 
 B2C payouts, Transaction Status and Account Balance: `simulator_b2c.py` (its outcomes by
-phone ending are listed there).
+phone ending are listed there). Paybill payments from the SIM menu (C2B) and Pull
+Transactions: `simulator_c2b.py` (outcomes by amount, and a SIM menu at /simulator/paybill).
 
 `GET /simulator/stats` returns request counters (for tests and benchmarks), with the pushes
 per phone number; `POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
@@ -44,7 +45,7 @@ from urllib.parse import parse_qs, urlparse
 
 from attendance.simulators import SimulatorServer
 
-from . import simulator_b2c
+from . import simulator_b2c, simulator_c2b
 from .client import daraja_password
 from .simulator_stk import NAIROBI, Push, invalid_push_field, send_callback
 
@@ -72,6 +73,7 @@ class SimulatorState:
         short_code,
         pass_key,
         callback_delay,
+        paybill_short_code="600984",
         initiator_name="sim-initiator",
         initiator_password="Sim#Initiator1",  # noqa: S107  (the simulator's own fake one)
     ):
@@ -80,6 +82,7 @@ class SimulatorState:
             initiator_password=initiator_password,
             callback_delay=callback_delay,
         )
+        self.paybill = simulator_c2b.PaybillSimulation(short_code=paybill_short_code)
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.short_code = short_code
@@ -132,6 +135,18 @@ B2C_ROUTES = {
     "/mpesa/transactionstatus/v1/query": simulator_b2c.status_query,
     "/mpesa/accountbalance/v1/query": simulator_b2c.balance_query,
 }
+PAYBILL_ROUTES = {
+    "/mpesa/c2b/v1/registerurl": lambda h, sim, data: simulator_c2b.register_url(
+        h, sim, data, "v1"
+    ),
+    "/mpesa/c2b/v2/registerurl": lambda h, sim, data: simulator_c2b.register_url(
+        h, sim, data, "v2"
+    ),
+    "/mpesa/c2b/v1/simulate": simulator_c2b.simulate,
+    "/mpesa/c2b/v2/simulate": simulator_c2b.simulate,
+    "/pulltransactions/v1/register": simulator_c2b.pull_register,
+    "/pulltransactions/v1/query": simulator_c2b.pull_query,
+}
 
 
 def _error(handler, status, code, message):
@@ -153,6 +168,13 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _html(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -185,7 +207,16 @@ class Handler(BaseHTTPRequestHandler):
                     **self.state.stats,
                     "prompts_per_phone": dict(self.state.prompts_per_phone),
                 }
-            return self._json(200, {**stats, "payouts": self.state.b2c.snapshot()})
+            return self._json(
+                200,
+                {
+                    **stats,
+                    "payouts": self.state.b2c.snapshot(),
+                    "paybill": self.state.paybill.snapshot(),
+                },
+            )
+        if url.path == "/simulator/paybill":
+            return self._html(simulator_c2b.sim_menu_page(self.state.paybill, {}))
         return _error(self, 404, "404.001.01", "Resource not found")
 
     def do_POST(self):
@@ -197,9 +228,12 @@ class Handler(BaseHTTPRequestHandler):
                     self.state.stats[key] = 0
                 self.state.prompts_per_phone.clear()
             self.state.b2c.reset()
+            self.state.paybill.reset()
             return self._json(200, {"ok": True})
         body = self._body()
-        if path not in STK_ROUTES and path not in B2C_ROUTES:
+        if path == "/simulator/paybill":  # the SIM menu's form
+            return self._html(simulator_c2b.sim_menu_pay(self.state.paybill, body))
+        if path not in STK_ROUTES and path not in B2C_ROUTES and path not in PAYBILL_ROUTES:
             return _error(self, 404, "404.001.01", "Resource not found")
         if not self._bearer_ok():
             return _error(self, 404, "404.001.03", "Invalid Access Token")
@@ -214,6 +248,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._push(data)
         if path == "/mpesa/stkpushquery/v1/query":
             return self._query(data)
+        if path in PAYBILL_ROUTES:
+            return PAYBILL_ROUTES[path](self, self.state.paybill, data)
         return B2C_ROUTES[path](self, self.state.b2c, data)
 
     def _oauth(self, query):
@@ -293,6 +329,14 @@ class Handler(BaseHTTPRequestHandler):
             self.state.pushes[push.checkout_request_id] = push
             self.state.prompts_per_phone[phone] = self.state.prompts_per_phone.get(phone, 0) + 1
         self._schedule_callback(push)
+        if push.outcome[1] == 0:  # paid: Pull Transactions lists it once the customer paid
+            self.state.paybill.record_stk(
+                receipt=push.receipt,
+                phone=phone,
+                amount=amount - 1 if push.outcome[0] == "underpaid" else amount,
+                account=str(data["AccountReference"]),
+                paid_after=self.state.callback_delay,
+            )
         if suffix == "5041":
             time.sleep(60)  # the caller gave up long ago; the customer pays anyway
         message = "Success. Request accepted for processing"
@@ -365,6 +409,8 @@ class DarajaSimulator:
             short_code=short_code,
             pass_key=pass_key,
             callback_delay=callback_delay,
+            # One paybill takes prompts and SIM-menu payments, as the company's does.
+            paybill_short_code=short_code,
         )
         handler = type("BoundHandler", (Handler,), {"state": self.state})
         self.server = SimulatorServer((host, port), handler)

@@ -46,6 +46,7 @@ def ledger_post(
     description: str,
     created_by: User | None = None,
     source: Model | None = None,
+    receipt: str = "",
 ) -> LedgerEntry:
     """Change a member's balance and record why, atomically.
 
@@ -53,7 +54,8 @@ def ledger_post(
     payment lowers it) and signed for adjustments. The profile row is locked first, so that
     concurrent postings serialise and `Profile.balance` always equals the sum of the member's
     entries. A `source` may produce at most one entry of each kind: a second attempt raises
-    IntegrityError from the database, which callers treat as "already posted".
+    IntegrityError from the database, which callers treat as "already posted"; so does a
+    payment whose M-Pesa `receipt` was already credited (`receipt_credited` says whether).
 
     Raises LedgerError for a zero, negative (charge/payment) or sub-cent amount.
     """
@@ -73,7 +75,16 @@ def ledger_post(
             created_by=created_by,
             source_type=ContentType.objects.get_for_model(source) if source is not None else None,
             source_id=source.pk if source is not None else None,
+            receipt=receipt,
         )
+
+
+def receipt_credited(receipt: str) -> bool:
+    """Has money with this M-Pesa receipt been credited to anyone already?"""
+    return (
+        bool(receipt)
+        and LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT, receipt=receipt).exists()
+    )
 
 
 def ledger_balance_from_entries(user: User) -> Decimal:

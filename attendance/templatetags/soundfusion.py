@@ -2,6 +2,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django import template
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 
@@ -100,3 +101,10 @@ def first_name(user: AbstractUser | None) -> str:
     if user is None:
         return ""
     return user.first_name or user.get_username()
+
+
+@register.inclusion_tag("attendance/_paybill_line.html")
+def paybill_line(profile: object) -> dict:
+    """ "Pay by Paybill <number>, account <code>": how to pay from the SIM menu, where the
+    company takes Paybill payments (MPESA_C2B_SHORT_CODE set)."""
+    return {"paybill": settings.MPESA_C2B_SHORT_CODE, "code": getattr(profile, "account_code", "")}

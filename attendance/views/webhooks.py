@@ -1,5 +1,5 @@
-"""What providers post to us: Safaricom's STK callbacks and payout results, Africa's
-Talking's delivery reports and incoming texts.
+"""What providers post to us: Safaricom's STK callbacks, Paybill (C2B) validations and
+confirmations and payout results, Africa's Talking's delivery reports and incoming texts.
 
 Each is authenticated first (the secret token in its URL; a wrong one is a 404 with nothing
 stored), then handed whole to its inbox, which stores it raw and commits it before anything
@@ -21,6 +21,10 @@ from attendance.models import SmsCallback
 from attendance.services.core.inbox import Received, read_body
 from attendance.services.messaging.sms_inbox import sms_callback_receive
 from attendance.services.payments import callback_receive
+from attendance.services.payments.paybill_inbox import (
+    paybill_confirmation_receive,
+    paybill_validate,
+)
 from attendance.services.payouts import payout_result_receive
 
 logger = logging.getLogger(__name__)
@@ -77,6 +81,34 @@ def mpesa_callback(request: HttpRequest, token: str) -> HttpResponse:
         request, "an M-Pesa callback", settings.MPESA_CALLBACK_MAX_BYTES, callback_receive
     )
     return _daraja_answer(received, "not an STK callback")
+
+
+@csrf_exempt
+def paybill(request: HttpRequest, kind: str, token: str) -> HttpResponse:
+    """Daraja's C2B validation (answered at once: accept or reject) and confirmation (stored,
+    then credited by the inbox). Not signed, as STK callbacks are not: the token decides."""
+    if kind not in ("validation", "confirmation") or not _token_ok(token, settings.MPESA_C2B_TOKEN):
+        logger.warning("Paybill notice with a wrong URL from %s", client_address(request))
+        raise Http404
+    if request.method != "POST":
+        return _post_only()
+    if kind == "validation":
+        body = read_body(request, settings.MPESA_CALLBACK_MAX_BYTES + 1)
+        try:
+            return JsonResponse(paybill_validate(body=body, remote_addr=client_address(request)))
+        except Exception:
+            # Not even stored: say yes, as ResponseType would; only a confirmation credits.
+            logger.exception("Could not store a Paybill validation")
+            return JsonResponse({"ResultCode": "0", "ResultDesc": "Accepted"})
+    received = _receive(
+        request,
+        "a Paybill confirmation",
+        settings.MPESA_CALLBACK_MAX_BYTES,
+        paybill_confirmation_receive,
+    )
+    if received is not None and received.http_status == 200:
+        return JsonResponse({"ResultCode": 0, "ResultDesc": "Success"})
+    return _daraja_answer(received, "not a Paybill confirmation")
 
 
 @csrf_exempt

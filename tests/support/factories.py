@@ -147,3 +147,11 @@ class SmsCallbackFactory(_InboxRowFactory):
 
     kind = "report"
     provider_id = factory.Sequence(lambda n: f"ATXid_{n}")
+
+
+class PaybillNoticeFactory(_InboxRowFactory):
+    class Meta:
+        model = "attendance.PaybillNotice"
+
+    kind = "confirmation"
+    receipt = factory.Sequence(lambda n: f"SKF{n:07d}")

@@ -22,6 +22,10 @@ from django.core.management.base import BaseCommand
 from attendance.management.demo_console import not_a_static_file
 from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
 from attendance.services.ops.schedules import PERIODIC_TASKS
+from attendance.services.payments.paybill_registration import (
+    paybill_register_pull,
+    paybill_register_urls,
+)
 from attendance.sms.simulator import AfricasTalkingSimulator
 
 
@@ -54,6 +58,14 @@ class Command(BaseCommand):
             settings.MPESA_B2C_INITIATOR_PASSWORD = simulator.state.b2c.initiator_password
             settings.MPESA_B2C_CERTIFICATE = simulator.state.b2c.certificate.decode()
             settings.MPESA_B2C_RESULT_URL = f"http://127.0.0.1:{port}/api/payouts"
+            # Paybill payments from the SIM menu, confirmed to this server; Pull finds the
+            # ones whose confirmation the simulator "loses" (amounts ending in 12).
+            settings.MPESA_C2B_SHORT_CODE = settings.MPESA_BUSINESS_SHORT_CODE
+            settings.MPESA_C2B_URL = f"http://127.0.0.1:{port}/api/paybill"
+            settings.MPESA_PULL_ENABLED = True
+            settings.MPESA_PULL_NOMINATED_NUMBER = "0722000000"
+            simulator.state.paybill.validation_enabled = True
+            self._register_paybill()
             self.stdout.write(f"M-Pesa simulator on {simulator.url} (outcome by phone ending:")
             self.stdout.write("  1032 cancelled, 1037 unreachable, 0001 no funds, 2001 wrong PIN,")
             self.stdout.write("  0002 double callback, 0003 lost callback, 0009 pays KES 1 short,")
@@ -61,6 +73,10 @@ class Command(BaseCommand):
             self.stdout.write("  anything else pays; payouts: 0001 no float, 2040 unregistered,")
             self.stdout.write("  0003 result lost, 0008 queue timeout, 5001 answered 500 but")
             self.stdout.write("  paid (result lost); see the M-Pesa notes)")
+            self.stdout.write(
+                f"Pay by Paybill from a SIM menu: {simulator.url}/simulator/paybill "
+                "(account number: a member's code, shown on their Balance page)"
+            )
         if not settings.AT_API_KEY:
             self._start_sms_simulator(port, sms_simulator_port)
         if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
@@ -81,6 +97,12 @@ class Command(BaseCommand):
         finally:
             if worker:
                 worker.terminate()
+
+    def _register_paybill(self):
+        """The simulator only stores the URLs: registering before this server answers is
+        fine."""
+        self.stdout.write(paybill_register_urls())
+        self.stdout.write(paybill_register_pull())
 
     def _start_sms_simulator(self, port: int, sms_port: int) -> None:
         # Crew get texts by default in the demo; the simulator "delivers" them and its log

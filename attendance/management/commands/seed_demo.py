@@ -30,10 +30,12 @@ from attendance.models import (
     EventCrew,
     EventRoleRequirement,
     LedgerEntry,
+    PaybillPayment,
     Profile,
     TimesheetLine,
     Unavailability,
 )
+from attendance.mpesa.paybill import PaybillTransaction
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
 from attendance.services.crew.assignments import CrewError, crew_assign, crew_confirm, crew_invite
@@ -48,6 +50,7 @@ from attendance.services.pay.timesheets import (
     timesheet_create,
     timesheet_dispute,
 )
+from attendance.services.payments.paybill import paybill_record
 from attendance.services.people.two_factor import two_factor_setup
 
 User = get_user_model()
@@ -250,6 +253,30 @@ class Command(BaseCommand):
             description="Replacement in-ear monitor (lost at the Sunday service)",
             by=manager,
         )
+        self._demo_paybill(wanjiku)
+
+    def _demo_paybill(self, wanjiku):
+        """Paybill payments from the SIM menu, through the same rules as a confirmation: one
+        from Wanjiku toward what she owes, and one whose payer typed a phone number instead of
+        an account code (Finance's unattributed queue)."""
+        yesterday = timezone.localtime() - timedelta(days=1)
+        for receipt, amount, account, name in (
+            ("SDM1PAYBL1", "1000.00", wanjiku.profile.account_code, "WANJIKU"),
+            ("SDM2PAYBL2", "750.00", "0712 000 999", "PETER"),
+        ):
+            paybill_record(
+                PaybillTransaction(
+                    receipt=receipt,
+                    amount=Decimal(amount),
+                    paid_at=yesterday.replace(hour=18, minute=30, second=0, microsecond=0),
+                    bill_ref=account,
+                    msisdn="2547 ***** 999",
+                    transaction_type="Pay Bill",
+                    short_code=settings.MPESA_BUSINESS_SHORT_CODE,
+                    payer_name=name,
+                ),
+                source=PaybillPayment.Source.CONFIRMATION,
+            )
 
     def _demo_scheduling(self, admin, manager, members):
         """What a manager staffs with: the roles each member does, dates some cannot work,

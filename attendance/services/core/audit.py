@@ -34,6 +34,8 @@ class AuditEvent(models.TextChoices):
     PERSONAL_DATA_EXPORTED = "personal_data_exported", "Personal data exported"
     # The offer itself goes (the member may offer again): who said no stays here.
     OFFER_DECLINED = "crew_offer_declined", "Offer to work declined"
+    PAYBILL_ASSIGNED = "paybill_assigned", "Paybill payment assigned to a member"
+    PAYBILL_NOT_OURS = "paybill_not_ours", "Paybill payment marked not ours"
 
 
 Action = LogEntry.Action

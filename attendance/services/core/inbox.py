@@ -193,7 +193,7 @@ class Inbox:
         row_id = self.store(row)
         if row.status == S.RECEIVED:
             self.queue(row_id)
-        else:
+        elif row.status == S.MALFORMED:
             logger.warning("%s %s kept unprocessed: %s", self.label, row_id, row.detail)
         return Received(row_id, http_status)
 

@@ -17,6 +17,15 @@ PERIODIC_TASKS = {
         "attendance.tasks.payments_reconcile_task",
         60,
     ),
+    "M-Pesa Paybill: process stored confirmations and Pull rows left unprocessed": (
+        "attendance.tasks.paybill_notices_process_pending_task",
+        60,
+    ),
+    # Pull keeps 48 hours; each run asks for the last MPESA_PULL_HOURS.
+    "M-Pesa Paybill: pull recent transactions, credit any whose confirmation was lost": (
+        "attendance.tasks.paybill_pull_task",
+        900,
+    ),
     "M-Pesa payouts: settle stored results, ask about payouts with no result": (
         "attendance.tasks.payouts_reconcile_task",
         60,

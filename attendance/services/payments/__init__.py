@@ -2,6 +2,8 @@
 
 - `prompts`: requesting a payment, one prompt to a phone, on record before it is sent;
 - `inbox`: every callback stored raw and committed, then processed (and its batch task);
+- `paybill`, `paybill_inbox`, `paybill_pull`, `paybill_registration`: payments made from the
+  SIM menu (C2B), credited once per receipt, and Pull Transactions;
 - `settlement`: the rules that move money, applied once under a row lock;
 - `reconciliation`: settling by Daraja's STK query what no callback reported;
 - `outcomes`: our result codes, the hints members read, PaymentError;
@@ -19,6 +21,7 @@ from .inbox import (
 )
 from .kick import callback_kick
 from .outcomes import PaymentError, payment_explanation
+from .paybill_inbox import paybill_notices  # noqa: F401  (registers the Paybill inbox)
 from .prompts import (
     payment_callback_url,
     payment_references,

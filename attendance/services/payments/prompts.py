@@ -40,11 +40,15 @@ def payment_callback_url() -> str:
     return f"{settings.MPESA_CALLBACK_URL}/{settings.MPESA_CALLBACK_TOKEN}/"
 
 
-def payment_references(purpose: str) -> tuple[str, str]:
+def payment_references(purpose: str, account_code: str | None = None) -> tuple[str, str]:
     """AccountReference (at most 12 characters, shown to the customer) and TransactionDesc
-    (at most 13), derived from the purpose."""
+    (at most 13). The reference is the payer's account code: the prompt names the same
+    account a Paybill payment would, and the same money seen again as a Paybill
+    confirmation or a Pull row is attributed to the same member."""
     words = re.sub(r"[^A-Za-z0-9 ]+", " ", purpose).split()
-    account_reference = ("SF " + " ".join(words))[:12].strip() if words else "SoundFusion"
+    account_reference = account_code or (
+        ("SF " + " ".join(words))[:12].strip() if words else "SoundFusion"
+    )
     transaction_desc = (" ".join(words) or "Sound Fusion")[:13].strip()
     return account_reference, transaction_desc
 
@@ -84,7 +88,9 @@ def payment_request_stk_push(
         replay = _replay(requested_by, idempotency_key, fingerprint)
         if replay is not None:
             return replay, True
-    account_reference, transaction_desc = payment_references(purpose)
+    account_reference, transaction_desc = payment_references(
+        purpose, getattr(getattr(payer, "profile", None), "account_code", None)
+    )
     try:
         with transaction.atomic():
             _check_prompt_limits(requested_by=requested_by, phone=phone)

@@ -18,21 +18,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from attendance.models import EmailNotification, LedgerEntry, MpesaPayment
+from attendance.models import EmailNotification, LedgerEntry, MpesaPayment, PaybillPayment
 from attendance.mpesa.callbacks import StkResult, clean_text
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.inbox import Outcome
-from attendance.services.ledger import LedgerError, ledger_post
+from attendance.services.ledger import LedgerError, ledger_post, receipt_credited
 from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.email import notification_create
 from attendance.services.payments.amounts import PROMPT_MAXIMUM
 from attendance.services.people.roles import staff_with_permission
 
 from .outcomes import MAY_STILL_BE_PAID, PaymentError, failure_description
+from .paybill import paybill_twin_of_prompt
 
 logger = logging.getLogger(__name__)
 Status = MpesaPayment.Status
@@ -136,17 +137,55 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
         )
         logger.error("M-Pesa payment %s needs review: %s", payment.pk, payment.review_reason)
         return Outcome.PROCESSED
-    payment.ledger_entry = ledger_post(
-        user=payment.user,
-        kind=LedgerEntry.Kind.PAYMENT,
-        amount=payment.amount,
-        description=f"M-Pesa payment {payment.receipt_number or payment.checkout_request_id}",
-        created_by=payment.requested_by,
-        source=payment,
-    )
+    if _credited_as_paybill(payment):
+        payment.save()
+        return Outcome.PROCESSED
+    reference = payment.receipt_number or payment.checkout_request_id
+    try:
+        with transaction.atomic():
+            payment.ledger_entry = ledger_post(
+                user=payment.user,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=payment.amount,
+                description=f"M-Pesa payment {reference}",
+                created_by=payment.requested_by,
+                source=payment,
+                receipt=payment.receipt_number,
+            )
+    except IntegrityError:
+        if not receipt_credited(payment.receipt_number):
+            raise
+        # The same money reached us first as a Paybill confirmation (or a Pull row), which
+        # credited it: completed here, credited once.
+        payment.ledger_entry = None
+        payment.result_description = clean_text(
+            f"{payment.result_description}; credited already as Paybill payment "
+            f"{payment.receipt_number}",
+            255,
+        )
+        PaybillPayment.objects.filter(receipt=payment.receipt_number).update(stk_payment=payment)
     payment.save()
     _confirm_to_payer(payment)
     return Outcome.PROCESSED
+
+
+def _credited_as_paybill(payment: MpesaPayment) -> bool:
+    """A prompt settled by a status query carries no receipt. If a Paybill payment of the
+    member for the same amount, in the prompt's time, credited the money already, it was this
+    one: take its receipt, credit nothing. Caller holds a transaction."""
+    if payment.receipt_number:
+        return False
+    twin = paybill_twin_of_prompt(payment)
+    if twin is None:
+        return False
+    payment.receipt_number = twin.receipt
+    payment.paid_amount = twin.amount
+    payment.result_description = clean_text(
+        f"{payment.result_description}; credited already as Paybill payment {twin.receipt}", 255
+    )
+    twin.stk_payment = payment
+    twin.save(update_fields=["stk_payment"])
+    return True
 
 
 def _fill_in_after_query(payment: MpesaPayment, result: StkResult) -> None:
@@ -165,6 +204,22 @@ def _fill_in_after_query(payment: MpesaPayment, result: StkResult) -> None:
             255,
         )
         fields += ["needs_review", "review_reason"]
+    if payment.ledger_entry_id:
+        try:
+            with transaction.atomic():
+                LedgerEntry.objects.filter(pk=payment.ledger_entry_id).update(
+                    receipt=payment.receipt_number
+                )
+        except IntegrityError:
+            # Credited on the query, and as a Paybill payment before we could tell they were
+            # one: a person must undo one of them.
+            payment.needs_review = True
+            payment.review_reason = clean_text(
+                f"credited twice: on the status query and as Paybill payment "
+                f"{payment.receipt_number}; reverse one",
+                255,
+            )
+            fields += ["needs_review", "review_reason"]
     payment.save(update_fields=[*fields, "updated_at"])
 
 
@@ -246,9 +301,16 @@ def payment_credit_after_review(*, payment: MpesaPayment, by: User) -> MpesaPaym
                 description=f"M-Pesa payment {payment.receipt_number} (after review)",
                 created_by=by,
                 source=payment,
+                receipt=payment.receipt_number,
             )
         except LedgerError as error:
             raise PaymentError("invalid_amount", str(error)) from error
+        except IntegrityError as error:
+            raise PaymentError(
+                "already_credited",
+                f"Receipt {payment.receipt_number} was credited already (as a Paybill "
+                "payment): not again.",
+            ) from error
         payment.needs_review = False
         payment.review_reason = f"{payment.review_reason}; credited KES {amount} by {by}"[:255]
         payment.save()

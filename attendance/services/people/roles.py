@@ -37,6 +37,8 @@ ROLES = {
         "ledgerentry": ("view", "add"),
         "mpesapayment": ("view", "request", "review"),
         "mpesacallback": ("view",),
+        "paybillpayment": ("view", "assign"),
+        "paybillnotice": ("view",),
         "emailnotification": ("view",),
         "bulkjob": ("view",),
         "alert": ("view", "view_dashboard"),

@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import partial
 
 import pytest
+import requests
 from django.conf import settings
 from django.db.models import Count, Sum
 
@@ -167,3 +168,61 @@ def test_prompts_listed_by_pull_are_credited_once_and_a_query_settled_one_gets_i
     assert lost_callback.receipt_number == rows[lost_callback.pk].receipt
     assert LedgerEntry.objects.filter(kind="payment").count() == 2
     assert LedgerEntry.objects.aggregate(total=Sum("amount"))["total"] == Decimal(-510)
+
+
+def test_the_simulators_statement_reconciles_then_shows_a_foreign_row(paybill, daraja, crew, staff):
+    """Done when: members pay by Paybill and by prompt, one confirmation is lost (Pull credits
+    it), Finance imports the simulator's statement: all matched; then one payment the app
+    never heard of shows as in the statement only."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils import timezone
+
+    from attendance.services.payments.books import reconciliation
+    from attendance.services.payments.statement import statement_import
+
+    code = crew.profile.account_code
+    paybill.pay(phone="254712345678", amount=500, account=code)
+    paybill.pay(phone="254712345678", amount=611, account=f"#{code.lower()}")
+    paybill.pay(phone="254712345678", amount=712, account=code)  # lost: Pull credits it
+    prompt, _ = payment_request_stk_push(
+        payer=crew, amount=250, purpose="Balance", requested_by=crew
+    )
+    assert wait_until(
+        lambda: MpesaPayment.objects.filter(pk=prompt.pk, status="completed").exists(), 10
+    )
+    paybill_pull()
+
+    def import_statement(name):
+        export = requests.get(f"{daraja.url}/simulator/statement", timeout=10)
+        assert export.headers["Content-Type"].startswith("text/csv")
+        upload = SimpleUploadedFile(name, export.content)
+        return statement_import(file=upload, name=name, by=staff).statement
+
+    first = import_statement("today.csv")
+    assert first.rows_new == 4
+    today = timezone.localdate()
+    report = reconciliation(today - timedelta(days=1), today)
+    assert report.agrees, (
+        report.statement_only_rows,
+        report.books_only_rows,
+        report.mismatched_rows,
+    )
+    assert report.matched.count == 4 and report.statement_in.total == Decimal(500 + 611 + 712 + 250)
+
+    paybill.payments.append(
+        Payment(
+            receipt="SFOREIGN01",
+            phone="254799000111",
+            amount=Decimal(4200),
+            bill_ref="INV-2291",
+            short_code=paybill.short_code,
+            first_name="STRANGER",
+            at=datetime.now(tz=NAIROBI).replace(microsecond=0),
+        )
+    )
+    second = import_statement("today (again).csv")
+    assert second.rows_new == 1
+    report = reconciliation(today - timedelta(days=1), today)
+    assert [row.receipt for row in report.statement_only_rows] == ["SFOREIGN01"]
+    assert not report.books_only_rows and not report.agrees
+    assert report.in_difference == Decimal(4200)

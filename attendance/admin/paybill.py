@@ -123,6 +123,13 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
             )
         payment = get_object_or_404(PaybillPayment, pk=pk)
         back = reverse("admin:attendance_paybillpayment_change", args=[payment.pk])
+        if payment.status != P.UNATTRIBUTED:
+            # Back from a decision already made, or a second tab: nothing left to decide.
+            messages.info(
+                request,
+                f"{payment.receipt} is {payment.get_status_display().lower()}: nothing to decide.",
+            )
+            return HttpResponseRedirect(back)
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

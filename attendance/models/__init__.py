@@ -19,6 +19,7 @@ from .people import (
 )
 from .scheduling import ReplacementRequest, Unavailability
 from .sms import SmsCallback, SmsMessage
+from .statement import StatementImport, StatementRow
 
 __all__ = [
     "Alert",
@@ -51,6 +52,8 @@ __all__ = [
     "ReplacementRequest",
     "SmsCallback",
     "SmsMessage",
+    "StatementImport",
+    "StatementRow",
     "TimesheetChange",
     "TimesheetLine",
     "Unavailability",

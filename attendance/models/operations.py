@@ -36,6 +36,7 @@ class Alert(models.Model):
         BEAT_STALE = "beat_stale", "A periodic job has not run"
         CALLBACKS_QUARANTINED = "callbacks_quarantined", "Callbacks set aside for a person"
         PAYOUTS_UNSETTLED = "payouts_unsettled", "Payouts M-Pesa has not settled"
+        BOOKS_DIFFER = "books_differ", "M-Pesa and our books disagree"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
     fired_at = models.DateTimeField(auto_now_add=True)

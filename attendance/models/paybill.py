@@ -31,6 +31,7 @@ class PaybillPayment(models.Model):
     class Source(models.TextChoices):
         CONFIRMATION = "confirmation", "Confirmation"
         PULL = "pull", "Pull Transactions"
+        STATEMENT = "statement", "The M-Pesa statement"
 
     class AttributedBy(models.TextChoices):
         CODE = "code", "Account code"
@@ -43,9 +44,9 @@ class PaybillPayment(models.Model):
     amount = models.DecimalField(max_digits=11, decimal_places=2)
     short_code = models.CharField(max_length=12, blank=True)
     # What the payer typed as the account number, as sent (up to 20 characters on the wire).
-    bill_ref = models.CharField(max_length=40, blank=True)
+    bill_ref = models.CharField("account number typed", max_length=40, blank=True)
     # Masked (v2), a SHA-256 digest (v1) or whatever Pull gives: never a phone number to us.
-    msisdn = models.CharField(max_length=80, blank=True)
+    msisdn = models.CharField("MSISDN (masked or hashed)", max_length=80, blank=True)
     payer_name = models.CharField(max_length=120, blank=True)
     org_balance = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     source = models.CharField(max_length=12, choices=Source.choices)
@@ -116,7 +117,7 @@ class PaybillNotice(InboxRow):
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
     receipt = models.CharField(max_length=20, blank=True)
-    bill_ref = models.CharField(max_length=40, blank=True)
+    bill_ref = models.CharField("account number typed", max_length=40, blank=True)
     payment = models.ForeignKey(
         PaybillPayment,
         on_delete=models.SET_NULL,

@@ -338,7 +338,8 @@ def pull_query(handler: Any, sim: PaybillSimulation, data: dict) -> None:
 SIM_MENU = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>SIM menu: Lipa na M-Pesa (simulator)</title>
-<style>body{{font:16px system-ui;max-width:24rem;margin:1rem auto;padding:0 1rem}}
+<style>*{{box-sizing:border-box}}
+body{{font:16px system-ui;max-width:24rem;margin:1rem auto;padding:0 1rem}}
 label{{display:block;margin-top:.8rem}}
 input{{width:100%;font-size:1rem;padding:.4rem}}
 button{{margin-top:1rem;font-size:1rem;padding:.5rem 1rem}}

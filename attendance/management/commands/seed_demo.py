@@ -35,7 +35,6 @@ from attendance.models import (
     TimesheetLine,
     Unavailability,
 )
-from attendance.mpesa.paybill import PaybillTransaction
 from attendance.phones import normalise_phone
 from attendance.services.attendance import attendance_correct, attendance_expect
 from attendance.services.crew.assignments import CrewError, crew_assign, crew_confirm, crew_invite
@@ -50,7 +49,7 @@ from attendance.services.pay.timesheets import (
     timesheet_create,
     timesheet_dispute,
 )
-from attendance.services.payments.paybill import paybill_record
+from attendance.services.payments.paybill import paybill_seen
 from attendance.services.people.two_factor import two_factor_setup
 
 User = get_user_model()
@@ -264,18 +263,14 @@ class Command(BaseCommand):
             ("SDM1PAYBL1", "1000.00", wanjiku.profile.account_code, "WANJIKU"),
             ("SDM2PAYBL2", "750.00", "0712 000 999", "PETER"),
         ):
-            paybill_record(
-                PaybillTransaction(
-                    receipt=receipt,
-                    amount=Decimal(amount),
-                    paid_at=yesterday.replace(hour=18, minute=30, second=0, microsecond=0),
-                    bill_ref=account,
-                    msisdn="2547 ***** 999",
-                    transaction_type="Pay Bill",
-                    short_code=settings.MPESA_BUSINESS_SHORT_CODE,
-                    payer_name=name,
-                ),
+            paybill_seen(
+                receipt=receipt,
+                amount=Decimal(amount),
+                paid_at=yesterday.replace(hour=18, minute=30, second=0, microsecond=0),
+                bill_ref=account,
                 source=PaybillPayment.Source.CONFIRMATION,
+                payer_name=name,
+                short_code=settings.MPESA_BUSINESS_SHORT_CODE,
             )
 
     def _demo_scheduling(self, admin, manager, members):

@@ -32,6 +32,7 @@ from attendance.services.ops.health import (
     overdue_payments_count,
     unsettled_payouts,
 )
+from attendance.services.payments.books import books_check
 from attendance.services.people.roles import staff_with_permission
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,30 @@ def _payouts_unsettled(now: datetime) -> Problem | None:
     )
 
 
+def _books_differ(now: datetime) -> Problem | None:
+    found = books_check(now)
+    if not (found["unattributed"] or found["not_listed_by_pull"]):
+        return None
+    parts = []
+    if found["unattributed"]:
+        parts.append(
+            f"{found['unattributed']} Paybill payment(s) M-Pesa received that no member's "
+            "balance holds yet (the unattributed queue)"
+        )
+    if found["not_listed_by_pull"]:
+        parts.append(
+            f"{found['not_listed_by_pull']} prompt payment(s) with a receipt that Pull "
+            "Transactions never listed: check them on the statement"
+        )
+    return Problem(
+        "; ".join(parts),
+        "/admin/attendance/paybillpayment/?status__exact=unattributed"
+        if found["unattributed"]
+        else "/admin/attendance/statementimport/reconcile/",
+        found,
+    )
+
+
 CONDITIONS: dict[str, Callable[[datetime], Problem | None]] = {
     Kind.PAYMENT_FAILURES: _payment_failures,
     Kind.DARAJA_PROBLEMS: _daraja_problems,
@@ -158,6 +183,7 @@ CONDITIONS: dict[str, Callable[[datetime], Problem | None]] = {
     Kind.BEAT_STALE: _beat_stale,
     Kind.CALLBACKS_QUARANTINED: _callbacks_quarantined,
     Kind.PAYOUTS_UNSETTLED: _payouts_unsettled,
+    Kind.BOOKS_DIFFER: _books_differ,
 }
 
 

@@ -21,7 +21,8 @@ confirmations, Pull rows and prompt callbacks for one receipt cannot credit twic
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -100,6 +101,30 @@ def paybill_record(
         _settle(payment, last_look=last_look)
         payment.save()
         return payment, True
+
+
+def paybill_seen(
+    *,
+    receipt: str,
+    amount: Decimal,
+    paid_at: datetime | None,
+    bill_ref: str,
+    source: str,
+    payer_name: str = "",
+    short_code: str = "",
+) -> PaybillPayment:
+    """A payment known from somewhere other than Daraja's own bodies (the statement, the demo):
+    recorded by the same rules as a confirmation, once per receipt."""
+    txn = PaybillTransaction(
+        receipt=receipt,
+        amount=amount,
+        paid_at=paid_at,
+        bill_ref=bill_ref,
+        transaction_type="Pay Bill",
+        short_code=short_code,
+        payer_name=payer_name[:120],
+    )
+    return paybill_record(txn, source=source, last_look=True)[0]
 
 
 def _payment_for(txn: PaybillTransaction, source: str) -> tuple[PaybillPayment, bool]:

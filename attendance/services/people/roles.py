@@ -39,6 +39,8 @@ ROLES = {
         "mpesacallback": ("view",),
         "paybillpayment": ("view", "assign"),
         "paybillnotice": ("view",),
+        "statementimport": ("view", "reconcile"),
+        "statementrow": ("view",),
         "emailnotification": ("view",),
         "bulkjob": ("view",),
         "alert": ("view", "view_dashboard"),

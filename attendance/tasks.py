@@ -43,6 +43,10 @@ from attendance.services.payments.paybill_inbox import (  # noqa: F401  (registe
     paybill_notices_process_pending,
 )
 from attendance.services.payments.paybill_pull import paybill_pull
+from attendance.services.payments.reversal_inbox import (  # noqa: F401  (registers the task)
+    reversal_result_process_task,
+    reversal_results_process_pending,
+)
 from attendance.services.payouts import (  # noqa: F401  (registers the result task)
     payout_result_process_task,
     payouts_reconcile,
@@ -76,7 +80,7 @@ def payments_reconcile_task() -> dict:
 @shared_task(ignore_result=False)
 @beat_job
 def paybill_notices_process_pending_task() -> int:
-    return paybill_notices_process_pending()
+    return paybill_notices_process_pending() + reversal_results_process_pending()
 
 
 @shared_task(ignore_result=False)

@@ -33,6 +33,11 @@ urlpatterns = [
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
     path("api/payouts/<str:kind>/<str:token>/", webhooks.payout_result, name="api_payout_result"),
     path("api/paybill/<str:kind>/<str:token>/", webhooks.paybill, name="api_paybill"),
+    path(
+        "api/reversals/<str:kind>/<str:token>/",
+        webhooks.reversal_result,
+        name="api_reversal_result",
+    ),
     path("api/sms/<str:kind>/<str:token>/", webhooks.sms_callback, name="api_sms_callback"),
     path("api/health/", health.health, name="health"),
     path("api/ready/", health.ready, name="ready"),

@@ -552,6 +552,19 @@ if not 1 <= MPESA_PULL_HOURS <= 47:
     raise ImproperlyConfigured("MPESA_PULL_HOURS must be 1 to 47 (Pull keeps 48 hours).")
 MPESA_PULL_NOMINATED_NUMBER = env.str("MPESA_PULL_NOMINATED_NUMBER", default="")
 
+# Reversals of Paybill payments: the API operator with the "Org Reversals Initiator" role
+# (the B2C operator when unset; the SecurityCredential uses MPESA_B2C_CERTIFICATE).
+MPESA_REVERSAL_INITIATOR_NAME = env.str("MPESA_REVERSAL_INITIATOR_NAME", default="")
+MPESA_REVERSAL_INITIATOR_PASSWORD = env_secret("MPESA_REVERSAL_INITIATOR_PASSWORD")
+# Public base of the reversal result and timeout URLs; the token is appended.
+MPESA_REVERSAL_RESULT_URL = env.str(
+    "MPESA_REVERSAL_RESULT_URL", default=f"{SITE_URL}/api/reversals"
+).rstrip("/")
+MPESA_REVERSAL_RESULT_TOKEN = (
+    env_secret("MPESA_REVERSAL_RESULT_TOKEN")
+    or hmac.new(SECRET_KEY.encode(), b"mpesa-reversal-url", hashlib.sha256).hexdigest()[:40]
+)
+
 # --- M-Pesa B2C payouts ------------------------------------------------------------------
 # Production B2C usually has its own Daraja app and shortcode; each defaults to the STK one.
 MPESA_B2C_SHORT_CODE = env.str("MPESA_B2C_SHORT_CODE", default="600997")

@@ -13,7 +13,14 @@ from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.utils import timezone
 
-from attendance.models import Alert, MpesaCallback, PaybillNotice, PayoutResult, SmsCallback
+from attendance.models import (
+    Alert,
+    MpesaCallback,
+    PaybillNotice,
+    PayoutResult,
+    ReversalResult,
+    SmsCallback,
+)
 from attendance.models.inbox import InboxStatus as S
 from attendance.services.core.inbox import INBOXES, Outcome, inbox_for
 from tests.support.auth import log_in_staff
@@ -21,6 +28,7 @@ from tests.support.factories import (
     MpesaCallbackFactory,
     PaybillNoticeFactory,
     PayoutResultFactory,
+    ReversalResultFactory,
     SmsCallbackFactory,
     UserFactory,
 )
@@ -31,6 +39,7 @@ INBOX_ROWS = {
     "payouts": (PayoutResult, PayoutResultFactory, "PAYOUT_RESULT_MAX_ATTEMPTS"),
     "sms": (SmsCallback, SmsCallbackFactory, "SMS_CALLBACK_MAX_ATTEMPTS"),
     "paybill": (PaybillNotice, PaybillNoticeFactory, "MPESA_CALLBACK_MAX_ATTEMPTS"),
+    "reversals": (ReversalResult, ReversalResultFactory, "PAYOUT_RESULT_MAX_ATTEMPTS"),
 }
 
 
@@ -44,7 +53,7 @@ def kind(request):
 
 
 def test_every_inbox_model_is_registered_with_the_machine():
-    assert set(INBOXES) == {MpesaCallback, PayoutResult, SmsCallback, PaybillNotice}
+    assert set(INBOXES) == {MpesaCallback, PayoutResult, SmsCallback, PaybillNotice, ReversalResult}
 
 
 @pytest.mark.django_db
@@ -150,6 +159,7 @@ def test_one_admin_pattern_filter_read_and_process_a_quarantined_row_again(
                 f"view_{model._meta.model_name}",
                 "submit_payout",
                 "assign_paybillpayment",
+                "request_reversal",
             ]
         )
     )

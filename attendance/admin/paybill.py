@@ -9,7 +9,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from attendance.models import PaybillNotice, PaybillPayment, member_name
+from attendance.models import (
+    PaybillNotice,
+    PaybillPayment,
+    Reversal,
+    ReversalResult,
+    member_name,
+)
 from attendance.services.payments.paybill import (
     PaybillError,
     paybill_assign,
@@ -20,6 +26,7 @@ from attendance.services.payments.paybill_registration import (
     PaybillSetupError,
     paybill_register_urls,
 )
+from attendance.services.payments.reversals import ReversalError, reversal_request
 from attendance.wording import kes
 
 from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_column
@@ -34,6 +41,15 @@ class AssignForm(forms.Form):
         label="Member",
         max_length=80,
         help_text="Their account code (SF…), M-Pesa number or username.",
+    )
+
+
+class ReverseForm(forms.Form):
+    reason = forms.CharField(
+        label="Why it goes back to the payer",
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: paid to our Paybill by mistake; paid twice for the same charge.",
     )
 
 
@@ -91,6 +107,11 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
                 name="attendance_paybillpayment_not_ours",
             ),
             path(
+                "<int:pk>/reverse/",
+                self.admin_site.admin_view(self.reverse_view),
+                name="attendance_paybillpayment_reverse",
+            ),
+            path(
                 "register/",
                 self.admin_site.admin_view(self.register_view),
                 name="attendance_paybillpayment_register",
@@ -110,6 +131,12 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
             payment is not None
             and payment.status == P.UNATTRIBUTED
             and self.has_assign_permission(request)
+        )
+        extra["can_reverse"] = (
+            payment is not None
+            and payment.status in (P.NOT_OURS, P.CREDITED)
+            and request.user.has_perm("attendance.request_reversal")
+            and not payment.reversals.filter(status__in=Reversal.ALIVE).exists()
         )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -163,6 +190,54 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
             request, pk, AssignForm, "Assign to a member", "Credit this member", act
         )
 
+    def reverse_view(self, request, pk):
+        """Ask M-Pesa to give the payment back (its own permission; the admin asked for the
+        second factor)."""
+        if not request.user.has_perm("attendance.request_reversal"):
+            raise PermissionDenied("Reversing payments needs 'Can reverse Paybill payments'.")
+        payment = get_object_or_404(PaybillPayment, pk=pk)
+        back = reverse("admin:attendance_paybillpayment_change", args=[payment.pk])
+        form = ReverseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                reversal = reversal_request(
+                    payment=payment, by=request.user, reason=form.cleaned_data["reason"]
+                )
+            except ReversalError as error:
+                form.add_error(None, str(error))
+            else:
+                level = (
+                    messages.ERROR if reversal.status == Reversal.Status.FAILED else messages.INFO
+                )
+                messages.add_message(
+                    request,
+                    level,
+                    f"Reversal of {payment.receipt}: {reversal.get_status_display().lower()}"
+                    + (f" ({reversal.result_description})" if reversal.result_description else "")
+                    + ". M-Pesa's result arrives in a few seconds: reload to see it.",
+                )
+                return HttpResponseRedirect(back)
+        return TemplateResponse(
+            request,
+            "admin/attendance/paybillpayment/decide.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Reverse to the payer: {payment.receipt}",
+                "button": f"Reverse KES {payment.amount}",
+                "payment": payment,
+                "form": form,
+                "back": back,
+                "opts": self.model._meta,
+                "warning": "M-Pesa returns the full amount to the payer from the Utility "
+                "account and texts them."
+                + (
+                    " The member it was credited to loses the credit."
+                    if payment.status == P.CREDITED
+                    else ""
+                ),
+            },
+        )
+
     def not_ours_view(self, request, pk):
         def act(payment, data):
             paybill_not_ours(payment=payment, by=request.user, reason=data["reason"])
@@ -214,5 +289,52 @@ class PaybillNoticeAdmin(InboxAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "receipt",
         "bill_ref",
         "payment",
+        "raw_body",
+    )
+
+
+@admin.register(Reversal)
+class ReversalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "receipt",
+        "amount",
+        "status",
+        "reversal_receipt",
+        "result_description",
+        "requested_by",
+        "created_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("=receipt", "=reversal_receipt")
+    search_help_text = "The payment's receipt or the reversal's."
+    list_select_related = ("requested_by",)
+    readonly_fields = [f.name for f in Reversal._meta.fields]
+
+
+@admin.register(ReversalResult)
+class ReversalResultAdmin(InboxAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The reversal inbox: every result and queue timeout as it arrived."""
+
+    list_display = (
+        "received_at",
+        "kind",
+        "status_badge",
+        "originator_conversation_id",
+        "reversal",
+        "detail",
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("=originator_conversation_id", "=conversation_id")
+    list_select_related = ("reversal",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    reprocess_permission = "attendance.request_reversal"
+    readonly_fields = (
+        *InboxAdminMixin.inbox_readonly,
+        "kind",
+        "remote_addr",
+        "originator_conversation_id",
+        "conversation_id",
+        "reversal",
         "raw_body",
     )

@@ -6,7 +6,7 @@ from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification, MessageType
 from .operations import Alert, BeatRun
 from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
-from .paybill import PaybillNotice, PaybillPayment
+from .paybill import PaybillNotice, PaybillPayment, Reversal, ReversalResult
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
 from .people import (
@@ -50,6 +50,8 @@ __all__ = [
     "PhoneVerification",
     "Profile",
     "ReplacementRequest",
+    "Reversal",
+    "ReversalResult",
     "SmsCallback",
     "SmsMessage",
     "StatementImport",

@@ -27,6 +27,8 @@ class PaybillPayment(models.Model):
         UNATTRIBUTED = "unattributed", "Unattributed: Finance must assign it"
         # Finance says it is not for us (a wrong account number): may be reversed.
         NOT_OURS = "not_ours", "Not ours"
+        # M-Pesa gave the money back to the payer (a reversal completed).
+        REVERSED = "reversed", "Reversed to the payer"
 
     class Source(models.TextChoices):
         CONFIRMATION = "confirmation", "Confirmation"
@@ -140,3 +142,92 @@ class PaybillNotice(InboxRow):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.receipt or self.pk}"
+
+
+class Reversal(models.Model):
+    """Finance's request that M-Pesa give a Paybill payment back to its payer (paid to the
+    wrong account, or twice). Committed before Daraja is asked, at most one alive per receipt:
+    the request carries no id of ours, so a second POST could only be answered "already
+    reversed" (R000001), never prevented."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (being sent)"
+        SENT = "sent", "Sent, waiting for M-Pesa's result"
+        UNKNOWN = "unknown", "Outcome unknown: check the statement"
+        COMPLETED = "completed", "Reversed"
+        FAILED = "failed", "Not reversed"
+
+    ALIVE = (Status.REQUESTED, Status.SENT, Status.UNKNOWN, Status.COMPLETED)
+
+    payment = models.ForeignKey(PaybillPayment, on_delete=models.PROTECT, related_name="reversals")
+    receipt = models.CharField(max_length=20)  # the payment's, as sent to Daraja
+    amount = models.DecimalField(max_digits=11, decimal_places=2)
+    reason = models.CharField(max_length=200)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    originator_conversation_id = models.CharField(max_length=100, blank=True)
+    conversation_id = models.CharField(max_length=100, blank=True)
+    result_code = models.CharField(max_length=20, blank=True)
+    result_description = models.CharField(max_length=255, blank=True)
+    # The reversal's own M-Pesa receipt (a failure's placeholder is never stored).
+    reversal_receipt = models.CharField(max_length=20, blank=True)
+    ledger_entry = models.OneToOneField(
+        "attendance.LedgerEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversal",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "Paybill reversal"
+        permissions = [("request_reversal", "Can reverse Paybill payments")]
+        indexes = [
+            models.Index(fields=["originator_conversation_id"], name="reversal_originator"),
+            models.Index(fields=["conversation_id"], name="reversal_conversation"),
+            models.Index(fields=["reversal_receipt"], name="reversal_receipt"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receipt"],
+                condition=Q(status__in=["requested", "sent", "unknown", "completed"]),
+                name="reversal_once_per_receipt",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Reversal of {self.receipt} ({self.get_status_display()})"
+
+
+class ReversalResult(InboxRow):
+    """Every result (or queue timeout) Daraja posted about a reversal, stored raw first."""
+
+    class Kind(models.TextChoices):
+        RESULT = "result", "Result"
+        TIMEOUT = "timeout", "Queue timeout"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    originator_conversation_id = models.CharField(max_length=100, blank=True)
+    conversation_id = models.CharField(max_length=100, blank=True)
+    reversal = models.ForeignKey(
+        Reversal, on_delete=models.SET_NULL, null=True, blank=True, related_name="results"
+    )
+
+    class Meta(InboxRow.Meta):
+        verbose_name = "Reversal result"
+        indexes = [
+            models.Index(fields=["-received_at"], name="reversal_result_recent"),
+            models.Index(
+                fields=["received_at"],
+                name="reversal_result_open",
+                condition=Q(status__in=INBOX_OPEN),
+            ),
+        ]
+
+    def __str__(self):
+        return f"Reversal {self.get_kind_display().lower()} {self.pk}"

@@ -44,6 +44,7 @@ class StatementRow(models.Model):
         STK = "stk", "M-Pesa prompt"
         PAYBILL = "paybill", "Paybill payment"
         PAYOUT = "payout", "Payout"
+        REVERSAL = "reversal", "Reversal"
         NONE = "", "Nothing of ours"
 
     statement = models.ForeignKey(StatementImport, on_delete=models.PROTECT, related_name="rows")

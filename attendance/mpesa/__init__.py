@@ -69,21 +69,34 @@ _initiators: dict[tuple[str, str, str], Initiator] = {}
 
 def b2c_initiator() -> Initiator:
     """The API operator and a SecurityCredential made once per process (it may be reused)."""
-    name = settings.MPESA_B2C_INITIATOR_NAME
-    password = settings.MPESA_B2C_INITIATOR_PASSWORD
+    return _initiator(
+        settings.MPESA_B2C_INITIATOR_NAME,
+        settings.MPESA_B2C_INITIATOR_PASSWORD,
+        "B2C is not configured: set MPESA_B2C_INITIATOR_NAME, MPESA_B2C_INITIATOR_PASSWORD "
+        "and MPESA_B2C_CERTIFICATE.",
+    )
+
+
+def reversal_initiator() -> Initiator:
+    """The operator with the "Org Reversals Initiator" role (the B2C one unless set)."""
+    return _initiator(
+        settings.MPESA_REVERSAL_INITIATOR_NAME or settings.MPESA_B2C_INITIATOR_NAME,
+        settings.MPESA_REVERSAL_INITIATOR_PASSWORD or settings.MPESA_B2C_INITIATOR_PASSWORD,
+        "Reversals are not configured: set MPESA_REVERSAL_INITIATOR_NAME and "
+        "MPESA_REVERSAL_INITIATOR_PASSWORD (or the B2C ones) and MPESA_B2C_CERTIFICATE.",
+    )
+
+
+def _initiator(name: str, password: str, missing: str) -> Initiator:
     certificate = settings.MPESA_B2C_CERTIFICATE
     key = (name, password, certificate)
     if key not in _initiators:
         if not (name and password and certificate):
-            raise ValueError(
-                "B2C is not configured: set MPESA_B2C_INITIATOR_NAME, "
-                "MPESA_B2C_INITIATOR_PASSWORD and MPESA_B2C_CERTIFICATE."
-            )
+            raise ValueError(missing)
         if "-----BEGIN" in certificate:
             data = certificate.encode()
         else:
             with open(certificate, "rb") as file:
                 data = file.read()
-        _initiators.clear()
         _initiators[key] = Initiator(name, security_credential(password, data))
     return _initiators[key]

@@ -20,8 +20,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .b2c import Accepted, Initiator
 from .callbacks import NAIROBI, clean_text
-from .client import DarajaClient, DarajaError, DarajaValidationError
+from .client import DarajaClient, DarajaError, DarajaValidationError, whole_shillings
 
 logger = logging.getLogger(__name__)
 
@@ -269,3 +270,68 @@ class PaybillClient(DarajaClient):
             "OffSetValue": str(offset),
         }
         return self._authorised_post("/pulltransactions/v1/query", body, safe_to_retry=True)
+
+    def reversal(
+        self,
+        *,
+        initiator: Initiator,
+        receipt: str,
+        amount: Decimal,
+        result_url: str,
+        queue_timeout_url: str,
+        remarks: str,
+    ) -> Accepted:
+        """Ask M-Pesa to give a Paybill payment back to its payer. Accepted is not reversed:
+        the result comes to `result_url`. Never sent twice by this client: the request has no
+        id of ours, so anything after sending that does not prove a refusal raises with
+        `may_have_reached_customer` (a second request would be answered R000001).
+        """
+        if not _RECEIPT.match(receipt):
+            raise DarajaValidationError("TransactionID must be the payment's M-Pesa receipt.")
+        shillings = whole_shillings(amount)  # the full amount; partial refunds are B2C
+        remarks = remarks.strip()[:100]
+        if len(remarks) < 2:
+            remarks = "Payment reversal"
+        for name, url in (("ResultURL", result_url), ("QueueTimeOutURL", queue_timeout_url)):
+            check_registered_url(name, url)
+        body = {
+            "Initiator": initiator.name,
+            "SecurityCredential": initiator.security_credential,
+            "CommandID": "TransactionReversal",
+            "TransactionID": receipt,
+            "Amount": str(shillings),
+            "ReceiverParty": self.config.short_code,
+            # Safaricom's misspelling: the correct spelling is refused as an invalid field.
+            "RecieverIdentifierType": "11",
+            "ResultURL": result_url,
+            "QueueTimeOutURL": queue_timeout_url,
+            "Remarks": remarks,
+        }
+        logger.info("Reversal of %s (KES %s) requested", receipt, shillings)
+        try:
+            data = self._authorised_post("/mpesa/reversal/v1/request", body, safe_to_retry=False)
+        except DarajaError as error:
+            refused = (
+                not error.sent
+                or (error.http_status is not None and 400 <= error.http_status < 500)
+                or error.code in ("500.003.02", "500.003.03")
+            )
+            if refused:
+                raise
+            raise DarajaError(
+                f"{error.message} M-Pesa may have reversed it: check before asking again.",
+                code=error.code,
+                http_status=error.http_status,
+                may_have_reached_customer=True,
+            ) from error
+        if str(data.get("ResponseCode")) != "0" or not data.get("ConversationID"):
+            raise DarajaError(
+                str(data.get("ResponseDescription") or "Daraja did not accept the reversal."),
+                code=str(data.get("ResponseCode", "")) or "unreadable",
+                may_have_reached_customer=not data or str(data.get("ResponseCode")) == "0",
+            )
+        return Accepted(
+            conversation_id=str(data["ConversationID"]),
+            originator_conversation_id=str(data.get("OriginatorConversationID", "")),
+            response_description=str(data.get("ResponseDescription", "")),
+        )

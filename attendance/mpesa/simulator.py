@@ -22,6 +22,8 @@ short delay. What happens is chosen by the last four digits of the phone number:
 B2C payouts, Transaction Status and Account Balance: `simulator_b2c.py` (its outcomes by
 phone ending are listed there). Paybill payments from the SIM menu (C2B) and Pull
 Transactions: `simulator_c2b.py` (outcomes by amount, and a SIM menu at /simulator/paybill).
+Reversals: `simulator_reversal.py`. Everything it did, as the org portal's statement:
+`GET /simulator/statement` (`simulator_statement.py`).
 
 `GET /simulator/stats` returns request counters (for tests and benchmarks), with the pushes
 per phone number; `POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
@@ -45,7 +47,7 @@ from urllib.parse import parse_qs, urlparse
 
 from attendance.simulators import SimulatorServer
 
-from . import simulator_b2c, simulator_c2b
+from . import simulator_b2c, simulator_c2b, simulator_reversal
 from .client import daraja_password
 from .simulator_statement import statement_csv
 from .simulator_stk import NAIROBI, Push, invalid_push_field, send_callback
@@ -84,6 +86,7 @@ class SimulatorState:
             callback_delay=callback_delay,
         )
         self.paybill = simulator_c2b.PaybillSimulation(short_code=paybill_short_code)
+        self.reversals: list[simulator_reversal.DoneReversal] = []
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
         self.short_code = short_code
@@ -136,6 +139,7 @@ B2C_ROUTES = {
     "/mpesa/transactionstatus/v1/query": simulator_b2c.status_query,
     "/mpesa/accountbalance/v1/query": simulator_b2c.balance_query,
 }
+STATE_ROUTES = {"/mpesa/reversal/v1/request": simulator_reversal.reversal_request}
 PAYBILL_ROUTES = {
     "/mpesa/c2b/v1/registerurl": lambda h, sim, data: simulator_c2b.register_url(
         h, sim, data, "v1"
@@ -252,7 +256,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body()
         if path == "/simulator/paybill":  # the SIM menu's form
             return self._html(simulator_c2b.sim_menu_pay(self.state.paybill, body))
-        if path not in STK_ROUTES and path not in B2C_ROUTES and path not in PAYBILL_ROUTES:
+        if not any(
+            path in routes for routes in (STK_ROUTES, B2C_ROUTES, PAYBILL_ROUTES, STATE_ROUTES)
+        ):
             return _error(self, 404, "404.001.01", "Resource not found")
         if not self._bearer_ok():
             return _error(self, 404, "404.001.03", "Invalid Access Token")
@@ -269,6 +275,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._query(data)
         if path in PAYBILL_ROUTES:
             return PAYBILL_ROUTES[path](self, self.state.paybill, data)
+        if path in STATE_ROUTES:
+            return STATE_ROUTES[path](self, self.state, data)
         return B2C_ROUTES[path](self, self.state.b2c, data)
 
     def _oauth(self, query):

@@ -1,7 +1,8 @@
 """The simulator's statement: everything it did, as the org portal exports it (CSV).
 
 Money in (Paybill payments from the SIM menu and paid prompts), payouts that paid (each with its
-charge, which shares the payout's receipt), in time order with a running Utility balance.
+charge, which shares the payout's receipt), reversals (their own receipt, linked to the payment
+reversed), in time order with a running Utility balance.
 `GET /simulator/statement` serves it; `?start=YYYY-MM-DD&end=YYYY-MM-DD` limits the days.
 """
 
@@ -60,6 +61,21 @@ def statement_lines(state: Any, start: date | None = None, end: date | None = No
                     "Details": "Business Payment Charge",
                     "Withdrawn": f"-{B2C_CHARGE:.2f}",
                     "Reason Type": "Business Payment Charge",
+                },
+            )
+        )
+    with state.paybill.lock:
+        reversals = list(state.reversals)
+    for reversal in reversals:
+        events.append(
+            (
+                reversal.at,
+                {
+                    "Receipt No.": reversal.receipt,
+                    "Details": f"Reversal of {reversal.original} to {reversal.phone[:6]}***",
+                    "Withdrawn": f"-{reversal.amount:.2f}",
+                    "Reason Type": "Reversal",
+                    "Linked Transaction ID": reversal.original,
                 },
             )
         )

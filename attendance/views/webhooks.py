@@ -25,6 +25,7 @@ from attendance.services.payments.paybill_inbox import (
     paybill_confirmation_receive,
     paybill_validate,
 )
+from attendance.services.payments.reversal_inbox import reversal_result_receive
 from attendance.services.payouts import payout_result_receive
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,22 @@ def payout_result(request: HttpRequest, kind: str, token: str) -> HttpResponse:
         return _post_only()
     received = _receive(
         request, "a payout result", settings.PAYOUT_MAX_BYTES, payout_result_receive, kind=kind
+    )
+    return _daraja_answer(received, "not a result")
+
+
+@csrf_exempt
+def reversal_result(request: HttpRequest, kind: str, token: str) -> HttpResponse:
+    """Daraja's reversal results and queue timeouts, stored raw, then applied by the inbox."""
+    if kind not in ("result", "timeout") or not _token_ok(
+        token, settings.MPESA_REVERSAL_RESULT_TOKEN
+    ):
+        logger.warning("Reversal result with a wrong URL from %s", client_address(request))
+        raise Http404
+    if request.method != "POST":
+        return _post_only()
+    received = _receive(
+        request, "a reversal result", settings.PAYOUT_MAX_BYTES, reversal_result_receive, kind=kind
     )
     return _daraja_answer(received, "not a result")
 

@@ -155,3 +155,11 @@ class PaybillNoticeFactory(_InboxRowFactory):
 
     kind = "confirmation"
     receipt = factory.Sequence(lambda n: f"SKF{n:07d}")
+
+
+class ReversalResultFactory(_InboxRowFactory):
+    class Meta:
+        model = "attendance.ReversalResult"
+
+    kind = "result"
+    originator_conversation_id = factory.Sequence(lambda n: f"{n}-sim-reversal")

@@ -36,6 +36,7 @@ class AuditEvent(models.TextChoices):
     OFFER_DECLINED = "crew_offer_declined", "Offer to work declined"
     PAYBILL_ASSIGNED = "paybill_assigned", "Paybill payment assigned to a member"
     PAYBILL_NOT_OURS = "paybill_not_ours", "Paybill payment marked not ours"
+    REVERSAL_REQUESTED = "reversal_requested", "Paybill payment reversal requested"
 
 
 Action = LogEntry.Action

@@ -4,6 +4,8 @@
 - `inbox`: every callback stored raw and committed, then processed (and its batch task);
 - `paybill`, `paybill_inbox`, `paybill_pull`, `paybill_registration`: payments made from the
   SIM menu (C2B), credited once per receipt, and Pull Transactions;
+- `reversals`, `reversal_inbox`: giving a Paybill payment back to its payer;
+- `statement`, `books`: the M-Pesa statement imported, and reconciled with our books;
 - `settlement`: the rules that move money, applied once under a row lock;
 - `reconciliation`: settling by Daraja's STK query what no callback reported;
 - `outcomes`: our result codes, the hints members read, PaymentError;
@@ -29,6 +31,7 @@ from .prompts import (
     payment_resend,
 )
 from .reconciliation import payment_expire, payment_query, payments_reconcile
+from .reversal_inbox import reversal_results  # noqa: F401  (registers the reversal inbox)
 from .settlement import payment_apply_result, payment_credit_after_review
 
 __all__ = [

@@ -31,6 +31,7 @@ from attendance.models import (
     MpesaPayment,
     PaybillPayment,
     Payout,
+    Reversal,
     StatementImport,
     StatementRow,
 )
@@ -71,6 +72,7 @@ class Reconciliation:
     statement_other_out: Figures = field(default_factory=Figures)
     books_in: Figures = field(default_factory=Figures)
     books_payouts: Figures = field(default_factory=Figures)
+    books_reversals: Figures = field(default_factory=Figures)
     matched: Figures = field(default_factory=Figures)
     statement_only: Figures = field(default_factory=Figures)
     statement_only_rows: list[StatementRow] = field(default_factory=list)
@@ -84,6 +86,7 @@ class Reconciliation:
         return (
             self.statement_in.total == self.books_in.total
             and self.statement_payouts.total == self.books_payouts.total
+            and self.statement_reversals.total == self.books_reversals.total
             and not (self.statement_only.count or self.books_only.count or self.mismatched.count)
         )
 
@@ -190,6 +193,10 @@ def _books(report: Reconciliation, since: datetime, until: datetime) -> None:
         in_prompts.count + in_paybill.count, in_prompts.total + in_paybill.total
     )
     report.books_payouts = _figures(payouts, "amount")
+    reversals = Reversal.objects.filter(
+        status=Reversal.Status.COMPLETED, completed_at__gte=since, completed_at__lt=until
+    )
+    report.books_reversals = _figures(reversals, "amount")
     missing = [
         ("M-Pesa prompt", "mpesapayment", prompts, "receipt_number", "transaction_date"),
         ("Paybill payment", "paybillpayment", paybill, "receipt", "paid_at"),

@@ -4,8 +4,10 @@ Rows are stored once each (a fingerprint of receipt, time, details and amounts):
 same statement twice, or two that overlap, adds nothing the second time. Rows are read,
 matched and inserted in batches, so a year's statement (100,000 rows) takes flat memory.
 Matching is by receipt only: a row of money in to an STK prompt or a Paybill payment, a payout
-row to a payout. The amount our books hold is kept when it differs. Rows that matched nothing
-are matched again when the reconciliation page looks at them (our books may have caught up).
+row to a payout, a reversal row to a completed reversal (by its own receipt, or the receipt of
+the payment it reversed). The amount our books hold is kept when it differs. Rows that matched
+nothing are matched again when the reconciliation page looks at them (our books may have
+caught up).
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 
-from attendance.models import MpesaPayment, PaybillPayment, Payout, StatementImport, StatementRow
+from attendance.models import (
+    MpesaPayment,
+    PaybillPayment,
+    Payout,
+    Reversal,
+    StatementImport,
+    StatementRow,
+)
 from attendance.mpesa.statement import (
     Statement,
     StatementLine,
@@ -120,7 +129,9 @@ def _store(statement: StatementImport, batch: list[StatementLine]) -> int:
 def _match(rows: list[StatementRow]) -> list[StatementRow]:
     """Set what each row matches in our books (in memory). Returns the rows that changed."""
     receipts = {row.receipt for row in rows if row.kind in (K.PAID_IN, K.PAYOUT)}
-    if not receipts:
+    receipts |= {row.linked_receipt for row in rows if row.kind == K.REVERSAL}
+    receipts.discard("")
+    if not receipts and not any(row.kind == K.REVERSAL for row in rows):
         return []
     prompts = {
         receipt: (pk, paid or amount)
@@ -140,9 +151,12 @@ def _match(rows: list[StatementRow]) -> list[StatementRow]:
             receipt_number__in=receipts, status=Payout.Status.COMPLETED
         ).values_list("pk", "receipt_number", "amount")
     }
+    reversals = _reversals_of([row for row in rows if row.kind == K.REVERSAL])
     changed = []
     for row in rows:
-        if row.kind == K.PAID_IN:
+        if row.kind == K.REVERSAL:
+            found = (M.REVERSAL, reversals.get(row.receipt) or reversals.get(row.linked_receipt))
+        elif row.kind == K.PAID_IN:
             found = (
                 (M.STK, prompts.get(row.receipt))
                 if row.receipt in prompts
@@ -163,6 +177,22 @@ def _match(rows: list[StatementRow]) -> list[StatementRow]:
         row.books_amount = amount if amount != row.amount else None
         changed.append(row)
     return changed
+
+
+def _reversals_of(rows: list[StatementRow]) -> dict[str, tuple[int, Decimal]]:
+    """Completed reversals by their own receipt and by the receipt they reversed."""
+    if not rows:
+        return {}
+    own = {row.receipt for row in rows}
+    linked = {row.linked_receipt for row in rows if row.linked_receipt}
+    found: dict[str, tuple[int, Decimal]] = {}
+    for pk, receipt, original, amount in Reversal.objects.filter(
+        Q(reversal_receipt__in=own) | Q(receipt__in=linked), status=Reversal.Status.COMPLETED
+    ).values_list("pk", "reversal_receipt", "receipt", "amount"):
+        if receipt:
+            found[receipt] = (pk, amount)
+        found[original] = (pk, amount)
+    return found
 
 
 def statement_rematch(rows: Iterable[StatementRow]) -> int:

@@ -38,6 +38,8 @@ ROLES = {
         "mpesapayment": ("view", "request", "review"),
         "mpesacallback": ("view",),
         "paybillpayment": ("view", "assign"),
+        "reversal": ("view", "request"),
+        "reversalresult": ("view",),
         "paybillnotice": ("view",),
         "statementimport": ("view", "reconcile"),
         "statementrow": ("view",),

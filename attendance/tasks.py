@@ -38,9 +38,10 @@ from attendance.services.payments import (  # noqa: F401  (registers the callbac
     callbacks_process_received_task,
     payments_reconcile,
 )
-from attendance.services.payments.paybill_inbox import (  # noqa: F401  (registers the task)
+from attendance.services.payments.paybill_inbox import (  # noqa: F401  (registers the tasks)
     paybill_notice_process_task,
     paybill_notices_process_pending,
+    paybill_notices_process_received_task,
 )
 from attendance.services.payments.paybill_pull import paybill_pull
 from attendance.services.payments.reversal_inbox import (  # noqa: F401  (registers the task)

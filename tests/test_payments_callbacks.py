@@ -430,8 +430,8 @@ def test_the_endpoint_asks_redis_again_once_its_window_has_passed(
 def test_a_callback_stored_just_as_the_batch_task_stops_is_still_processed(
     payment, monkeypatch, on_a_worker
 ):
-    monkeypatch.setattr(inbox, "BATCH_LINGER_SECONDS", 0.05)
-    monkeypatch.setattr(inbox, "BATCH_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(inbox.stk_burst, "linger_seconds", 0.05)
+    monkeypatch.setattr(inbox.stk_burst, "poll_seconds", 0.01)
     monkeypatch.setattr(callback_kick, "LOCAL_SECONDS", 0.05)
     clear = callback_kick.clear
 

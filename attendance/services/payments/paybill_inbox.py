@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from attendance.account_codes import account_code_normalise
 from attendance.models import PaybillNotice, PaybillPayment, Profile
@@ -25,6 +26,7 @@ from attendance.mpesa.paybill import (
     parse_paybill_body,
     parse_pull_row,
 )
+from attendance.services.core.batching import Burst, Kick, insert_committed
 from attendance.services.core.inbox import Inbox, Outcome, Received, Unreadable, clip, register
 
 from .paybill import paybill_record
@@ -36,7 +38,24 @@ ACCEPT = {"ResultCode": "0", "ResultDesc": "Accepted"}
 
 @shared_task(name="attendance.tasks.paybill_notice_process_task", ignore_result=True)
 def paybill_notice_process_task(notice_id: int) -> str:
+    """One notice again after a failure or a wait (first looks go by the batch task)."""
     return paybill_notices.process(notice_id)
+
+
+@shared_task(
+    name="attendance.tasks.paybill_notices_process_received_task",
+    acks_late=True,
+    ignore_result=True,
+)
+def paybill_notices_process_received_task() -> int:
+    return paybill_burst.process_received()
+
+
+_NOTICE_INSERT = (
+    f"INSERT INTO {PaybillNotice._meta.db_table} "  # noqa: S608 - a constant table name
+    "(received_at, raw_body, raw_bytes, remote_addr, status, detail, attempts, kind, receipt, "
+    "bill_ref) VALUES (%s, %s, %s, %s, %s, '', 0, %s, %s, %s) RETURNING id"
+)
 
 
 def _transaction(kind: str, body: bytes) -> PaybillTransaction:
@@ -69,6 +88,25 @@ class PaybillNotices(Inbox):
         if row.kind == K.VALIDATION:
             row.status = PaybillNotice.Status.NOTED  # answered at once; moves no money
 
+    def store(self, row: PaybillNotice) -> int:
+        """A confirmation storm is a payment storm: one raw INSERT (core/batching.py)."""
+        if row.status != PaybillNotice.Status.RECEIVED:
+            return super().store(row)
+        params = [
+            timezone.now(),
+            row.raw_body,
+            row.raw_bytes,
+            row.remote_addr,
+            row.status,
+            row.kind,
+            row.receipt,
+            row.bill_ref,
+        ]
+        return insert_committed(_NOTICE_INSERT, params)
+
+    def queue(self, row_id: int) -> None:
+        paybill_burst.queue(row_id)
+
     def apply(self, row: PaybillNotice) -> Outcome:
         txn = _transaction(row.kind, row.body_bytes)
         source = (
@@ -84,6 +122,13 @@ class PaybillNotices(Inbox):
 
 
 paybill_notices = register(PaybillNotices())
+paybill_burst = Burst(
+    model=PaybillNotice,
+    kick=Kick("mpesa:paybill:kick"),
+    process=paybill_notices.process_guarded,
+    task=lambda: paybill_notices_process_received_task,
+    label="Paybill notice",
+)
 
 
 def paybill_confirmation_receive(*, body: bytes, remote_addr: str | None) -> Received:

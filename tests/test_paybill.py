@@ -397,3 +397,20 @@ def test_a_phone_number_typed_as_the_account_is_a_hint_for_finance_never_a_credi
     payment = PaybillPayment.objects.get()
     assert payment.status == P.UNATTRIBUTED and not LedgerEntry.objects.exists()
     assert "is a phone number" in payment.detail and "Assign it to them" in payment.detail
+
+
+def test_a_payslip_that_leaves_the_member_owing_says_how_to_pay_by_paybill(crew, settings):
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    settings.MPESA_C2B_SHORT_CODE = "174379"
+    member = SimpleNamespace(
+        user=crew, earned=1000, deducted=1000, to_pay=0, balance_after=Decimal(400)
+    )
+    context = {"slip": SimpleNamespace(member=member, lines=[]), "run": "Week 49"}
+    words = f"Pay by Paybill 174379, account {crew.profile.account_code}"
+    assert words in render_to_string("attendance/emails/payslip.txt", context)
+    assert words in render_to_string("attendance/emails/payslip.html", context)
+    member.balance_after = Decimal(-50)  # owed to them: nothing to pay
+    assert "Paybill" not in render_to_string("attendance/emails/payslip.txt", context)

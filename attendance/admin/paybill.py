@@ -184,7 +184,7 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
         def act(payment, data):
             member = paybill_find_member(data["member"])
             paybill_assign(payment=payment, member=member, by=request.user)
-            return f"{payment.receipt}: KES {payment.amount} credited to {member.get_username()}."
+            return f"{payment.receipt}: {kes(payment.amount)} credited to {member.get_username()}."
 
         return self._decide(
             request, pk, AssignForm, "Assign to a member", "Credit this member", act
@@ -212,9 +212,13 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
                 messages.add_message(
                     request,
                     level,
-                    f"Reversal of {payment.receipt}: {reversal.get_status_display().lower()}"
-                    + (f" ({reversal.result_description})" if reversal.result_description else "")
-                    + ". M-Pesa's result arrives in a few seconds: reload to see it.",
+                    f"Reversal of {payment.receipt} asked. {reversal.get_status_display()}"
+                    + (f": {reversal.result_description}" if reversal.result_description else "")
+                    + (
+                        ". M-Pesa's result arrives in a few seconds: reload to see it."
+                        if reversal.status == Reversal.Status.SENT
+                        else "."
+                    ),
                 )
                 return HttpResponseRedirect(back)
         return TemplateResponse(
@@ -223,7 +227,7 @@ class PaybillPaymentAdmin(ReadOnlyAdminMixin, IndexedSearchMixin, admin.ModelAdm
             {
                 **self.admin_site.each_context(request),
                 "title": f"Reverse to the payer: {payment.receipt}",
-                "button": f"Reverse KES {payment.amount}",
+                "button": f"Reverse {kes(payment.amount)}",
                 "payment": payment,
                 "form": form,
                 "back": back,

@@ -103,6 +103,16 @@ def first_name(user: AbstractUser | None) -> str:
     return user.first_name or user.get_username()
 
 
+@register.simple_tag
+def paybill_words(user: AbstractUser | None) -> str:
+    """ "Pay by Paybill <number>, account <code>" for a member, or "" where it is not offered."""
+    profile = getattr(user, "profile", None)
+    code = getattr(profile, "account_code", "")
+    if not (settings.MPESA_C2B_SHORT_CODE and code):
+        return ""
+    return f"Pay by Paybill {settings.MPESA_C2B_SHORT_CODE}, account {code}"
+
+
 @register.inclusion_tag("attendance/_paybill_line.html")
 def paybill_line(profile: object) -> dict:
     """ "Pay by Paybill <number>, account <code>": how to pay from the SIM menu, where the

@@ -95,6 +95,10 @@ class Reconciliation:
         return self.statement_in.total - self.books_in.total
 
     @property
+    def reversals_difference(self) -> Decimal:
+        return self.statement_reversals.total - self.books_reversals.total
+
+    @property
     def payouts_difference(self) -> Decimal:
         return self.statement_payouts.total - self.books_payouts.total
 

@@ -178,6 +178,7 @@ ADMIN_LISTS = {
     "emailnotification": ["recipient", "subject", "status_badge", "sent_at"],
     "profile": ["display_name", "balance_kes"],
     "attendance": ["event_name", "member", "status_badge", "checked_in", "checked_out", "hours"],
+    "paybillpayment": ["receipt", "amount_kes", "status_badge", "member", "bill_ref", "paid_at"],
 }
 
 
@@ -190,6 +191,16 @@ def test_the_main_admin_lists_are_accessible_and_show_their_key_columns_at_1280(
         status="completed",
         receipt_number="SFR1234567",
         phone_number="254712340000",
+    )
+    from attendance.services.payments.paybill import paybill_seen
+
+    paybill_seen(
+        receipt="SFP1234567",
+        amount=Decimal(1500),
+        paid_at=None,
+        bill_ref="my phone 0712 345 678",
+        source="confirmation",
+        payer_name="JANE WANJIRU",
     )
     driver = make_browser(width, phone=phone)
     log_in(driver, live_server, "grace", PASSWORD, "/admin/", admin=True)
@@ -360,6 +371,8 @@ def test_the_admin_pages_staff_work_on_have_no_serious_accessibility_problems(
         f"/admin/attendance/event/{event.pk}/board/",
         f"/admin/attendance/payrun/{run.pk}/change/",
         "/admin/attendance/payout/",
+        "/admin/attendance/statementimport/import/",
+        "/admin/attendance/statementimport/reconcile/",
     ):
         open_page(driver, live_server.url + path, "#content")
         try:

@@ -226,3 +226,15 @@ def test_the_simulators_statement_reconciles_then_shows_a_foreign_row(paybill, d
     assert [row.receipt for row in report.statement_only_rows] == ["SFOREIGN01"]
     assert not report.books_only_rows and not report.agrees
     assert report.in_difference == Decimal(4200)
+
+
+def test_a_validation_answer_too_late_leaves_it_to_the_response_type(paybill, settings):
+    """Amount ending in 14: our answer comes too late. ResponseType Completed: the payment
+    goes through even though we would have refused the account, and waits for Finance."""
+    paybill.validation_enabled = True
+    settings.MPESA_C2B_REJECT_UNKNOWN = True
+    shown = paybill.pay(phone="254799000014", amount=514, account="NOBODY")
+    assert shown["paid"]
+    payment = PaybillPayment.objects.get(receipt=shown["receipt"])
+    assert payment.status == P.UNATTRIBUTED
+    assert PaybillNotice.objects.get(kind="validation").detail.startswith("Rejected")

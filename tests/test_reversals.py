@@ -185,3 +185,38 @@ def test_a_reversal_on_the_statement_matches_and_the_books_agree(sim, staff):
     report = reconciliation(today - timedelta(days=1), today)
     assert report.statement_reversals.total == report.books_reversals.total == Decimal(2500)
     assert report.agrees, (report.statement_only_rows, report.books_only_rows)
+
+
+def test_two_people_reversing_the_same_payment_at_once_send_one_request(sim, staff):
+    import threading
+
+    from django.db import connection
+
+    from tests.support.factories import UserFactory
+
+    shown = sim.state.paybill.pay(phone="254799000005", amount=1100, account="WRONG-1")
+    payment = PaybillPayment.objects.get(receipt=shown["receipt"])
+    paybill_not_ours(payment=payment, by=staff, reason="stranger")
+    other = UserFactory(is_staff=True)
+    start, outcomes = threading.Barrier(2), []
+
+    def reverse(person):
+        try:
+            start.wait(5)
+            reversal_request(payment=payment, by=person, reason="Not ours")
+            outcomes.append("asked")
+        except ReversalError as error:
+            outcomes.append(str(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reverse, args=(p,)) for p in (staff, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("asked") == 1
+    assert [o for o in outcomes if o != "asked"][0].endswith("never twice.")
+    assert Reversal.objects.filter(payment=payment).count() == 1
+    assert wait_until(lambda: len(sim.state.reversals) == 1, 10)
+    assert _settled(Reversal.objects.get(payment=payment))

@@ -322,3 +322,36 @@ def test_the_page_needs_the_permission_and_shows_the_differences(client, books, 
         "/admin/attendance/statementimport/reconcile/", {"start": "2026-12-05", "end": "2026-12-01"}
     )
     assert "The period ends before it starts." in bad.content.decode()
+
+
+@pytest.mark.parametrize("rows", [2, 60])
+def test_the_paybill_list_and_the_reconciliation_page_take_the_same_queries_at_any_size(
+    client, staff, crew, rows, django_assert_max_num_queries
+):
+    at = DAY.replace(hour=8)
+    lines = []
+    for n in range(rows):
+        receipt = f"SKQ{n:07d}"
+        account = crew.profile.account_code if n % 2 else f"UNKNOWN{n}"
+        paybill_record(
+            PaybillTransaction(
+                receipt=receipt, amount=Decimal(100 + n), paid_at=at, bill_ref=account
+            ),
+            source="confirmation",
+        )
+        lines.append({"receipt": receipt, "at": at, "details": "Pay Bill", "in": f"{100 + n}"})
+        lines.append({"receipt": f"SKZ{n:07d}", "at": at, "details": "Pay Bill", "in": "5"})
+    statement_import(file=upload(csv_statement(lines)), name="q.csv", by=staff)
+    log_in_staff(client, staff)
+    with django_assert_max_num_queries(14):
+        assert client.get("/admin/attendance/paybillpayment/").status_code == 200
+    with django_assert_max_num_queries(14):
+        page = client.get("/admin/attendance/paybillpayment/", {"status__exact": "unattributed"})
+        assert page.status_code == 200
+    with django_assert_max_num_queries(30):
+        page = client.get(
+            "/admin/attendance/statementimport/reconcile/",
+            {"start": "2026-12-03", "end": "2026-12-03"},
+        )
+    assert page.status_code == 200
+    assert f"In the statement only ({rows})" in page.content.decode()

@@ -216,7 +216,7 @@ def test_two_people_reversing_the_same_payment_at_once_send_one_request(sim, sta
     for thread in threads:
         thread.join()
     assert outcomes.count("asked") == 1
-    assert [o for o in outcomes if o != "asked"][0].endswith("never twice.")
+    assert next(o for o in outcomes if o != "asked").endswith("never twice.")
     assert Reversal.objects.filter(payment=payment).count() == 1
     assert wait_until(lambda: len(sim.state.reversals) == 1, 10)
     assert _settled(Reversal.objects.get(payment=payment))

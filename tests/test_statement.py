@@ -318,6 +318,15 @@ def test_the_page_needs_the_permission_and_shows_the_differences(client, books, 
         follow=True,
     )
     assert "all imported before: nothing changed" in again.content.decode()
+    foreign = StatementRow.objects.get(receipt="SKX0000001")
+    recorded = client.post(f"/admin/attendance/statementimport/rows/{foreign.pk}/record/")
+    payment = PaybillPayment.objects.get(receipt="SKX0000001")
+    # Nobody named: straight to the payment, to assign it or mark it not ours.
+    assert recorded["Location"] == f"/admin/attendance/paybillpayment/{payment.pk}/change/"
+    assert (
+        client.get(f"/admin/attendance/statementimport/rows/{foreign.pk}/record/").status_code
+        == 405
+    )
     bad = client.get(
         "/admin/attendance/statementimport/reconcile/", {"start": "2026-12-05", "end": "2026-12-01"}
     )

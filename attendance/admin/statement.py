@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from attendance.models import StatementImport, StatementRow
+from attendance.models import PaybillPayment, StatementImport, StatementRow
 from attendance.services.payments.books import default_period, reconciliation
 from attendance.services.payments.paybill import PaybillError
 from attendance.services.payments.statement import (
@@ -155,11 +155,16 @@ class StatementImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             payment = statement_record_paybill(row=row, by=request.user)
         except (StatementError, PaybillError) as error:
             messages.error(request, str(error))
-        else:
-            messages.success(
-                request,
-                f"{row.receipt} recorded as a Paybill payment: {payment.get_status_display()}"
-                + (f" ({payment.user.get_username()})." if payment.user_id else "."),
+            return HttpResponseRedirect(back)
+        messages.success(
+            request,
+            f"{row.receipt} recorded as a Paybill payment: {payment.get_status_display()}"
+            + (f" ({payment.user.get_username()})." if payment.user_id else "."),
+        )
+        if payment.status == PaybillPayment.Status.UNATTRIBUTED:
+            # Nobody named: straight to the payment, to assign it or mark it not ours.
+            return HttpResponseRedirect(
+                reverse("admin:attendance_paybillpayment_change", args=[payment.pk])
             )
         return HttpResponseRedirect(back)
 

@@ -11,6 +11,7 @@ real shortcode. What happens to a payment is chosen by its amount's last two dig
 | 12 | the confirmation is lost: only Pull Transactions knows the payment |
 | 13 | the confirmation comes late (`late_delay` seconds, 20 by default) |
 | 14 | our validation answer is too late: `ResponseType` decides |
+| 15 | no confirmation, and Pull never lists it: only the statement shows it |
 | anything else | validation (when enabled), then one confirmation |
 
 An account number that names nobody is just that: the app decides. `GET /simulator/paybill`
@@ -134,10 +135,12 @@ class PaybillSimulation:
             )
             if not accepted:
                 return {"paid": False, "message": f"Failed: {answer or 'no answer'}"}
+        if scenario == 15:
+            payment.visible_after = float("inf")  # Pull never lists it
         with self.lock:
             self.payments.append(payment)
         if registration:
-            times = 2 if scenario == 11 else 0 if scenario == 12 else 1
+            times = 2 if scenario == 11 else 0 if scenario in (12, 15) else 1
             delay = self.late_delay if scenario == 13 else 0.0
             self._confirm_later(registration, payment, times, delay)
         return {
@@ -357,7 +360,8 @@ Paybill as a member does from their phone.</p>{message}
 <input id="amount" name="amount" value="{amount}" inputmode="numeric">
 <button type="submit">Send</button></form>
 <p>Amounts ending in 11: confirmation twice; 12: confirmation lost (Pull finds it);
-13: confirmation late; 14: validation answer too late.</p></body></html>"""
+13: confirmation late; 14: validation answer too late; 15: only the statement knows it.</p>
+</body></html>"""
 
 
 def sim_menu_page(sim: PaybillSimulation, form: dict[str, str], message: str = "") -> bytes:

@@ -41,7 +41,7 @@ import random
 import string
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
@@ -49,7 +49,7 @@ from attendance.simulators import SimulatorServer
 
 from . import simulator_b2c, simulator_c2b, simulator_reversal
 from .client import daraja_password
-from .simulator_statement import statement_csv
+from .simulator_statement import serve_statement
 from .simulator_stk import NAIROBI, Push, invalid_push_field, send_callback
 
 logger = logging.getLogger(__name__)
@@ -184,22 +184,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _statement(self, query: dict) -> None:
-        try:
-            days = [
-                date.fromisoformat(query[key][0]) if key in query else None
-                for key in ("start", "end")
-            ]
-        except ValueError:
-            return _error(self, 400, "400.002.02", "Bad Request - Invalid date")
-        body = statement_csv(self.state, *days).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv; charset=utf-8")
-        self.send_header("Content-Disposition", 'attachment; filename="statement.csv"')
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     # The B2C module's way of answering.
     def json(self, status, payload):
         self._json(status, payload)
@@ -239,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/simulator/paybill":
             return self._html(simulator_c2b.sim_menu_page(self.state.paybill, {}))
         if url.path == "/simulator/statement":
-            return self._statement(parse_qs(url.query))
+            return serve_statement(self, self.state, parse_qs(url.query))
         return _error(self, 404, "404.001.01", "Resource not found")
 
     def do_POST(self):

@@ -106,3 +106,21 @@ def statement_csv(state: Any, start: date | None = None, end: date | None = None
         short_code=state.paybill.short_code,
         holder="SOUND FUSION (simulator)",
     )
+
+
+def serve_statement(handler: Any, state: Any, query: dict) -> None:
+    """`GET /simulator/statement[?start=YYYY-MM-DD&end=YYYY-MM-DD]`: the CSV, as a download."""
+    try:
+        days = [
+            date.fromisoformat(query[key][0]) if key in query else None for key in ("start", "end")
+        ]
+    except ValueError:
+        return handler.error(400, "400.002.02", "Bad Request - Invalid date")
+    body = statement_csv(state, *days).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/csv; charset=utf-8")
+    handler.send_header("Content-Disposition", 'attachment; filename="statement.csv"')
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+    return None

@@ -113,3 +113,54 @@ def test_sms_rows_that_were_failing_are_quarantined_not_unmatched_after_the_one_
         "first look": "waiting",
         "every look": "unmatched",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prompt_credits_carry_their_receipt_so_the_same_money_is_never_credited_again():
+    """Before Paybill payments, a prompt's ledger credit had no receipt of its own; the
+    migration gives each its prompt's, which the ledger then refuses to credit twice."""
+    from django.db import IntegrityError, connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("attendance", "0027_account_codes")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    User = old.get_model("auth", "User")
+    Payment = old.get_model("attendance", "MpesaPayment")
+    Entry = old.get_model("attendance", "LedgerEntry")
+    user = User.objects.create(username="payer")
+    entry = Entry.objects.create(
+        user=user, kind="payment", amount=-100, balance_after=-100, description="M-Pesa"
+    )
+    Payment.objects.create(
+        user=user,
+        phone_number="254711000001",
+        amount=100,
+        payment_purpose="x",
+        account_reference="x",
+        transaction_desc="x",
+        status="completed",
+        receipt_number="SKM0000001",
+        ledger_entry=entry,
+    )
+    unpaid = Entry.objects.create(
+        user=user, kind="charge", amount=100, balance_after=0, description="A charge"
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from attendance.models import LedgerEntry
+
+    assert LedgerEntry.objects.get(pk=entry.pk).receipt == "SKM0000001"
+    assert LedgerEntry.objects.get(pk=unpaid.pk).receipt == ""
+    with pytest.raises(IntegrityError):
+        LedgerEntry.objects.create(
+            user_id=user.pk,
+            kind="payment",
+            amount=-100,
+            balance_after=-200,
+            description="the same money again",
+            receipt="SKM0000001",
+        )

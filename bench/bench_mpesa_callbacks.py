@@ -25,10 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, Timer, empty_tables, percentile, setup_django
+from common import Gunicorn, Timer, empty_tables, percentile, setup_django
 
 CONNECTIONS, SECONDS, ROUNDS = 50, 5, 5
-GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
 
 
 def load(port, path, bodies, seconds):
@@ -186,12 +185,10 @@ def open_loop(port, path, bodies, *, rate=200, seconds=10, senders=16):
 def main():
     db_url = setup_django()
     from django.conf import settings
-    from django.core.management import call_command
 
     from attendance.models import MpesaCallback, MpesaPayment
     from tests.support.factories import PaymentFactory, UserFactory
     from tests.support.mpesa_wire import success_callback
-    from tests.support.smtp import free_port
 
     empty_tables(MpesaCallback, MpesaPayment)
     payer = UserFactory(username="bench-callback-payer")
@@ -202,47 +199,10 @@ def main():
         success_callback(p.checkout_request_id, amount=100, receipt=f"BCH{n:07d}")
         for n, p in enumerate(payments)
     ]
-    # As a deploy does: production settings serve the collected static files.
-    call_command("collectstatic", interactive=False, verbosity=0)
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "DEBUG": "False",
-        "SECRET_KEY": "bench-" + "k" * 60,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "False",
-        "LOG_LEVEL": "WARNING",
-        "CELERY_TASK_DEFAULT_QUEUE": "bench-callbacks",
-        "MPESA_CALLBACK_TOKEN": settings.MPESA_CALLBACK_TOKEN,
-        "MPESA_CONSUMER_KEY": "sim-consumer-key",
-        "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
-        "MPESA_PASS_KEY": "sim-pass-key",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "soundfusion_attendance.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            *GUNICORN_ARGS,
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request(
-                    "GET", "/api/health/"
-                )
-                break
-            except OSError:
-                time.sleep(0.1)
+    env = {"CELERY_TASK_DEFAULT_QUEUE": "bench-callbacks"}
+    env["MPESA_CALLBACK_TOKEN"] = settings.MPESA_CALLBACK_TOKEN
+    with Gunicorn(db_url, **env) as server:
+        port = server.port
         run = load_wrk if shutil.which("wrk") else load_python
         print(f"load generator: {'wrk' if run is load_wrk else 'python threads (install wrk)'}")
         path = f"/api/payments/callback/{settings.MPESA_CALLBACK_TOKEN}/"
@@ -264,9 +224,6 @@ def main():
         steady = open_loop(port, path, bodies)
         time.sleep(0.5)
         stored_open = MpesaCallback.objects.count() - before_open
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     stored = MpesaCallback.objects.count() - warm_up_rows - stored_open
     import redis
 

@@ -25,11 +25,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench_mpesa_callbacks import load_python, load_wrk
-from common import BASE_DB, ROOT, Timer, empty_tables, log_in_staff, setup_django, time_pages
+from common import BASE_DB, Gunicorn, Timer, empty_tables, log_in_staff, setup_django, time_pages
 
 ROUNDS, SECONDS = 5, 5
 STATEMENT_ROWS = 100_000
-GUNICORN_ARGS = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
 
 
 def confirmation_bodies(n):
@@ -39,57 +38,19 @@ def confirmation_bodies(n):
 
 
 def throughput(db_url):
-    import http.client
-
     from django.conf import settings
-    from django.core.management import call_command
 
     from attendance.models import PaybillNotice, PaybillPayment
-    from tests.support.smtp import free_port
 
     empty_tables(PaybillNotice, PaybillPayment)
-    call_command("collectstatic", interactive=False, verbosity=0)
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "DEBUG": "False",
-        "SECRET_KEY": "bench-" + "k" * 60,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "False",
-        "LOG_LEVEL": "WARNING",
-        "CELERY_TASK_DEFAULT_QUEUE": "bench-paybill",
-        "MPESA_C2B_TOKEN": settings.MPESA_C2B_TOKEN,
-        "MPESA_CONSUMER_KEY": "sim-consumer-key",
-        "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
-        "MPESA_PASS_KEY": "sim-pass-key",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "soundfusion_attendance.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            *GUNICORN_ARGS,
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
     bodies = confirmation_bodies(5000)
     path = f"/api/paybill/confirmation/{settings.MPESA_C2B_TOKEN}/"
-    try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request(
-                    "GET", "/api/health/"
-                )
-                break
-            except OSError:
-                time.sleep(0.1)
+    env = {
+        "CELERY_TASK_DEFAULT_QUEUE": "bench-paybill",
+        "MPESA_C2B_TOKEN": settings.MPESA_C2B_TOKEN,
+    }
+    with Gunicorn(db_url, **env) as server:
+        port = server.port
         run = load_wrk if shutil.which("wrk") else load_python
         print(f"load generator: {'wrk' if run is load_wrk else 'python threads (install wrk)'}")
         run(port, "/api/health/", None, 1)
@@ -101,9 +62,6 @@ def throughput(db_url):
             for _ in range(ROUNDS)
         ]
         time.sleep(0.5)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     stored = PaybillNotice.objects.count() - warm
     import redis
 

@@ -135,3 +135,64 @@ def time_pages(client, pages, runs=12):
             f"{count:3d} queries  {'ok' if p95 < target else f'OVER {target} ms'}"
         )
     return ok
+
+
+class Gunicorn:
+    """The app on gunicorn with production settings, on a free loopback port, for as long as
+    the `with` block lasts: `BENCH_GUNICORN` overrides the options (default `--workers 3`)."""
+
+    def __init__(self, db_url, **env):
+        from tests.support.smtp import free_port
+
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "DEBUG": "False",
+            "SECRET_KEY": "bench-" + "k" * 60,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "False",
+            "LOG_LEVEL": "WARNING",
+            "MPESA_CONSUMER_KEY": "sim-consumer-key",
+            "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
+            "MPESA_PASS_KEY": "sim-pass-key",
+            **env,
+        }
+
+    def __enter__(self):
+        import http.client
+        import subprocess
+
+        from django.core.management import call_command
+
+        # As a deploy does: production settings serve the collected static files.
+        call_command("collectstatic", interactive=False, verbosity=0)
+        options = os.environ.get("BENCH_GUNICORN", "--workers 3").split()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "soundfusion_attendance.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                *options,
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).request(
+                    "GET", "/api/health/"
+                )
+                break
+            except OSError:
+                time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=20)

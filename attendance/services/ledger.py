@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model, Sum
 
 from attendance.models import LedgerEntry, Profile
@@ -77,6 +77,35 @@ def ledger_post(
             source_id=source.pk if source is not None else None,
             receipt=receipt,
         )
+
+
+def ledger_credit_payment(
+    *,
+    user: User,
+    amount: Decimal | int | str,
+    description: str,
+    receipt: str,
+    source: Model,
+    created_by: User | None = None,
+) -> LedgerEntry | None:
+    """Credit money M-Pesa received, once per receipt: None when this receipt was credited
+    already (the same money reached us another way: a prompt's callback, a Paybill
+    confirmation, a Pull row), which the database decides, concurrency included."""
+    try:
+        with transaction.atomic():
+            return ledger_post(
+                user=user,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=amount,
+                description=description,
+                created_by=created_by,
+                source=source,
+                receipt=receipt,
+            )
+    except IntegrityError:
+        if not receipt_credited(receipt):
+            raise  # another constraint: not a receipt credited twice
+        return None
 
 
 def receipt_credited(receipt: str) -> bool:

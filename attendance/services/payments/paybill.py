@@ -45,7 +45,7 @@ from attendance.mpesa.paybill import PaybillTransaction, phone_digest
 from attendance.phones import normalise_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.errors import ServiceError
-from attendance.services.ledger import ledger_post, receipt_credited
+from attendance.services.ledger import ledger_credit_payment, receipt_credited
 from attendance.services.messaging.channels import member_message
 
 logger = logging.getLogger(__name__)
@@ -277,26 +277,22 @@ def _credit(payment: PaybillPayment, *, by: User | None) -> None:
     """Credit the payment's member, unless this receipt was credited already (then it is
     the same money reaching us another way, which the ledger's constraint also enforces)."""
     assert payment.user is not None
-    if receipt_credited(payment.receipt):
+    entry = None
+    if not receipt_credited(payment.receipt):
+        entry = ledger_credit_payment(
+            user=payment.user,
+            amount=payment.amount,
+            description=f"Paybill payment {payment.receipt}",
+            receipt=payment.receipt,
+            source=payment,
+            created_by=by,
+        )
+    if entry is None:
+        # A prompt's callback with this receipt credited it (maybe a moment ago).
         payment.status = P.STK
         payment.detail = "This receipt was credited already; not again."
         return
-    try:
-        with transaction.atomic():
-            payment.ledger_entry = ledger_post(
-                user=payment.user,
-                kind=LedgerEntry.Kind.PAYMENT,
-                amount=payment.amount,
-                description=f"Paybill payment {payment.receipt}",
-                created_by=by,
-                source=payment,
-                receipt=payment.receipt,
-            )
-    except IntegrityError:
-        # A prompt's callback with this receipt committed between our look and our credit.
-        payment.status = P.STK
-        payment.detail = "This receipt was credited already; not again."
-        return
+    payment.ledger_entry = entry
     payment.status = P.CREDITED
     payment.detail = ""
     _tell_member(payment)

@@ -26,7 +26,7 @@ from attendance.mpesa.callbacks import StkResult, clean_text
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.inbox import Outcome
-from attendance.services.ledger import LedgerError, ledger_post, receipt_credited
+from attendance.services.ledger import LedgerError, ledger_credit_payment
 from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.email import notification_create
 from attendance.services.payments.amounts import PROMPT_MAXIMUM
@@ -141,23 +141,17 @@ def _complete(payment: MpesaPayment, result: StkResult, via: str, *, doubt: str 
         payment.save()
         return Outcome.PROCESSED
     reference = payment.receipt_number or payment.checkout_request_id
-    try:
-        with transaction.atomic():
-            payment.ledger_entry = ledger_post(
-                user=payment.user,
-                kind=LedgerEntry.Kind.PAYMENT,
-                amount=payment.amount,
-                description=f"M-Pesa payment {reference}",
-                created_by=payment.requested_by,
-                source=payment,
-                receipt=payment.receipt_number,
-            )
-    except IntegrityError:
-        if not receipt_credited(payment.receipt_number):
-            raise
+    payment.ledger_entry = ledger_credit_payment(
+        user=payment.user,
+        amount=payment.amount,
+        description=f"M-Pesa payment {reference}",
+        receipt=payment.receipt_number,
+        source=payment,
+        created_by=payment.requested_by,
+    )
+    if payment.ledger_entry is None:
         # The same money reached us first as a Paybill confirmation (or a Pull row), which
         # credited it: completed here, credited once.
-        payment.ledger_entry = None
         payment.result_description = clean_text(
             f"{payment.result_description}; credited already as Paybill payment "
             f"{payment.receipt_number}",
@@ -294,23 +288,22 @@ def payment_credit_after_review(*, payment: MpesaPayment, by: User) -> MpesaPaym
                 "if money arrived.",
             )
         try:
-            payment.ledger_entry = ledger_post(
+            payment.ledger_entry = ledger_credit_payment(
                 user=payment.user,
-                kind=LedgerEntry.Kind.PAYMENT,
                 amount=amount,
                 description=f"M-Pesa payment {payment.receipt_number} (after review)",
-                created_by=by,
-                source=payment,
                 receipt=payment.receipt_number,
+                source=payment,
+                created_by=by,
             )
         except LedgerError as error:
             raise PaymentError("invalid_amount", str(error)) from error
-        except IntegrityError as error:
+        if payment.ledger_entry is None:
             raise PaymentError(
                 "already_credited",
                 f"Receipt {payment.receipt_number} was credited already (as a Paybill "
                 "payment): not again.",
-            ) from error
+            )
         payment.needs_review = False
         payment.review_reason = f"{payment.review_reason}; credited KES {amount} by {by}"[:255]
         payment.save()

@@ -164,3 +164,23 @@ def test_prompt_credits_carry_their_receipt_so_the_same_money_is_never_credited_
             description="the same money again",
             receipt="SKM0000001",
         )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_existing_finance_role_gets_the_paybill_permissions_once():
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("attendance", "0029_statement_and_reversals")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    old.get_model("auth", "Group").objects.filter(name="Finance").delete()
+    old.get_model("auth", "Group").objects.create(name="Finance")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    granted = set(Group.objects.get(name="Finance").permissions.values_list("codename", flat=True))
+    assert {"assign_paybillpayment", "request_reversal", "reconcile_statementimport"} <= granted

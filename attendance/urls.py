@@ -15,6 +15,11 @@ urlpatterns = [
     path("", portal.home, name="home"),
     path("events/<int:event_id>/", portal.event_detail, name="event_detail"),
     path("events/<int:event_id>/check-in/", portal.check_in, name="check_in"),
+    path(
+        "events/<int:event_id>/at-venue/<str:code>/",
+        portal.venue_check_in,
+        name="venue_check_in",
+    ),
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),

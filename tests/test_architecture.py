@@ -27,6 +27,7 @@ BASE = (
     "attendance.wording",
     "attendance.simulators",
     "attendance.account_codes",
+    "attendance.venue_codes",
 )
 SERVICES = ("attendance.services",)
 # The service packages, lowest first. `ledger` and `attendance` are single modules at the

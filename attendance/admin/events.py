@@ -27,6 +27,7 @@ from .event_crew import (
     staffing_table,
 )
 from .pay import TimesheetInline
+from .venue import VenueQrMixin
 
 NO_MANAGER = "This event has no manager: nobody is told when crew decline. Pick one under Managers."
 
@@ -82,7 +83,7 @@ def _when(value) -> str:
 
 
 @admin.register(Event)
-class EventAdmin(NamedFieldsMixin, StaffingBoardMixin, admin.ModelAdmin):
+class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.ModelAdmin):
     form = EventForm
     # Staffing and status next to the name: at 1280 px the last columns leave the screen.
     list_display = ("name_and_client", "when", "status_badge", "crew_filled", "venue")
@@ -123,9 +124,12 @@ class EventAdmin(NamedFieldsMixin, StaffingBoardMixin, admin.ModelAdmin):
             )
         return format_html(
             '<p><a class="button" href="{}">Open the staffing board</a> to assign, invite and '
-            "replace crew with their availability and record.</p>{}",
+            "replace crew with their availability and record.</p>{}"
+            '<p><a class="button" href="{}" id="venue-qr-link">Venue QR code</a> to show on a '
+            "screen at the venue on the day: crew scan it to check in.</p>",
             reverse("admin:attendance_event_board", args=[obj.pk]),
             staffing_table(obj),
+            reverse("admin:attendance_event_venue_qr", args=[obj.pk]),
         )
 
     @admin.display(description="Messages about this event (email and SMS)")

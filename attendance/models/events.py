@@ -83,7 +83,8 @@ class Attendance(models.Model):
         EXCUSED = "excused", "Excused"
 
     class Method(models.TextChoices):
-        SELF = "self", "Self (portal)"
+        SELF = "self", "Self (portal button)"
+        QR = "qr", "Venue QR code"
         ADMIN = "admin", "Recorded by staff"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attendances")

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from attendance.services.core.errors import ServiceError
+from attendance.venue_codes import VenueCodeError, venue_code_check
 
 
 class AttendanceError(ServiceError):
@@ -67,8 +68,38 @@ def attendance_expect(*, event: Event, user: User, call_time: datetime | None = 
     return attendance
 
 
-def attendance_check_in(*, attendance: Attendance, now: datetime | None = None) -> Attendance:
-    """A member checks themself in from the portal.
+def attendance_check_in_at_venue(
+    *, attendance: Attendance, code: str, now: datetime | None = None
+) -> tuple[Attendance, bool]:
+    """A member checks in with the venue's QR code, which proves they are there.
+
+    Returns (attendance, checked_in_now): a second scan finds them checked in already and
+    changes nothing. Raises AttendanceError for a code that is expired, another event's or
+    tampered with, and for the rules of the portal's button (window, cancelled event).
+    """
+    now = now or timezone.now()
+    try:
+        venue_code_check(attendance.event_id, code, now.timestamp())
+    except VenueCodeError as error:
+        raise AttendanceError(str(error)) from error
+    if Attendance.objects.filter(pk=attendance.pk, check_in_at__isnull=False).exists():
+        attendance.refresh_from_db()
+        return attendance, False
+    try:
+        return attendance_check_in(
+            attendance=attendance, now=now, method=Attendance.Method.QR
+        ), True
+    except AttendanceError:
+        attendance.refresh_from_db()
+        if attendance.check_in_at is not None:  # the other tap of a double scan won
+            return attendance, False
+        raise
+
+
+def attendance_check_in(
+    *, attendance: Attendance, now: datetime | None = None, method: str = Attendance.Method.SELF
+) -> Attendance:
+    """A member checks themself in from the portal (or with the venue's code: `method`).
 
     Allowed once, inside the window around their call time. Raises AttendanceError otherwise.
     """
@@ -89,7 +120,7 @@ def attendance_check_in(*, attendance: Attendance, now: datetime | None = None) 
         if now > closes:
             raise AttendanceError("Check-in for this event has closed. Ask the event manager.")
         attendance.check_in_at = now
-        attendance.check_in_method = Attendance.Method.SELF
+        attendance.check_in_method = method
         attendance.status = attendance_status_for(
             check_in_at=now, call_time=attendance.expected_call_time
         )

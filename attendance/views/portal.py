@@ -22,6 +22,7 @@ from attendance.services.attendance import (
     attendance_can_check_in,
     attendance_can_check_out,
     attendance_check_in,
+    attendance_check_in_at_venue,
     attendance_check_out,
     attendance_checkin_window,
 )
@@ -41,6 +42,7 @@ from attendance.services.people.phones import (
     phone_change_start,
 )
 from attendance.services.people.profiles import profile_set_channel
+from attendance.venue_codes import VenueCodeError, venue_code_check
 
 
 def _own_attendance(request: HttpRequest, event_id: int) -> Attendance:
@@ -170,6 +172,37 @@ def check_in(request, event_id):
             f"Checked in at {local:%H:%M} ({attendance.get_status_display().lower()}).",
         )
     return back(request)
+
+
+@login_required
+def venue_check_in(request, event_id, code):
+    """The link in the venue's QR code. Opening it (GET) changes nothing: it asks the member
+    to confirm, so a link previewed by a chat app checks nobody in. The tap (POST) checks in
+    with the code as proof of presence; a second tap finds them checked in."""
+    attendance = _own_attendance(request, event_id)
+    if request.method == "POST":
+        try:
+            attendance, now = attendance_check_in_at_venue(attendance=attendance, code=code)
+        except AttendanceError as error:
+            messages.error(request, str(error))
+        else:
+            local = timezone.localtime(attendance.check_in_at)
+            messages.success(
+                request,
+                f"Checked in at {local:%H:%M} with the venue's code"
+                + (f" ({attendance.get_status_display().lower()})." if now else " (already)."),
+            )
+        return redirect("attendance:event_detail", event_id)
+    problem = ""
+    try:
+        venue_code_check(event_id, code)
+    except VenueCodeError as error:
+        problem = str(error)
+    return render(
+        request,
+        "attendance/venue_check_in.html",
+        {"attendance": attendance, "event": attendance.event, "code": code, "problem": problem},
+    )
 
 
 @login_required

@@ -48,6 +48,7 @@ from attendance.services.payments.reversal_inbox import (  # noqa: F401  (regist
     reversal_result_process_task,
     reversal_results_process_pending,
 )
+from attendance.services.payments.statement import statement_rematch
 from attendance.services.payouts import (  # noqa: F401  (registers the result task)
     payout_result_process_task,
     payouts_reconcile,
@@ -80,8 +81,12 @@ def payments_reconcile_task() -> dict:
 
 @shared_task(ignore_result=False)
 @beat_job
-def paybill_notices_process_pending_task() -> int:
-    return paybill_notices_process_pending() + reversal_results_process_pending()
+def paybill_notices_process_pending_task() -> dict:
+    return {
+        "paybill_notices": paybill_notices_process_pending(),
+        "reversal_results": reversal_results_process_pending(),
+        "statement_rows_matched": statement_rematch(),
+    }
 
 
 @shared_task(ignore_result=False)

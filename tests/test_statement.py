@@ -364,3 +364,28 @@ def test_the_paybill_list_and_the_reconciliation_page_take_the_same_queries_at_a
         )
     assert page.status_code == 200
     assert f"In the statement only ({rows})" in page.content.decode()
+
+
+def test_a_row_our_books_catch_up_with_is_matched_by_the_beat_not_by_the_page(crew, staff):
+    from attendance.services.payments.statement import statement_rematch
+
+    at = DAY.replace(hour=9)
+    content = csv_statement(
+        [{"receipt": "SKW0000001", "at": at, "details": "Pay Bill", "in": "300"}]
+    )
+    statement_import(file=upload(content), name="early.csv", by=staff)
+    # The statement came before our books knew the payment (Pull credits it a moment later).
+    paybill_record(
+        PaybillTransaction(
+            receipt="SKW0000001",
+            amount=Decimal(300),
+            paid_at=at,
+            bill_ref=crew.profile.account_code,
+        ),
+        source="pull",
+    )
+    assert reconciliation(DAY.date(), DAY.date()).statement_only.count == 1  # the page reads
+    assert statement_rematch() == 1
+    report = reconciliation(DAY.date(), DAY.date())
+    assert report.agrees and report.matched.count == 1
+    assert statement_rematch() == 0

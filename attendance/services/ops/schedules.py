@@ -17,7 +17,7 @@ PERIODIC_TASKS = {
         "attendance.tasks.payments_reconcile_task",
         60,
     ),
-    "M-Pesa Paybill: process stored confirmations, Pull rows and reversal results left over": (
+    "M-Pesa Paybill: process stored notices and reversal results, match statement rows again": (
         "attendance.tasks.paybill_notices_process_pending_task",
         60,
     ),

@@ -36,7 +36,7 @@ from attendance.models import (
     StatementRow,
 )
 
-from .statement import statement_rematch, unmatched_in
+from .statement import unmatched_in
 
 K = StatementRow.Kind
 LIST_LIMIT = 100
@@ -125,8 +125,6 @@ def reconciliation(start: date, end: date) -> Reconciliation:
     since, until = period_bounds(start, end)
     report = Reconciliation(start=start, end=end)
     statement = StatementRow.objects.filter(completed_at__gte=since, completed_at__lt=until)
-    # Rows that matched nothing may match now: our books caught up since the import.
-    statement_rematch(StatementRow.objects.filter(unmatched_in(since, until))[:2000])
     totals = statement.aggregate(
         rows=Count("pk"),
         **{

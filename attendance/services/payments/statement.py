@@ -6,8 +6,8 @@ matched and inserted in batches, so a year's statement (100,000 rows) takes flat
 Matching is by receipt only: a row of money in to an STK prompt or a Paybill payment, a payout
 row to a payout, a reversal row to a completed reversal (by its own receipt, or the receipt of
 the payment it reversed). The amount our books hold is kept when it differs. Rows that matched
-nothing are matched again when the reconciliation page looks at them (our books may have
-caught up).
+nothing are matched again every minute by the beat (our books may have caught up: a Pull
+row credited, a reversal completed), so the reconciliation page only reads.
 """
 
 from __future__ import annotations
@@ -195,9 +195,12 @@ def _reversals_of(rows: list[StatementRow]) -> dict[str, tuple[int, Decimal]]:
     return found
 
 
-def statement_rematch(rows: Iterable[StatementRow]) -> int:
-    """Match again rows that matched nothing (our books may have caught up)."""
-    changed = _match([row for row in rows if not row.matched])
+def statement_rematch(limit: int = 2000) -> int:
+    """Match again the rows that matched nothing, newest first (our books may have caught
+    up). The beat's: served by the partial index on unmatched rows, so it costs what is
+    unmatched, not the statement's size."""
+    rows = StatementRow.objects.filter(matched="").exclude(kind__in=[K.CHARGE, K.OTHER])
+    changed = _match(list(rows.order_by("-completed_at")[:limit]))
     StatementRow.objects.bulk_update(changed, ["matched", "matched_id", "books_amount"])
     return len(changed)
 

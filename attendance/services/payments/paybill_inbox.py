@@ -140,9 +140,9 @@ def paybill_validate(*, body: bytes, remote_addr: str | None) -> dict:
     """Store a validation request, then answer it: accept, or reject an account number that
     names no member when MPESA_C2B_REJECT_UNKNOWN is on (C2B00012: the payer's SMS says the
     account is invalid). Only a confirmation credits anyone."""
-    received = paybill_notices.receive(body=body, remote_addr=remote_addr, kind=K.VALIDATION)
     answer, why = _validation_answer(body)
-    PaybillNotice.objects.filter(pk=received.row_id).update(detail=clip(why))
+    # The answer goes in with the body: one INSERT on the path M-Pesa waits on.
+    paybill_notices.receive(body=body, remote_addr=remote_addr, kind=K.VALIDATION, detail=clip(why))
     return answer
 
 

@@ -51,6 +51,7 @@ from . import simulator_b2c, simulator_c2b, simulator_reversal
 from .client import daraja_password
 from .simulator_statement import serve_statement
 from .simulator_stk import NAIROBI, Push, invalid_push_field, send_callback
+from .simulator_timers import Timers
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +81,16 @@ class SimulatorState:
         initiator_name="sim-initiator",
         initiator_password="Sim#Initiator1",  # noqa: S107  (the simulator's own fake one)
     ):
+        self.timers = Timers()
         self.b2c = simulator_b2c.PayoutSimulation(
             initiator_name=initiator_name,
             initiator_password=initiator_password,
             callback_delay=callback_delay,
+            timers=self.timers,
         )
-        self.paybill = simulator_c2b.PaybillSimulation(short_code=paybill_short_code)
+        self.paybill = simulator_c2b.PaybillSimulation(
+            short_code=paybill_short_code, timers=self.timers
+        )
         self.reversals: list[simulator_reversal.DoneReversal] = []
         self.consumer_key = consumer_key
         self.consumer_secret = consumer_secret
@@ -395,9 +400,7 @@ class Handler(BaseHTTPRequestHandler):
         if name in ("unreachable", "lost_callback"):
             return
         times = 2 if name == "double_callback" else 1
-        timer = threading.Timer(self.state.callback_delay, send_callback, (self.state, push, times))
-        timer.daemon = True
-        timer.start()
+        self.state.timers.later(self.state.callback_delay, send_callback, self.state, push, times)
 
 
 class DarajaSimulator:
@@ -442,5 +445,6 @@ class DarajaSimulator:
         self.server.serve_forever()
 
     def stop(self):
+        self.state.timers.cancel_all()
         self.server.shutdown()
         self.server.server_close()

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .credentials import decrypt_credential, self_signed_certificate
+from .simulator_timers import Timers
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -80,7 +81,15 @@ class Payout:
 class PayoutSimulation:
     """The B2C side of the simulator's state."""
 
-    def __init__(self, *, initiator_name: str, initiator_password: str, callback_delay: float):
+    def __init__(
+        self,
+        *,
+        initiator_name: str,
+        initiator_password: str,
+        callback_delay: float,
+        timers: Timers,
+    ):
+        self.timers = timers
         self.certificate, self._key = self_signed_certificate("Daraja simulator (B2C)")
         self.initiator_name = initiator_name
         self.initiator_password = initiator_password
@@ -415,9 +424,7 @@ def balance_query(handler: Any, sim: PayoutSimulation, data: dict) -> None:
 
 def _later(sim: PayoutSimulation, function: Any, *args: Any) -> None:
     """`function(sim, *args)` after the result delay, off the request's thread."""
-    timer = threading.Timer(sim.callback_delay, function, (sim, *args))
-    timer.daemon = True
-    timer.start()
+    sim.timers.later(sim.callback_delay, function, sim, *args)
 
 
 def _post(sim: PayoutSimulation, url: str, body: dict, times: int) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from .simulator_stk import NAIROBI
+from .simulator_timers import Timers
 
 logger = logging.getLogger(__name__)
 VALIDATION_TIMEOUT = 8.0  # "usually < 8 seconds"; later, ResponseType decides
@@ -67,7 +68,8 @@ def receipt() -> str:
 
 
 class PaybillSimulation:
-    def __init__(self, *, short_code: str = "600984") -> None:
+    def __init__(self, *, timers: Timers, short_code: str = "600984") -> None:
+        self.timers = timers
         self.short_code = short_code
         self.lock = threading.Lock()
         self.registrations: dict[str, Registration] = {}
@@ -191,9 +193,7 @@ class PaybillSimulation:
         if delay == 0 and times:
             send()
             return
-        timer = threading.Timer(delay, send)
-        timer.daemon = True
-        timer.start()
+        self.timers.later(delay, send)
 
     # --- Pull -------------------------------------------------------------------------------
     def pull_rows(self, short_code: str, start: datetime, end: datetime) -> list[dict]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import string
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -95,11 +94,7 @@ def reversal_request(handler: Any, state: Any, data: dict) -> None:
                 {"Key": "DebitPartyPublicName", "Value": f"{data['ReceiverParty']} - SOUND FUSION"},
             ]
         }
-    timer = threading.Timer(
-        b2c.callback_delay, _post, (b2c, str(data["ResultURL"]), {"Result": result}, 1)
-    )
-    timer.daemon = True
-    timer.start()
+    b2c.timers.later(b2c.callback_delay, _post, b2c, str(data["ResultURL"]), {"Result": result}, 1)
     return handler.json(
         200,
         {

@@ -27,6 +27,7 @@ from .display import (
     local_day,
     local_time,
     member_column,
+    proof_badge,
     status_badge_column,
 )
 from .jobs import start_job
@@ -195,9 +196,9 @@ class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
         "checked_in",
         "checked_out",
         "hours",
-        "check_in_method",
+        "proof",
     )
-    list_filter = ("status", "check_in_method", "event__starts_at")
+    list_filter = ("status", "check_in_method", "check_in_flag", "event__starts_at")
     date_hierarchy = "event__starts_at"
     search_fields = ("user__username",)
     search_event = "event"
@@ -206,8 +207,8 @@ class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
     autocomplete_fields = ("user", "event")
     readonly_fields = (
         "hours_worked",
-        "check_in_method",
-        "check_out_method",
+        "check_in_proof",
+        "check_out_proof",
         "created_at",
         "updated_at",
     )
@@ -223,8 +224,8 @@ class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
                     "check_in_at",
                     "check_out_at",
                     "hours_worked",
-                    "check_in_method",
-                    "check_out_method",
+                    "check_in_proof",
+                    "check_out_proof",
                 )
             },
         ),
@@ -290,6 +291,10 @@ class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
     @admin.display(description="Hours", ordering="hours_worked")
     def hours(self, obj):
         return obj.hours_worked if obj.hours_worked is not None else "-"
+
+    @admin.display(description="Proof", ordering="check_in_method")
+    def proof(self, obj):
+        return proof_badge(obj)
 
     def save_model(self, request, obj, form, change):
         save_attendance_form(request, form)

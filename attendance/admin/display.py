@@ -19,6 +19,26 @@ def status_badge(value: str, label: str):
     return format_html('<span class="sf-badge sf-{}">{}</span>', value, label)
 
 
+def proof_badge(attendance):
+    """How a check-in was proven, as a badge: amber where it was not (the manager's cue)."""
+    if not attendance.check_in_method:
+        return "-"
+    # Short in the list (the columns after it must stay on screen); the whole story on hover
+    # and on the record's page.
+    short = {"qr": "QR", "gps": "Location", "admin": "Staff"}.get(
+        attendance.check_in_method, "Button"
+    )
+    proven = attendance.check_in_proven
+    if not proven:
+        short += ", not proven"
+    return format_html(
+        '<span class="sf-badge sf-{}" title="{}">{}</span>',
+        "proven" if proven else "unproven",
+        attendance.check_in_proof,
+        short,
+    )
+
+
 def status_badge_column(*, prefix: str = "", description: str = "Status"):
     """A changelist column showing the row's `status` as a coloured badge (sortable)."""
 

@@ -14,6 +14,7 @@ from attendance.models import Attendance, BulkJob, Event, EventCrew, EventRoleRe
 from attendance.services.crew.assignments import CrewError
 from attendance.services.crew.events import event_ensure_manager, event_notify_created, event_save
 from attendance.services.crew.followup import crew_briefing_targets, crew_complete_event
+from attendance.venue_location import coordinates_from_map_link, parse_coordinates
 
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
 from .board import StaffingBoardMixin
@@ -41,6 +42,15 @@ def _https_urls(field, **kwargs):
 class EventForm(forms.ModelForm):
     """What is wrong with an event's times, in the words of whoever types them."""
 
+    position = forms.CharField(
+        label="Venue position",
+        required=False,
+        max_length=60,
+        help_text="Latitude, longitude as copied from a map (e.g. -1.2921, 36.8219). Empty: "
+        "read from the map link when it holds one. Crew checking in within the radius "
+        "have proven they are there.",
+    )
+
     class Meta:
         model = Event
         # URLs typed without a scheme are https (Django 6's default; the warning said so).
@@ -55,12 +65,50 @@ class EventForm(forms.ModelForm):
             "call_time",
             "venue",
             "venue_map_url",
+            "venue_radius_m",
+            "plain_check_in",
+            "hold_unproven",
             "description",
             "special_instructions",
         )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "venue_radius_m" in self.fields:
+            self.fields["venue_radius_m"].required = False  # empty: the usual 300 m
+        if self.instance.venue_position:
+            lat, lng = self.instance.venue_position
+            self.fields["position"].initial = f"{lat}, {lng}"
+
+    def clean_venue_radius_m(self):
+        radius = self.cleaned_data.get("venue_radius_m")
+        if radius is None:
+            return Event._meta.get_field("venue_radius_m").default
+        if not 50 <= radius <= 5000:
+            raise forms.ValidationError(
+                "Give between 50 and 5,000 metres: a phone's location is rarely closer than "
+                "50 m indoors, and beyond 5 km it proves nothing."
+            )
+        return radius
+
+    def clean_position(self):
+        text = self.cleaned_data["position"].strip()
+        if not text:
+            return None
+        position = parse_coordinates(text) or coordinates_from_map_link(text)
+        if position is None:
+            raise forms.ValidationError(
+                "Not a position: type latitude, longitude (e.g. -1.2921, 36.8219), or paste a "
+                "map link that shows the coordinates."
+            )
+        return position
+
     def clean(self):
         cleaned = super().clean()
+        position = cleaned.get("position") or coordinates_from_map_link(
+            cleaned.get("venue_map_url") or ""
+        )
+        self.instance.venue_latitude, self.instance.venue_longitude = position or (None, None)
         starts, ends, call = (cleaned.get(f) for f in ("starts_at", "ends_at", "call_time"))
         if starts and ends and ends <= starts:
             self.add_error(
@@ -108,6 +156,10 @@ class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.Model
         (
             "When and where",
             {"fields": ("starts_at", "ends_at", "call_time", "venue", "venue_map_url")},
+        ),
+        (
+            "Check-in on the day",
+            {"fields": ("position", "venue_radius_m", "plain_check_in", "hold_unproven")},
         ),
         ("Details", {"fields": ("description", "special_instructions")}),
         ("Crew: confirmed / needed", {"fields": ("staffing",)}),

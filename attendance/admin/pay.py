@@ -13,6 +13,7 @@ from attendance.models import (
     member_name,
 )
 from attendance.services.pay.timesheets import (
+    timesheet_accept_unproven,
     timesheet_adjust,
     timesheet_approve,
     timesheet_keep,
@@ -26,7 +27,7 @@ from .display import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
     member_column,
-    status_badge_column,
+    status_badge,
 )
 from .search import IndexedSearchMixin, month_filter
 
@@ -65,6 +66,13 @@ def _changes_table(line: TimesheetLine):
     )
 
 
+def pay_status_badge(line: TimesheetLine):
+    """The line's status; a held line says why it waits (its check-in was not proven)."""
+    if line.held and line.status == Status.OPEN:
+        return status_badge("held", "Held: check-in not proven")
+    return status_badge(f"pay-{line.status}", line.get_status_display())
+
+
 class AnswerForm(forms.ModelForm):
     """What a manager does with a line: set the amount, keep it (answering a dispute), or work
     it out again from attendance. Always with a reason the member reads."""
@@ -74,6 +82,7 @@ class AnswerForm(forms.ModelForm):
         ("adjust", "Set the amount to…"),
         ("keep", "Keep the amount (answer the dispute)"),
         ("recalculate", "Work it out again from attendance and rates"),
+        ("accept", "Accept the unproven check-in (the line is held)"),
     ]
     decision = forms.ChoiceField(choices=DECISIONS, required=False, label="What to do")
     new_amount = forms.DecimalField(
@@ -94,10 +103,12 @@ class AnswerForm(forms.ModelForm):
             self.add_error("new_amount", "Give the amount the line should pay.")
         elif decision == "adjust" and cleaned["new_amount"] < 0:
             self.add_error("new_amount", "A line cannot pay less than nothing: give 0 or more.")
-        if decision in ("adjust", "keep") and not cleaned.get("reason", "").strip():
+        if decision in ("adjust", "keep", "accept") and not cleaned.get("reason", "").strip():
             self.add_error("reason", "Say why: the member and Finance will read it.")
         if decision == "keep" and self.instance.status != Status.DISPUTED:
             self.add_error("decision", "This line is not disputed.")
+        if decision == "accept" and not self.instance.held:
+            self.add_error("decision", "This line is not held: its check-in was proven.")
         return cleaned
 
 
@@ -105,7 +116,7 @@ class AnswerForm(forms.ModelForm):
 class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
     form = AnswerForm
     list_display = ("member", "event_link", "role_name", "hours", "amount_column", "status_badge")
-    list_filter = ("status", UpcomingEventFilter, month_filter("created_at"))
+    list_filter = ("status", "held", UpcomingEventFilter, month_filter("created_at"))
     list_select_related = ("user", "event")
     search_event = "event"
     search_fields = ("user__username",)
@@ -117,6 +128,7 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
         "event_link",
         "role_name",
         *PAY_FIELDS,
+        "proof",
         "status_badge",
         "dispute_reason",
         "disputed_at",
@@ -129,7 +141,7 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("member", "event_link", "role_name", "status_badge")}),
-        ("Pay", {"fields": PAY_FIELDS}),
+        ("Pay", {"fields": (*PAY_FIELDS, "proof")}),
         ("Dispute", {"fields": ("dispute_reason", "disputed_at", "dispute_answer")}),
         ("Answer or adjust", {"fields": ("decision", "new_amount", "reason")}),
         ("Approval", {"fields": ("changed_by", "changed_at", "approved_by", "approved_at")}),
@@ -137,7 +149,10 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
     )
 
     member = member_column()
-    status_badge = status_badge_column(prefix="pay-")
+
+    status_badge = admin.display(description="Status", ordering="status")(
+        lambda self, obj: pay_status_badge(obj)
+    )
 
     @admin.display(description="Event", ordering="event__starts_at")
     def event_link(self, obj):
@@ -177,6 +192,9 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
             timesheet_keep(line=obj, by=request.user, reason=data["reason"])
         elif decision == "recalculate":
             timesheet_recalculate(line=obj, by=request.user)
+        elif decision == "accept":
+            lines = TimesheetLine.objects.filter(pk=obj.pk)
+            timesheet_accept_unproven(lines=lines, by=request.user, reason=data["reason"])
         obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change):
@@ -192,7 +210,8 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
         if left:
             messages.warning(
                 request,
-                f"{left} left as they were: disputed (answer them first) or already approved.",
+                f"{left} left as they were: disputed (answer them first), held for an "
+                "unproven check-in (accept it on the line's page) or already approved.",
             )
 
     @admin.action(description="Work out again from attendance and rates", permissions=["change"])
@@ -208,7 +227,7 @@ class TimesheetInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInline
 
     model = TimesheetLine
     fk_name = "event"
-    fields = ("line", "role_name", "hours", "rule", "amount", "status_badge")
+    fields = ("line", "role_name", "hours", "proof", "amount", "status_badge")
     readonly_fields = fields
     extra = 0
     verbose_name_plural = "Pay (timesheet lines)"
@@ -220,7 +239,7 @@ class TimesheetInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInline
             member_name(obj.user),
         )
     )
-    status_badge = status_badge_column(prefix="pay-")
+    status_badge = admin.display(description="Status")(lambda self, obj: pay_status_badge(obj))
 
     def get_queryset(self, request):
         first = Case(When(status=Status.DISPUTED, then=Value(0)), default=Value(1))

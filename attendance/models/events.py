@@ -19,6 +19,30 @@ class Event(models.Model):
     venue_map_url = models.URLField(
         "map link", blank=True, help_text="Leave empty to link a map search for the venue."
     )
+    # Where the venue is, for check-in by location (both empty: check-in by location is off).
+    venue_latitude = models.DecimalField(
+        "latitude", max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    venue_longitude = models.DecimalField(
+        "longitude", max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    venue_radius_m = models.PositiveIntegerField(
+        "radius (metres)",
+        default=300,
+        help_text="A phone within this distance of the venue proves its owner is there.",
+    )
+    plain_check_in = models.BooleanField(
+        "allow the plain check-in button",
+        default=True,
+        help_text="Crew may check in with the button without proof of presence (flagged). "
+        "Off: they scan the venue's QR code or share their location.",
+    )
+    hold_unproven = models.BooleanField(
+        "hold unproven check-ins for review",
+        default=False,
+        help_text="A timesheet line whose check-in was not proven waits for a manager to "
+        "accept it before it can be approved.",
+    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     call_time = models.DateTimeField(help_text="When crew must be at the venue.")
@@ -71,6 +95,13 @@ class Event(models.Model):
     def duration(self) -> timedelta:
         return self.ends_at - self.starts_at
 
+    @property
+    def venue_position(self):
+        """(latitude, longitude), or None where the venue's position is not set."""
+        if self.venue_latitude is None or self.venue_longitude is None:
+            return None
+        return (self.venue_latitude, self.venue_longitude)
+
 
 class Attendance(models.Model):
     """One person at one event: when they arrived and left, judged against their call time."""
@@ -85,7 +116,16 @@ class Attendance(models.Model):
     class Method(models.TextChoices):
         SELF = "self", "Self (portal button)"
         QR = "qr", "Venue QR code"
+        LOCATION = "gps", "Location at the venue"
         ADMIN = "admin", "Recorded by staff"
+
+    class Flag(models.TextChoices):
+        """Why a check-in or check-out is not proven. Never a refusal: see venue_location."""
+
+        PLAIN = "plain", "Button, no proof"
+        NO_FIX = "no_fix", "Location refused or unavailable"
+        WEAK_FIX = "weak_fix", "Location too imprecise"
+        OUTSIDE = "outside", "Location away from the venue"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attendances")
     user = models.ForeignKey(
@@ -99,6 +139,12 @@ class Attendance(models.Model):
     check_out_at = models.DateTimeField(null=True, blank=True)
     check_in_method = models.CharField(max_length=5, choices=Method.choices, blank=True)
     check_out_method = models.CharField(max_length=5, choices=Method.choices, blank=True)
+    # Empty when the check-in (check-out) was proven, or was not made by the member.
+    check_in_flag = models.CharField(max_length=8, choices=Flag.choices, blank=True)
+    check_out_flag = models.CharField(max_length=8, choices=Flag.choices, blank=True)
+    # How far from the venue the phone said it was (the position itself is not kept).
+    check_in_distance_m = models.PositiveIntegerField(null=True, blank=True)
+    check_out_distance_m = models.PositiveIntegerField(null=True, blank=True)
     hours_worked = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -130,6 +176,46 @@ class Attendance(models.Model):
     @property
     def is_checked_in(self) -> bool:
         return self.check_in_at is not None and self.check_out_at is None
+
+    @property
+    def check_in_proven(self) -> bool:
+        return self.check_in_method in PROVEN and not self.check_in_flag
+
+    @property
+    def check_in_proof(self) -> str:
+        return proof_in_words(self.check_in_method, self.check_in_flag, self.check_in_distance_m)
+
+    @property
+    def check_out_proof(self) -> str:
+        return proof_in_words(self.check_out_method, self.check_out_flag, self.check_out_distance_m)
+
+
+# The plain button (SELF) proves nothing, whenever it was pressed.
+PROVEN = (Attendance.Method.QR, Attendance.Method.LOCATION, Attendance.Method.ADMIN)
+
+
+def proof_in_words(method: str, flag: str, distance_m: int | None) -> str:
+    """E.g. "Venue QR", "Location, 40 m from the venue", "Button, location refused (not proven)"."""
+    if not method:
+        return ""
+    away = f", {_distance(distance_m)} from the venue" if distance_m is not None else ""
+    if method == Attendance.Method.QR:
+        return "Venue QR"
+    if method == Attendance.Method.ADMIN:
+        return "Recorded by staff"
+    if method == Attendance.Method.LOCATION and not flag:
+        return f"Location{away}"
+    reasons: dict[str, str] = {
+        Attendance.Flag.NO_FIX: ", location refused or unavailable",
+        Attendance.Flag.WEAK_FIX: f", location too imprecise{away}",
+        Attendance.Flag.OUTSIDE: away,
+    }
+    reason = reasons.get(flag, "")
+    return f"Button{reason} (not proven)"
+
+
+def _distance(metres: int) -> str:
+    return f"{metres} m" if metres < 1000 else f"{metres / 1000:.1f} km"
 
 
 class AttendanceRemoval(models.Model):

@@ -41,6 +41,10 @@ class TimesheetLine(models.Model):
     )
     role_name = models.CharField(max_length=60)
     attendance_status = models.CharField(max_length=10)
+    # How the check-in was proven, in words ("Venue QR", "Button (not proven)").
+    proof = models.CharField(max_length=80, blank=True)
+    # The event holds unproven check-ins: this line waits for a manager to accept it.
+    held = models.BooleanField(default=False)
     hours = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
     overtime_hours = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
     rule = models.CharField(max_length=255, help_text="How the pay was worked out, in words.")
@@ -107,6 +111,7 @@ class TimesheetChange(models.Model):
         ANSWERED = "answered", "Dispute answered"
         APPROVED = "approved", "Approved"
         PAID = "paid", "Paid in a pay run"
+        ACCEPTED = "accepted", "Unproven check-in accepted"
 
     line = models.ForeignKey(TimesheetLine, on_delete=models.CASCADE, related_name="changes")
     kind = models.CharField(max_length=12, choices=Kind.choices)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from attendance.services.core.errors import ServiceError
 from attendance.venue_codes import VenueCodeError, venue_code_check
+from attendance.venue_location import Judgement, Position, judge_position
 
 
 class AttendanceError(ServiceError):
@@ -96,14 +97,47 @@ def attendance_check_in_at_venue(
         raise
 
 
+def _proof(event: Event, position: Position | None) -> Judgement:
+    """How a tap on the portal's button is proven: by the phone's position where the venue's
+    is known. A member the rules would leave with no way to check in is told how instead."""
+    if event.venue_position is None and not event.plain_check_in:
+        raise AttendanceError(
+            "Check in by scanning the venue's QR code: ask the crew chief to show it."
+        )
+    return judge_position(position, venue=event.venue_position, radius_m=event.venue_radius_m)
+
+
+def attendance_check_in_from_portal(
+    *, attendance: Attendance, position: Position | None, now: datetime | None = None
+) -> Attendance:
+    """The portal's Check in button, with the phone's position if the browser gave one.
+
+    Inside the venue's radius proves presence; a refused, weak or distant position is
+    recorded with a flag for the manager, and never stops the check-in.
+    """
+    judgement = _proof(attendance.event, position)
+    return attendance_check_in(
+        attendance=attendance,
+        now=now,
+        method=Attendance.Method.LOCATION if judgement.at_venue else Attendance.Method.SELF,
+        judgement=judgement,
+    )
+
+
 def attendance_check_in(
-    *, attendance: Attendance, now: datetime | None = None, method: str = Attendance.Method.SELF
+    *,
+    attendance: Attendance,
+    now: datetime | None = None,
+    method: str = Attendance.Method.SELF,
+    judgement: Judgement | None = None,
 ) -> Attendance:
     """A member checks themself in from the portal (or with the venue's code: `method`).
 
     Allowed once, inside the window around their call time. Raises AttendanceError otherwise.
+    `judgement` is the position's verdict, kept with the check-in (flag and distance).
     """
     now = now or timezone.now()
+    flag = judgement.flag if judgement else ("" if method != Attendance.Method.SELF else "plain")
     with transaction.atomic():
         # Locked so that a double tap on the button cannot check in twice.
         attendance = (
@@ -121,16 +155,32 @@ def attendance_check_in(
             raise AttendanceError("Check-in for this event has closed. Ask the event manager.")
         attendance.check_in_at = now
         attendance.check_in_method = method
+        attendance.check_in_flag = flag
+        attendance.check_in_distance_m = judgement.distance_m if judgement else None
         attendance.status = attendance_status_for(
             check_in_at=now, call_time=attendance.expected_call_time
         )
-        attendance.save(update_fields=["check_in_at", "check_in_method", "status", "updated_at"])
+        attendance.save(
+            update_fields=[
+                "check_in_at",
+                "check_in_method",
+                "check_in_flag",
+                "check_in_distance_m",
+                "status",
+                "updated_at",
+            ]
+        )
     return attendance
 
 
-def attendance_check_out(*, attendance: Attendance, now: datetime | None = None) -> Attendance:
-    """A member checks themself out; hours worked are computed from check-in."""
+def attendance_check_out(
+    *, attendance: Attendance, now: datetime | None = None, position: Position | None = None
+) -> Attendance:
+    """A member checks themself out; hours worked are computed from check-in. The position,
+    where given, is judged as at check-in (a flag, never a refusal)."""
     now = now or timezone.now()
+    event = Event.objects.get(pk=attendance.event_id)
+    judgement = judge_position(position, venue=event.venue_position, radius_m=event.venue_radius_m)
     with transaction.atomic():
         attendance = (
             Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
@@ -144,10 +194,21 @@ def attendance_check_out(*, attendance: Attendance, now: datetime | None = None)
         if now <= attendance.check_in_at:
             raise AttendanceError("Check-out must come after check-in.")
         attendance.check_out_at = now
-        attendance.check_out_method = Attendance.Method.SELF
+        attendance.check_out_method = (
+            Attendance.Method.LOCATION if judgement.at_venue else Attendance.Method.SELF
+        )
+        attendance.check_out_flag = judgement.flag
+        attendance.check_out_distance_m = judgement.distance_m
         attendance.hours_worked = _hours_between(attendance.check_in_at, now)
         attendance.save(
-            update_fields=["check_out_at", "check_out_method", "hours_worked", "updated_at"]
+            update_fields=[
+                "check_out_at",
+                "check_out_method",
+                "check_out_flag",
+                "check_out_distance_m",
+                "hours_worked",
+                "updated_at",
+            ]
         )
     return attendance
 
@@ -215,12 +276,15 @@ def attendance_correct(
                 setattr(current, field, value)
         if "check_in_at" in diff:
             current.check_in_method = Attendance.Method.ADMIN if current.check_in_at else ""
+            # Staff vouch for the time they record: the member's own proof no longer applies.
+            current.check_in_flag, current.check_in_distance_m = "", None
             if "status" not in changes and current.check_in_at:
                 current.status = attendance_status_for(
                     check_in_at=current.check_in_at, call_time=current.expected_call_time
                 )
         if "check_out_at" in diff:
             current.check_out_method = Attendance.Method.ADMIN if current.check_out_at else ""
+            current.check_out_flag, current.check_out_distance_m = "", None
         attendance_check_times(check_in_at=current.check_in_at, check_out_at=current.check_out_at)
         current.hours_worked = (
             _hours_between(current.check_in_at, current.check_out_at)

@@ -21,8 +21,8 @@ from attendance.services.attendance import (
     AttendanceError,
     attendance_can_check_in,
     attendance_can_check_out,
-    attendance_check_in,
     attendance_check_in_at_venue,
+    attendance_check_in_from_portal,
     attendance_check_out,
     attendance_checkin_window,
 )
@@ -43,6 +43,7 @@ from attendance.services.people.phones import (
 )
 from attendance.services.people.profiles import profile_set_channel
 from attendance.venue_codes import VenueCodeError, venue_code_check
+from attendance.venue_location import Position
 
 
 def _own_attendance(request: HttpRequest, event_id: int) -> Attendance:
@@ -57,6 +58,7 @@ class CheckinCard:
     """An event on the member's card, with what it says about checking in."""
 
     attendance: Attendance
+    needs_qr: bool  # the plain button is off and the venue has no position: scan the QR code
     can_check_in: bool
     can_check_out: bool
     opens: datetime
@@ -73,8 +75,10 @@ def _checkin_card(attendance: Attendance, now: datetime) -> CheckinCard:
         state = "open"
     else:
         state = "closed"
+    event = attendance.event
     return CheckinCard(
         attendance=attendance,
+        needs_qr=event.venue_position is None and not event.plain_check_in,
         can_check_in=attendance_can_check_in(attendance, now),
         can_check_out=attendance_can_check_out(attendance, now),
         opens=opens,
@@ -162,7 +166,9 @@ def event_detail(request, event_id):
 def check_in(request, event_id):
     attendance = _own_attendance(request, event_id)
     try:
-        attendance = attendance_check_in(attendance=attendance)
+        attendance = attendance_check_in_from_portal(
+            attendance=attendance, position=Position.from_form(request.POST)
+        )
     except AttendanceError as error:
         messages.error(request, str(error))
     else:
@@ -225,7 +231,9 @@ def check_out(request, event_id):
             },
         )
     try:
-        attendance = attendance_check_out(attendance=attendance)
+        attendance = attendance_check_out(
+            attendance=attendance, position=Position.from_form(request.POST)
+        )
     except AttendanceError as error:
         messages.error(request, str(error))
     else:

@@ -166,6 +166,21 @@ def _apply(line: TimesheetLine, pay: Pay, hours: Decimal, status: str) -> dict:
     return _diff(before, line)
 
 
+def _set_proof(line: TimesheetLine, attendance: Attendance | None, hold: bool) -> None:
+    """Copy how the check-in was proven onto the line. Where the event holds unproven
+    check-ins, a new line without proof waits for a manager; a line whose check-in has since
+    been recorded by staff (proven) waits no more."""
+    if attendance is None or attendance.check_in_at is None:
+        line.proof = ""
+        line.held = False
+        return
+    line.proof = attendance.check_in_proof[:80]
+    if attendance.check_in_proven:
+        line.held = False
+    elif hold and line._state.adding:
+        line.held = True
+
+
 def _diff(before: dict, line: TimesheetLine) -> dict:
     return {
         name: [str(value), str(getattr(line, name))]
@@ -228,6 +243,11 @@ def timesheet_create(
             changed_at=now,
         )
         _apply(line, pay, hours, status)
+        _set_proof(
+            line,
+            attendance.get((assignment.event_id, assignment.user_id)),
+            assignment.event.hold_unproven,
+        )
         lines.append(line)
     # In bulk: completing a 2,000-person festival is one request.
     lines = TimesheetLine.objects.bulk_create(lines, batch_size=1000)
@@ -269,6 +289,10 @@ def timesheet_recalculate(*, line: TimesheetLine, by: User, now: datetime | None
         pay, hours, status = _pay_of(line.assignment, attendance)
         old_amount = line.amount
         changes = _apply(line, pay, hours, status)
+        was_held = line.held
+        _set_proof(line, attendance, hold=False)
+        if was_held != line.held:
+            changes["held"] = [str(was_held), str(line.held)]
         if not changes:
             return False
         if line.amount != old_amount:
@@ -411,14 +435,15 @@ def timesheet_dispute(
 def timesheet_approve(
     *, lines: QuerySet[TimesheetLine], by: User, now: datetime | None = None
 ) -> tuple[int, int]:
-    """An event manager approves open lines. Disputed ones wait for an answer.
+    """An event manager approves open lines. Disputed ones wait for an answer, and lines
+    held for an unproven check-in wait for a manager to accept it.
 
     Returns (approved, left as they were).
     """
     now = now or timezone.now()
     with transaction.atomic():
         chosen = list(lines.select_for_update(of=("self",)).order_by("pk"))
-        open_lines = [line for line in chosen if line.status == Status.OPEN]
+        open_lines = [line for line in chosen if line.status == Status.OPEN and not line.held]
         for line in open_lines:
             line.status = Status.APPROVED
             line.approved_by = by
@@ -426,3 +451,18 @@ def timesheet_approve(
             line.save(update_fields=["status", "approved_by", "approved_at"])
             timesheet_record_change(line, Kind.APPROVED, by, {"status": ["open", "approved"]})
     return len(open_lines), len(chosen) - len(open_lines)
+
+
+def timesheet_accept_unproven(*, lines: QuerySet[TimesheetLine], by: User, reason: str) -> int:
+    """A manager accepts held lines' unproven check-ins (they saw the member there, say), so
+    the lines can be approved. The reason is kept on each line's history. Returns how many."""
+    reason = reason.strip()
+    if not reason:
+        raise PayError("Say why the check-in is accepted (e.g. 'Seen on site by the crew chief').")
+    with transaction.atomic():
+        held = list(lines.select_for_update(of=("self",)).filter(held=True).order_by("pk"))
+        for line in held:
+            line.held = False
+            line.save(update_fields=["held"])
+            timesheet_record_change(line, Kind.ACCEPTED, by, {"held": ["True", "False"]}, reason)
+    return len(held)

@@ -13,6 +13,7 @@ broker and beat rows still resolve.
 from celery import shared_task
 
 from attendance.services.crew.followup import crew_send_reminders
+from attendance.services.crew.showday import show_day_run
 from attendance.services.jobs.runner import (  # noqa: F401  (registers the job task)
     bulk_job_run_task,
     bulk_jobs_resume,
@@ -111,6 +112,12 @@ def bulk_jobs_resume_task() -> int:
 @beat_job
 def crew_send_reminders_task() -> int:
     return crew_send_reminders()
+
+
+@shared_task(ignore_result=False)
+@beat_job
+def show_day_task() -> dict:
+    return show_day_run()
 
 
 @shared_task(ignore_result=False)

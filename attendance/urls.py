@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from .views import api, crew, health, pay, portal, sms, webhooks
+from .views import api, crew, health, pay, portal, showday, sms, webhooks
 
 app_name = "attendance"
 
@@ -21,6 +21,10 @@ urlpatterns = [
         name="venue_check_in",
     ),
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),
+    path("events/<int:event_id>/coming/", showday.coming, name="coming"),
+    path("events/<int:event_id>/call-sheet/", showday.call_sheet, name="call_sheet"),
+    path("wall/<str:token>/", showday.arrivals_wall, name="arrivals_wall"),
+    path("wall/<str:token>.json", showday.arrivals_wall_json, name="arrivals_wall_json"),
     path("attendance/", portal.history, name="history"),
     path("balance/", portal.ledger, name="ledger"),
     path("account/", portal.account, name="account"),

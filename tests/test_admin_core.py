@@ -184,7 +184,8 @@ def test_change_pages_query_counts_do_not_grow_with_rows(
         # (CappedInlineMixin); +1 the pay lines; +1 on every admin page: the session's
         # second-factor device (django-otp); +1 the texts beside the emails in the
         # message history of an event, a member and an assignment.
-        f"/admin/attendance/event/{event.pk}/change/": 21,  # +1: has it a manager?
+        # +1: has it a manager? +2: the run of show (its blocks, and the empty form's).
+        f"/admin/attendance/event/{event.pk}/change/": 23,
         # +3: the roles the member can do (the choices, their own), their unavailable dates;
         # +4: their track record (three counts, their last ratings).
         f"/admin/attendance/profile/{member.profile.pk}/change/": 14,

@@ -195,7 +195,7 @@ PAY = ("agreed_fee", "transport_allowance", "meals_allowance", "per_diem")
 class EventCrewForm(forms.ModelForm):
     class Meta:
         model = EventCrew
-        fields = ("event", "user", "role", "call_time", "notes", *PAY)
+        fields = ("event", "user", "role", "call_time", "pickup_at", "pickup_point", "notes", *PAY)
 
     def clean(self):
         cleaned = super().clean()
@@ -256,6 +256,13 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
     )
     fieldsets = (
         ("Assignment", {"fields": ("event", "user", "role", "call_time", "invite_button")}),
+        (
+            "Pickup",
+            {
+                "fields": ("pickup_at", "pickup_point"),
+                "description": "On the member's call sheet; a change is sent to them.",
+            },
+        ),
         (
             "Pay (KES)",
             {
@@ -354,6 +361,8 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
                 role=data["role"],
                 call_time=data.get("call_time") or False,
                 notes=data.get("notes", ""),
+                pickup_point=data.get("pickup_point", ""),
+                pickup_at=data.get("pickup_at") or False,
                 by=request.user,
             )
             self._save_pay(obj, data)

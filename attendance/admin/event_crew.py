@@ -81,7 +81,7 @@ class _CachedRoleChoices:
 
 class RoleRequirementInline(NamedFieldsMixin, _CachedRoleChoices, admin.TabularInline):
     model = EventRoleRequirement
-    fields = ("role", "needed")
+    fields = ("role", "needed", "kit")
     extra = 0
     verbose_name_plural = "Crew needed per role"
 

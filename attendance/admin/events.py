@@ -10,9 +10,22 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from attendance.models import Attendance, BulkJob, Event, EventCrew, EventRoleRequirement
+from attendance.models import (
+    Attendance,
+    BulkJob,
+    Event,
+    EventCrew,
+    EventRoleRequirement,
+    RunOfShowBlock,
+)
+from attendance.models.events import SHORT_ALERT_MAX_HOURS
 from attendance.services.crew.assignments import CrewError
-from attendance.services.crew.events import event_ensure_manager, event_notify_created, event_save
+from attendance.services.crew.events import (
+    event_announce,
+    event_ensure_manager,
+    event_notify_created,
+    event_save,
+)
 from attendance.services.crew.followup import crew_briefing_targets, crew_complete_event
 from attendance.venue_location import coordinates_from_map_link, parse_coordinates
 
@@ -28,6 +41,7 @@ from .event_crew import (
     staffing_table,
 )
 from .pay import TimesheetInline
+from .showday import RunOfShowInline, ShowDayMixin, save_run_of_show_formset
 from .venue import VenueQrMixin
 
 NO_MANAGER = "This event has no manager: nobody is told when crew decline. Pick one under Managers."
@@ -68,17 +82,51 @@ class EventForm(forms.ModelForm):
             "venue_radius_m",
             "plain_check_in",
             "hold_unproven",
+            "leave_now_hours",
+            "late_alert_minutes",
+            "short_alert_hours",
+            "check_out_reminder",
             "description",
             "special_instructions",
         )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "venue_radius_m" in self.fields:
-            self.fields["venue_radius_m"].required = False  # empty: the usual 300 m
+        for name in self.DEFAULTED:
+            if name in self.fields:
+                self.fields[name].required = False
         if self.instance.venue_position:
             lat, lng = self.instance.venue_position
             self.fields["position"].initial = f"{lat}, {lng}"
+
+    # Left empty, these take the usual values (a form posted without them keeps working).
+    DEFAULTED = ("venue_radius_m", "leave_now_hours", "late_alert_minutes")
+
+    def _default(self, name):
+        value = self.cleaned_data.get(name)
+        return Event._meta.get_field(name).default if value is None else value
+
+    def clean_leave_now_hours(self):
+        hours = self._default("leave_now_hours")
+        if hours > 24:
+            raise forms.ValidationError("At most 24 hours before call (0 turns it off).")
+        return hours
+
+    def clean_late_alert_minutes(self):
+        minutes = self._default("late_alert_minutes")
+        if minutes > 240:
+            raise forms.ValidationError("At most 240 minutes after call (0 turns it off).")
+        return minutes
+
+    def clean_short_alert_hours(self):
+        text = self.cleaned_data.get("short_alert_hours", "").replace(" ", "")
+        parts = [part for part in text.split(",") if part]
+        if any(not part.isdigit() or not 1 <= int(part) <= SHORT_ALERT_MAX_HOURS for part in parts):
+            raise forms.ValidationError(
+                f"Hours before call, from 1 to {SHORT_ALERT_MAX_HOURS}, separated by commas "
+                "(e.g. 24,3); empty turns it off."
+            )
+        return ",".join(str(h) for h in sorted({int(p) for p in parts}, reverse=True))
 
     def clean_venue_radius_m(self):
         radius = self.cleaned_data.get("venue_radius_m")
@@ -131,7 +179,9 @@ def _when(value) -> str:
 
 
 @admin.register(Event)
-class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.ModelAdmin):
+class EventAdmin(
+    NamedFieldsMixin, ShowDayMixin, VenueQrMixin, StaffingBoardMixin, admin.ModelAdmin
+):
     form = EventForm
     # Staffing and status next to the name: at 1280 px the last columns leave the screen.
     list_display = ("name_and_client", "when", "status_badge", "crew_filled", "venue")
@@ -141,6 +191,7 @@ class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.Model
     # A picker listing every user (thousands of crew) costs half a second per page.
     autocomplete_fields = ("managers",)
     inlines = [
+        RunOfShowInline,
         RoleRequirementInline,
         CrewInline,
         AssignCrewInline,
@@ -161,6 +212,18 @@ class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.Model
             "Check-in on the day",
             {"fields": ("position", "venue_radius_m", "plain_check_in", "hold_unproven")},
         ),
+        (
+            "Call-time messages",
+            {
+                "fields": (
+                    "leave_now_hours",
+                    "late_alert_minutes",
+                    "short_alert_hours",
+                    "check_out_reminder",
+                ),
+                "classes": ("collapse",),
+            },
+        ),
         ("Details", {"fields": ("description", "special_instructions")}),
         ("Crew: confirmed / needed", {"fields": ("staffing",)}),
         ("Communication", {"fields": ("communication_history",), "classes": ("collapse",)}),
@@ -177,11 +240,18 @@ class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.Model
         return format_html(
             '<p><a class="button" href="{}">Open the staffing board</a> to assign, invite and '
             "replace crew with their availability and record.</p>{}"
-            '<p><a class="button" href="{}" id="venue-qr-link">Venue QR code</a> to show on a '
-            "screen at the venue on the day: crew scan it to check in.</p>",
+            "<p>On the day: "
+            '<a class="button" href="{}" id="venue-qr-link">Venue QR code</a> to show on a '
+            "screen at the venue (crew scan it to check in), "
+            '<a class="button" href="{}" id="arrivals-link">Arrivals board</a> (who is on site, '
+            "live), "
+            '<a class="button" href="{}" id="call-sheet-admin-link">Call sheet</a> (to print, '
+            "or as a PDF).</p>",
             reverse("admin:attendance_event_board", args=[obj.pk]),
             staffing_table(obj),
             reverse("admin:attendance_event_venue_qr", args=[obj.pk]),
+            reverse("admin:attendance_event_arrivals", args=[obj.pk]),
+            reverse("admin:attendance_event_call_sheet", args=[obj.pk]),
         )
 
     @admin.display(description="Messages about this event (email and SMS)")
@@ -310,18 +380,24 @@ class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.Model
                 f"{obj.get_status_display()}. Set it to Completed if it happened; crew cannot "
                 "be invited to it.",
             )
-        changes = event_save(event=obj, by=request.user)
-        if changes:
-            messages.info(
-                request,
-                "Told of the change of "
-                + ", ".join(c["label"].lower() for c in changes)
-                + f": {changes.told_in_words()}.",
-            )
+        # Told after the inlines are saved (save_related): a change of the event and of its
+        # run of show in one save is one message to each member.
+        request._sf_event_changes = event_save(event=obj, by=request.user, announce=False)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         event = form.instance
+        changes = getattr(request, "_sf_event_changes", None)
+        if changes is not None:
+            changes.extend(getattr(request, "_sf_run_of_show_changes", []))
+            event_announce(event=event, changes=changes)
+            if changes:
+                messages.info(
+                    request,
+                    "Told of the change of "
+                    + ", ".join(c["label"].lower() for c in changes)
+                    + f": {changes.told_in_words()}.",
+                )
         if not change:
             # Managers are only known once the many-to-many field is saved.
             if event_ensure_manager(event=event, by=request.user):
@@ -346,4 +422,7 @@ class EventAdmin(NamedFieldsMixin, VenueQrMixin, StaffingBoardMixin, admin.Model
             return save_crew_formset(request, form.instance, formset)
         if formset.model is Attendance:
             return save_attendance_formset(request, formset)
+        if formset.model is RunOfShowBlock:
+            request._sf_run_of_show_changes = save_run_of_show_formset(form.instance, formset)
+            return None
         return super().save_formset(request, form, formset, change)

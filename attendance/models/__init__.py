@@ -18,6 +18,7 @@ from .people import (
     member_name,
 )
 from .scheduling import ReplacementRequest, Unavailability
+from .showday import RunOfShowBlock, ShowDayNotice
 from .sms import SmsCallback, SmsMessage
 from .statement import StatementImport, StatementRow
 
@@ -52,6 +53,8 @@ __all__ = [
     "ReplacementRequest",
     "Reversal",
     "ReversalResult",
+    "RunOfShowBlock",
+    "ShowDayNotice",
     "SmsCallback",
     "SmsMessage",
     "StatementImport",

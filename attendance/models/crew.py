@@ -58,6 +58,12 @@ class EventRoleRequirement(models.Model):
     )
     role = models.ForeignKey(CrewRole, on_delete=models.PROTECT, related_name="+")
     needed = models.PositiveSmallIntegerField(default=1)
+    kit = models.CharField(
+        "kit to bring",
+        max_length=300,
+        blank=True,
+        help_text="On this role's call sheet, e.g. 'IEMs, black clothing, torch'.",
+    )
 
     class Meta:
         ordering = ["role__sort_order", "role__name"]
@@ -100,6 +106,8 @@ class EventCrew(models.Model):
         null=True, blank=True, help_text="This person's own call time; empty: the event's."
     )
     notes = models.TextField("special instructions", blank=True)
+    pickup_point = models.CharField(max_length=120, blank=True)
+    pickup_at = models.DateTimeField("pickup time", null=True, blank=True)
     assigned_at = models.DateTimeField(auto_now_add=True)
     assigned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -5,6 +5,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+# The beat looks this far ahead for "role still short" alerts.
+SHORT_ALERT_MAX_HOURS = 72
+
 
 class Event(models.Model):
     class Status(models.TextChoices):
@@ -43,6 +46,34 @@ class Event(models.Model):
         help_text="A timesheet line whose check-in was not proven waits for a manager to "
         "accept it before it can be approved.",
     )
+    # Call-time messages (services/crew/showday.py); 0 or empty turns one off.
+    leave_now_hours = models.PositiveSmallIntegerField(
+        "'leave now' (hours before call)",
+        default=2,
+        help_text="Confirmed crew get a 'leave now' message with the map and call sheet. 0: off.",
+    )
+    late_alert_minutes = models.PositiveSmallIntegerField(
+        "not checked in alert (minutes after call)",
+        default=15,
+        help_text="Crew not checked in by then are asked 'are you coming?', and the managers "
+        "are told, with a button to offer the place to standby. 0: off.",
+    )
+    short_alert_hours = models.CharField(
+        "role still short alerts (hours before call)",
+        max_length=20,
+        default="24,3",
+        blank=True,
+        help_text="Managers hear which roles are still short this many hours before call "
+        "(comma-separated). Empty: off.",
+    )
+    check_out_reminder = models.BooleanField(
+        "remind crew who forget to check out",
+        default=True,
+        help_text="An hour after the end, crew still checked in are asked to check out.",
+    )
+    # The arrivals board's read-only wall display link (like a calendar feed's): empty until a
+    # manager turns it on; a new one turns the old link off.
+    wall_token = models.CharField(max_length=43, null=True, blank=True, unique=True, editable=False)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     call_time = models.DateTimeField(help_text="When crew must be at the venue.")
@@ -96,6 +127,12 @@ class Event(models.Model):
         return self.ends_at - self.starts_at
 
     @property
+    def short_alert_list(self) -> list[int]:
+        """The hours before call of the 'role still short' alerts, largest first."""
+        hours = {int(part) for part in self.short_alert_hours.split(",") if part.strip().isdigit()}
+        return sorted((h for h in hours if 0 < h <= SHORT_ALERT_MAX_HOURS), reverse=True)
+
+    @property
     def venue_position(self):
         """(latitude, longitude), or None where the venue's position is not set."""
         if self.venue_latitude is None or self.venue_longitude is None:
@@ -118,6 +155,10 @@ class Attendance(models.Model):
         QR = "qr", "Venue QR code"
         LOCATION = "gps", "Location at the venue"
         ADMIN = "admin", "Recorded by staff"
+
+    class Arrival(models.TextChoices):
+        ON_MY_WAY = "on_way", "On my way"
+        CANT_COME = "cant", "Can't make it"
 
     class Flag(models.TextChoices):
         """Why a check-in or check-out is not proven. Never a refusal: see venue_location."""
@@ -146,6 +187,9 @@ class Attendance(models.Model):
     check_in_distance_m = models.PositiveIntegerField(null=True, blank=True)
     check_out_distance_m = models.PositiveIntegerField(null=True, blank=True)
     hours_worked = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    # The member's answer to "are you coming?" on the day.
+    arrival_answer = models.CharField(max_length=8, choices=Arrival.choices, blank=True)
+    arrival_answer_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

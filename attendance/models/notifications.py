@@ -29,6 +29,11 @@ class MessageType(models.TextChoices):
     CREW_UNAVAILABLE = "crew_unavailable", "Confirmed crew now unavailable (to managers)"
     CREW_STAFFING = "crew_staffing", "Standby, offers and replacements (to managers)"
     CREW_OFFER_ANSWER = "crew_offer_answer", "Answer to an offer or a replacement request"
+    SHOW_LEAVE_NOW = "show_leave_now", "Show day: leave now"
+    SHOW_ARE_YOU_COMING = "show_are_you_coming", "Show day: are you coming?"
+    SHOW_CHECK_OUT = "show_check_out", "Show day: check out"
+    SHOW_LATE = "show_late", "Show day: crew not checked in (to managers)"
+    SHOW_ROLE_SHORT = "show_role_short", "Show day: roles still short (to managers)"
 
 
 class OutboxRow(models.Model):

@@ -154,10 +154,24 @@ def home(request):
 @login_required
 def event_detail(request, event_id):
     card = _checkin_card(_own_attendance(request, event_id), timezone.now())
+    on_crew = EventCrew.objects.filter(
+        event_id=event_id,
+        user=request.user,
+        status__in=[EventCrew.Status.CONFIRMED, EventCrew.Status.COMPLETED],
+    ).exists()
     return render(
         request,
         "attendance/event_detail.html",
-        {"card": card, "attendance": card.attendance, "event": card.attendance.event},
+        {
+            "card": card,
+            "attendance": card.attendance,
+            "event": card.attendance.event,
+            "on_crew": on_crew,
+            # "Running late?" on the day only: from a few hours before call to the end.
+            "on_the_day": card.attendance.expected_call_time - timedelta(hours=6)
+            <= timezone.now()
+            < card.attendance.event.ends_at,
+        },
     )
 
 

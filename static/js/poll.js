@@ -28,10 +28,12 @@
         })
         .catch(function () {
           errors += 1;
-          if (errors >= maxErrors) {
+          if (errors === maxErrors) {
             say("We cannot reach the server to update this page. Reload it in a moment.");
-          } else {
-            setTimeout(tick, every * Math.pow(2, errors));
+          }
+          // keepTrying: a screen left on all day goes on asking, at most every maxDelay.
+          if (errors < maxErrors || options.keepTrying) {
+            setTimeout(tick, Math.min(every * Math.pow(2, Math.min(errors, 10)), options.maxDelay || Infinity));
           }
         });
     }

@@ -16,6 +16,7 @@ def management_forms(*prefixes: str, initial: dict[str, int] | None = None) -> d
 # The event page: crew needed per role, assigned crew, new assignments, attendance list,
 # additions to it, its pay lines (read-only).
 EVENT_INLINES = (
+    "run_of_show",
     "role_requirements",
     "crew",
     "crew-2",
@@ -37,6 +38,10 @@ def event_form(event, **extra):
         "venue": event.venue,
         "special_instructions": event.special_instructions,
         "venue_radius_m": str(event.venue_radius_m),
+        "leave_now_hours": str(event.leave_now_hours),
+        "late_alert_minutes": str(event.late_alert_minutes),
+        "short_alert_hours": event.short_alert_hours,
+        **({"check_out_reminder": "on"} if event.check_out_reminder else {}),
         **({"plain_check_in": "on"} if event.plain_check_in else {}),
         **({"hold_unproven": "on"} if event.hold_unproven else {}),
         **{f"{f}_0": v.strftime("%Y-%m-%d") for f, v in local.items()},

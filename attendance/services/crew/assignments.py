@@ -111,9 +111,12 @@ def crew_update(
     role: CrewRole | None = None,
     call_time: datetime | Literal[False] | None = None,
     notes: str | None = None,
+    pickup_point: str | None = None,
+    pickup_at: datetime | Literal[False] | None = None,
     by: User | None = None,
 ) -> list[dict]:
-    """Change role, personal call time or instructions; tell the member if they know of it.
+    """Change role, personal call time, instructions or pickup; tell the member what changed
+    if they know of the assignment (one message, the calendar entry moved on once).
 
     `call_time=None` leaves it as it is; pass `False` to clear it. A confirmed member's
     attendance record follows the call time (kept as a correction by `by`). Returns the
@@ -139,11 +142,33 @@ def crew_update(
         if notes is not None and notes != current.notes:
             changes.append(_change("Instructions for you", current.notes, notes))
             current.notes = notes
+        old_pickup = _pickup_words(current)
+        if pickup_point is not None:
+            current.pickup_point = pickup_point.strip()
+        if pickup_at is not None:
+            current.pickup_at = pickup_at or None
+        if _pickup_words(current) != old_pickup:
+            changes.append(
+                {
+                    "field": "pickup",
+                    "label": "Pickup",
+                    "before": old_pickup,
+                    "after": _pickup_words(current),
+                }
+            )
         if not changes:
             return []
         current.calendar_sequence += 1
         current.save(
-            update_fields=["role", "call_time", "notes", "calendar_sequence", "updated_at"]
+            update_fields=[
+                "role",
+                "call_time",
+                "notes",
+                "pickup_point",
+                "pickup_at",
+                "calendar_sequence",
+                "updated_at",
+            ]
         )
         if current.status == Status.CONFIRMED:
             attendance = attendance_expect(event=current.event, user=current.user)
@@ -424,6 +449,14 @@ def _forget_attendance(assignment: EventCrew, *, by: User | None, reason: str) -
         event=assignment.event_id, user=assignment.user_id, check_in_at__isnull=True
     ):
         attendance_remove(attendance=attendance, by=by, reason=reason)
+
+
+def _pickup_words(assignment: EventCrew) -> str:
+    """ "15:00 at Sarit Centre", as the member reads it ("" for no pickup)."""
+    when = (
+        timezone.localtime(assignment.pickup_at).strftime("%H:%M") if assignment.pickup_at else ""
+    )
+    return " at ".join(part for part in (when, assignment.pickup_point) if part)
 
 
 def _change(label: str, before: object, after: object) -> dict:

@@ -64,10 +64,12 @@ class Changes(list):
         return " and ".join(ways) or "nobody (no crew to tell yet)"
 
 
-def event_save(*, event: Event, by: User | None = None) -> Changes:
+def event_save(*, event: Event, by: User | None = None, announce: bool = True) -> Changes:
     """Create or update an event; tell its crew what changed (after commit).
 
-    Returns the changes that were announced, with who was told how.
+    Returns the changes, with who was told how. `announce=False` saves and returns them
+    untold: the caller adds what else changed in the same save (the run of show) and calls
+    event_announce once, so each member gets one message.
     """
     with transaction.atomic():
         changes = Changes()
@@ -99,8 +101,16 @@ def event_save(*, event: Event, by: User | None = None) -> Changes:
                     },
                 )
         event.save()
-        if changes:
-            # Every calendar entry of this event changes (time, venue or cancelled).
+        if announce:
+            event_announce(event=event, changes=changes)
+    return changes
+
+
+def event_announce(*, event: Event, changes: Changes) -> Changes:
+    """Tell the event's crew what changed, in one message each, and move every calendar
+    entry of the event on (SEQUENCE), once. Nothing when nothing changed."""
+    if changes:
+        with transaction.atomic():
             EventCrew.objects.filter(event=event).update(
                 calendar_sequence=F("calendar_sequence") + 1
             )
@@ -138,6 +148,8 @@ def event_notify_created(*, event: Event) -> int:
 # What a text about a change says first: the call time is what crew act on.
 _TEXT_ORDER = [
     "call_time",
+    "pickup",
+    "run_of_show",
     "starts_at",
     "ends_at",
     "venue",
@@ -149,9 +161,10 @@ TEXT_ROOM = 62
 
 def event_changes_in_words(event: Event, changes: list[dict], call_time: datetime | None) -> str:
     """The changes as a text has room for them, most important first ("call Wed 30 Dec 16:30,
-    starts 17:00, +1 more"): never the call time hidden behind "+2 more"."""
-    fields = sorted(
-        (c["field"] for c in changes if c["field"] in _TEXT_ORDER), key=_TEXT_ORDER.index
+    soundcheck 15:00, +1 more"): never the call time hidden behind "+2 more"."""
+    shown = sorted(
+        (c for c in changes if c["field"] in _TEXT_ORDER),
+        key=lambda c: _TEXT_ORDER.index(c["field"]),
     )
     call = call_time or event.call_time
     words = {
@@ -162,14 +175,22 @@ def event_changes_in_words(event: Event, changes: list[dict], call_time: datetim
         "special_instructions": "new instructions",
         "venue_map_url": "new map link",
     }
+
+    def word(change: dict) -> str:
+        if change["field"] == "run_of_show":
+            return f"{sms_fit(change['label'].lower(), 16)} {change['after'] or 'dropped'}"
+        if change["field"] == "pickup":
+            return f"pickup {sms_fit(change['after'] or 'cancelled', 24)}"
+        return words[change["field"]]
+
     parts: list[str] = []
-    for n, field in enumerate(fields):
-        left = len(fields) - n - 1
+    for n, change in enumerate(shown):
+        left = len(shown) - n - 1
         more = f", +{left} more" if left else ""
-        candidate = ", ".join([*parts, words[field]])
+        candidate = ", ".join([*parts, word(change)])
         if len(candidate + more) > TEXT_ROOM and parts:
-            return ", ".join(parts) + f", +{len(fields) - n} more"
-        parts.append(words[field])
+            return ", ".join(parts) + f", +{len(shown) - n} more"
+        parts.append(word(change))
     return ", ".join(parts)
 
 

@@ -59,6 +59,9 @@ SMS_TYPES = frozenset(
         "crew_reply",
         "crew_off",
         "crew_offer_answer",
+        "show_leave_now",
+        "show_are_you_coming",
+        "show_check_out",
     }
 )
 

@@ -38,6 +38,10 @@ PERIODIC_TASKS = {
         "attendance.tasks.alerts_check_task",
         60,
     ),
+    "Show day: leave now, are you coming?, roles still short, forgotten check-outs": (
+        "attendance.tasks.show_day_task",
+        60,
+    ),
     # Hourly, so a worker that was down at the reminder hour still catches up the same day.
     "Crew: remind confirmed crew the day before": (
         "attendance.tasks.crew_send_reminders_task",

@@ -28,6 +28,7 @@ BASE = (
     "attendance.simulators",
     "attendance.account_codes",
     "attendance.venue_codes",
+    "attendance.venue_location",
 )
 SERVICES = ("attendance.services",)
 # The service packages, lowest first. `ledger` and `attendance` are single modules at the

@@ -325,3 +325,144 @@ def test_the_board_costs_the_same_queries_for_10_and_500_crew(staff_client, crew
     assert len(data["rows"]) == crew
     # The session and its user, the second factor, the event, the crew, their attendance.
     assert len(queries) <= 6, [q["sql"][:80] for q in queries]
+
+
+# --- The call sheet and what changed ------------------------------------------------------
+
+
+def _sequences(event):
+    return dict(EventCrew.objects.filter(event=event).values_list("user_id", "calendar_sequence"))
+
+
+def _event_page_post(staff_client, event, **extra):
+    from tests.support.admin_forms import event_form
+
+    with time_machine.travel(at("09:00", (2026, 12, 5))):
+        return staff_client.post(
+            f"/admin/attendance/event/{event.pk}/change/", event_form(event, **extra)
+        )
+
+
+def test_a_run_of_show_change_sends_one_what_changed_and_moves_the_calendar_once(staff_client):
+    from attendance.models import RunOfShowBlock
+
+    event, _members, _ = _show(crew=2)
+    soundcheck = RunOfShowBlock.objects.create(
+        event=event, name="Soundcheck", starts_at=at("14:00"), ends_at=at("15:00")
+    )
+    before = _sequences(event)
+    response = _event_page_post(
+        staff_client,
+        event,
+        **{
+            "run_of_show-TOTAL_FORMS": "1",
+            "run_of_show-INITIAL_FORMS": "1",
+            "run_of_show-0-id": str(soundcheck.pk),
+            "run_of_show-0-event": str(event.pk),
+            "run_of_show-0-name": "Soundcheck",
+            "run_of_show-0-starts_at_0": "2026-12-07",
+            "run_of_show-0-starts_at_1": "15:00:00",
+            "run_of_show-0-ends_at_0": "2026-12-07",
+            "run_of_show-0-ends_at_1": "15:45:00",
+        },
+    )
+    assert response.status_code == 302
+    told = _sent("event_updated")
+    assert told.count() == 2  # one per member
+    assert "Soundcheck: 14:00-15:00 -> 15:00-15:45" in told.first().message
+    after = _sequences(event)
+    assert all(after[user] == before[user] + 1 for user in before)
+
+
+def test_a_call_time_and_a_block_changed_together_are_one_message(staff_client):
+    from attendance.models import RunOfShowBlock
+
+    event, members, _ = _show(crew=1)
+    doors = RunOfShowBlock.objects.create(event=event, name="Doors", starts_at=at("17:00"))
+    before = _sequences(event)
+    _event_page_post(
+        staff_client,
+        event,
+        call_time_0="2026-12-07",
+        call_time_1="15:00:00",
+        **{
+            "run_of_show-TOTAL_FORMS": "1",
+            "run_of_show-INITIAL_FORMS": "1",
+            "run_of_show-0-id": str(doors.pk),
+            "run_of_show-0-event": str(event.pk),
+            "run_of_show-0-name": "Doors",
+            "run_of_show-0-starts_at_0": "2026-12-07",
+            "run_of_show-0-starts_at_1": "17:30:00",
+        },
+    )
+    message = _sent("event_updated").get().message
+    assert "Call time" in message and "Doors: 17:00 -> 17:30" in message
+    assert _sequences(event)[members[0].pk] == before[members[0].pk] + 1
+
+
+def test_a_pickup_change_tells_that_member_what_changed_by_text(at_sms):
+    _event, members, _ = _show(crew=2)
+    members[0].profile.phone_number = "254712000222"
+    members[0].profile.save()
+    assignment = EventCrew.objects.get(user=members[0])
+    with time_machine.travel(at("09:00", (2026, 12, 5))):
+        crew_update(assignment=assignment, pickup_point="Sarit Centre", pickup_at=at("13:30"))
+    text = SmsMessage.objects.get(notification_type="event_updated")
+    assert text.user == members[0] and "pickup 13:30 at Sarit Centre" in text.message
+    assignment.refresh_from_db()
+    assert assignment.calendar_sequence == 1
+    assert not SmsMessage.objects.filter(user=members[1]).exists()
+
+
+def test_the_call_sheet_shows_the_members_day_and_is_theirs_only(client):
+    from attendance.models import RunOfShowBlock
+
+    event, members, manager = _show(crew=1)
+    manager.profile.phone_number = "254700111222"
+    manager.profile.save()
+    requirement = EventRoleRequirement.objects.get(event=event)
+    requirement.kit = "IEMs, black clothing"
+    requirement.save()
+    RunOfShowBlock.objects.create(event=event, name="Load-in", starts_at=at("12:00"))
+    assignment = EventCrew.objects.get(user=members[0])
+    assignment.pickup_point, assignment.pickup_at = "Sarit Centre", at("13:30")
+    assignment.save()
+    client.force_login(members[0])
+    page = client.get(f"/events/{event.pk}/call-sheet/").content.decode()
+    for text in (
+        "16:00",
+        "IEMs, black clothing",
+        "Load-in",
+        "Sarit Centre",
+        "13:30",
+        "+254 700 111222",
+    ):
+        assert text in page, text
+    client.force_login(UserFactory())
+    assert client.get(f"/events/{event.pk}/call-sheet/").status_code == 404
+
+
+def test_the_crew_chiefs_call_sheet_prints_and_downloads_as_a_pdf(staff_client):
+    event, members, _ = _show(crew=4)
+    page = staff_client.get(f"/admin/attendance/event/{event.pk}/call-sheet/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Crew (4)" in html and members[0].get_full_name() in html
+    pdf = staff_client.get(f"/admin/attendance/event/{event.pk}/call-sheet/?format=pdf")
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and len(pdf.content) > 1000
+
+
+def test_the_wall_display_link_works_until_it_is_turned_off(staff_client, client):
+    event, *_ = _show(crew=3)
+    board = f"/admin/attendance/event/{event.pk}/arrivals/"
+    staff_client.post(f"{board}wall/", {"do": "start"})
+    event.refresh_from_db()
+    wall = f"/wall/{event.wall_token}/"
+    assert client.get(wall).status_code == 200  # nobody logged in
+    data = client.get(f"/wall/{event.wall_token}.json").json()
+    assert data["counts"]["expected"] + data["counts"]["late"] + data["counts"]["no_show"] == 3
+    assert "phone" not in str(data)
+    staff_client.post(f"{board}wall/", {"do": "stop"})
+    assert client.get(wall).status_code == 404
+    assert client.get("/wall/guess/").status_code == 404

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from attendance.models import Event, EventCrew, RunOfShowBlock
+from attendance.services.core.pdf import PdfUnavailable, html_to_pdf
 from attendance.services.core.urls import absolute_url
 from attendance.services.crew.arrivals import (
     STATES,
@@ -27,7 +28,6 @@ from attendance.services.crew.callsheet import (
     run_of_show_snapshot,
 )
 from attendance.services.crew.showday import show_offer_place
-from attendance.services.pdf import PdfUnavailable, html_to_pdf
 
 
 class RunOfShowInline(admin.TabularInline):

@@ -33,6 +33,7 @@ from attendance.services.attendance import (
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.rows import keep_in_step
 from attendance.services.crew.availability import unavailable_for
+from attendance.services.crew.events import event_changes_in_words
 from attendance.services.crew.links import crew_answer_url, crew_short_url, give_codes
 from attendance.services.crew.notices import (
     crew_calendar_file,
@@ -126,13 +127,14 @@ def crew_update(
         current = _locked(assignment)
         changes = []
         if role is not None and role != current.role:
-            changes.append(_change("Role", current.role, role))
+            changes.append(_change("role", "Role", current.role, role))
             current.role = role
         if call_time is not None:
             new_call = call_time or None
             if new_call != current.call_time:
                 changes.append(
                     _change(
+                        "call_time",
                         "Your call time",
                         current.expected_call_time,
                         new_call or current.event.call_time,
@@ -140,7 +142,9 @@ def crew_update(
                 )
                 current.call_time = new_call
         if notes is not None and notes != current.notes:
-            changes.append(_change("Instructions for you", current.notes, notes))
+            changes.append(
+                _change("special_instructions", "Instructions for you", current.notes, notes)
+            )
             current.notes = notes
         old_pickup = _pickup_words(current)
         if pickup_point is not None:
@@ -188,6 +192,12 @@ def crew_update(
                 EmailNotification.Type.EVENT_UPDATED,
                 {"changes": changes},
                 attachments=(crew_calendar_file(current),),
+                # The text says what changed ("call Mon 7 Dec 15:00, pickup 13:30 at …").
+                sms_context={
+                    "what": event_changes_in_words(
+                        current.event, changes, current.expected_call_time
+                    )
+                },
             )
     keep_in_step(assignment, current)
     return changes
@@ -459,10 +469,10 @@ def _pickup_words(assignment: EventCrew) -> str:
     return " at ".join(part for part in (when, assignment.pickup_point) if part)
 
 
-def _change(label: str, before: object, after: object) -> dict:
+def _change(field: str, label: str, before: object, after: object) -> dict:
     def shown(value: object) -> str:
         if isinstance(value, datetime):
             return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
         return str(value) if value else ""
 
-    return {"label": label, "before": shown(before), "after": shown(after)}
+    return {"field": field, "label": label, "before": shown(before), "after": shown(after)}

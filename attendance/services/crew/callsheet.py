@@ -10,6 +10,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from attendance.models import Event, EventCrew, EventRoleRequirement, RunOfShowBlock
+from attendance.phones import format_phone
 from attendance.services.crew.staffing import event_contacts
 
 
@@ -34,7 +35,7 @@ def _contacts(event: Event) -> list[Contact]:
     return [
         Contact(
             name=manager.get_full_name() or manager.username,
-            phone=getattr(getattr(manager, "profile", None), "phone_number", "") or "",
+            phone=format_phone(getattr(getattr(manager, "profile", None), "phone_number", "")),
             email=manager.email,
         )
         for manager in event_contacts(event)

@@ -148,6 +148,7 @@ def event_notify_created(*, event: Event) -> int:
 # What a text about a change says first: the call time is what crew act on.
 _TEXT_ORDER = [
     "call_time",
+    "role",
     "pickup",
     "run_of_show",
     "starts_at",
@@ -179,6 +180,8 @@ def event_changes_in_words(event: Event, changes: list[dict], call_time: datetim
     def word(change: dict) -> str:
         if change["field"] == "run_of_show":
             return f"{sms_fit(change['label'].lower(), 16)} {change['after'] or 'dropped'}"
+        if change["field"] == "role":
+            return f"role {sms_fit(change['after'], 20)}"
         if change["field"] == "pickup":
             return f"pickup {sms_fit(change['after'] or 'cancelled', 24)}"
         return words[change["field"]]

@@ -22,7 +22,9 @@ class PdfUnavailable(ServiceError):
     """The PDF cannot be made on this server; the message says what to do instead."""
 
 
-def _static_only(url: str) -> dict[str, Any]:
+def _static_only(url: str) -> Any:
+    from weasyprint.urls import URLFetcherResponse  # type: ignore[import-untyped]
+
     path = urlparse(url).path
     prefix = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/static/"
     if not path.startswith(prefix):
@@ -32,7 +34,8 @@ def _static_only(url: str) -> dict[str, Any]:
         raise ValueError(f"No such static file: {path}")
     with open(found if isinstance(found, str) else found[0], "rb") as handle:
         data = handle.read()
-    return {"string": data, "mime_type": mimetypes.guess_type(path)[0] or "text/css"}
+    mime_type = mimetypes.guess_type(path)[0] or "text/css"
+    return URLFetcherResponse(url, body=data, headers={"Content-Type": mime_type})
 
 
 def html_to_pdf(html: str, *, base_url: str) -> bytes:

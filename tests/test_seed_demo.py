@@ -146,6 +146,13 @@ def test_the_demo_seeds_sensibly_at_any_hour(db, capsys, hour):
         assert launch.starts_at < timezone.now() + timedelta(hours=22)
         confirmed = EventCrew.objects.filter(event=launch, status="confirmed")
         assert confirmed.filter(user__username="wanjiku").exists()
+        # Show day: the call sheet is filled in, and by day a stagehand is late already.
+        assert launch.venue_position and launch.run_of_show.count() == 5
+        assert EventCrew.objects.filter(event=launch, status="standby").exists()
+        from attendance.services.crew.showday import show_day_run
+
+        late = show_day_run()["late"]
+        assert late == (1 if hour in ("12:00", "19:30") else 0)
     wanjiku = Profile.objects.get(user__username="wanjiku")
     assert wanjiku.balance > 0  # she owes: Pay with M-Pesa shows on her portal
     for name in ("admin", "manager", "finance"):

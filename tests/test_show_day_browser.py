@@ -112,3 +112,49 @@ def test_a_refused_location_still_checks_the_member_in_flagged(browser, live_ser
     click_and_wait_for(browser, button, ".messages", "Checked in at")
     attendance = Attendance.objects.get(event=event, user=member)
     assert (attendance.check_in_method, attendance.check_in_flag) == ("self", "no_fix")
+
+
+def test_the_arrivals_board_follows_a_check_in_made_elsewhere(make_browser, live_server):
+    """A crew chief watches the board at 1280 px (and on a phone): a member checks in on their
+    own phone, and the board shows them on site within one refresh, without a reload."""
+    from attendance.models import EventCrew
+    from attendance.services.attendance import attendance_check_in
+    from tests.support.factories import CrewRoleFactory
+
+    chief = UserFactory(username="chief", is_staff=True, is_superuser=True)
+    chief.set_password("portal-pass-2026")
+    chief.save()
+    event = _tonight()
+    role = CrewRoleFactory(name="Monitor engineer")
+    members = [_member(name) for name in ("diana", "evans", "faith")]
+    for member in members:
+        EventCrew.objects.create(
+            event=event, user=member, role=role, status="confirmed", confirmed_at=timezone.now()
+        )
+        AttendanceFactory(event=event, user=member)
+    desk = make_browser(1280, phone=False)
+    log_in(desk, live_server, "chief", "portal-pass-2026", "/admin/", admin=True)
+    open_page(desk, f"{live_server.url}/admin/attendance/event/{event.pk}/arrivals/", "#arrivals")
+    wait_for_text(desk, "#count-expected", "3")
+    wait_for_text(desk, "#count-on_site", "0")
+    assert_no_serious_accessibility_problems(desk, "arrivals board")
+    old_html = desk.find_element("tag name", "html")
+
+    attendance_check_in(attendance=Attendance.objects.get(event=event, user=members[1]))
+
+    wait_for_text(desk, "#count-on_site", "1", 15)
+    assert "On site" in desk.find_element("id", f"crew-{_crew_id(event, members[1])}").text
+    assert desk.find_element("tag name", "html") == old_html  # no reload: the same page
+    screenshot(desk, "arrivals-board")
+
+    phone = make_browser(375, phone=True)
+    log_in(phone, live_server, "chief", "portal-pass-2026", "/admin/", admin=True)
+    open_page(phone, f"{live_server.url}/admin/attendance/event/{event.pk}/arrivals/", "#arrivals")
+    wait_for_text(phone, "#count-on_site", "1")
+    assert_fits_the_phone(phone)
+
+
+def _crew_id(event, member):
+    from attendance.models import EventCrew
+
+    return EventCrew.objects.get(event=event, user=member).pk

@@ -281,8 +281,10 @@ def _independent_counts(event, now):
     counts = {}
     for assignment in EventCrew.objects.filter(event=event):
         row = Attendance.objects.filter(event=event, user=assignment.user).first()
-        if assignment.status == "invited":
+        if assignment.status == "invited" and assignment.invitation_sent:
             state = "standby"
+        elif assignment.status != "confirmed":
+            continue
         elif row and row.check_out_at:
             state = "left"
         elif row and row.check_in_at:
@@ -310,9 +312,17 @@ def test_the_boards_counts_equal_an_independent_count(now):
     with time_machine.travel(at("16:30")):
         show_answer_coming(attendance=Attendance.objects.get(user=members[6]), answer="on_way")
         show_answer_coming(attendance=Attendance.objects.get(user=members[7]), answer="cant")
+    with time_machine.travel(at("09:00", (2026, 12, 1))):
+        # A place given to standby: one more invited, waiting for an answer.
+        from attendance.services.crew.assignments import crew_assign, crew_invite
+
+        role = EventRoleRequirement.objects.get(event=event).role
+        crew_invite(assignment=crew_assign(event=event, user=UserFactory(), role=role))
+        crew_assign(event=event, user=UserFactory(), role=role, standby=True)  # not counted
     board = arrivals_board(event, now=at(now))
     expected = _independent_counts(event, at(now))
     assert {k: v for k, v in board.counts.items() if v} == expected
+    assert expected["standby"] == 1
     assert sum(r["crew"] for r in board.roles) == 12
     assert sum(r["here"] for r in board.roles) == 5
 

@@ -8,6 +8,7 @@ import secrets
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
@@ -15,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from attendance.models import Attendance, Event, EventCrew
+from attendance.models.events import PROVEN, proof_in_words
 
 # The board's states, in the order a crew chief reads them: the gaps first.
 STATES = {
@@ -25,7 +27,7 @@ STATES = {
     "expected": "Expected",
     "on_site": "On site",
     "left": "Checked out",
-    "standby": "Invited from standby",
+    "standby": "Invited, no answer yet",
 }
 
 
@@ -42,17 +44,14 @@ class Arrival:
     answered_at: datetime | None
 
 
-def _state(
-    assignment: EventCrew, attendance: Attendance | None, call: datetime, now: datetime
-) -> str:
-    if assignment.status == EventCrew.Status.INVITED:
+def _state(invited: bool, row: tuple | None, call: datetime, ends: datetime, now: datetime) -> str:
+    """The member's state on the board, from their assignment and attendance row."""
+    if invited:
         return "standby"
-    if attendance is not None and attendance.check_in_at is not None:
-        return "left" if attendance.check_out_at is not None else "on_site"
-    answer = attendance.arrival_answer if attendance is not None else ""
-    closes = min(
-        call + timedelta(minutes=settings.CHECKIN_CLOSES_MINUTES_AFTER), assignment.event.ends_at
-    )
+    check_in_at, check_out_at, answer = (row[0], row[1], row[5]) if row else (None, None, "")
+    if check_in_at is not None:
+        return "left" if check_out_at is not None else "on_site"
+    closes = min(call + timedelta(minutes=settings.CHECKIN_CLOSES_MINUTES_AFTER), ends)
     if answer == Attendance.Arrival.CANT_COME:
         return "cant"
     if now > closes:
@@ -97,8 +96,8 @@ def arrivals_board(event: Event, *, now: datetime | None = None) -> Board:
         EventCrew.objects.filter(event=event)
         .filter(
             Q(status__in=[EventCrew.Status.CONFIRMED, EventCrew.Status.COMPLETED])
-            # Invited from standby and not answered yet: a place being filled.
-            | Q(status=EventCrew.Status.INVITED, standby_since__isnull=False)
+            # Invited and not answered yet: on the day, a place being filled (from standby).
+            | Q(status=EventCrew.Status.INVITED, invitation_sent=True)
         )
         .values_list(
             "pk",
@@ -111,9 +110,10 @@ def arrivals_board(event: Event, *, now: datetime | None = None) -> Board:
             "user_id",
         )
     )
+    # Tuples, not model instances: a festival's 2,000 rows every five seconds.
     attendance = {
-        row.user_id: row
-        for row in Attendance.objects.filter(event=event).only(
+        row[0]: row[1:]
+        for row in Attendance.objects.filter(event=event).values_list(
             "user_id",
             "check_in_at",
             "check_out_at",
@@ -124,22 +124,24 @@ def arrivals_board(event: Event, *, now: datetime | None = None) -> Board:
             "arrival_answer_at",
         )
     }
+    invited = EventCrew.Status.INVITED
     arrivals = []
     for pk, status, call_time, role, first, last, username, user_id in crew:
         call = call_time or event.call_time
         row = attendance.get(user_id)
-        assignment = EventCrew(pk=pk, status=status, event=event)
+        checked_in = row[0] if row else None
+        method, flag = (row[2], row[3]) if row else ("", "")
         arrivals.append(
             Arrival(
                 crew_id=pk,
                 name=f"{first} {last}".strip() or username,
                 role=role,
                 call=call,
-                state=_state(assignment, row, call, now),
-                checked_in=row.check_in_at if row else None,
-                proof=row.check_in_proof if row and row.check_in_at else "",
-                proven=bool(row and row.check_in_proven),
-                answered_at=row.arrival_answer_at if row else None,
+                state=_state(status == invited, row, call, event.ends_at, now),
+                checked_in=checked_in,
+                proof=proof_in_words(method, flag, row[4]) if checked_in and row else "",
+                proven=method in PROVEN and not flag,
+                answered_at=row[6] if row else None,
             )
         )
     order = list(STATES)
@@ -150,6 +152,7 @@ def arrivals_board(event: Event, *, now: datetime | None = None) -> Board:
 def board_json(board: Board) -> dict:
     """What the board's page fetches every few seconds."""
     local = timezone.localtime
+    hh_mm = lru_cache(maxsize=None)(lambda moment: local(moment).strftime("%H:%M"))
     return {
         "at": local(board.now).strftime("%H:%M:%S"),
         "counts": board.counts,
@@ -160,9 +163,9 @@ def board_json(board: Board) -> dict:
                 "id": a.crew_id,
                 "name": a.name,
                 "role": a.role,
-                "call": local(a.call).strftime("%H:%M"),
+                "call": hh_mm(a.call),  # most of a crew share a call time
                 "state": a.state,
-                "in": local(a.checked_in).strftime("%H:%M") if a.checked_in else "",
+                "in": hh_mm(a.checked_in) if a.checked_in else "",
                 "proof": a.proof,
                 "proven": a.proven,
             }

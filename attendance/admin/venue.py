@@ -3,6 +3,7 @@ in (attendance/venue_codes.py). Full screen, readable from a few metres, reloadi
 the code changes. For whoever may change the event (managers, crew chiefs with that right)."""
 
 import segno
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -39,6 +40,8 @@ class VenueQrMixin:
                 "event": event,
                 "qr": mark_safe(svg),  # noqa: S308 - segno's SVG of our own URL
                 "link": link,
+                # The demo runs on a desktop with no camera to scan with: the link is shown.
+                "show_link": settings.DEBUG,
                 "refresh": venue_code_seconds_left(),
                 "back": reverse("admin:attendance_event_change", args=[event.pk]),
             },

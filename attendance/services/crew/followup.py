@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from attendance.models import Attendance, EmailNotification, Event, EventCrew, SmsMessage
 from attendance.services.attendance import attendance_close_at_end
+from attendance.services.core.urls import absolute_url
 from attendance.services.crew.assignments import CrewError
+from attendance.services.crew.callsheet import call_sheet_for
 from attendance.services.crew.notices import crew_email
 from attendance.services.crew.staffing import crew_roster
 from attendance.services.pay.timesheets import timesheet_create
@@ -96,6 +98,9 @@ def crew_brief_one(*, assignment: EventCrew) -> EmailNotification | SmsMessage |
     same_role = crew_roster(current.event).filter(status=Status.CONFIRMED, role=current.role_id)
     roster = list(same_role[:BRIEFING_ROSTER_LIMIT])
     context = {
+        # The call sheet goes with it: run of show, their pickup and kit, the link to it.
+        "sheet": call_sheet_for(current),
+        "call_sheet_url": absolute_url("attendance:call_sheet", current.event_id),
         "roster": roster,
         "roster_total": current.event.crew.filter(status=Status.CONFIRMED).count(),
         "roster_more": max(same_role.count() - len(roster), 0),

@@ -294,3 +294,15 @@ def test_managers_set_the_venue_position_by_typing_it_or_from_the_map_link(staff
     assert "between 50 and 5,000 metres" in far
     page = staff_client.get(url).content.decode()
     assert 'value="-1.300000, 36.800000"' in page
+
+
+def test_managers_see_the_proof_on_the_event_page_and_the_attendance_list(staff_client, crew):
+    with nairobi_at("18:00"):
+        attendance = _today(crew)
+        attendance_check_in_from_portal(attendance=attendance, position=Position(error="denied"))
+        event_page = staff_client.get(f"/admin/attendance/event/{attendance.event_id}/change/")
+        listing = staff_client.get("/admin/attendance/attendance/")
+    for page in (event_page, listing):
+        html = page.content.decode()
+        assert "Button, not proven" in html
+        assert "Button, location refused or unavailable (not proven)" in html  # on hover

@@ -109,10 +109,19 @@ class AttendanceInline(NamedFieldsMixin, CappedInlineMixin, admin.TabularInline)
 
     model = Attendance
     form = AttendanceForm
-    fields = ("member", "call_time", "status", "check_in_at", "check_out_at", "hours_worked")
-    readonly_fields = ("member", "hours_worked")
+    fields = (
+        "member",
+        "call_time",
+        "status",
+        "check_in_at",
+        "check_out_at",
+        "hours_worked",
+        "proof",
+    )
+    readonly_fields = ("member", "hours_worked", "proof")
     extra = 0
     member = member_column()
+    proof = admin.display(description="Proof")(lambda self, obj: proof_badge(obj))
 
     def has_add_permission(self, request, obj=None):
         return False  # new names come through AddAttendanceInline

@@ -236,8 +236,9 @@ def test_pay_pages_cost_the_same_queries_for_1_and_200_lines(
     staff = _client(UserFactory(is_staff=True, is_superuser=True))
     pages = {
         # the event page with its pay inline (and every other inline)
-        # +1: texts beside the emails; +1: whether it has a manager (warned if not).
-        f"/admin/attendance/event/{event.pk}/change/": 22,
+        # +1: texts beside the emails; +1: whether it has a manager (warned if not);
+        # +1: the run of show.
+        f"/admin/attendance/event/{event.pk}/change/": 23,
         f"/admin/attendance/payrun/{run.pk}/change/": 16,  # +1: its payouts
         "/admin/attendance/timesheetline/": 9,
     }

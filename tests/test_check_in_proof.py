@@ -306,3 +306,25 @@ def test_managers_see_the_proof_on_the_event_page_and_the_attendance_list(staff_
         html = page.content.decode()
         assert "Button, not proven" in html
         assert "Button, location refused or unavailable (not proven)" in html  # on hover
+
+
+def test_a_manager_accepts_many_held_lines_with_one_reason(admin_client):
+    manager = UserFactory(is_staff=True)
+    members = [UserFactory() for _ in range(3)]
+    event = _held_event_with([(m, "self", "plain") for m in members])
+    crew_complete_event(event=event, by=manager)
+    ids = [str(pk) for pk in TimesheetLine.objects.values_list("pk", flat=True)]
+    url = "/admin/attendance/timesheetline/"
+    chosen = {"action": "accept_unproven", "_selected_action": ids}
+    page = admin_client.post(url, chosen)
+    assert page.status_code == 200 and "3 held lines" in page.content.decode()
+    blank = admin_client.post(url, {**chosen, "apply": "1", "reason": " "})
+    assert "This field is required" in blank.content.decode()
+    assert TimesheetLine.objects.filter(held=True).count() == 3
+    done = admin_client.post(url, {**chosen, "apply": "1", "reason": "Seen by the crew chief"})
+    assert done.status_code == 302
+    assert not TimesheetLine.objects.filter(held=True).exists()
+    assert all(
+        line.changes.last().reason == "Seen by the crew chief"
+        for line in TimesheetLine.objects.all()
+    )

@@ -3,7 +3,9 @@ runs: pay_runs.py). Every write goes through attendance.services.pay.timesheets.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Case, Value, When
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -73,6 +75,15 @@ def pay_status_badge(line: TimesheetLine):
     return status_badge(f"pay-{line.status}", line.get_status_display())
 
 
+class AcceptUnprovenForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        label="Why they are accepted",
+        help_text="Kept on each line's history, e.g. 'Seen on site by the crew chief'.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
 class AnswerForm(forms.ModelForm):
     """What a manager does with a line: set the amount, keep it (answering a dispute), or work
     it out again from attendance. Always with a reason the member reads."""
@@ -122,7 +133,7 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
     search_fields = ("user__username",)
     paginator = EstimatedCountPaginator
     sortable_by = ("created_at", "status")
-    actions = ["approve_lines", "recalculate_lines"]
+    actions = ["approve_lines", "accept_unproven", "recalculate_lines"]
     readonly_fields = (
         "member",
         "event_link",
@@ -213,6 +224,40 @@ class TimesheetLineAdmin(IndexedSearchMixin, admin.ModelAdmin):
                 f"{left} left as they were: disputed (answer them first), held for an "
                 "unproven check-in (accept it on the line's page) or already approved.",
             )
+
+    @admin.action(
+        description="Accept the unproven check-ins of the selected held lines",
+        permissions=["change"],
+    )
+    def accept_unproven(self, request, queryset):
+        """One reason for many held lines (a festival's plain-button check-ins that the crew
+        chief saw on site): asked on a page of its own, then kept on each line's history."""
+        held = queryset.filter(held=True).select_related("user", "event")
+        form = AcceptUnprovenForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            accepted = timesheet_accept_unproven(
+                lines=held, by=request.user, reason=form.cleaned_data["reason"]
+            )
+            messages.success(request, f"{accepted} held line(s) accepted: they can be approved.")
+            return None
+        lines = list(held[:200])
+        if not lines:
+            messages.warning(request, "None of the selected lines is held.")
+            return None
+        return TemplateResponse(
+            request,
+            "admin/attendance/timesheetline/accept_unproven.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Accept unproven check-ins",
+                "form": form,
+                "lines": lines,
+                "count": held.count(),
+                "selected": queryset.values_list("pk", flat=True),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.action(description="Work out again from attendance and rates", permissions=["change"])
     def recalculate_lines(self, request, queryset):

@@ -19,8 +19,13 @@ class _Ingest(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
+        encoding = self.headers.get("Content-Encoding")
+        if encoding == "gzip":
             body = gzip.decompress(body)
+        elif encoding == "br":  # sentry-sdk compresses with brotli where it is installed
+            import brotli
+
+            body = brotli.decompress(body)
         type(self).bodies.append(body)
         self.send_response(200)
         self.end_headers()

@@ -285,6 +285,29 @@ if not CELERY_BROKER_URL:
     # With a host part: a bare "memory://" makes kombu warn "No hostname was supplied".
     CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
+# Production is several processes (web workers, Celery workers, beat), often on several
+# machines. Without Redis each process keeps its own cache, so the locks that keep the
+# reconciler, alerts and the Daraja token single become per process; without a broker tasks
+# run inside web requests. Refused, as a weak SECRET_KEY is, unless the operator says this is
+# one box on purpose (SINGLE_BOX=True: the demo's shape, in production).
+SINGLE_BOX = env_bool("SINGLE_BOX", False)
+if not DEBUG and not SINGLE_BOX:
+    _missing = [
+        what
+        for what, ok in (
+            ("REDIS_URL (a cache every process shares)", REDIS_URL),
+            (
+                "CELERY_BROKER_URL or REDIS_URL (a broker for the workers)",
+                not CELERY_TASK_ALWAYS_EAGER,
+            ),
+        )
+        if not ok
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            "Production needs " + " and ".join(_missing) + ". Set them, or set SINGLE_BOX=True "
+            "if this really is one machine running one process of everything."
+        )
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True

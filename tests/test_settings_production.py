@@ -12,15 +12,20 @@ DARAJA = {
     "MPESA_CONSUMER_SECRET": "consumer-secret",
     "MPESA_PASS_KEY": "pass-key",
 }
+# Production's shared cache and broker (settings are only read: nothing connects to it).
+SHARED = {"REDIS_URL": "redis://127.0.0.1:6379/9"}
 
 
 def manage(*args, **env):
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "MPESA_"))
+        if not k.startswith(
+            ("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "MPESA_", "REDIS_", "CELERY_")
+        )
     }
     base.update(DARAJA)
+    base.update(SHARED)
     base.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -64,6 +69,23 @@ def test_production_refuses_empty_allowed_hosts():
     result = manage("check", DEBUG="False", SECRET_KEY=STRONG_KEY)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS is empty" in result.stderr
+
+
+def test_production_refuses_a_per_process_cache_or_in_process_tasks_unless_one_box():
+    """Several processes (or machines) without Redis would each keep their own locks and run
+    tasks inside web requests: refused, unless SINGLE_BOX says it is one machine on purpose."""
+    production = {"DEBUG": "False", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "crew.example"}
+    no_redis = manage("check", **production, REDIS_URL="")
+    assert no_redis.returncode != 0
+    assert "Production needs REDIS_URL (a cache every process shares)" in no_redis.stderr
+    assert "CELERY_BROKER_URL or REDIS_URL (a broker for the workers)" in no_redis.stderr
+    assert "SINGLE_BOX=True" in no_redis.stderr
+    eager = manage("check", **production, CELERY_TASK_ALWAYS_EAGER="True")
+    assert eager.returncode != 0 and "a broker for the workers" in eager.stderr
+    one_box = manage("check", **production, REDIS_URL="", SINGLE_BOX="True")
+    assert one_box.returncode == 0, one_box.stderr
+    shared = manage("check", **production)
+    assert shared.returncode == 0, shared.stderr
 
 
 def test_a_boolean_that_is_not_true_or_false_is_refused():
@@ -128,6 +150,7 @@ def test_secrets_may_be_given_as_files(tmp_path):
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "MPESA_"))},
         **DARAJA,
+        **SHARED,
         "DJANGO_SETTINGS_MODULE": "soundfusion_attendance.settings",
         "DEBUG": "False",
         "ALLOWED_HOSTS": "crew.soundfusion.co.ke",

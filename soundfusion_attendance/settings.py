@@ -260,6 +260,11 @@ else:
     # request uses it, instead of that request answering 500 (2 of 906 prompts did). The cost
     # is one round trip when a request first touches the database.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CONN_HEALTH_CHECKS", True)
+    # Behind PgBouncer in transaction pooling, server-side cursors (QuerySet.iterator) break:
+    # set this. Our exports fetch in chunks by id and stream either way.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+        "DISABLE_SERVER_SIDE_CURSORS", False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared by every process when Redis is there -----------------------------------

@@ -186,12 +186,13 @@ def payroll_rows(pay_run: PayRun) -> Iterator[list[Any]]:
     """
     members = {m.user_id: m for m in PayRunMember.objects.filter(pay_run=pay_run)}
     left_to_deduct = {user_id: m.deducted for user_id, m in members.items()}
-    rows = (
-        PayRunLine.objects.filter(pay_run=pay_run)
-        .select_related("line__event", "user__profile")
-        .order_by("user__first_name", "user__last_name", "user_id", "line__event__starts_at", "pk")
-    )
-    for row in rows.iterator(chunk_size=2000):
+    lines = PayRunLine.objects.filter(pay_run=pay_run)
+    order = ("user__first_name", "user__last_name", "user_id", "line__event__starts_at", "pk")
+    # The ids in order first (numbers only), then the rows a chunk at a time: no server-side
+    # cursor, so it streams behind PgBouncer's transaction pooling too, where
+    # DISABLE_SERVER_SIDE_CURSORS would make .iterator() fetch everything at once.
+    ids = list(lines.order_by(*order).values_list("pk", flat=True))
+    for row in _in_order(lines.select_related("line__event", "user__profile"), ids):
         line = row.line
         deduction = min(left_to_deduct.get(row.user_id, ZERO), max(row.amount, ZERO))
         left_to_deduct[row.user_id] = left_to_deduct.get(row.user_id, ZERO) - deduction
@@ -211,6 +212,14 @@ def payroll_rows(pay_run: PayRun) -> Iterator[list[Any]]:
             deduction,
             row.amount - deduction,
         ]
+
+
+def _in_order(queryset: QuerySet, ids: list[int], size: int = 2000) -> Iterator[Any]:
+    """The rows of `ids`, in that order, `size` a query."""
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        found = queryset.in_bulk(chunk)
+        yield from (found[pk] for pk in chunk if pk in found)
 
 
 def payroll_csv(pay_run: PayRun) -> Iterator[str]:

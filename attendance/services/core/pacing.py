@@ -19,23 +19,35 @@ logger = logging.getLogger(__name__)
 
 
 class Pacer:
-    """At most `per_second` starts per second across threads; halves itself when told to."""
+    """At most `per_second` starts per second across threads. Told to slow down (Daraja's
+    spike arrest), it halves its rate; after RECOVER_SECONDS without being told again it
+    doubles back, step by step, to the rate it was given. (It used to stay slow for the rest
+    of the job: an arrest in a 2,000-member job's first minute made the whole job crawl.)"""
 
-    def __init__(self, per_second: float):
-        self.interval = 1.0 / per_second
-        self.next_at = time.monotonic()
+    RECOVER_SECONDS = 10.0
+    SLOWEST = 5.0  # seconds between starts, at the most
+
+    def __init__(self, per_second: float, *, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.base = self.interval = 1.0 / per_second
+        self.next_at = clock()
+        self.changed_at = self.next_at
         self.lock = threading.Lock()
 
     def wait(self) -> None:
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
+            if self.interval > self.base and now - self.changed_at >= self.RECOVER_SECONDS:
+                self.interval = max(self.base, self.interval / 2)
+                self.changed_at = now
             start_at = max(now, self.next_at)
             self.next_at = start_at + self.interval
         time.sleep(max(start_at - now, 0))
 
     def slow_down(self) -> None:
         with self.lock:
-            self.interval = min(self.interval * 2, 5.0)
+            self.interval = min(self.interval * 2, self.SLOWEST)
+            self.changed_at = self.clock()
 
 
 def threads_allowed() -> bool:

@@ -18,10 +18,10 @@ from attendance.services.attendance import (
 from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.timesheets import (
     PayError,
-    timesheet_accept_unproven,
     timesheet_approve,
     timesheet_recalculate,
 )
+from attendance.services.pay.unproven import timesheet_accept_unproven
 from attendance.venue_location import (
     Position,
     coordinates_from_map_link,

@@ -15,12 +15,12 @@ from attendance.models import (
     member_name,
 )
 from attendance.services.pay.timesheets import (
-    timesheet_accept_unproven,
     timesheet_adjust,
     timesheet_approve,
     timesheet_keep,
     timesheet_recalculate,
 )
+from attendance.services.pay.unproven import timesheet_accept_unproven
 from attendance.wording import kes
 
 from .crew import UpcomingEventFilter

@@ -451,18 +451,3 @@ def timesheet_approve(
             line.save(update_fields=["status", "approved_by", "approved_at"])
             timesheet_record_change(line, Kind.APPROVED, by, {"status": ["open", "approved"]})
     return len(open_lines), len(chosen) - len(open_lines)
-
-
-def timesheet_accept_unproven(*, lines: QuerySet[TimesheetLine], by: User, reason: str) -> int:
-    """A manager accepts held lines' unproven check-ins (they saw the member there, say), so
-    the lines can be approved. The reason is kept on each line's history. Returns how many."""
-    reason = reason.strip()
-    if not reason:
-        raise PayError("Say why the check-in is accepted (e.g. 'Seen on site by the crew chief').")
-    with transaction.atomic():
-        held = list(lines.select_for_update(of=("self",)).filter(held=True).order_by("pk"))
-        for line in held:
-            line.held = False
-            line.save(update_fields=["held"])
-            timesheet_record_change(line, Kind.ACCEPTED, by, {"held": ["True", "False"]}, reason)
-    return len(held)

@@ -314,7 +314,9 @@ if not DEBUG and not SINGLE_BOX:
             "if this really is one machine running one process of everything."
         )
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="default")
+# Queues by purpose (money, messages, background, default): soundfusion_attendance/queues.py.
+CELERY_TASK_ROUTES = ("soundfusion_attendance.queues.route_by_purpose",)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4

@@ -240,7 +240,7 @@ def test_a_bulk_job_survives_its_worker_being_killed_without_repeating_a_prompt_
             )
             assert wait_until(finished, timeout=120), second.output()
     finally:
-        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "celery"
+        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "default"
         set_celery_eager(True)
 
     prompts.refresh_from_db()

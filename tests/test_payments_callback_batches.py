@@ -69,7 +69,7 @@ def test_bursts_and_stragglers_are_all_processed_without_the_sweeper(live_server
 
             assert wait_until(all_processed, timeout=30)
     finally:
-        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "celery"
+        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "default"
         set_celery_eager(True)
     assert MpesaCallback.objects.filter(status="processed").count() == len(payment_rows)
     assert MpesaPayment.objects.filter(status="completed").count() == len(payment_rows)

@@ -35,7 +35,7 @@ def test_payment_settled_by_a_real_worker_and_the_payer_emailed(
                 lambda: EmailNotification.objects.filter(status="sent").exists(), timeout=60
             )
     finally:
-        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "celery"
+        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "default"
         set_celery_eager(True)
     assert payment.ledger_entry.amount == -300
     assert LedgerEntry.objects.count() == 1
@@ -70,7 +70,7 @@ def test_paybill_confirmations_settled_by_a_real_worker_in_one_batch_per_burst(
                 lambda: PaybillPayment.objects.filter(status="credited").count() == 12, timeout=60
             )
     finally:
-        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "celery"
+        celery_app.conf.CELERY_TASK_DEFAULT_QUEUE = "default"
         set_celery_eager(True)
     # 311 ends in 11: the simulator confirms it twice; the second is a duplicate.
     assert PaybillNotice.objects.filter(status="duplicate").count() == 1

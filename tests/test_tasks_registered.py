@@ -40,3 +40,32 @@ def test_every_periodic_task_names_a_registered_task():
     paths = [path for path, _ in PERIODIC_TASKS.values()]
     missing = [path for path in paths if path not in app.tasks]
     assert missing == []
+
+
+# Tasks that stay on the default queue, on purpose. A new task must be given a purpose in
+# soundfusion_attendance/queues.py or be added here: nothing lands on `default` by accident.
+ON_THE_DEFAULT_QUEUE = {
+    "attendance.tasks.crew_send_reminders_task",
+    "attendance.tasks.show_day_task",
+    "attendance.tasks.alerts_check_task",
+}
+
+
+def test_every_task_goes_to_the_queue_of_its_purpose():
+    from soundfusion_attendance.queues import purpose_of, queue_name
+
+    app.loader.import_default_modules()
+    declared = _declared()
+    assert sorted(n for n in declared if purpose_of(n) == "default") == sorted(ON_THE_DEFAULT_QUEUE)
+    route = app.amqp.router.route
+    assert route({}, "attendance.tasks.payout_result_process_task", (), {})["queue"].name == (
+        "money"
+    )
+    assert route({}, "attendance.tasks.sms_deliver_batch_task", (), {})["queue"].name == (
+        "messages"
+    )
+    assert route({}, "attendance.tasks.bulk_job_run_task", (), {})["queue"].name == "background"
+    assert route({}, "attendance.tasks.alerts_check_task", (), {})["queue"].name == "default"
+    # A test's private default queue takes its purpose queues with it.
+    assert queue_name("money", "test-1a2b") == "test-1a2b.money"
+    assert queue_name("default", "test-1a2b") == "test-1a2b"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from soundfusion_attendance.queues import PURPOSES, queue_name
+
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
@@ -22,10 +24,15 @@ def database_url_of_this_process() -> str:
 
 
 class Workers:
-    """`count` worker processes consuming one private queue, so tests do not see each other."""
+    """`count` worker processes on a private set of queues, so tests do not see each other.
 
-    def __init__(self, count=2, concurrency=1, env=None, queue=None, pool="prefork"):
+    `self.queue` is the default queue the producer points at; the workers take the purpose
+    queues named after it (soundfusion_attendance/queues.py), or only those of `purposes`.
+    """
+
+    def __init__(self, count=2, concurrency=1, env=None, queue=None, pool="prefork", purposes=None):
         self.queue = queue or f"test-{uuid.uuid4().hex[:8]}"
+        self.queues = [queue_name(p, self.queue) for p in (purposes or PURPOSES)]
         self.count = count
         self.concurrency = concurrency
         self.pool = pool
@@ -55,7 +62,7 @@ class Workers:
                         "soundfusion_attendance",
                         "worker",
                         "-Q",
-                        self.queue,
+                        ",".join(self.queues),
                         "-n",
                         f"{self.queue}-{n}@%h",
                         "--concurrency",

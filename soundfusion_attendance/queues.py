@@ -59,7 +59,9 @@ def all_queues(default_queue: str) -> list[str]:
     return [queue_name(purpose, default_queue) for purpose in PURPOSES]
 
 
-def route_by_purpose(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw):
+def route_by_purpose(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any
+) -> dict[str, str]:
     """Celery's task_routes: the queue of the task's purpose. The default queue is read when
     the task is sent, so a test that points the producer at its own workers moves them all."""
     from celery import current_app

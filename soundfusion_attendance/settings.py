@@ -11,6 +11,7 @@ import hmac
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
@@ -269,6 +270,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared by every process when Redis is there -----------------------------------
 REDIS_URL = env_secret("REDIS_URL")
+# A Sentinel-managed Redis: "host:port,host:port" of the Sentinels and the name they know the
+# master by. REDIS_URL then gives only the database and password (its host is not used).
+REDIS_SENTINELS = [
+    (host, int(port or 26379))
+    for host, _, port in (item.partition(":") for item in env.list("REDIS_SENTINELS", default=[]))
+]
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="mymaster")
+REDIS_SENTINEL_PASSWORD = env_secret("REDIS_SENTINEL_PASSWORD")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -277,11 +286,24 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="sf"),
         }
     }
+    if REDIS_SENTINELS:
+        CACHES["default"]["OPTIONS"] = {
+            "pool_class": "attendance.services.core.redis_client.SentinelPool"
+        }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL", default=REDIS_URL)
+if REDIS_SENTINELS and CELERY_BROKER_URL == REDIS_URL:
+    # kombu's Sentinel transport: one sentinel:// URL per Sentinel, the master by name
+    # (CELERY_BROKER_TRANSPORT_OPTIONS below), the password and database from REDIS_URL.
+    _redis = urlparse(REDIS_URL or "redis://")
+    _password = f":{_redis.password}@" if _redis.password else ""
+    CELERY_BROKER_URL = ";".join(
+        f"sentinel://{_password}{host}:{port}{_redis.path or '/0'}"
+        for host, port in REDIS_SENTINELS
+    )
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="django-db")
 # Without a broker (plain `make run`), tasks run in the web process when they are queued;
 # with one, a worker runs them.
@@ -327,7 +349,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker that is down must not hang a web request for long: fail fast, the periodic
 # sweepers pick up whatever was not queued.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+}
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    if REDIS_SENTINEL_PASSWORD:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
 
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(

@@ -25,6 +25,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Model
 
 from attendance.models.inbox import InboxStatus
+from attendance.services.core.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ class Kick:
 
     def _client(self) -> Any:
         if self._redis is None:
-            import redis
-
-            self._redis = redis.Redis.from_url(settings.REDIS_URL)
+            self._redis = redis_client()
         return self._redis
 
     def set(self) -> bool:

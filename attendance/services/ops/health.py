@@ -19,7 +19,9 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from attendance.models import BeatRun, EmailNotification, MpesaPayment, Payout
+from attendance.services.core.redis_client import redis_client
 from attendance.services.ops.schedules import PERIODIC_TASKS
+from soundfusion_attendance.queues import all_queues
 
 logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -156,9 +158,7 @@ def _check_database() -> Check:
 
 
 def _redis_client(url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    return redis_client(url, socket_connect_timeout=1, socket_timeout=1)
 
 
 def _check_redis() -> Check:
@@ -177,10 +177,14 @@ def _check_broker() -> tuple[Check, Check]:
     if current_app.conf.task_always_eager:
         return Check(True, "not used (tasks run in process)"), Check(True, "no queue")
     url = settings.CELERY_BROKER_URL or ""
-    if not url.startswith(("redis://", "rediss://")):
+    if url.startswith("sentinel://"):
+        url = settings.REDIS_URL  # the broker is the Redis the Sentinels name
+    elif not url.startswith(("redis://", "rediss://")):
         return Check(True, f"{url.split(':')[0]} (not checked)"), Check(True, "not measured")
     try:
-        depth = _redis_client(url).llen(current_app.conf.task_default_queue)
+        client = _redis_client(url)
+        # Every purpose queue (soundfusion_attendance/queues.py): work waiting anywhere counts.
+        depth = sum(client.llen(queue) for queue in all_queues(current_app.conf.task_default_queue))
     except Exception as error:
         unreachable = Check(False, f"unreachable: {type(error).__name__}")
         return unreachable, Check(False, "unknown: the broker is unreachable")

@@ -287,9 +287,7 @@ if REDIS_URL:
         }
     }
     if REDIS_SENTINELS:
-        CACHES["default"]["OPTIONS"] = {
-            "pool_class": "attendance.services.core.redis_client.SentinelPool"
-        }
+        CACHES["default"]["OPTIONS"] = {"pool_class": "attendance.redis_client.SentinelPool"}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -580,6 +578,14 @@ MPESA_PROMPT_LIMIT_PER_PHONE = env.int("MPESA_PROMPT_LIMIT_PER_PHONE", default=3
 # this many starts a second; a spike-arrest answer halves the pace.
 MPESA_BULK_CONCURRENCY = env.int("MPESA_BULK_CONCURRENCY", default=4)
 MPESA_BULK_PER_SECOND = env.float("MPESA_BULK_PER_SECOND", default=5.0)
+# The whole deployment's Daraja rate: calls a second per Daraja app and API family (STK push,
+# STK query, B2C, Transaction Status, Account Balance, C2B, reversal), shared in Redis by every
+# job, reconciler and request on every node (attendance/mpesa/rate.py). DARAJA_RATES sets a
+# family apart, e.g. "stk_push=10,transaction_status=2".
+DARAJA_RATE_PER_SECOND = env.float("DARAJA_RATE_PER_SECOND", default=20.0)
+DARAJA_RATES = {
+    family: float(value) for family, value in env.dict("DARAJA_RATES", default={}).items()
+}
 
 # --- M-Pesa Paybill payments from the SIM menu (C2B) and Pull Transactions --------------
 # The Paybill members pay from the SIM menu, with their account code as the account number.

@@ -29,6 +29,7 @@ BASE = (
     "attendance.account_codes",
     "attendance.venue_codes",
     "attendance.venue_location",
+    "attendance.redis_client",
 )
 SERVICES = ("attendance.services",)
 # The service packages, lowest first. `ledger` and `attendance` are single modules at the

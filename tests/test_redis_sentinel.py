@@ -15,7 +15,7 @@ import pytest
 import redis
 from django.core.cache.backends.redis import RedisCache
 
-from attendance.services.core.redis_client import redis_client
+from attendance.redis_client import redis_client
 from tests.support.smtp import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def test_the_cache_finds_the_master_through_the_sentinel(behind_sentinel):
         URL_BEHIND_SENTINEL,
         {
             "KEY_PREFIX": "sentinel-test",
-            "OPTIONS": {"pool_class": "attendance.services.core.redis_client.SentinelPool"},
+            "OPTIONS": {"pool_class": "attendance.redis_client.SentinelPool"},
         },
     )
     key = uuid.uuid4().hex
@@ -127,4 +127,4 @@ with app.connection_for_write() as connection:
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.split()
     assert lines[0] == f"sentinel://127.0.0.1:{sentinel}/6"
-    assert lines[1:] == [MASTER, "attendance.services.core.redis_client.SentinelPool", "sentinel"]
+    assert lines[1:] == [MASTER, "attendance.redis_client.SentinelPool", "sentinel"]

@@ -1,12 +1,17 @@
 """M-Pesa (Daraja): the HTTP client and the local simulator. No models here."""
 
+import contextlib
+
 from django.conf import settings
 from django.core.cache import cache
+
+from attendance.redis_client import redis_client
 
 from .b2c import B2CClient, Initiator
 from .client import HOSTS, DarajaClient, DarajaConfig
 from .credentials import security_credential
 from .paybill import PaybillClient
+from .rate import WAIT_NOTE_SECONDS, DarajaRate, RedisWindow, waiting_key
 
 
 def daraja_config() -> DarajaConfig:
@@ -42,8 +47,43 @@ def paybill_client() -> PaybillClient:
 def _client(kind: type[DarajaClient], config: DarajaConfig) -> DarajaClient:
     client = _clients.get((kind, config))
     if client is None:
-        client = _clients[(kind, config)] = kind(config, cache=cache)
+        client = _clients[(kind, config)] = kind(config, cache=cache, rate=daraja_rate())
     return client
+
+
+_rates: dict[tuple, DarajaRate] = {}
+
+
+def daraja_rate() -> DarajaRate:
+    """The deployment's Daraja rate: in Redis when there is one (every process shares it)."""
+    key = (
+        settings.REDIS_URL,
+        settings.DARAJA_RATE_PER_SECOND,
+        tuple(sorted(settings.DARAJA_RATES.items())),
+    )
+    rate = _rates.get(key)
+    if rate is None:
+        window = RedisWindow(redis_client()) if settings.REDIS_URL else None
+        rate = _rates[key] = DarajaRate(
+            per_second=settings.DARAJA_RATE_PER_SECOND,
+            overrides=settings.DARAJA_RATES,
+            window=window,
+            note=_note_waiting,
+        )
+    return rate
+
+
+def _note_waiting(family: str, seconds: float) -> None:
+    with contextlib.suppress(Exception):  # the cache is down: the note is only for a page
+        cache.set(waiting_key(family), seconds, WAIT_NOTE_SECONDS)
+
+
+def daraja_waiting(family: str) -> bool:
+    """Has a call of `family` waited for the deployment's rate in the last few seconds?"""
+    try:
+        return cache.get(waiting_key(family)) is not None
+    except Exception:
+        return False
 
 
 def b2c_config() -> DarajaConfig:

@@ -18,7 +18,6 @@ says which Daraja facts it relies on. What it guarantees:
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from attendance.phones import mask_phone, normalise_phone
 
 from .callbacks import result_code_text
+from .rate import FAMILY_OF_PATH, DarajaRate, app_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +160,20 @@ def _invalid_token(data: dict) -> bool:
 
 class DarajaClient:
     def __init__(
-        self, config: DarajaConfig, *, cache: BaseCache, session: requests.Session | None = None
+        self,
+        config: DarajaConfig,
+        *,
+        cache: BaseCache,
+        session: requests.Session | None = None,
+        rate: DarajaRate | None = None,
     ):
         self.config = config
         self.cache = cache
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})
-        fingerprint = hashlib.sha256(
-            f"{config.base_url}|{config.consumer_key}".encode()
-        ).hexdigest()[:16]
+        # Shared by every process of the deployment when it lives in Redis (rate.py).
+        self.rate = rate
+        fingerprint = self._app = app_fingerprint(config.base_url, config.consumer_key)
         self._token_key = f"mpesa:token:{fingerprint}"
         self._lock_key = f"mpesa:token-lock:{fingerprint}"
 
@@ -363,7 +368,10 @@ class DarajaClient:
         attempts = 3 if safe_to_retry else 1
         url = self.config.base_url.rstrip("/") + path
         timeout = (self.config.connect_timeout, self.config.read_timeout)
+        family = FAMILY_OF_PATH.get(path)
         for attempt in range(1, attempts + 1):
+            if self.rate is not None and family is not None:
+                self.rate.wait(self._app, family)  # each attempt is a call Daraja counts
             try:
                 response = self.session.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as error:

@@ -26,7 +26,8 @@ Reversals: `simulator_reversal.py`. Everything it did, as the org portal's state
 `GET /simulator/statement` (`simulator_statement.py`).
 
 `GET /simulator/stats` returns request counters (for tests and benchmarks), with the pushes
-per phone number; `POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
+per phone number; `GET /simulator/log` every API call with the time it arrived;
+`POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
 `push_latency` (seconds before each push is answered) and `max_pushes_per_second` (more
 than that in a second is answered 500.003.02 "Spike arrest violation", as Daraja's rate limit
 is; nothing is prompted).
@@ -105,6 +106,8 @@ class SimulatorState:
         self.pushes: dict[str, Push] = {}
         self.recent_pushes: list[float] = []  # when accepted pushes arrived (spike arrest)
         self.prompts_per_phone: dict[str, int] = {}
+        # Every API call as it arrived, (wall-clock time, path): GET /simulator/log.
+        self.calls: list[tuple[float, str]] = []
         self.stats = {
             "oauth": 0,
             "stk_push": 0,
@@ -225,6 +228,10 @@ class Handler(BaseHTTPRequestHandler):
                     "paybill": self.state.paybill.snapshot(),
                 },
             )
+        if url.path == "/simulator/log":
+            with self.state.lock:
+                calls = list(self.state.calls)
+            return self._json(200, {"calls": calls})
         if url.path == "/simulator/paybill":
             return self._html(simulator_c2b.sim_menu_page(self.state.paybill, {}))
         if url.path == "/simulator/statement":
@@ -239,6 +246,7 @@ class Handler(BaseHTTPRequestHandler):
                 for key in self.state.stats:
                     self.state.stats[key] = 0
                 self.state.prompts_per_phone.clear()
+                self.state.calls.clear()
             self.state.b2c.reset()
             self.state.paybill.reset()
             return self._json(200, {"ok": True})
@@ -249,6 +257,8 @@ class Handler(BaseHTTPRequestHandler):
             path in routes for routes in (STK_ROUTES, B2C_ROUTES, PAYBILL_ROUTES, STATE_ROUTES)
         ):
             return _error(self, 404, "404.001.01", "Resource not found")
+        with self.state.lock:
+            self.state.calls.append((time.time(), path))
         if not self._bearer_ok():
             return _error(self, 404, "404.001.03", "Invalid Access Token")
         if "application/json" not in self.headers.get("Content-Type", ""):

@@ -25,6 +25,9 @@
       var stage = document.getElementById("job-stage");
       stage.hidden = !data.stage;
       stage.textContent = data.stage;
+      var waiting = document.getElementById("job-waiting");
+      waiting.hidden = !data.waiting;
+      waiting.textContent = data.waiting;
       var missing = false;
       data.items.forEach(function (item) {
         var row = document.getElementById("item-" + item.id);

@@ -25,7 +25,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Model
 
 from attendance.models.inbox import InboxStatus
-from attendance.services.core.redis_client import redis_client
+from attendance.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

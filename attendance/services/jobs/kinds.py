@@ -25,6 +25,7 @@ from attendance.models import (
     Profile,
     member_name,
 )
+from attendance.mpesa import rate
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent
 from attendance.services.crew.assignments import CrewError, crew_confirm, crew_invite
@@ -75,6 +76,9 @@ class Kind:
     prepare: Callable[[BulkJob, Callable[[str], None]], list[tuple[int, str]]] | None = None
     concurrency: int = 1
     per_second: float | None = None
+    # The Daraja API family each item calls (attendance/mpesa/rate.py): the progress page says
+    # when the job waits for the deployment's shared rate.
+    daraja: str | None = None
     transactional: bool = False
     # Starting a job of this kind is a staff action for the audit trail (one row per job).
     audited: AuditEvent | None = None
@@ -250,12 +254,14 @@ KINDS: dict[str, Kind] = {
         handle=prompt_one,
         concurrency=settings.MPESA_BULK_CONCURRENCY,
         per_second=settings.MPESA_BULK_PER_SECOND,
+        daraja=rate.STK_PUSH,
         audited=AuditEvent.PROMPTS_REQUESTED,
     ),
     K.CHECK_PAYMENTS: Kind(
         handle=check_one,
         concurrency=settings.MPESA_BULK_CONCURRENCY,
         per_second=settings.MPESA_BULK_PER_SECOND,
+        daraja=rate.STK_QUERY,
     ),
     K.SEND_INVITATIONS: Kind(
         handle=_crew_step(crew_invite, "Invitation sent."), transactional=True
@@ -279,5 +285,6 @@ KINDS: dict[str, Kind] = {
         prepare=prepare_payouts,
         concurrency=settings.MPESA_BULK_CONCURRENCY,
         per_second=settings.MPESA_BULK_PER_SECOND,
+        daraja=rate.B2C,
     ),
 }

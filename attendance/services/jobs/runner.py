@@ -35,6 +35,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from attendance.models import BulkJob, BulkJobItem
+from attendance.mpesa import daraja_waiting
 from attendance.services.core.audit import audit_record
 from attendance.services.core.pacing import Pacer, in_thread, threads_allowed
 from attendance.services.core.queueing import queue_after_commit
@@ -327,6 +328,16 @@ def bulk_jobs_resume(*, now: datetime | None = None) -> int:
     return len(ids)
 
 
+def _waiting_text(job: BulkJob) -> str:
+    family = KINDS[job.kind].daraja
+    if job.is_finished or family is None or not daraja_waiting(family):
+        return ""
+    return (
+        "Waiting for M-Pesa's rate limit (shared by everything the company sends to M-Pesa); "
+        "the job goes on by itself."
+    )
+
+
 def bulk_job_progress(*, job: BulkJob, items_since: datetime | None = None) -> dict[str, Any]:
     """What the progress page shows: the counts and the items that changed since a moment."""
     job.refresh_from_db()
@@ -344,6 +355,7 @@ def bulk_job_progress(*, job: BulkJob, items_since: datetime | None = None) -> d
         "finished": job.is_finished,
         "error": job.error,
         "stage": job.stage,
+        "waiting": _waiting_text(job),
         "file": bool(job.file),
         "items": [
             {

@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from attendance.models import BeatRun, EmailNotification, MpesaPayment, Payout
-from attendance.services.core.redis_client import redis_client
+from attendance.redis_client import redis_client
 from attendance.services.ops.schedules import PERIODIC_TASKS
 from soundfusion_attendance.queues import all_queues
 

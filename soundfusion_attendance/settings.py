@@ -377,7 +377,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -389,6 +389,29 @@ STORAGES = {
 # --- Uploaded and generated files (exports) -------------------------------------------------
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 MEDIA_URL = "media/"  # never served directly: downloads go through a view that checks who asks
+# Several machines: a worker writes an export and any web node serves it, so the files live
+# in S3-compatible object storage (AWS S3, MinIO, Ceph, R2...), in a private bucket. Downloads
+# still go through the view that checks who asks, which streams the object (no public URL).
+STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="")
+if STORAGE_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_BUCKET,
+            "endpoint_url": env.str("STORAGE_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("STORAGE_REGION", default="") or None,
+            # Empty: boto3 finds credentials itself (an instance role, ~/.aws).
+            "access_key": env_secret("STORAGE_ACCESS_KEY") or None,
+            "secret_key": env_secret("STORAGE_SECRET_KEY") or None,
+            "location": env.str("STORAGE_PREFIX", default=""),
+            "default_acl": "private",
+            # A second export of the same name never replaces the first.
+            "file_overwrite": False,
+            # Signed links, should anything ask for one, last five minutes.
+            "querystring_auth": True,
+            "querystring_expire": 300,
+        },
+    }
 
 # --- Logging ------------------------------------------------------------------------------
 # Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).

@@ -25,6 +25,7 @@ from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import timesheet_approve
 from tests.support.auth import log_in_staff, staff_in
 from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
+from tests.support.jobs import export_bytes
 from tests.support.pay import role_with, worked
 
 D = Decimal
@@ -161,7 +162,7 @@ def test_pay_run_in_admin_maker_cannot_approve_viewer_gets_403_checker_approves(
 
 
 def test_the_xlsx_opens_and_its_totals_equal_the_pay_runs_and_csv_cells_are_safe(
-    event, role, manager, finance, checker
+    event, role, manager, finance, checker, django_capture_on_commit_callbacks
 ):
     members = _lines(event, role, manager, 4, hours="9")
     hostile = members[0]
@@ -175,9 +176,10 @@ def test_the_xlsx_opens_and_its_totals_equal_the_pay_runs_and_csv_cells_are_safe
     pay_run_approve(pay_run=run, by=checker)
     run.refresh_from_db()
     client = _client(finance)
-    response = client.get(f"/admin/attendance/payrun/{run.pk}/export/xlsx/")
-    assert response.status_code == 200
-    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    url = f"/admin/attendance/payrun/{run.pk}/export/xlsx/"
+    assert client.get(url).status_code == 405  # a job is started by a POST, not a link
+    body = export_bytes(client, url, {}, capture=django_capture_on_commit_callbacks)
+    book = load_workbook(io.BytesIO(body))
     sheet = book["Payroll"]
     rows = list(sheet.iter_rows(values_only=True))
     header, body, total_row = rows[0], rows[1:-1], rows[-1]
@@ -374,12 +376,13 @@ def test_end_to_end_complete_dispute_adjust_approve_pay_and_export_over_http(
     assert sorted(e.amount for e in earnings) == [D("-1600.00"), D("-1500.00"), D("-1500.00")]
     assert sorted(m["To"] for m in smtp_server.messages) == sorted(m.email for m in members)
     # 6. The XLSX matches.
-    response = _client(finance).get(f"/admin/attendance/payrun/{run.pk}/export/xlsx/")
-    rows = list(
-        load_workbook(io.BytesIO(b"".join(response.streaming_content)))["Payroll"].iter_rows(
-            values_only=True
-        )
+    body = export_bytes(
+        _client(finance),
+        f"/admin/attendance/payrun/{run.pk}/export/xlsx/",
+        {},
+        capture=django_capture_on_commit_callbacks,
     )
+    rows = list(load_workbook(io.BytesIO(body))["Payroll"].iter_rows(values_only=True))
     net = rows[0].index("Net")
     assert sum(D(str(r[net])) for r in rows[1:-1]) == run.to_pay
     page = crew.get(f"/pay/runs/{run.pk}/")

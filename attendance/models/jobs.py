@@ -23,6 +23,7 @@ class BulkJob(models.Model):
         RESEND_SMS = "resend_sms", "Failed SMS sent again"
         EXPORT_PAYMENTS = "export_payments", "Payments export (CSV)"
         EXPORT_ATTENDANCE = "export_attendance", "Attendance export (CSV)"
+        EXPORT_PAYROLL = "export_payroll", "Payroll export (XLSX)"
         APPROVE_PAY_RUN = "approve_pay_run", "Pay run approval"
         SUBMIT_PAYOUTS = "submit_payouts", "M-Pesa payouts"
 

@@ -19,10 +19,15 @@ def run_action(client, url, data=None, *, capture):
     return job, page.content.decode()
 
 
-def export_rows(client, url, data=None, *, capture):
+def export_bytes(client, url, data=None, *, capture) -> bytes:
+    """Start an export job, run it, and download its file through the job's page."""
     job, _ = run_action(client, url, data, capture=capture)
     assert job.status == BulkJob.Status.DONE, job.error
     download = client.get(f"/admin/attendance/bulkjob/{job.pk}/download/")
     assert download.status_code == 200
-    body = b"".join(download.streaming_content).decode()
+    return b"".join(download.streaming_content)
+
+
+def export_rows(client, url, data=None, *, capture):
+    body = export_bytes(client, url, data, capture=capture).decode()
     return list(csv.reader(io.StringIO(body)))

@@ -145,21 +145,33 @@ def rows_for_ids(
 def export_to_job_file(
     job: BulkJob, rows: Iterable[list[Any]], filename: str, progress: Callable[[int], None]
 ) -> None:
-    """Write `rows` (header first) to the job's file, reporting progress every 2,000 rows.
+    """Write `rows` (header first) to the job's file as CSV, reporting progress every 2,000
+    rows."""
+
+    def write(target: IO[bytes]) -> int:
+        written = -1  # the header is not a row
+        for line in csv_lines(rows):
+            target.write(line.encode())
+            written += 1
+            if written and written % 2000 == 0:
+                progress(written)
+        return max(written, 0)
+
+    write_job_file(job, filename, write)
+
+
+def write_job_file(job: BulkJob, filename: str, write: Callable[[IO[bytes]], int]) -> None:
+    """`write(target)` (it returns the rows written) into the job's file, in the configured
+    storage: the local disk on one box, object storage shared by every node on several.
 
     Written to a temporary file first, so a job stopped halfway leaves no half file behind;
     running it again writes the whole file again.
     """
     with tempfile.TemporaryFile(mode="w+b") as temporary:
-        written = -1  # the header is not a row
-        for line in csv_lines(rows):
-            temporary.write(line.encode())
-            written += 1
-            if written and written % 2000 == 0:
-                progress(written)
+        written = write(temporary)
         temporary.seek(0)
         job.file.save(filename, File(temporary), save=False)
-    BulkJob.objects.filter(pk=job.pk).update(file=job.file.name, done=max(written, 0))
+    BulkJob.objects.filter(pk=job.pk).update(file=job.file.name, done=written)
 
 
 PAYROLL_HEADER = [
@@ -226,7 +238,7 @@ def payroll_csv(pay_run: PayRun) -> Iterator[str]:
     return csv_lines(itertools.chain([PAYROLL_HEADER], payroll_rows(pay_run)))
 
 
-def payroll_xlsx(pay_run: PayRun, target: IO[bytes]) -> None:
+def payroll_xlsx(pay_run: PayRun, target: IO[bytes]) -> int:
     """The payroll as a spreadsheet, written row by row (openpyxl's write-only mode), so a
     festival's thousands of lines never sit in memory together."""
     book = Workbook(write_only=True)
@@ -258,3 +270,4 @@ def payroll_xlsx(pay_run: PayRun, target: IO[bytes]) -> None:
         totals[index] = f"=SUM({column}2:{column}{last})"
     sheet.append(totals)
     book.save(target)
+    return count

@@ -36,7 +36,9 @@ from attendance.services.jobs.exports import (
     attendance_row,
     export_to_job_file,
     payment_row,
+    payroll_xlsx,
     rows_for_ids,
+    write_job_file,
 )
 from attendance.services.messaging.email import notification_requeue
 from attendance.services.messaging.sms import sms_requeue
@@ -247,6 +249,12 @@ def export_attendance(job: BulkJob, progress: Callable[[int], None]) -> None:
     export_to_job_file(job, rows, f"attendance-{job.pk}.csv", progress)
 
 
+def export_payroll(job: BulkJob, progress: Callable[[int], None]) -> None:
+    run = PayRun.objects.get(pk=job.params["pay_run"])
+    name = f"payroll-{run.period_start:%Y%m%d}-{run.period_end:%Y%m%d}-{run.pk}.xlsx"
+    write_job_file(job, name, lambda target: payroll_xlsx(run, target))
+
+
 K = BulkJob.Kind
 KINDS: dict[str, Kind] = {
     # A few pushes at a time, paced under Daraja's rate limits (a push takes hundreds of ms).
@@ -275,6 +283,7 @@ KINDS: dict[str, Kind] = {
     K.EXPORT_ATTENDANCE: Kind(
         whole_job=export_attendance, audited=AuditEvent.PERSONAL_DATA_EXPORTED
     ),
+    K.EXPORT_PAYROLL: Kind(whole_job=export_payroll, audited=AuditEvent.PERSONAL_DATA_EXPORTED),
     # One member's earnings and payslip per item, in the item's transaction; the run's
     # approval is audited when its last member is posted.
     K.APPROVE_PAY_RUN: Kind(handle=approve_pay_member, transactional=True),

@@ -15,6 +15,7 @@ queue is named after it ("test-1a2b.money"), so tests never take each other's wo
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 MONEY, MESSAGES, BACKGROUND, DEFAULT = "money", "messages", "background", "default"
@@ -68,3 +69,21 @@ def route_by_purpose(
 
     default_queue = (task.app if task is not None else current_app).conf.task_default_queue
     return {"queue": queue_name(purpose_of(name), default_queue)}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m soundfusion_attendance.queues [PURPOSE...]`: the comma-separated queue names
+    a worker of those purposes takes (all four by default), for the entrypoint."""
+    import os
+
+    unknown = [p for p in argv if p not in PURPOSES]
+    if unknown:
+        print(f"unknown purpose {', '.join(unknown)}: use {', '.join(PURPOSES)}", file=sys.stderr)
+        return 64
+    default_queue = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", DEFAULT)
+    print(",".join(queue_name(p, default_queue) for p in (argv or PURPOSES)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

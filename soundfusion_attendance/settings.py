@@ -9,6 +9,7 @@ production are refused at start-up, with a message naming the variable to set.
 import hashlib
 import hmac
 import os
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -414,6 +415,8 @@ if STORAGE_BUCKET:
     }
 
 # --- Logging ------------------------------------------------------------------------------
+# Which machine (or container) this process runs on, in every JSON log line and metric.
+NODE_NAME = env.str("NODE_NAME", default=socket.gethostname())
 # Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).
 LOGGING_CONFIG = "soundfusion_attendance.logs.configure"
 LOGGING: dict[str, Any] = {

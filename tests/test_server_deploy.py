@@ -17,21 +17,12 @@ from django.conf import settings
 from attendance.models import MpesaCallback, MpesaPayment
 from tests.support.factories import PaymentFactory
 from tests.support.mpesa_wire import success_callback
+from tests.support.servers import DEPLOY, Nginx, wait_for_port
 from tests.support.smtp import free_port
 from tests.support.waiting import wait_until
 from tests.support.workers import ROOT, database_url_of_this_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-DEPLOY = ROOT / "soundfusion_attendance" / "deploy"
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20.0) -> None:
-    def listening():
-        assert process.poll() is None, f"the server exited with {process.returncode}"
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", port)) == 0
-
-    assert wait_until(listening, timeout=timeout, interval=0.1), f"nothing on port {port}"
 
 
 class Gunicorn:
@@ -55,72 +46,12 @@ class Gunicorn:
             stdout=subprocess.DEVNULL,
             stderr=(self.logs / "error.log").open("wb"),
         )
-        _wait_for_port(self.port, self.process)
+        wait_for_port(self.port, self.process)
 
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
         shutil.rmtree(self.logs, ignore_errors=True)
-
-
-class Nginx:
-    """nginx in the foreground with the shipped http and proxy snippets, in front of `app`."""
-
-    def __init__(self, app_port: int):
-        self.port = free_port()
-        self.prefix = Path(tempfile.mkdtemp(prefix="sf-nginx-"))
-        self.access_log = self.prefix / "access.log"
-        self.error_log = self.prefix / "error.log"
-        for name in ("soundfusion-http.conf", "soundfusion-proxy.conf"):
-            shutil.copy(DEPLOY / "nginx" / name, self.prefix / name)
-        # The shipped snippet, with this test's paths for its log and the proxy snippet.
-        secret_paths = (DEPLOY / "nginx" / "soundfusion-secret-paths.conf").read_text()
-        (self.prefix / "soundfusion-secret-paths.conf").write_text(
-            secret_paths.replace(
-                "/var/log/nginx/soundfusion.error.log", str(self.error_log)
-            ).replace("/etc/nginx/snippets/", f"{self.prefix}/")
-        )
-        (self.prefix / "nginx.conf").write_text(
-            f"""
-daemon off;
-worker_processes 1;
-pid {self.prefix}/nginx.pid;
-error_log {self.prefix}/error.log info;
-events {{ worker_connections 512; }}
-http {{
-    client_body_temp_path {self.prefix}/body;
-    proxy_temp_path {self.prefix}/proxy;
-    fastcgi_temp_path {self.prefix}/fastcgi;
-    uwsgi_temp_path {self.prefix}/uwsgi;
-    scgi_temp_path {self.prefix}/scgi;
-    include {self.prefix}/soundfusion-http.conf;
-    upstream soundfusion {{ server 127.0.0.1:{app_port}; keepalive 8; }}
-    server {{
-        listen 127.0.0.1:{self.port};
-        access_log {self.access_log} sf_redacted;
-        include {self.prefix}/soundfusion-secret-paths.conf;
-        location / {{
-            proxy_pass http://soundfusion;
-            include {self.prefix}/soundfusion-proxy.conf;
-        }}
-    }}
-}}
-"""
-        )
-        self.process = subprocess.Popen(
-            ["nginx", "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.prefix / "stderr.log").open("wb"),
-        )
-        try:
-            _wait_for_port(self.port, self.process)
-        except AssertionError:
-            raise AssertionError((self.prefix / "stderr.log").read_text()) from None
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        shutil.rmtree(self.prefix, ignore_errors=True)
 
 
 @pytest.fixture
@@ -266,7 +197,7 @@ def test_nginx_s_error_log_never_prints_a_token_when_the_app_is_down():
     the shipped config keeps that out for the paths that carry a secret."""
     import requests
 
-    nginx = Nginx(app_port=free_port())  # nothing listens there: every request is a 502
+    nginx = Nginx(free_port())  # nothing listens there: every request is a 502
     try:
         base = f"http://127.0.0.1:{nginx.port}"
         token = settings.MPESA_CALLBACK_TOKEN

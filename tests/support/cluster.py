@@ -139,10 +139,10 @@ class Cluster:
         self.media_roots.append(home / "media")
         return process
 
-    def start_beat(self) -> Process:
-        home = self.folder / "beat"
+    def start_beat(self, name: str = "beat") -> Process:
+        home = self.folder / name
         home.mkdir(exist_ok=True)
-        process = Process("beat", ["beat"], {**self.env, "NODE_NAME": "beat"}, home)
+        process = Process(name, ["beat"], {**self.env, "NODE_NAME": name}, home)
         self.processes.append(process)
         return process
 

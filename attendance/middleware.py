@@ -1,8 +1,57 @@
 """Request middleware of our own."""
 
+import logging
+import re
+import time
+import uuid
+
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from attendance import metrics
+from soundfusion_attendance.logs import request_id
+
+request_logger = logging.getLogger("soundfusion.request")
+# A request id a balancer or client sent is kept if it looks like one (it ends up in logs).
+_GIVEN_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestLogMiddleware:
+    """Per request: an id (X-Request-ID, kept from the balancer or made here) that every log
+    line of the request carries, a count and time for the metrics, and with LOG_REQUESTS one
+    log line. First in MIDDLEWARE, so the time is the whole answer's."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        rid = given if _GIVEN_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            seconds = time.perf_counter() - started
+            response["X-Request-ID"] = rid
+            metrics.observe_request(request.method or "", response.status_code, seconds)
+            if settings.LOG_REQUESTS:
+                request_logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "ms": round(seconds * 1000, 1),
+                    },
+                )
+            return response
+        finally:
+            request_id.reset(token)
 
 
 def client_address(request: HttpRequest) -> str | None:

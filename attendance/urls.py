@@ -50,6 +50,7 @@ urlpatterns = [
     path("api/sms/<str:kind>/<str:token>/", webhooks.sms_callback, name="api_sms_callback"),
     path("api/health/", health.health, name="health"),
     path("api/ready/", health.ready, name="ready"),
+    path("api/metrics/", health.metrics, name="metrics"),
     path("api/mpesa/request-payment/", api.request_payment, name="api_request_payment"),
     path("api/mpesa/payment-status/", api.payment_status, name="api_payment_status"),
     # Last: SMS invitations' short links. Upper case and digits only, so no page's path

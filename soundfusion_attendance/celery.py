@@ -9,3 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "soundfusion_attendance.settings
 app = Celery("soundfusion_attendance")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# A log line, the task id on its log lines, and the metrics, for every task (observability.py).
+from soundfusion_attendance.observability import connect_task_signals  # noqa: E402
+
+connect_task_signals()

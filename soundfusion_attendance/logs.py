@@ -16,9 +16,12 @@ Redacted:
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import logging.config
 import re
+from datetime import UTC, datetime
 
 # Settings whose values must never reach a log line.
 SECRET_SETTINGS = (
@@ -127,3 +130,71 @@ def configure(logging_settings: dict | None) -> None:
     install_record_factory()
     if logging_settings:
         logging.config.dictConfig(logging_settings)
+
+
+# --- Context and JSON lines (several machines: one log store, lines from every node) ------------
+# Set by RequestLogMiddleware for a request and by the Celery signals for a task.
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+task_id: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="")
+_node = ""
+
+
+def node_name() -> str:
+    global _node
+    if not _node:
+        try:
+            from django.conf import settings
+
+            _node = str(getattr(settings, "NODE_NAME", "")) or "-"
+        except Exception:  # settings not ready yet
+            return "-"
+    return _node
+
+
+class ContextFilter(logging.Filter):
+    """Adds the node, and the request or task id, to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.node = node_name()
+        record.request_id = request_id.get()
+        record.task_id = task_id.get()
+        return True
+
+
+# What the standard LogRecord has: everything else on a record came as `extra=` and is kept.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "node",
+    "request_id",
+    "task_id",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, node, request or task id,
+    the record's extras and any traceback. The text has already been redacted (the record
+    factory above); extras are redacted here, being strings a caller chose."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "node": getattr(record, "node", None) or node_name(),
+        }
+        for key in ("request_id", "task_id"):
+            if value := getattr(record, key, ""):
+                line[key] = value
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = redact(value) if isinstance(value, str) else value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            line["traceback"] = record.exc_text
+        return json.dumps(line, default=str, ensure_ascii=False)

@@ -90,3 +90,78 @@ def sentry_init(dsn: str, *, environment: str, release: str, traces_sample_rate:
         before_send_transaction=scrub_event,
         before_breadcrumb=lambda crumb, hint: _scrub(crumb),
     )
+
+
+# --- Tasks: one log line and the metrics per task, the task id on every line it logs -------
+_started: dict[str, float] = {}
+_task_tokens: dict[str, Any] = {}
+
+
+def _queue_of(task: Any) -> str:
+    info = getattr(task.request, "delivery_info", None) or {}
+    return str(info.get("routing_key") or info.get("queue") or "in-process")
+
+
+def task_started(task_id: str = "", task: Any = None, **_: Any) -> None:
+    import time
+
+    from soundfusion_attendance.logs import task_id as task_id_var
+
+    _started[task_id] = time.perf_counter()
+    _task_tokens[task_id] = task_id_var.set(task_id)
+
+
+def task_finished(task_id: str = "", task: Any = None, state: str = "", **_: Any) -> None:
+    import logging
+    import time
+
+    from django.conf import settings
+
+    from attendance import metrics
+    from soundfusion_attendance.logs import task_id as task_id_var
+
+    began = _started.pop(task_id, None)
+    seconds = time.perf_counter() - began if began is not None else None
+    queue = _queue_of(task) if task is not None else "unknown"
+    name = getattr(task, "name", "unknown")
+    metrics.observe_task(queue, name, state or "UNKNOWN", seconds)
+    if settings.LOG_REQUESTS:
+        logging.getLogger("soundfusion.task").info(
+            "%s %s",
+            name,
+            state,
+            extra={
+                "task": name,
+                "queue": queue,
+                "state": state,
+                "ms": round(seconds * 1000, 1) if seconds is not None else None,
+            },
+        )
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        task_id_var.reset(token)
+
+
+def connect_task_signals() -> None:
+    from celery.signals import task_postrun, task_prerun, worker_init
+
+    task_prerun.connect(task_started, weak=False)
+    task_postrun.connect(task_finished, weak=False)
+    worker_init.connect(serve_worker_metrics, weak=False)
+
+
+def serve_worker_metrics(**_: Any) -> None:
+    """A machine that runs only workers has no web node to scrape: with METRICS_PORT set, the
+    worker's main process serves this machine's counts (all its pool processes) on that port."""
+    import os
+
+    from django.conf import settings
+
+    if not settings.METRICS_PORT:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    start_http_server(settings.METRICS_PORT, addr=settings.METRICS_BIND, registry=registry)

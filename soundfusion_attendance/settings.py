@@ -110,6 +110,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request id, metrics and (LOG_REQUESTS) one log line per request: around everything.
+    "attendance.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -419,18 +421,42 @@ if STORAGE_BUCKET:
 NODE_NAME = env.str("NODE_NAME", default=socket.gethostname())
 # Installs the redaction of tokens, secrets and phone numbers for every logger (logs.py).
 LOGGING_CONFIG = "soundfusion_attendance.logs.configure"
+# LOG_FORMAT=json: one JSON object per line, with the node and the request or task id, for a
+# log store that gathers every machine's lines; plus one line per request and per task.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
+LOG_REQUESTS = env_bool("LOG_REQUESTS", LOG_FORMAT == "json")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "soundfusion_attendance.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "soundfusion_attendance.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes logs every login at INFO ("Deleted 0 failed login attempts"): noise.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
-if CELERY_TASK_ALWAYS_EAGER:
-    # In-process tasks (the demo): a "Task ... succeeded" line per email is noise there.
+# Workers log through this configuration too (JSON lines included), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+if CELERY_TASK_ALWAYS_EAGER or LOG_FORMAT == "json":
+    # In-process tasks (the demo): a "Task ... succeeded" line per email is noise there;
+    # with JSON lines each task has its own line (soundfusion_attendance/observability.py).
     LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
+
+# Prometheus metrics (attendance/metrics.py): /api/metrics/ on web nodes, for the same
+# networks and token as readiness; a machine with only workers serves them on METRICS_PORT.
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+METRICS_BIND = env.str("METRICS_BIND", default="127.0.0.1")
 
 # --- Error reporting (Sentry) ------------------------------------------------------------
 # Off unless SENTRY_DSN is set. Events are scrubbed of phone numbers, tokens and passwords

@@ -30,6 +30,7 @@ BASE = (
     "attendance.venue_codes",
     "attendance.venue_location",
     "attendance.redis_client",
+    "attendance.metrics",
 )
 SERVICES = ("attendance.services",)
 # The service packages, lowest first. `ledger` and `attendance` are single modules at the

@@ -338,3 +338,10 @@ def test_two_web_nodes_two_workers_and_one_beat_lose_and_double_nothing(
     assert cluster.node_local_files() == []  # no node kept a file of its own
     for n in (0, 1):
         assert "/admin/" in cluster.access_log(n)
+        # Each node counts its own requests, under its own name (all its gunicorn workers).
+        scraped = requests.get(f"{cluster.node_url(n)}/api/metrics/", timeout=10).text
+        node = f"node-{'ab'[n]}"
+        assert re.search(
+            rf'sf_http_requests_total{{method="POST",node="{node}",status="200"}}', scraped
+        )
+        assert 'sf_inbox_backlog{inbox="mpesa_callbacks"} 0.0' in scraped

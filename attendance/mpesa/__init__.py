@@ -5,6 +5,7 @@ import contextlib
 from django.conf import settings
 from django.core.cache import cache
 
+from attendance import metrics
 from attendance.redis_client import redis_client
 
 from .b2c import B2CClient, Initiator
@@ -47,7 +48,9 @@ def paybill_client() -> PaybillClient:
 def _client(kind: type[DarajaClient], config: DarajaConfig) -> DarajaClient:
     client = _clients.get((kind, config))
     if client is None:
-        client = _clients[(kind, config)] = kind(config, cache=cache, rate=daraja_rate())
+        client = _clients[(kind, config)] = kind(
+            config, cache=cache, rate=daraja_rate(), observe=metrics.observe_daraja
+        )
     return client
 
 

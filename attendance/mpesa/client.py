@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -166,6 +167,7 @@ class DarajaClient:
         cache: BaseCache,
         session: requests.Session | None = None,
         rate: DarajaRate | None = None,
+        observe: Callable[[str, str], None] | None = None,
     ):
         self.config = config
         self.cache = cache
@@ -173,6 +175,8 @@ class DarajaClient:
         self.session.headers.update({"Accept": "application/json"})
         # Shared by every process of the deployment when it lives in Redis (rate.py).
         self.rate = rate
+        # Told each answer's API family and code (the metrics count them).
+        self.observe = observe
         fingerprint = self._app = app_fingerprint(config.base_url, config.consumer_key)
         self._token_key = f"mpesa:token:{fingerprint}"
         self._lock_key = f"mpesa:token-lock:{fingerprint}"
@@ -376,10 +380,12 @@ class DarajaClient:
                 response = self.session.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as error:
                 failure = self._transport_error(error)
+                self._observed(family, failure.code)
                 if attempt < attempts and (failure.retryable or not failure.sent):
                     time.sleep(0.2 * attempt)
                     continue
                 raise failure from error
+            self._observed(family, self._answer_code(response))
             if safe_to_retry and response.status_code >= 500 and attempt < attempts:
                 data = self._json(response)
                 if data.get("errorCode") != STILL_PROCESSING:
@@ -387,6 +393,22 @@ class DarajaClient:
                     continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _observed(self, family: str | None, code: str) -> None:
+        if self.observe is not None and family is not None:
+            self.observe(family, code)
+
+    @staticmethod
+    def _answer_code(response: requests.Response) -> str:
+        """ "200", or Daraja's error code (500.003.02 is the spike arrest), or the status."""
+        if response.status_code == 200:
+            return "200"
+        try:
+            data = response.json()
+        except ValueError:
+            return str(response.status_code)
+        code = data.get("errorCode") if isinstance(data, dict) else None
+        return str(code or response.status_code)
 
     @staticmethod
     def _transport_error(error: requests.RequestException) -> DarajaError:

@@ -4,8 +4,9 @@ import hmac
 import ipaddress
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
+from attendance import metrics as prometheus
 from attendance.middleware import client_address
 from attendance.services.ops.health import readiness
 
@@ -49,5 +50,17 @@ def ready(request):
         "checks": {name: {"ok": c.ok, "detail": c.detail} for name, c in checks.items()},
     }
     response = JsonResponse(body, status=200 if ok else 503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@api_endpoint("GET", login=False)
+def metrics(request):
+    """Prometheus metrics of this node (attendance/metrics.py). Like readiness: only for the
+    internal networks or the readiness token; to anyone else it is not there (404)."""
+    if not _may_see_readiness(request):
+        raise Http404("Not found")
+    body, content_type = prometheus.render()
+    response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     return response

@@ -24,3 +24,11 @@ errorlog = "-"
 # Access lines print request paths, and the M-Pesa callback path carries its secret token:
 # redact every record gunicorn creates, in the master and (inherited) in every worker.
 install_record_factory()
+
+
+def child_exit(server, worker):
+    # Metrics from several processes (attendance/metrics.py): a dead worker's live gauges go.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -14,6 +14,7 @@ from attendance.mpesa.rate import DarajaRate, MemoryWindow, RedisWindow
 from attendance.redis_client import redis_client
 from attendance.services.ledger import ledger_post
 from tests.support.factories import UserFactory
+from tests.support.workers import daraja_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -102,17 +103,7 @@ def test_two_workers_and_two_bulk_jobs_never_exceed_the_rate(daraja, settings):
     settings.MPESA_CONSUMER_KEY = daraja.state.consumer_key = f"rate-test-{time.time_ns()}"
     finance = UserFactory(is_staff=True)
     finance.user_permissions.add(Permission.objects.get(codename="request_mpesapayment"))
-    worker_env = {
-        key: str(getattr(settings, key))
-        for key in (
-            "MPESA_BASE_URL",
-            "MPESA_CONSUMER_KEY",
-            "MPESA_CONSUMER_SECRET",
-            "MPESA_BUSINESS_SHORT_CODE",
-            "MPESA_PASS_KEY",
-            "MPESA_CALLBACK_URL",
-        )
-    }
+    worker_env = daraja_env()
     worker_env |= {"DARAJA_RATE_PER_SECOND": str(rate), "MPESA_BULK_PER_SECOND": "50"}
     set_celery_eager(False)
     seen_waiting = False

@@ -18,6 +18,7 @@ from attendance.services.ledger import ledger_post
 from tests.support.auth import log_in_staff
 from tests.support.factories import EventCrewFactory, EventFactory, UserFactory
 from tests.support.jobs import run_action
+from tests.support.workers import daraja_env
 
 Item = BulkJobItem.Status
 pytestmark = pytest.mark.django_db
@@ -190,17 +191,7 @@ def test_a_bulk_job_survives_its_worker_being_killed_without_repeating_a_prompt_
     event.ends_at = event.starts_at + timedelta(hours=5)
     event.save()
     assignments = [EventCrewFactory(event=event, user=m) for m in members]
-    worker_env = {
-        key: str(getattr(settings, key))
-        for key in (
-            "MPESA_BASE_URL",
-            "MPESA_CONSUMER_KEY",
-            "MPESA_CONSUMER_SECRET",
-            "MPESA_BUSINESS_SHORT_CODE",
-            "MPESA_PASS_KEY",
-            "MPESA_CALLBACK_URL",
-        )
-    }
+    worker_env = daraja_env()
     set_celery_eager(False)
     try:
         first = Workers(count=1, pool="solo", env=worker_env).__enter__()

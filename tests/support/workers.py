@@ -23,6 +23,22 @@ def database_url_of_this_process() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
+def daraja_env() -> dict[str, str]:
+    """The Daraja settings of this process (the simulator's, under the `daraja` fixture), for
+    worker processes to call the same simulator."""
+    from django.conf import settings
+
+    keys = (
+        "MPESA_BASE_URL",
+        "MPESA_CONSUMER_KEY",
+        "MPESA_CONSUMER_SECRET",
+        "MPESA_BUSINESS_SHORT_CODE",
+        "MPESA_PASS_KEY",
+        "MPESA_CALLBACK_URL",
+    )
+    return {key: str(getattr(settings, key)) for key in keys}
+
+
 class Workers:
     """`count` worker processes on a private set of queues, so tests do not see each other.
 

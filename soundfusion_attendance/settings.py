@@ -239,12 +239,12 @@ USE_TZ = True
 # === Infrastructure: database, cache, tasks, email, files, logs, health ====================
 
 # --- Database -----------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
-DATABASES = {
-    "default": env.db_url_config(
-        env_secret("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-    )
-}
+_DATABASE_URL = env_secret("DATABASE_URL")
+if not _DATABASE_URL:
+    # The demo's SQLite file. Only then: a container's code directory is read-only.
+    VAR_DIR.mkdir(exist_ok=True)
+    _DATABASE_URL = f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db_url_config(_DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The dev server, the simulator's callbacks and in-process tasks write at the same time.
     # A busy timeout alone is not enough: a transaction that reads first and writes later

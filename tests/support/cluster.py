@@ -119,7 +119,11 @@ class Cluster:
         self.nginx = Nginx(self.ports, port=self.nginx_port)
 
     def start_worker(self, *purposes: str, concurrency: int = 2) -> Process:
-        name = "worker-" + ("+".join(purposes) or "all")
+        name = base = "worker-" + ("+".join(purposes) or "all")
+        n = 1
+        while (self.folder / name).exists():  # a second worker of the same queues
+            n += 1
+            name = f"{base}-{n}"
         home = self.folder / name
         home.mkdir()
         process = Process(

@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,3 +126,22 @@ def test_the_entrypoint_runs_manage_commands_from_any_directory(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_probes_on_plain_http_are_answered_not_redirected_to_https(client, settings):
+    """The image's HEALTHCHECK and the balancer ask a node over plain HTTP: a redirect to
+    https://127.0.0.1:8000 would fail them. Everything else is still redirected."""
+    import re as regex
+
+    from soundfusion_attendance import settings as configured
+
+    exempt = getattr(configured, "SECURE_REDIRECT_EXEMPT", None)
+    if exempt is None:  # this process runs with DEBUG: read what production sets
+        text = (ROOT / "soundfusion_attendance" / "settings.py").read_text()
+        exempt = [regex.search(r'SECURE_REDIRECT_EXEMPT = \[r"([^"]+)"\]', text).group(1)]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = exempt
+    assert client.get("/api/health/").status_code == 200
+    assert client.get("/api/metrics/").status_code == 200  # from loopback
+    assert client.get("/login/").status_code == 301

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from attendance.models import Attendance, AttendanceCorrection, LedgerEntry
+from attendance.models import Attendance, AttendanceCorrection, BulkJob, LedgerEntry
 from attendance.services.attendance import attendance_expect
 from tests.support.factories import EventFactory, UserFactory
 from tests.support.jobs import export_rows
@@ -109,10 +109,12 @@ def test_csv_export_for_a_date_range(
     attendance_expect(event=outside, user=crew)
     start = (timezone.localdate() - timedelta(days=7)).isoformat()
     end = timezone.localdate().isoformat()
+    url = "/admin/attendance/attendance/export/"
+    page = staff_client.get(url, {"start": start, "end": end}).content.decode()
+    assert f'value="{start}"' in page  # dates given in the link fill the form; nothing starts
+    assert not BulkJob.objects.exists()
     rows = export_rows(
-        staff_client,
-        f"/admin/attendance/attendance/export/?start={start}&end={end}",
-        capture=django_capture_on_commit_callbacks,
+        staff_client, url, {"start": start, "end": end}, capture=django_capture_on_commit_callbacks
     )
     assert rows[0][0] == "event"
     assert {r[0] for r in rows[1:]} == {"Inside"}
@@ -120,8 +122,8 @@ def test_csv_export_for_a_date_range(
 
 
 def test_csv_export_form_shows_on_a_bad_range(staff_client):
-    response = staff_client.get(
-        "/admin/attendance/attendance/export/?start=2026-02-02&end=2026-01-01"
+    response = staff_client.post(
+        "/admin/attendance/attendance/export/", {"start": "2026-02-02", "end": "2026-01-01"}
     )
     assert response.status_code == 200
     assert "before the start date" in response.content.decode()

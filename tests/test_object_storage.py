@@ -41,7 +41,8 @@ def test_an_export_goes_to_the_bucket_and_only_through_the_download_view(
     day = timezone.localdate()
     body = export_bytes(
         staff_client,
-        f"/admin/attendance/attendance/export/?start={day - timedelta(days=7)}&end={day}",
+        "/admin/attendance/attendance/export/",
+        {"start": day - timedelta(days=7), "end": day},
         capture=django_capture_on_commit_callbacks,
     )
     rows = list(csv.reader(io.StringIO(body.decode())))

@@ -254,8 +254,13 @@ class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
         ]
 
     def export_view(self, request):
-        form = ExportForm(request.GET or None)
-        if form.is_valid():
+        # Starting the export job changes state: a POST with its CSRF token. The page itself
+        # (GET) may be opened with dates already filled in (?start=&end=).
+        if request.method == "POST":
+            form = ExportForm(request.POST)
+        else:
+            form = ExportForm(initial=request.GET.dict())
+        if form.is_bound and form.is_valid():
             tz = timezone.get_current_timezone()
             start = datetime.combine(form.cleaned_data["start"], time.min, tzinfo=tz)
             end = datetime.combine(

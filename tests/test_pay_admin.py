@@ -179,6 +179,8 @@ def test_the_xlsx_opens_and_its_totals_equal_the_pay_runs_and_csv_cells_are_safe
     url = f"/admin/attendance/payrun/{run.pk}/export/xlsx/"
     assert client.get(url).status_code == 405  # a job is started by a POST, not a link
     body = export_bytes(client, url, {}, capture=django_capture_on_commit_callbacks)
+    job = BulkJob.objects.get(kind="export_payroll")
+    assert (job.done, job.total) == (4, 4)  # the page reads "4 done ... of 4"
     book = load_workbook(io.BytesIO(body))
     sheet = book["Payroll"]
     rows = list(sheet.iter_rows(values_only=True))

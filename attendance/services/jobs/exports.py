@@ -171,7 +171,10 @@ def write_job_file(job: BulkJob, filename: str, write: Callable[[IO[bytes]], int
         written = write(temporary)
         temporary.seek(0)
         job.file.save(filename, File(temporary), save=False)
-    BulkJob.objects.filter(pk=job.pk).update(file=job.file.name, done=written)
+    # A whole-file job learns its row count only now: the page then reads "12 of 12".
+    BulkJob.objects.filter(pk=job.pk).update(
+        file=job.file.name, done=written, total=max(job.total, written)
+    )
 
 
 PAYROLL_HEADER = [

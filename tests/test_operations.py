@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from attendance.models import Alert, BeatRun, EmailNotification, MpesaCallback, MpesaPayment
-from attendance.mpesa.client import DarajaError
+from attendance.mpesa.transport import DarajaError
 from attendance.services.core.pacing import daraja_problem_note
 from attendance.services.ops.alerts import alerts_check
 from attendance.services.ops.health import beat_job

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
 from attendance.mpesa.b2c import B2CClient, Initiator
-from attendance.mpesa.client import DarajaConfig, DarajaError
+from attendance.mpesa.client import DarajaConfig
 from attendance.mpesa.credentials import (
     CredentialError,
     decrypt_credential,
@@ -27,6 +27,7 @@ from attendance.mpesa.results import (
     transaction_status,
 )
 from attendance.mpesa.simulator import DarajaSimulator
+from attendance.mpesa.transport import DarajaError
 
 D = Decimal
 

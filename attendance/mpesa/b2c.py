@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from attendance.phones import mask_phone, normalise_phone
 
-from .client import DarajaClient, DarajaError, DarajaValidationError, whole_shillings
+from .client import DarajaClient, whole_shillings
+from .transport import DarajaError, DarajaValidationError
 
 logger = logging.getLogger(__name__)
 B2C_MIN_AMOUNT = 10

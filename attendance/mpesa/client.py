@@ -29,12 +29,21 @@ from zoneinfo import ZoneInfo
 
 import requests
 from django.core.cache.backends.base import BaseCache
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from attendance.phones import mask_phone, normalise_phone
 
 from .callbacks import result_code_text
 from .rate import FAMILY_OF_PATH, DarajaRate, app_fingerprint
+from .transport import (
+    STILL_PROCESSING,
+    DarajaError,
+    DarajaValidationError,
+    answer_code,
+    error_from,
+    invalid_token,
+    json_of,
+    transport_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,48 +54,6 @@ HOSTS = {
 }
 PAYBILL = "CustomerPayBillOnline"
 MIN_AMOUNT, MAX_AMOUNT = 1, 250_000
-INVALID_TOKEN = "404.001.03"  # noqa: S105  (an error code, not a secret)
-STILL_PROCESSING = "500.001.1001"
-# Rate limits and internal errors: Daraja did not act on the request; later may work.
-RETRYABLE_CODES = {"500.003.02", "500.003.03", "500.003.1001", "503.001.01"}
-
-
-class DarajaError(Exception):
-    """Daraja refused, did not answer, or could not be reached.
-
-    `may_have_reached_customer`: Daraja may have acted on the request (an STK push may still
-    prompt the phone), so it must never be sent again; only Daraja can say how it ended.
-    `sent`: the request left this process (False: nothing reached Daraja). `retryable`: the
-    same request may succeed later.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str = "",
-        http_status: int | None = None,
-        retryable: bool = False,
-        sent: bool = True,
-        may_have_reached_customer: bool = False,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.http_status = http_status
-        self.retryable = retryable
-        self.sent = sent
-        self.may_have_reached_customer = may_have_reached_customer
-
-    def __str__(self):
-        return f"{self.code}: {self.message}" if self.code else self.message
-
-
-class DarajaValidationError(DarajaError, ValueError):
-    """The request was refused before sending: fix the input."""
-
-    def __init__(self, message: str):
-        super().__init__(message, code="invalid_request", retryable=False, sent=False)
 
 
 @dataclass(frozen=True)
@@ -149,14 +116,6 @@ def whole_shillings(amount: object) -> int:
             f"The amount must be between KES {MIN_AMOUNT} and KES {MAX_AMOUNT:,}."
         )
     return int(value)
-
-
-def _invalid_token(data: dict) -> bool:
-    # Each API has its own code for it (404.001.03 STK, 400.003.01 Transaction Status,
-    # 401.002.01 Account Balance); the message is the same.
-    return data.get("errorCode") == INVALID_TOKEN or (
-        "invalid access token" in str(data.get("errorMessage", "")).lower()
-    )
 
 
 class DarajaClient:
@@ -242,10 +201,10 @@ class DarajaClient:
             headers={"Authorization": f"Basic {credentials}"},
             safe_to_retry=True,
         )
-        data = self._json(response)
+        data = json_of(response)
         token = data.get("access_token")
         if response.status_code != 200 or not token:
-            raise self._error_from(response, data, default="Daraja refused the credentials.")
+            raise error_from(response, data, default="Daraja refused the credentials.")
         try:
             # The portal shows a number; live and mock servers send a string.
             lifetime = int(float(data.get("expires_in", 3599)))
@@ -347,14 +306,14 @@ class DarajaClient:
     def _authorised_post(self, path: str, body: dict, *, safe_to_retry: bool) -> dict:
         token = self.access_token()
         response = self._post_json(path, body, token, safe_to_retry=safe_to_retry)
-        data = self._json(response)
-        if response.status_code in (400, 401, 404) and _invalid_token(data):
+        data = json_of(response)
+        if response.status_code in (400, 401, 404) and invalid_token(data):
             # Refused at the door, so even a push can be sent again: once, with a new token.
             token = self.access_token(stale=token)
             response = self._post_json(path, body, token, safe_to_retry=safe_to_retry)
-            data = self._json(response)
+            data = json_of(response)
         if response.status_code != 200:
-            raise self._error_from(response, data, default="Daraja refused the request.")
+            raise error_from(response, data, default="Daraja refused the request.")
         return data
 
     def _post_json(self, path, body, token, *, safe_to_retry):
@@ -379,15 +338,15 @@ class DarajaClient:
             try:
                 response = self.session.request(method, url, timeout=timeout, **kwargs)
             except requests.RequestException as error:
-                failure = self._transport_error(error)
+                failure = transport_error(error)
                 self._observed(family, failure.code)
                 if attempt < attempts and (failure.retryable or not failure.sent):
                     time.sleep(0.2 * attempt)
                     continue
                 raise failure from error
-            self._observed(family, self._answer_code(response))
+            self._observed(family, answer_code(response))
             if safe_to_retry and response.status_code >= 500 and attempt < attempts:
-                data = self._json(response)
+                data = json_of(response)
                 if data.get("errorCode") != STILL_PROCESSING:
                     time.sleep(0.2 * attempt)
                     continue
@@ -397,72 +356,3 @@ class DarajaClient:
     def _observed(self, family: str | None, code: str) -> None:
         if self.observe is not None and family is not None:
             self.observe(family, code)
-
-    @staticmethod
-    def _answer_code(response: requests.Response) -> str:
-        """ "200", or Daraja's error code (500.003.02 is the spike arrest), or the status."""
-        if response.status_code == 200:
-            return "200"
-        try:
-            data = response.json()
-        except ValueError:
-            return str(response.status_code)
-        code = data.get("errorCode") if isinstance(data, dict) else None
-        return str(code or response.status_code)
-
-    @staticmethod
-    def _transport_error(error: requests.RequestException) -> DarajaError:
-        if isinstance(error, requests.ConnectTimeout):
-            return DarajaError(
-                "Daraja could not be reached (connection timed out).",
-                code="unreachable",
-                retryable=True,
-                sent=False,
-            )
-        if isinstance(error, requests.ConnectionError):
-            reason = error.args[0] if error.args else None
-            if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
-                return DarajaError(
-                    "Daraja could not be reached (connection refused).",
-                    code="unreachable",
-                    retryable=True,
-                    sent=False,
-                )
-            return DarajaError(
-                "The connection to Daraja broke; the request may have been received.",
-                code="connection_lost",
-                may_have_reached_customer=True,
-            )
-        if isinstance(error, requests.Timeout):
-            return DarajaError(
-                "Daraja did not answer in time; the request may still have been received.",
-                code="timeout",
-                may_have_reached_customer=True,
-            )
-        return DarajaError(
-            f"Daraja request failed: {error}", code="http_error", may_have_reached_customer=True
-        )
-
-    @staticmethod
-    def _json(response: requests.Response) -> dict:
-        try:
-            data = response.json()
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    @staticmethod
-    def _error_from(response: requests.Response, data: dict, *, default: str) -> DarajaError:
-        code = str(data.get("errorCode") or "")
-        message = str(data.get("errorMessage") or data.get("ResponseDescription") or default)
-        if not data:
-            message = f"{default} (HTTP {response.status_code}, not a Daraja answer)"
-        return DarajaError(
-            message,
-            code=code or f"http_{response.status_code}",
-            http_status=response.status_code,
-            retryable=code in RETRYABLE_CODES or response.status_code in (429, 503),
-            # Daraja's own refusal prompts nobody. A 5xx that is not Daraja's answer (a gateway
-            # in between timing out, say) cannot tell: Daraja may have taken the request.
-            may_have_reached_customer=not data and response.status_code >= 500,
-        )

@@ -22,7 +22,8 @@ from typing import Any
 
 from .b2c import Accepted, Initiator
 from .callbacks import NAIROBI, clean_text
-from .client import DarajaClient, DarajaError, DarajaValidationError, whole_shillings
+from .client import DarajaClient, whole_shillings
+from .transport import DarajaError, DarajaValidationError
 
 logger = logging.getLogger(__name__)
 

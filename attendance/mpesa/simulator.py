@@ -25,9 +25,9 @@ Transactions: `simulator_c2b.py` (outcomes by amount, and a SIM menu at /simulat
 Reversals: `simulator_reversal.py`. Everything it did, as the org portal's statement:
 `GET /simulator/statement` (`simulator_statement.py`).
 
-`GET /simulator/stats` returns request counters (for tests and benchmarks), with the pushes
-per phone number; `GET /simulator/log` every API call with the time it arrived;
-`POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
+Its own routes (`simulator_control.py`): `GET /simulator/stats` returns request counters (for
+tests and benchmarks), with the pushes per phone number; `GET /simulator/log` every API call
+with the time it arrived; `POST /simulator/reset` zeroes them. Two knobs stand in for a busy Daraja:
 `push_latency` (seconds before each push is answered) and `max_pushes_per_second` (more
 than that in a second is answered 500.003.02 "Spike arrest violation", as Daraja's rate limit
 is; nothing is prompted).
@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlparse
 
 from attendance.simulators import SimulatorServer
 
-from . import simulator_b2c, simulator_c2b, simulator_reversal
+from . import simulator_b2c, simulator_c2b, simulator_control, simulator_reversal
 from .client import daraja_password
 from .simulator_statement import serve_statement
 from .simulator_stk import NAIROBI, Push, invalid_push_field, send_callback
@@ -214,24 +214,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         if url.path == "/oauth/v1/generate":
             return self._oauth(parse_qs(url.query))
-        if url.path == "/simulator/stats":
-            with self.state.lock:
-                stats = {
-                    **self.state.stats,
-                    "prompts_per_phone": dict(self.state.prompts_per_phone),
-                }
-            return self._json(
-                200,
-                {
-                    **stats,
-                    "payouts": self.state.b2c.snapshot(),
-                    "paybill": self.state.paybill.snapshot(),
-                },
-            )
-        if url.path == "/simulator/log":
-            with self.state.lock:
-                calls = list(self.state.calls)
-            return self._json(200, {"calls": calls})
+        if url.path in simulator_control.READS:
+            return self._json(200, simulator_control.READS[url.path](self.state))
         if url.path == "/simulator/paybill":
             return self._html(simulator_c2b.sim_menu_page(self.state.paybill, {}))
         if url.path == "/simulator/statement":
@@ -242,14 +226,7 @@ class Handler(BaseHTTPRequestHandler):
         path = urlparse(self.path).path
         if path == "/simulator/reset":
             self._body()
-            with self.state.lock:
-                for key in self.state.stats:
-                    self.state.stats[key] = 0
-                self.state.prompts_per_phone.clear()
-                self.state.calls.clear()
-            self.state.b2c.reset()
-            self.state.paybill.reset()
-            return self._json(200, {"ok": True})
+            return self._json(200, simulator_control.reset(self.state))
         body = self._body()
         if path == "/simulator/paybill":  # the SIM menu's form
             return self._html(simulator_c2b.sim_menu_pay(self.state.paybill, body))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from attendance.mpesa import paybill_client
-from attendance.mpesa.client import DarajaError
 from attendance.mpesa.paybill import PaybillClient
+from attendance.mpesa.transport import DarajaError
 from attendance.services.core.errors import ServiceError
 
 

@@ -17,13 +17,8 @@ from django.utils import timezone
 
 from attendance.models import MpesaCallback, MpesaPayment
 from attendance.mpesa import daraja_client
-from attendance.mpesa.client import (
-    DarajaClient,
-    DarajaError,
-    DarajaValidationError,
-    StkPushAccepted,
-    whole_shillings,
-)
+from attendance.mpesa.client import DarajaClient, StkPushAccepted, whole_shillings
+from attendance.mpesa.transport import DarajaError, DarajaValidationError
 from attendance.phones import mask_phone, normalise_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.pacing import daraja_problem_note

@@ -15,7 +15,8 @@ from django.utils import timezone
 from attendance.models import MpesaPayment
 from attendance.mpesa import daraja_client
 from attendance.mpesa.callbacks import StkResult
-from attendance.mpesa.client import DarajaClient, DarajaError
+from attendance.mpesa.client import DarajaClient
+from attendance.mpesa.transport import DarajaError
 from attendance.services.core.pacing import Pacer, daraja_problem_note, paced_map
 
 from .outcomes import EXPIRED

@@ -26,9 +26,9 @@ from django.utils import timezone
 
 from attendance.models import LedgerEntry, PaybillPayment, Reversal
 from attendance.mpesa import paybill_client, reversal_initiator
-from attendance.mpesa.client import DarajaError
 from attendance.mpesa.paybill import PaybillClient
 from attendance.mpesa.results import Result
+from attendance.mpesa.transport import DarajaError
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.inbox import Outcome

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from attendance.models import Payout
 from attendance.mpesa import b2c_client, b2c_initiator
-from attendance.mpesa.client import DarajaError
+from attendance.mpesa.transport import DarajaError
 from attendance.services.core.audit import AuditEvent, audit_record
 
 from .inbox import payout_results_process_pending

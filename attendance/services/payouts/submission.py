@@ -30,8 +30,8 @@ from django.utils import timezone
 from attendance.models import Payout, PayoutResult, PayRun, PayRunMember, Profile, member_name
 from attendance.mpesa import b2c_client, b2c_initiator
 from attendance.mpesa.b2c import B2C_MIN_AMOUNT
-from attendance.mpesa.client import DarajaError, DarajaValidationError
 from attendance.mpesa.results import ResultFormatError, account_balances, parse_result
+from attendance.mpesa.transport import DarajaError, DarajaValidationError
 from attendance.phones import mask_phone
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.errors import ServiceError

@@ -15,7 +15,9 @@ Builds (once, then reuses) a PostgreSQL data set of 1,000,000 emails, 200,000 pa
 
 `BENCH_SCALE=0.1 python bench/bench_admin_scale.py` builds a tenth of the data set (quicker, for
 a look); `BENCH_RECONCILE_PENDING` sets the reconciler's burst (default 10,000);
-`BENCH_PARTS=pages` (or any of `pages,portal,bulk,beat`) runs only those parts.
+`BENCH_PARTS=pages` (or any of `pages,variants,portal,bulk,beat`) runs only those parts;
+`variants` is every list, sort, filter choice, search, drill-down and deep page of every admin
+list (about 500), read from the admin site (`BENCH_QUIET=1` prints only those over target).
 """
 
 import os
@@ -23,6 +25,7 @@ import secrets
 import sys
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
 os.environ.update(
     {
@@ -46,23 +49,36 @@ EMAILS = int(1_000_000 * SCALE)
 MEMBERS = max(int(2_000 * SCALE), 50)
 EVENTS = max(int(3_000 * SCALE), 20)
 FESTIVAL = max(int(2_000 * SCALE), 50)
-RUNS = 12
-PARTS = set(os.environ.get("BENCH_PARTS", "pages,portal,bulk,beat").split(","))
+TEXTS = int(500_000 * SCALE)
+TASK_RESULTS = int(100_000 * SCALE)  # a week of the beat's results (they expire after 7)
+SIGN_INS = int(200_000 * SCALE)
+RUNS = int(os.environ.get("BENCH_RUNS", "12"))
+PARTS = set(os.environ.get("BENCH_PARTS", "pages,variants,portal,bulk,beat").split(","))
 PENDING = int(os.environ.get("BENCH_RECONCILE_PENDING", str(int(10_000 * SCALE))))
 
 
 def build():
+    from axes.models import AccessLog
     from django.core.management import call_command
     from django.db import connection
+    from django_celery_results.models import TaskResult
 
-    from attendance.models import EmailNotification, MpesaPayment
+    from attendance.management.volume import SEEDED_TEXT
+    from attendance.models import EmailNotification, MpesaPayment, SmsMessage
 
     have = (
         MpesaPayment.objects.filter(checkout_request_id__startswith="ws_CO_SEED").count(),
         EmailNotification.objects.filter(subject__startswith="[seed]").count(),
+        SmsMessage.objects.filter(message__startswith=SEEDED_TEXT).count(),
+        TaskResult.objects.filter(task_id__startswith="seed-").count(),
+        AccessLog.objects.filter(session_hash__startswith="seed").count(),
     )
-    if have[0] >= PAYMENTS and have[1] >= EMAILS:
-        print(f"data set: reused ({have[0]:,} payments, {have[1]:,} emails)")
+    wanted = (PAYMENTS, EMAILS, TEXTS, TASK_RESULTS, SIGN_INS)
+    if all(h >= want for h, want in zip(have, wanted, strict=True)):
+        print(
+            f"data set: reused ({have[0]:,} payments, {have[1]:,} emails, {have[2]:,} texts, "
+            f"{have[3]:,} task results, {have[4]:,} sign-ins)"
+        )
         return
     with Timer() as t:
         call_command(
@@ -71,6 +87,9 @@ def build():
             events=EVENTS,
             payments=PAYMENTS,
             notifications=EMAILS,
+            texts=TEXTS,
+            task_results=TASK_RESULTS,
+            sign_ins=SIGN_INS,
             quiet=True,
         )
         _festival()
@@ -78,6 +97,7 @@ def build():
         cursor.execute("VACUUM ANALYZE")  # this machine's PostgreSQL runs without autovacuum
     print(
         f"data set: built in {t.seconds:.0f} s ({PAYMENTS:,} payments, {EMAILS:,} emails, "
+        f"{TEXTS:,} texts, {TASK_RESULTS:,} task results, {SIGN_INS:,} sign-ins, "
         f"{MEMBERS:,} members, {EVENTS:,} events, a {FESTIVAL:,}-person festival)"
     )
 
@@ -194,6 +214,77 @@ def admin_pages():
         ),
         ("background jobs", "/admin/attendance/bulkjob/", 300),
     ], member
+
+
+def _term_for(model_admin, field: str) -> str | None:
+    """A value staff would type for one search field: the newest row's own, as stored."""
+    path = field.lstrip("=^@")
+    row = model_admin.model._default_manager.order_by("-pk").values_list(path, flat=True)
+    value = next((v for v in row[:50] if v), None)
+    return str(value)[:40] if value is not None else None
+
+
+def every_variant(client):
+    """Each admin list as staff reach it: plain; every sortable column both ways; every
+    choice of every filter; a search for each search field (and a name, and a phone as typed
+    where the list reads them); a date drill-down; a page half way down.
+
+    The lists are read from the admin site itself, so a column, filter or model added later
+    is measured without anyone remembering to list it here.
+    """
+    from django.contrib import admin
+    from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from attendance.admin.search import IndexedSearchMixin
+
+    variants = []
+    for model, model_admin in sorted(admin.site._registry.items(), key=lambda i: i[0]._meta.label):
+        meta = model._meta
+        url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        response = client.get(url)
+        context = getattr(response, "context_data", None) or {}
+        cl = context.get("cl") if response.status_code == 200 else None
+        name = meta.verbose_name_plural
+        if cl is None:
+            print(f"{name}: HTTP {response.status_code} at {url}, not measured")
+            continue
+        variants.append((name, url))
+        add = variants.append
+        for i, column in enumerate(cl.list_display):
+            if column in cl.sortable_by and cl.get_ordering_field(column) is not None:
+                for sign, way in (("", "up"), ("-", "down")):
+                    add((f"{name}: sorted by {column} {way}", f"{url}?{ORDER_VAR}={sign}{i}"))
+        for spec in cl.filter_specs:
+            for choice in list(spec.choices(cl))[1:]:  # the first is "All"
+                query = choice["query_string"]
+                variants.append((f"{name}: {spec.title} = {choice['display']}", url + query))
+        terms = []
+        if isinstance(model_admin, IndexedSearchMixin):
+            terms += ["Wanjiku"] if model_admin.search_member or model_admin.search_event else []
+            if model_admin.search_phone:
+                terms.append(_as_typed(_term_for(model_admin, model_admin.search_phone)))
+        for field in model_admin.search_fields:
+            term = _term_for(model_admin, field)
+            if term and term not in terms:
+                terms.append(term)
+        for term in filter(None, terms):
+            variants.append((f"{name}: search {term[:24]!r}", f"{url}?{SEARCH_VAR}={quote(term)}"))
+        if cl.date_hierarchy:
+            year = timezone.localdate().year
+            add((f"{name}: {year} drill-down", f"{url}?{cl.date_hierarchy}__year={year}"))
+        pages = cl.paginator.num_pages
+        if pages > 2:
+            add((f"{name}: page {pages // 2} of {pages}", f"{url}?{PAGE_VAR}={pages // 2}"))
+    return [(label, link, 300) for label, link in variants]
+
+
+def _as_typed(number: str | None) -> str | None:
+    """2547XXXXXXXX as staff type it: 07XX XXX XXX."""
+    if not number or not number.startswith("254") or len(number) != 12:
+        return number
+    return f"0{number[3:6]} {number[6:9]} {number[9:]}"
 
 
 def portal_pages():
@@ -421,6 +512,10 @@ def main():
     if "pages" in PARTS:
         print(f"\n{'admin page':46} (each loaded {RUNS} times after a first, counted, load)")
         ok &= time_pages(client, pages, RUNS)
+    if "variants" in PARTS:
+        variants = every_variant(client)
+        print(f"\nevery admin list variant ({len(variants)}), each loaded {RUNS} times")
+        ok &= time_pages(client, variants, RUNS, quiet=os.environ.get("BENCH_QUIET") == "1")
     if "portal" in PARTS:
         portal = Client()
         portal.force_login(member.user)

@@ -106,13 +106,15 @@ def log_in_staff(client, user):
     return client
 
 
-def time_pages(client, pages, runs=12):
+def time_pages(client, pages, runs=12, quiet=False):
     """GET each (name, url, target ms) `runs` times after one untimed request that counts its
-    queries; prints p50, p95 and the query count. True if every p95 is under its target."""
+    queries; prints p50, p95 and the query count (with `quiet`, only the pages over target,
+    then a summary). True if every p95 is under its target."""
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
     ok = True
+    measured = []
     for name, url, target in pages:
         reset_queries()  # the test client's request_started clears the log mid-capture otherwise
         with CaptureQueriesContext(connection) as queries:
@@ -130,10 +132,16 @@ def time_pages(client, pages, runs=12):
             times.append((time.perf_counter() - start) * 1000)
         p95 = percentile(times, 95)
         ok &= p95 < target
-        print(
-            f"{name:46} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
-            f"{count:3d} queries  {'ok' if p95 < target else f'OVER {target} ms'}"
-        )
+        measured.append((p95, name, url))
+        if not quiet or p95 >= target:
+            print(
+                f"{name:46} p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms  "
+                f"{count:3d} queries  {'ok' if p95 < target else f'OVER {target} ms ({url})'}"
+            )
+    if len(measured) > 20:
+        over = sum(1 for p95, *_ in measured if p95 >= pages[0][2])
+        slowest = ", ".join(f"{name} {p95:.0f} ms" for p95, name, _ in sorted(measured)[-5:])
+        print(f"{len(measured)} pages, {over} over target; slowest: {slowest}")
     return ok
 
 

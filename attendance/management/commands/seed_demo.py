@@ -64,6 +64,11 @@ class Command(BaseCommand):
         parser.add_argument("--events", type=int, default=0, help="extra generated past events")
         parser.add_argument("--payments", type=int, default=0, help="extra M-Pesa payments")
         parser.add_argument("--notifications", type=int, default=0, help="extra sent emails")
+        parser.add_argument("--texts", type=int, default=0, help="extra sent SMS (over a year)")
+        parser.add_argument(
+            "--task-results", type=int, default=0, help="extra stored task results (a week)"
+        )
+        parser.add_argument("--sign-ins", type=int, default=0, help="extra sign-ins (a year)")
         parser.add_argument("--seed", type=int, default=7, help="random seed for generated data")
         parser.add_argument("--quiet", action="store_true")
 
@@ -84,7 +89,9 @@ class Command(BaseCommand):
         if not options["quiet"]:
             self._print_logins(written, codes)
 
-    def _seed(self, *, crew, events, payments, notifications, seed, **options):
+    def _seed(
+        self, *, crew, events, payments, notifications, texts, task_results, sign_ins, seed, **_
+    ):
         rng = random.Random(seed)
         with transaction.atomic():
             admin = self._user("admin", "Grace", "Admin", "0700000001", is_superuser=True)
@@ -103,7 +110,7 @@ class Command(BaseCommand):
             self._demo_scheduling(admin, manager, members)
         if crew:
             members += volume.bulk_crew(crew)
-        if events or payments or notifications:
+        if events or payments or notifications or texts or sign_ins:
             members = list(
                 User.objects.filter(pk__in=[m.pk for m in members]).select_related("profile")
             )
@@ -113,6 +120,12 @@ class Command(BaseCommand):
             volume.bulk_payments(payments, members, rng)
         if notifications:
             volume.bulk_notifications(notifications, members, rng)
+        if texts:
+            volume.bulk_texts(texts, members, rng)
+        if task_results:
+            volume.bulk_task_results(task_results, rng)
+        if sign_ins:
+            volume.bulk_sign_ins(sign_ins, members, rng)
 
     def _print_logins(self, emails_written: int, codes: dict[str, list[str]]) -> None:
         if emails_written:

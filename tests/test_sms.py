@@ -433,9 +433,16 @@ def test_the_sms_admin_lists_texts_with_costs_per_month(staff_client, at_sms):
         context={"reply": "none_waiting"},
     )
     sms_deliver(sms_id=sms.pk)
-    page = staff_client.get("/admin/attendance/smsmessage/").content.decode()
+    listed = staff_client.get("/admin/attendance/smsmessage/?notification_type__exact=crew_reply")
+    # The totals are a page of their own, for what the list shows with its filters.
+    costs = "/admin/attendance/smsmessage/costs/?notification_type__exact=crew_reply"
+    assert costs in listed.content.decode().replace("&amp;", "&")
+    page = staff_client.get(costs).content.decode()
     # Money with two decimals: the text and the month ("KES 0.8000" and "44.0000000000000" before).
     assert "SMS cost per month" in page and "KES 0.80" in page and "0.8000" not in page
+    assert "/admin/attendance/smsmessage/?notification_type__exact=crew_reply" in page  # back
+    other = staff_client.get("/admin/attendance/smsmessage/costs/?notification_type__exact=alert")
+    assert "KES 0.80" not in other.content.decode()  # the filter applies
     assert staff_client.get("/admin/attendance/smsmessage/?q=0712345601").status_code == 200
     assert staff_client.get(f"/admin/attendance/smsmessage/{sms.pk}/change/").status_code == 200
     assert staff_client.get("/admin/attendance/smscallback/").status_code == 200

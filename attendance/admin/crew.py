@@ -36,7 +36,7 @@ from attendance.services.pay.rules import (
 from attendance.services.pay.timesheets import pay_assignment_set, pay_role_save
 from attendance.wording import kes
 
-from .display import crew_status_column, member_column, notification_history
+from .display import IndexedSortMixin, crew_status_column, member_column, notification_history
 from .event_crew import warn_if_booked, warn_if_unavailable
 from .jobs import start_job
 from .search import IndexedSearchMixin
@@ -220,7 +220,7 @@ class EventCrewForm(forms.ModelForm):
 
 
 @admin.register(EventCrew)
-class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
+class EventCrewAdmin(IndexedSortMixin, IndexedSearchMixin, admin.ModelAdmin):
     form = EventCrewForm
     list_display = (
         "member",
@@ -239,6 +239,9 @@ class EventCrewAdmin(IndexedSearchMixin, admin.ModelAdmin):
     list_select_related = ("user", "event", "role")
     autocomplete_fields = ("user", "event")
     ordering = ("-event__starts_at", "role__sort_order", "user__first_name")
+    # Sorted by a column, its ties go by event, the newest first, without joining every row
+    # to its event, role and member first (a year of assignments: 300 to 400 ms a page).
+    sort_ties = ("-event_id", "-id")
     show_full_result_count = False
     actions = ["send_invitations", "send_reminders", "mark_confirmed", "mark_completed"]
     TRACKING = (

@@ -3,7 +3,12 @@ from django.utils.html import format_html
 
 from attendance.models import BulkJob, EmailNotification
 
-from .display import EstimatedCountPaginator, ReadOnlyAdminMixin, status_badge_column
+from .display import (
+    EstimatedCountPaginator,
+    IndexedSortMixin,
+    ReadOnlyAdminMixin,
+    status_badge_column,
+)
 from .jobs import start_job
 from .search import IndexedSearchMixin, month_filter
 
@@ -14,7 +19,9 @@ LINK_HIDDEN = "(Hidden: this email carries a password reset link.)"
 
 
 @admin.register(EmailNotification)
-class EmailNotificationAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class EmailNotificationAdmin(
+    IndexedSortMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """Read-only: what was sent is history. Failed rows can be queued again."""
 
     list_display = (

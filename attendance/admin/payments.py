@@ -21,6 +21,7 @@ from attendance.wording import kes
 
 from .display import (
     EstimatedCountPaginator,
+    IndexedSortMixin,
     ReadOnlyAdminMixin,
     local_time,
     member_column,
@@ -90,7 +91,7 @@ class ResultFilter(LinkedFilter):
 
 
 @admin.register(MpesaPayment)
-class MpesaPaymentAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class MpesaPaymentAdmin(IndexedSortMixin, IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Nothing here edits money: every field is read-only, changes go through services."""
 
     # What staff look for first (who, how much, how it ended, the receipt, resend) on the left:

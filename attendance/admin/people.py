@@ -15,7 +15,7 @@ from attendance.services.people.phones import phone_changed_by_staff
 from attendance.services.people.two_factor import two_factor_reset
 from attendance.wording import kes
 
-from .display import notification_history
+from .display import EstimatedCountPaginator, IndexedSortMixin, notification_history
 from .payments import can_request_payments, request_mpesa_payment
 from .search import IndexedSearchMixin, month_filter
 
@@ -266,7 +266,7 @@ class LedgerEntryForm(forms.ModelForm):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(IndexedSearchMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(IndexedSortMixin, IndexedSearchMixin, admin.ModelAdmin):
     """Entries are added through the ledger service and never changed afterwards."""
 
     form = LedgerEntryForm
@@ -285,6 +285,7 @@ class LedgerEntryAdmin(IndexedSearchMixin, admin.ModelAdmin):
     sortable_by = ("created_at", "kind")
     list_select_related = ("user", "created_by")
     autocomplete_fields = ("user",)
+    paginator = EstimatedCountPaginator
     show_full_result_count = False
 
     def get_readonly_fields(self, request, obj=None):

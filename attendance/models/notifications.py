@@ -118,6 +118,8 @@ class EmailNotification(OutboxRow):
             models.Index(fields=["user", "-created_at"], name="notif_user_recent"),
             models.Index(fields=["event", "-created_at"], name="notif_event_recent"),
             models.Index(fields=["-created_at"], name="notif_recent"),
+            # The list sorted by a column: its ties newest first (admin IndexedSortChangeList).
+            models.Index(fields=["status", "-created_at"], name="notif_status_recent"),
             models.Index(fields=["crew_assignment", "-created_at"], name="notif_crew_recent"),
             # What the admin sorts and searches by (an address is looked up whole).
             models.Index(fields=["recipient", "-created_at"], name="notif_recipient"),

@@ -84,11 +84,13 @@ class MpesaPayment(models.Model):
             models.Index(fields=["user", "status"], name="mpesa_user_status"),
             models.Index(fields=["status", "initiated_at"], name="mpesa_status_initiated"),
             models.Index(fields=["-initiated_at"], name="mpesa_recent"),
+            # The list sorted by status: newest first within each (admin IndexedSortChangeList).
+            models.Index(fields=["status", "-initiated_at"], name="mpesa_status_recent"),
             models.Index(fields=["receipt_number"], name="mpesa_receipt"),
             # The prompt rate limits count recent prompts per requester and per phone.
             models.Index(fields=["requested_by", "initiated_at"], name="mpesa_requester_recent"),
             models.Index(fields=["phone_number", "initiated_at"], name="mpesa_phone_recent"),
-            models.Index(fields=["-amount", "-id"], name="mpesa_amount"),
+            models.Index(fields=["amount", "-initiated_at"], name="mpesa_amount_recent"),
             # The reconciler's work: the open payments only, in the order it asks about them.
             models.Index(
                 fields=["last_queried_at", "initiated_at"],

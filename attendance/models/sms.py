@@ -83,6 +83,11 @@ class SmsMessage(OutboxRow):
             models.Index(fields=["crew_assignment", "-created_at"], name="sms_crew_recent"),
             models.Index(fields=["phone_number", "-created_at"], name="sms_phone"),
             models.Index(fields=["status", "-created_at"], name="sms_status_recent"),
+            # The list sorted by a column: its ties newest first (admin IndexedSortChangeList).
+            models.Index(fields=["notification_type", "-created_at"], name="sms_type_recent"),
+            models.Index(fields=["cost", "-created_at"], name="sms_cost_recent"),
+            # The delivery filter: a handful failed among half a million, counted in the index.
+            models.Index(fields=["delivery_status", "-created_at"], name="sms_delivery_recent"),
             models.Index(
                 fields=["next_attempt_at"], name="sms_queued", condition=Q(status="queued")
             ),

@@ -229,6 +229,10 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
         "m2m_fields": ["groups", "user_permissions"],
     },
     {"model": "auth.group", "include_fields": ["name"], "m2m_fields": ["permissions"]},
+    # The law as the payroll applies it, and how each member is engaged: who changed what.
+    "attendance.statutoryrates",
+    "attendance.payeband",
+    "attendance.statutoryprofile",
 )
 
 # --- Locale -------------------------------------------------------------------------------

@@ -184,3 +184,5 @@ def test_an_existing_finance_role_gets_the_paybill_permissions_once():
 
     granted = set(Group.objects.get(name="Finance").permissions.values_list("codename", flat=True))
     assert {"assign_paybillpayment", "request_reversal", "reconcile_statementimport"} <= granted
+    # ... and, by 0037, the statutory rate table and profiles.
+    assert {"change_statutoryrates", "add_payeband", "change_statutoryprofile"} <= granted

@@ -17,5 +17,6 @@ from . import (  # noqa: F401
     people,
     sms,
     statement,
+    statutory,
     system,
 )

@@ -22,6 +22,7 @@ from attendance.services.attendance import (
 from .display import (
     AddOnlyInlineMixin,
     CappedInlineMixin,
+    IndexedSortMixin,
     NamedFieldsMixin,
     ReadOnlyAdminMixin,
     local_day,
@@ -191,7 +192,7 @@ def export_attendance(request, queryset):
 
 
 @admin.register(Attendance)
-class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
+class AttendanceAdmin(IndexedSortMixin, IndexedSearchMixin, admin.ModelAdmin):
     form = AttendanceForm
     change_list_template = "admin/attendance/attendance/change_list.html"
     # Narrow columns (a time, not a full date-time; the event's name once) so that the status,
@@ -213,6 +214,9 @@ class AttendanceAdmin(IndexedSearchMixin, admin.ModelAdmin):
     search_event = "event"
     search_help_text = "A member's name, username or email address, or an event's name."
     list_select_related = ("event", "user")
+    # Sorted by a column, ties go by event, the newest first, without joining every row to its
+    # event and member first (a year of attendance: about 300 ms a page).
+    sort_ties = ("-event_id", "-id")
     autocomplete_fields = ("user", "event")
     readonly_fields = (
         "hours_worked",

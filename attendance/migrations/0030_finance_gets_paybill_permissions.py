@@ -3,9 +3,9 @@ reversing them, importing statements), once: roles are made only where missing
 (services/people/roles.py), so without this an installation that had Finance before would
 not have them. An admin who removes them later keeps them removed."""
 
-from django.contrib.auth.management import create_permissions
-from django.contrib.contenttypes.management import create_contenttypes
 from django.db import migrations
+
+from attendance.services.people.roles import role_grant_existing
 
 GRANTS = [
     "view_paybillpayment",
@@ -21,20 +21,7 @@ GRANTS = [
 
 
 def grant(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    finance = Group.objects.filter(name="Finance").first()
-    if finance is None:
-        return  # a new installation: the roles are made after migrate, with these in them
-    # Permissions are made after migrate too: make the app's now, so they can be granted.
-    config = apps.get_app_config("attendance")
-    config.models_module = True
-    create_contenttypes(config, apps=apps, verbosity=0)
-    create_permissions(config, apps=apps, verbosity=0)
-    config.models_module = None
-    finance.permissions.add(
-        *Permission.objects.filter(content_type__app_label="attendance", codename__in=GRANTS)
-    )
+    role_grant_existing(apps, "Finance", GRANTS)
 
 
 class Migration(migrations.Migration):

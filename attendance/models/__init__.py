@@ -21,6 +21,7 @@ from .scheduling import ReplacementRequest, Unavailability
 from .showday import RunOfShowBlock, ShowDayNotice
 from .sms import SmsCallback, SmsMessage
 from .statement import StatementImport, StatementRow
+from .statutory import PayeBand, StatutoryProfile, StatutoryRates
 
 __all__ = [
     "Alert",
@@ -46,6 +47,7 @@ __all__ = [
     "PayRunMember",
     "PaybillNotice",
     "PaybillPayment",
+    "PayeBand",
     "Payout",
     "PayoutResult",
     "PhoneVerification",
@@ -59,6 +61,8 @@ __all__ = [
     "SmsMessage",
     "StatementImport",
     "StatementRow",
+    "StatutoryProfile",
+    "StatutoryRates",
     "TimesheetChange",
     "TimesheetLine",
     "Unavailability",

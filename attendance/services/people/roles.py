@@ -4,6 +4,8 @@ Created once, when missing, after each migrate: from then on they are the admins
 admin (Groups), and a later migrate never puts back a permission they took away.
 """
 
+from typing import Any
+
 from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -50,6 +52,10 @@ ROLES = {
         "payrun": ("view", "add", "delete", "approve_payrun"),
         "payout": ("view", "submit_payout"),
         "payoutresult": ("view",),
+        # The law as the payroll applies it, and how each member is engaged: Finance only.
+        "statutoryrates": KEEP,
+        "payeband": ALL,
+        "statutoryprofile": KEEP,
     },
 }
 
@@ -70,6 +76,30 @@ def roles_ensure() -> None:
                     ],
                 )
             group.permissions.set(Permission.objects.filter(wanted))
+
+
+def role_grant_existing(apps: Any, group_name: str, codenames: list[str]) -> None:
+    """For a data migration: an existing role gets the permissions a new feature brought, once.
+    Roles are made only where missing (roles_ensure), so without this an installation that had
+    the role before would not have them; an admin who removes them later keeps them removed.
+    `apps` is the migration's historical registry."""
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.management import create_contenttypes
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group = Group.objects.filter(name=group_name).first()
+    if group is None:
+        return  # a new installation: the roles are made after migrate, with these in them
+    # Permissions are made after migrate too: make the app's now, so they can be granted.
+    config = apps.get_app_config("attendance")
+    config.models_module = True
+    create_contenttypes(config, apps=apps, verbosity=0)
+    create_permissions(config, apps=apps, verbosity=0)
+    config.models_module = None
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="attendance", codename__in=codenames)
+    )
 
 
 def staff_with_permission(codename: str) -> QuerySet[User]:

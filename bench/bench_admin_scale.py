@@ -17,7 +17,8 @@ Builds (once, then reuses) a PostgreSQL data set of 1,000,000 emails, 200,000 pa
 a look); `BENCH_RECONCILE_PENDING` sets the reconciler's burst (default 10,000);
 `BENCH_PARTS=pages` (or any of `pages,variants,portal,bulk,beat`) runs only those parts;
 `variants` is every list, sort, filter choice, search, drill-down and deep page of every admin
-list (about 500), read from the admin site (`BENCH_QUIET=1` prints only those over target).
+list (about 950), read from the admin site (`BENCH_QUIET=1` prints only those over target;
+`BENCH_LISTS=eventcrew,attendance` measures only those lists).
 """
 
 import os
@@ -240,8 +241,11 @@ def every_variant(client):
     from attendance.admin.search import IndexedSearchMixin
 
     variants = []
+    only = {name for name in os.environ.get("BENCH_LISTS", "").split(",") if name}
     for model, model_admin in sorted(admin.site._registry.items(), key=lambda i: i[0]._meta.label):
         meta = model._meta
+        if only and meta.model_name not in only:
+            continue
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         response = client.get(url)
         context = getattr(response, "context_data", None) or {}

@@ -173,6 +173,11 @@ class EventCrew(models.Model):
             ),
             # The dashboard's confirmation rate: the invitations of the last 90 days.
             models.Index(fields=["invitation_sent_at"], name="eventcrew_invited_at"),
+            # The admin list sorted by a column, ties by event (admin IndexedSortChangeList).
+            *(
+                models.Index(fields=[column, "-event", "-id"], name=f"eventcrew_by_{column}")
+                for column in ("status", "invitation_sent", "confirmed_at")
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event", "user"], name="eventcrew_one_per_person"),

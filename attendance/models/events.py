@@ -200,6 +200,18 @@ class Attendance(models.Model):
         indexes = [
             models.Index(fields=["user", "status"], name="attendance_user_status"),
             models.Index(fields=["event", "status"], name="attendance_event_status"),
+            # The admin list sorted by a column, ties by event (admin IndexedSortChangeList):
+            # a page is read from the index, not sorted from a year of joined rows.
+            *(
+                models.Index(fields=[column, "-event", "-id"], name=f"attendance_by_{name}")
+                for column, name in (
+                    ("status", "status"),
+                    ("check_in_at", "in"),
+                    ("check_out_at", "out"),
+                    ("hours_worked", "hours"),
+                    ("check_in_method", "method"),
+                )
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event", "user"], name="attendance_one_per_person"),

@@ -88,6 +88,13 @@ class SmsMessage(OutboxRow):
             models.Index(fields=["cost", "-created_at"], name="sms_cost_recent"),
             # The delivery filter: a handful failed among half a million, counted in the index.
             models.Index(fields=["delivery_status", "-created_at"], name="sms_delivery_recent"),
+            # Taken by AT, no final report yet (the list's "waiting" filter): a few among many.
+            models.Index(
+                fields=["-created_at"],
+                name="sms_awaiting_report",
+                condition=Q(status="sent")
+                & ~Q(delivery_status__in=["Success", "Failed", "Rejected", "Expired"]),
+            ),
             models.Index(
                 fields=["next_attempt_at"], name="sms_queued", condition=Q(status="queued")
             ),

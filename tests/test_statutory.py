@@ -1,4 +1,4 @@
-"""Kenyan statutory deductions: the worked examples of KENYA_PAYROLL.md (section 9) to the cent,
+"""Kenyan statutory deductions: the payroll research's worked examples (its section 9) to the cent,
 from the seeded rate table, and the month true-up's properties."""
 
 from datetime import date
@@ -208,6 +208,8 @@ def test_finance_keeps_the_rate_table_and_a_row_in_force_stays_as_it_was(client,
     row.refresh_from_db()
     assert row.confirmed and row.shif_rate == D("2.75")
     assert finance.post(f"/admin/attendance/statutoryrates/{row.pk}/delete/").status_code == 403
+    listed = finance.get("/admin/attendance/statutoryrates/").content.decode()
+    assert "delete_selected" not in listed  # the list cannot delete a row in force either
 
 
 def test_statutory_profiles_are_finances_alone(client, db):

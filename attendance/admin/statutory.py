@@ -115,6 +115,12 @@ class StatutoryRatesAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return not _in_force(obj) and super().has_delete_permission(request, obj)
 
+    def get_actions(self, request):
+        # Deleting from the list would not ask whether a row is in force: one row at a time.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user

@@ -1,5 +1,5 @@
-"""The statutory rate table's first rows: the law as ../shared/KENYA_PAYROLL.md found it in late
-2026. None is marked confirmed: Finance checks each against the law before the first pay run
+"""The statutory rate table's first rows: the law as the product's payroll research found it in
+late 2026, each row naming its sources. None is marked confirmed: Finance checks each against the law before the first pay run
 with deductions (docs: MPESA_CRM_IMPLEMENTATION.md, "Statutory deductions")."""
 
 from datetime import date

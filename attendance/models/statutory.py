@@ -149,9 +149,9 @@ class StatutoryRates(models.Model):
     nssf_lower_limit = _money(help_text="Tier I is paid on pay up to this (LEL).")
     nssf_upper_limit = _money(help_text="Tier II is paid on pay between the limits (UEL).")
     pension_cap = _money(help_text="At most this much NSSF and pension reduces taxable pay.")
-    nssf_reduces_taxable = models.BooleanField(default=True)
-    shif_reduces_taxable = models.BooleanField(default=True)
-    ahl_reduces_taxable = models.BooleanField(default=True)
+    nssf_reduces_taxable = models.BooleanField("NSSF reduces taxable pay", default=True)
+    shif_reduces_taxable = models.BooleanField("SHIF reduces taxable pay", default=True)
+    ahl_reduces_taxable = models.BooleanField("Housing levy reduces taxable pay", default=True)
     wht_professional_rate = _rate("Withholding tax, professional fees")
     wht_contractual_rate = _rate("Withholding tax, contractual fees")
     wht_threshold = _money(

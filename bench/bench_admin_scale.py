@@ -64,7 +64,7 @@ def build():
     from django.db import connection
     from django_celery_results.models import TaskResult
 
-    from attendance.management.volume import SEEDED_TEXT
+    from attendance.management.volume_logs import SEEDED_TEXT
     from attendance.models import EmailNotification, MpesaPayment, SmsMessage
 
     have = (

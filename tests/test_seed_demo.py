@@ -181,3 +181,22 @@ def test_the_demo_console_prints_one_line_per_email_and_no_static_files(db, caps
     )
     page = logging.LogRecord("django.server", 20, "", 0, '"GET /pay/ HTTP/1.1" 200', (), None)
     assert not not_a_static_file(static) and not_a_static_file(page)
+
+
+def test_the_logs_of_a_year_are_seeded_once_and_spread_over_their_window(db):
+    from axes.models import AccessLog
+    from django_celery_results.models import TaskResult
+
+    from attendance.models import SmsMessage
+
+    call_command("seed_demo", texts=90, task_results=60, sign_ins=70, quiet=True)
+    texts = SmsMessage.objects.filter(message__startswith="SoundFusion: Generated event")
+    results = TaskResult.objects.filter(task_id__startswith="seed-")
+    sign_ins = AccessLog.objects.filter(session_hash__startswith="seed")
+    assert (texts.count(), results.count(), sign_ins.count()) == (90, 60, 70)
+    assert texts.filter(encoding="UCS-2", parts=2).count() == 10  # one in nine
+    assert texts.filter(created_at__lt=timezone.now() - timedelta(days=180)).exists()
+    assert not results.filter(date_done__lt=timezone.now() - timedelta(days=8)).exists()
+    assert {r.path_info for r in sign_ins} == {"/accounts/login/", "/admin/login/"}
+    call_command("seed_demo", texts=90, task_results=60, sign_ins=70, quiet=True)  # tops up
+    assert (texts.count(), results.count(), sign_ins.count()) == (90, 60, 70)

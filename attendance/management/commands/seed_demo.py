@@ -1,5 +1,5 @@
-"""Demo data for a first look, and volume for benchmarks (management/volume.py). Safe to run
-again."""
+"""Demo data for a first look, and volume for benchmarks (management/volume.py and
+volume_logs.py). Safe to run again."""
 
 import random
 from datetime import datetime, time, timedelta
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from attendance.management import volume
+from attendance.management import volume, volume_logs
 from attendance.management.demo_data import (
     CREW,
     DEMO_PASSWORD,
@@ -121,11 +121,11 @@ class Command(BaseCommand):
         if notifications:
             volume.bulk_notifications(notifications, members, rng)
         if texts:
-            volume.bulk_texts(texts, members, rng)
+            volume_logs.bulk_texts(texts, members, rng)
         if task_results:
-            volume.bulk_task_results(task_results, rng)
+            volume_logs.bulk_task_results(task_results, rng)
         if sign_ins:
-            volume.bulk_sign_ins(sign_ins, members, rng)
+            volume_logs.bulk_sign_ins(sign_ins, members, rng)
 
     def _print_logins(self, emails_written: int, codes: dict[str, list[str]]) -> None:
         if emails_written:

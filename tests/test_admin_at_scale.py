@@ -193,6 +193,32 @@ def test_sign_ins_are_searched_by_username_or_address(staff_client):
     assert found("phone") == set()  # the user agent is not searched: that read every row
 
 
+def test_sign_ins_are_filtered_by_the_page_they_came_through(staff_client):
+    for name, path in (("wanjiku", "/accounts/login/"), ("grace", "/admin/login/")):
+        AccessLog.objects.create(
+            username=name,
+            ip_address="105.1.2.3",
+            user_agent="phone",
+            http_accept="*/*",
+            path_info=path,
+        )
+    url = "/admin/axes/accesslog/"
+    with CaptureQueriesContext(connection) as queries:
+        page = staff_client.get(url)
+    assert page.status_code == 200
+    assert not any("DISTINCT" in q["sql"] for q in queries)  # choices are not read from rows
+    assert "Crew portal" in page.content.decode()
+
+    def found(choice):
+        response = staff_client.get(url, {"page_signed_in": choice})
+        return {row.username for row in response.context_data["cl"].result_list}
+
+    assert found("portal") == {"wanjiku"}
+    assert found("admin") == {"grace"}
+    for path in ("/admin/axes/accessfailurelog/", "/admin/axes/accessattempt/"):
+        assert staff_client.get(path, {"page_signed_in": "admin"}).status_code == 200
+
+
 @pytest.mark.postgres
 def test_the_sign_in_records_have_an_index_on_their_time(db):
     with connection.cursor() as cursor:
@@ -202,5 +228,6 @@ def test_the_sign_in_records_have_an_index_on_their_time(db):
         )
         assert {row[0] for row in cursor.fetchall()} == {
             "sf_axes_accesslog_time",
+            "sf_axes_accesslog_logout",
             "sf_axes_failurelog_time",
         }

@@ -119,6 +119,28 @@ def _ledger_invariant(request):
     assert {k: v for k, v in by_entries.items() if v} == balances, "ledger != balances"
 
 
+@pytest.fixture(autouse=True)
+def _statutory_rates_as_migrated(request):
+    """The rate table's rows, as migration 0037 seeds them, in every test's database: a
+    transactional test's flush empties every table, those rows with them, and pay-run
+    approval rightly refuses to work out deductions with no rates."""
+    if not (
+        _DB_FIXTURES & set(request.fixturenames) or request.node.get_closest_marker("django_db")
+    ):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    import importlib
+
+    from django.apps import apps
+
+    from attendance.models import StatutoryRates
+
+    if not StatutoryRates.objects.exists():
+        importlib.import_module("attendance.migrations.0037_statutory_rates_2026").seed(apps, None)
+    yield
+
+
 @pytest.fixture
 def crew(db):
     from tests.support.factories import UserFactory

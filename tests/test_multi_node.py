@@ -282,8 +282,9 @@ def test_two_web_nodes_two_workers_and_one_beat_lose_and_double_nothing(
     )
     assert download.status_code == 200
     rows = list(load_workbook(io.BytesIO(download.content))["Payroll"].iter_rows(values_only=True))
-    net = rows[0].index("Net")
-    assert sum(Decimal(str(r[net])) for r in rows[1:-1]) == run.to_pay == Decimal("18000.00")
+    to_pay = rows[0].index("To pay")
+    # 12 x 1,500 gross, each less NSSF 90, SHIF 300 and housing levy 22.50.
+    assert sum(Decimal(str(r[to_pay])) for r in rows[1:-1]) == run.to_pay == Decimal("13050.00")
     assert any(key.endswith(export.file.name) for key in s3.keys())  # noqa: SIM118 - the bucket's
 
     payout_job = _job_of(

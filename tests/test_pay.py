@@ -208,27 +208,28 @@ def test_the_maker_cannot_approve_the_pay_run_and_nothing_is_posted(
     assert PayRun.objects.get().status == "draft"
     approval = pay_run_approve(pay_run=run, by=checker)
     assert (approval.members, approval.posted) == (1, 1)
-    entry = LedgerEntry.objects.get()
-    assert (entry.kind, entry.amount, entry.user) == ("earning", D("-3000.00"), member)
+    entry = LedgerEntry.objects.get(kind="earning")
+    assert (entry.amount, entry.user) == (D("-3000.00"), member)
 
 
 def test_earnings_are_netted_against_what_the_member_owed(past_event, engineer_role, people):
     _manager, finance, checker = people
     [member] = _approved_lines(past_event, engineer_role, people, ["6"])
-    ledger_post(user=member, kind="charge", amount="2500", description="Uniform and a lost cable")
+    ledger_post(user=member, kind="charge", amount="2000", description="Uniform and a lost cable")
     run = pay_run_create(**_period(past_event), by=finance)
     pay_run_approve(pay_run=run, by=checker)
     slip = PayRunMember.objects.get()
-    # Owed 2,500, earned 3,000: the company owes them 500.
-    assert (slip.earned, slip.balance_before, slip.deducted, slip.to_pay) == (
-        D("3000.00"),
-        D("2500.00"),
-        D("2500.00"),
-        D("500.00"),
+    # Earned 3,000 gross; NSSF 180, SHIF 300 (its minimum) and housing levy 45 kept: net
+    # 2,475. They owed 2,000: the company owes them 475.
+    assert (slip.earned, slip.withheld, slip.net) == (D("3000.00"), D("525.00"), D("2475.00"))
+    assert (slip.balance_before, slip.deducted, slip.to_pay) == (
+        D("2000.00"),
+        D("2000.00"),
+        D("475.00"),
     )
-    assert slip.balance_after == D("-500.00")
+    assert slip.balance_after == D("-475.00")
     run.refresh_from_db()
-    assert (run.status, run.total, run.to_pay) == ("approved", D("3000.00"), D("500.00"))
+    assert (run.status, run.total, run.to_pay) == ("approved", D("3000.00"), D("475.00"))
 
 
 def test_a_line_corrected_after_payment_is_paid_the_difference_in_the_next_run(
@@ -248,10 +249,23 @@ def test_a_line_corrected_after_payment_is_paid_the_difference_in_the_next_run(
     second = pay_run_create(**_period(past_event), by=finance)
     assert second.total == D("300.00")
     pay_run_approve(pay_run=second, by=checker)
-    kinds = list(LedgerEntry.objects.order_by("pk").values_list("kind", "amount"))
-    assert kinds == [("earning", D("-3000.00")), ("adjustment", D("-300.00"))]
+    pay = LedgerEntry.objects.exclude(kind="deduction").order_by("pk")
+    assert list(pay.values_list("kind", "amount")) == [
+        ("earning", D("-3000.00")),
+        ("adjustment", D("-300.00")),
+    ]
+    # The second run deducts what the month's 3,300 needs less what the first took: NSSF
+    # 198 - 180, SHIF still its minimum 300, housing levy 49.50 - 45.
+    kept = LedgerEntry.objects.filter(kind="deduction").order_by("pk")
+    assert list(kept.values_list("amount", flat=True)) == [
+        D("180.00"),
+        D("300.00"),
+        D("45.00"),
+        D("18.00"),
+        D("4.50"),
+    ]
     member.profile.refresh_from_db()
-    assert member.profile.balance == D("-3300.00")
+    assert member.profile.balance == D("-2752.50")  # 3,300 less 547.50, as in one run
 
 
 def test_a_run_whose_lines_changed_since_it_was_drawn_up_is_not_approved(
@@ -278,14 +292,16 @@ def test_payslips_go_through_the_outbox_to_a_real_smtp_server_with_both_parts(
     assert email.status == "sent" and email.user == member
     [message] = smtp_server.messages
     assert message["To"] == member.email
-    assert "Your payslip" in message["Subject"] and "KES 3,600.00" in message["Subject"]
+    # 3,600 gross less NSSF 216, SHIF 300 and housing levy 54.
+    assert "Your payslip" in message["Subject"] and "KES 3,030.00" in message["Subject"]
     parts = {
         part.get_content_type(): part.get_payload(decode=True).decode()
         for part in message.walk()
         if not part.is_multipart()
     }
     for body in (parts["text/plain"], parts["text/html"]):
-        assert "Koroga Festival" in body and "KES 3,600.00" in body
+        assert "Koroga Festival" in body and "KES 3,600.00" in body and "KES 3,030.00" in body
+        assert "SHIF" in body and "KES 300.00" in body
         assert f"/pay/runs/{run.pk}/" in body
 
 
@@ -330,7 +346,7 @@ def test_two_finance_members_approving_at_once_post_each_earning_once():
     assert PayRunMember.objects.count() == 20
     for member in members:
         member.profile.refresh_from_db()
-        assert member.profile.balance == D("-1500.00")
+        assert member.profile.balance == D("-1087.50")  # 1,500 less 90 + 300 + 22.50
 
 
 def test_a_member_posted_twice_after_a_worker_died_is_paid_once_and_lines_stay_frozen(
@@ -352,7 +368,8 @@ def test_a_member_posted_twice_after_a_worker_died_is_paid_once_and_lines_stay_f
     first = pay_run_approve_member(pay_run=run, user_id=members[0].pk, by=checker)
     again = pay_run_approve_member(pay_run=run, user_id=members[0].pk, by=checker)
     assert first.pk == again.pk
-    assert LedgerEntry.objects.filter(user=members[0]).count() == 1
+    assert LedgerEntry.objects.filter(user=members[0], kind="earning").count() == 1
+    assert LedgerEntry.objects.filter(user=members[0]).count() == 4  # and 3 deductions, once
     run.refresh_from_db()
     assert run.status == "approving"  # one member still to post
     pay_run_approve_member(pay_run=run, user_id=members[1].pk, by=checker)

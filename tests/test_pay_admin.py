@@ -18,6 +18,7 @@ from attendance.models import (
     EventCrew,
     LedgerEntry,
     PayRun,
+    PayRunMember,
     TimesheetLine,
 )
 from attendance.services.crew.followup import crew_complete_event
@@ -186,11 +187,30 @@ def test_the_xlsx_opens_and_its_totals_equal_the_pay_runs_and_csv_cells_are_safe
     rows = list(sheet.iter_rows(values_only=True))
     header, body, total_row = rows[0], rows[1:-1], rows[-1]
     assert header[0] == "Member" and len(body) == 4
-    amount, deductions, net = (header.index(n) for n in ("Amount", "Deductions", "Net"))
-    assert sum(D(str(r[amount])) for r in body) == run.total == D("7200.00")
-    assert sum(D(str(r[deductions])) for r in body) == D("500.00")
-    assert sum(D(str(r[net])) for r in body) == run.to_pay == D("6700.00")
-    assert str(total_row[amount]).startswith("=SUM(")
+    gross, kept, net, owed, to_pay, employer = (
+        header.index(n)
+        for n in (
+            "Gross",
+            "Statutory deductions",
+            "Net",
+            "Set against owed",
+            "To pay",
+            "Employer cost",
+        )
+    )
+
+    def total(column):
+        return sum(D(str(r[column])) for r in body)
+
+    slips = PayRunMember.objects.filter(pay_run=run)
+    assert total(gross) == run.total == D("7200.00")
+    # Each 1,800: NSSF 108, SHIF 300 (its minimum), housing levy 27.
+    assert total(kept) == sum(s.withheld for s in slips) == D("1740.00")
+    assert total(net) == D("5460.00")
+    assert total(owed) == D("500.00")
+    assert total(to_pay) == run.to_pay == D("4960.00")
+    assert total(employer) == sum(s.employer_cost for s in slips) == D("540.00")
+    assert str(total_row[gross]).startswith("=SUM(")
     assert all(not str(r[0]).startswith("=") for r in body)
     text = b"".join(client.get(f"/admin/attendance/payrun/{run.pk}/export/csv/").streaming_content)
     parsed = list(csv.reader(io.StringIO(text.decode())))
@@ -243,7 +263,8 @@ def test_pay_pages_cost_the_same_queries_for_1_and_200_lines(
         # +1: texts beside the emails; +1: whether it has a manager (warned if not);
         # +1: the run of show.
         f"/admin/attendance/event/{event.pk}/change/": 23,
-        f"/admin/attendance/payrun/{run.pk}/change/": 16,  # +1: its payouts
+        # +1: its payouts; +2: rates in force, members missing statutory numbers.
+        f"/admin/attendance/payrun/{run.pk}/change/": 18,
         "/admin/attendance/timesheetline/": 9,
     }
     for url, budget in pages.items():
@@ -371,8 +392,9 @@ def test_end_to_end_complete_dispute_adjust_approve_pay_and_export_over_http(
     with django_capture_on_commit_callbacks(execute=True):
         _client(checker).post(f"/admin/attendance/payrun/{run.pk}/approve/")
     run.refresh_from_db()
-    # 1,500 + 1,600 + 1,500 earned; the first member owed 500.
-    assert (run.status, run.total, run.to_pay) == ("approved", D("4600.00"), D("4100.00"))
+    # 1,500 + 1,600 + 1,500 earned, less NSSF, SHIF and housing levy (412.50 + 420 +
+    # 412.50); the first member owed 500.
+    assert (run.status, run.total, run.to_pay) == ("approved", D("4600.00"), D("2855.00"))
     # 5. The ledger shows the earnings; each payslip arrived.
     earnings = LedgerEntry.objects.filter(kind="earning")
     assert sorted(e.amount for e in earnings) == [D("-1600.00"), D("-1500.00"), D("-1500.00")]
@@ -385,8 +407,8 @@ def test_end_to_end_complete_dispute_adjust_approve_pay_and_export_over_http(
         capture=django_capture_on_commit_callbacks,
     )
     rows = list(load_workbook(io.BytesIO(body))["Payroll"].iter_rows(values_only=True))
-    net = rows[0].index("Net")
-    assert sum(D(str(r[net])) for r in rows[1:-1]) == run.to_pay
+    to_pay = rows[0].index("To pay")
+    assert sum(D(str(r[to_pay])) for r in rows[1:-1]) == run.to_pay
     page = crew.get(f"/pay/runs/{run.pk}/")
     assert b"KES 1,600.00" in page.content and b"Load-out confirmed" not in page.content
     assert b"Load-out confirmed: 8 h" in crew.get("/pay/").content

@@ -94,6 +94,21 @@ def test_a_contractor_is_withheld_on_the_whole_month_once_it_reaches_the_thresho
     assert contractual.paye == contractual.nssf == contractual.shif == contractual.ahl == 0
 
 
+def test_the_shif_minimum_never_takes_more_than_a_small_months_pay(rates):
+    # An hour's pay in the month: NSSF 10.80 and housing levy 2.70 come first; SHIF's
+    # minimum of 300 is taken only as far as the rest of the 180 goes.
+    little = month_deductions(D(180), rates, classification=EMPLOYEE)
+    assert (little.nssf, little.ahl, little.shif, little.net) == (
+        D("10.80"),
+        D("2.70"),
+        D("166.50"),
+        D("0.00"),
+    )
+    assert any("no more than the pay left" in step for step in little.working)
+    # From about 413 a month the whole minimum fits.
+    assert month_deductions(D(500), rates, classification=EMPLOYEE).shif == D("300.00")
+
+
 def test_paye_starts_where_the_notes_say(rates):
     assert month_deductions(D("26740.94"), rates, classification=EMPLOYEE).paye == 0
     # 26,800 x 0.8975 = 24,053 taxable: 2,400 + 53 x 25 % = 2,413.25 tax, less 2,400 relief.
@@ -149,9 +164,7 @@ def _runs(gigs, cuts):
     return runs
 
 
-GIGS = st.lists(
-    st.decimals(min_value=D(500), max_value=D(40000), places=2), min_size=1, max_size=20
-)
+GIGS = st.lists(st.decimals(min_value=D(1), max_value=D(40000), places=2), min_size=1, max_size=20)
 KINDS = st.sampled_from(
     [
         (EMPLOYEE, False, "professional"),
@@ -181,6 +194,7 @@ def test_runs_in_a_month_deduct_what_one_run_of_the_month_would(gigs, cuts, kind
         shares.append(share)
         earlier = month_deductions(so_far, rates, **how)
     whole = month_deductions(sum(gigs, D(0)), rates, **how)
+    assert whole.net >= 0  # a month's deductions never exceed its pay
     for name in ("nssf", "shif", "ahl", "paye", "wht", "employer_nssf", "employer_ahl"):
         assert sum((getattr(s, name) for s in shares), D(0)) == getattr(whole, name), name
 

@@ -29,6 +29,7 @@ from attendance.models import (
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.rows import keep_in_step
 from attendance.services.jobs.exports import payroll_csv
+from attendance.services.pay.deductions import statutory_numbers_missing
 from attendance.services.pay.runs import (
     pay_run_approval_problems,
     pay_run_begin_approval,
@@ -80,7 +81,16 @@ class PayRunMemberInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInl
     model = PayRunMember
     fk_name = "pay_run"
     CAP = 50
-    fields = ("member", "earned", "balance_before", "deducted", "to_pay", "balance_after")
+    fields = (
+        "member",
+        "earned",
+        "withheld",
+        "net",
+        "balance_before",
+        "deducted",
+        "to_pay",
+        "employer_cost",
+    )
     readonly_fields = fields
     extra = 0
     verbose_name_plural = "Payslips"
@@ -98,7 +108,7 @@ class PayRunLineInline(ReadOnlyAdminMixin, CappedInlineMixin, admin.TabularInlin
     model = PayRunLine
     fk_name = "pay_run"
     CAP = 50
-    fields = ("member", "event", "is_correction", "amount")
+    fields = ("member", "event", "is_correction", "amount", "withheld", "employer_cost")
     readonly_fields = fields
     extra = 0
     verbose_name_plural = "Lines"
@@ -260,6 +270,8 @@ class PayRunAdmin(admin.ModelAdmin):
         if run is not None:
             extra["can_approve"] = request.user.has_perm("attendance.approve_payrun")
             extra["problems"] = pay_run_approval_problems(run, request.user)
+            if run.status == PayRun.Status.DRAFT:
+                extra["numbers_missing"] = statutory_numbers_missing(run)
             extra["run"] = run
             extra["members_total"] = run.lines.values("user_id").distinct().count()
             extra["can_pay_out"] = request.user.has_perm("attendance.submit_payout")

@@ -21,7 +21,7 @@ from .scheduling import ReplacementRequest, Unavailability
 from .showday import RunOfShowBlock, ShowDayNotice
 from .sms import SmsCallback, SmsMessage
 from .statement import StatementImport, StatementRow
-from .statutory import PayeBand, StatutoryProfile, StatutoryRates
+from .statutory import PayeBand, StatutoryDeduction, StatutoryProfile, StatutoryRates
 
 __all__ = [
     "Alert",
@@ -61,6 +61,7 @@ __all__ = [
     "SmsMessage",
     "StatementImport",
     "StatementRow",
+    "StatutoryDeduction",
     "StatutoryProfile",
     "StatutoryRates",
     "TimesheetChange",

@@ -154,6 +154,11 @@ class PayRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    # Statutory deductions are the month's: the month the run is approved in (Nairobi time),
+    # fixed when approval begins so a job running past midnight on the 31st stays in it.
+    pay_month = models.DateField(
+        null=True, blank=True, help_text="The first day of the month its pay counts in."
+    )
 
     class Meta:
         ordering = ["-period_end", "-id"]
@@ -177,6 +182,11 @@ class PayRunLine(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     is_correction = models.BooleanField(default=False)
+    # This line's share of the member's statutory deductions and of the employer's costs
+    # (housing levy and NSSF employer shares) in the run, split by pay: the payroll export's
+    # columns add up by line, and summed by event the employer costs are its labour cost.
+    withheld = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
+    employer_cost = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
 
     class Meta:
         ordering = ["id"]
@@ -191,16 +201,33 @@ class PayRunLine(models.Model):
 
 
 class PayRunMember(models.Model):
-    """A member's payslip in an approved pay run: earned, set against what they owed, to pay."""
+    """A member's payslip in an approved pay run: gross earned, statutory deductions, net, set
+    against what they owed, to pay."""
 
     pay_run = models.ForeignKey(PayRun, on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payslips"
     )
-    earned = models.DecimalField(max_digits=12, decimal_places=2)
+    earned = models.DecimalField("gross", max_digits=12, decimal_places=2)
+    withheld = models.DecimalField(
+        "statutory deductions", max_digits=12, decimal_places=2, default=ZERO
+    )
+    net = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+    employer_cost = models.DecimalField(max_digits=12, decimal_places=2, default=ZERO)
+    classification = models.CharField(max_length=10, blank=True)
+    secondary = models.BooleanField(default=False)
+    statutory_rates = models.ForeignKey(
+        "attendance.StatutoryRates",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The rate row the deductions were worked out with.",
+    )
+    working = models.JSONField(default=list, blank=True)
     balance_before = models.DecimalField(max_digits=12, decimal_places=2)
     balance_after = models.DecimalField(max_digits=12, decimal_places=2)
-    deducted = models.DecimalField(max_digits=12, decimal_places=2)
+    deducted = models.DecimalField("set against what they owed", max_digits=12, decimal_places=2)
     to_pay = models.DecimalField(max_digits=12, decimal_places=2)
 
     class Meta:

@@ -165,6 +165,8 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
         # Pay for work (a pay run's approval): lowers what the member owes.
         EARNING = "earning", "Earning"
+        # PAYE, SHIF, housing levy, NSSF or withholding tax kept from pay (a StatutoryDeduction).
+        DEDUCTION = "deduction", "Statutory deduction"
         # Pay sent to the member by M-Pesa: brings a credit back toward zero.
         PAYOUT = "payout", "Payout"
 

@@ -196,3 +196,41 @@ class PayeBand(models.Model):
 
     def __str__(self):
         return f"{self.rate} % on {self.width or 'the rest'}"
+
+
+class StatutoryDeduction(models.Model):
+    """One amount a pay run worked out for a member's month: kept from their pay (PAYE, SHIF,
+    housing levy, NSSF, withholding tax; each the source of one ledger entry) or owed by the
+    company on top (the employer shares). A run's amount is the month's figure less what
+    earlier runs that month already took, so the rows of a month add up to the month."""
+
+    class Kind(models.TextChoices):
+        PAYE = "paye", "PAYE"
+        SHIF = "shif", "SHIF"
+        AHL = "ahl", "Housing levy"
+        NSSF = "nssf", "NSSF"
+        WHT = "wht", "Withholding tax"
+        EMPLOYER_NSSF = "employer_nssf", "NSSF (employer)"
+        EMPLOYER_AHL = "employer_ahl", "Housing levy (employer)"
+
+    WITHHELD = (Kind.NSSF, Kind.SHIF, Kind.AHL, Kind.PAYE, Kind.WHT)  # the law's order
+    EMPLOYER = (Kind.EMPLOYER_NSSF, Kind.EMPLOYER_AHL)
+
+    member = models.ForeignKey(
+        "attendance.PayRunMember", on_delete=models.CASCADE, related_name="deductions"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    month = models.DateField(help_text="The first day of the month it counts in.")
+    kind = models.CharField(max_length=13, choices=Kind.choices)
+    # Negative when a later run this month lowered the month's figure (a correction cut pay).
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind"], name="deduction_once_per_slip"),
+        ]
+        indexes = [models.Index(fields=["month", "user"], name="deduction_month_user")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} KES {self.amount}"

@@ -13,6 +13,7 @@ _SIGN: dict[str, Decimal] = {
     LedgerEntry.Kind.CHARGE: Decimal(1),
     LedgerEntry.Kind.PAYMENT: Decimal(-1),
     LedgerEntry.Kind.EARNING: Decimal(-1),
+    LedgerEntry.Kind.DEDUCTION: Decimal(1),
     LedgerEntry.Kind.PAYOUT: Decimal(1),
 }
 CENT = Decimal("0.01")
@@ -29,7 +30,9 @@ def ledger_delta(*, kind: str, amount: Decimal | int | str) -> Decimal:
         raise LedgerError("Amounts are in shillings and cents.")
     if kind in _SIGN:
         if amount <= 0:
-            raise LedgerError("A charge, payment, earning or payout must be a positive amount.")
+            raise LedgerError(
+                "A charge, payment, earning, deduction or payout must be a positive amount."
+            )
         return amount * _SIGN[kind]
     if kind == LedgerEntry.Kind.ADJUSTMENT:
         if amount == 0:

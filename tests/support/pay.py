@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from attendance.models import Attendance, PayRun, TimesheetLine
+from attendance.models import Attendance, PayRun, StatutoryProfile, TimesheetLine
 from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import timesheet_approve
@@ -40,9 +40,13 @@ def role_with(name, **rates):
     return role
 
 
-def approved_run(phones, hours="6"):
+def approved_run(phones, hours="6", engaged_as="contractor"):
     """An approved pay run paying KES 1,500 (a stagehand's day) to a member per phone.
-    Returns (the run, its members, a Finance user who may pay it out)."""
+    Returns (the run, its members, a Finance user who may pay it out).
+
+    Its members are contractors by default, whose fees under the month's withholding
+    threshold are paid whole: payout tests read round figures. `engaged_as="employee"` pays
+    the net after NSSF, SHIF and the housing levy (KES 1,087.50 of 1,500)."""
     starts = timezone.now() - timedelta(hours=12)
     event = EventFactory(starts_at=starts, ends_at=starts + timedelta(hours=8))
     role = role_with(
@@ -50,6 +54,8 @@ def approved_run(phones, hours="6"):
     )
     manager, finance, checker = (UserFactory(is_staff=True) for _ in range(3))
     members = [UserFactory(profile__phone_number=phone) for phone in phones]
+    for member in members:
+        StatutoryProfile.objects.create(user=member, classification=engaged_as)
     for member in members:
         worked(event, member, role, hours)
     crew_complete_event(event=event, by=manager)

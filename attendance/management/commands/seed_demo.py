@@ -33,6 +33,7 @@ from attendance.models import (
     LedgerEntry,
     PaybillPayment,
     Profile,
+    StatutoryProfile,
     TimesheetLine,
     Unavailability,
 )
@@ -232,6 +233,7 @@ class Command(BaseCommand):
             role.minimum_hours = Decimal(minimum)
             role.overtime_after_hours = Decimal(overtime) if overtime else None
             pay_role_save(role=role)
+        self._demo_statutory()
         completed = EventCrew.objects.filter(
             status=EventCrew.Status.COMPLETED, timesheet__isnull=True
         ).values_list("pk", flat=True)
@@ -268,6 +270,34 @@ class Command(BaseCommand):
             by=manager,
         )
         self._demo_paybill(wanjiku)
+
+    def _demo_statutory(self):
+        """How the accountant engaged three members (the others are casual employees with
+        their numbers still to add, which the draft pay run lists): a casual employee with
+        every number, the DJ as a contractor on fees, a rigger whose main job is elsewhere."""
+        engaged = {
+            "wanjiku": {
+                "kra_pin": "A012345678Z",
+                "id_number": "23456781",
+                "nssf_number": "2001234567",
+                "shif_number": "CR5647382910",
+            },
+            "njeri": {
+                "kra_pin": "A098765432B",
+                "classification": StatutoryProfile.Classification.CONTRACTOR,
+                "classification_reason": "Hired per booking with her own equipment; invoices.",
+            },
+            "kiprop": {
+                "kra_pin": "A011122233C",
+                "id_number": "30111222",
+                "secondary_employment": True,
+                "classification_reason": "Full-time rigger at a venue; gigs with us on weekends.",
+            },
+        }
+        for username, numbers in engaged.items():
+            StatutoryProfile.objects.update_or_create(
+                user=User.objects.get(username=username), defaults=numbers
+            )
 
     def _demo_paybill(self, wanjiku):
         """Paybill payments from the SIM menu, through the same rules as a confirmation: one

@@ -188,16 +188,20 @@ PAYROLL_HEADER = [
     "overtime_hours",
     "overtime_pay",
     "allowances",
-    "amount",
-    "deductions",
+    "gross",
+    "statutory_deductions",
     "net",
+    "set_against_owed",
+    "to_pay",
+    "employer_cost",
 ]
 
 
 def payroll_rows(pay_run: PayRun) -> Iterator[list[Any]]:
-    """The pay run's lines, one row each. A member's deduction (what they owed, set against
-    their pay at approval) is taken from their lines in order, so the columns add up: the
-    amounts to the run's total, the nets to what it pays out. A draft has no deductions yet.
+    """The pay run's lines, one row each, so the columns add up: gross to the run's total,
+    to-pay to what it pays out. Statutory deductions and employer costs are each line's share
+    of the member's (split by pay at approval); what the member owed, set against their net
+    at approval, is taken from their lines in order. A draft has none of these yet.
     """
     members = {m.user_id: m for m in PayRunMember.objects.filter(pay_run=pay_run)}
     left_to_deduct = {user_id: m.deducted for user_id, m in members.items()}
@@ -209,7 +213,8 @@ def payroll_rows(pay_run: PayRun) -> Iterator[list[Any]]:
     ids = list(lines.order_by(*order).values_list("pk", flat=True))
     for row in _in_order(lines.select_related("line__event", "user__profile"), ids):
         line = row.line
-        deduction = min(left_to_deduct.get(row.user_id, ZERO), max(row.amount, ZERO))
+        net = row.amount - row.withheld
+        deduction = min(left_to_deduct.get(row.user_id, ZERO), max(net, ZERO))
         left_to_deduct[row.user_id] = left_to_deduct.get(row.user_id, ZERO) - deduction
         profile = getattr(row.user, "profile", None)
         yield [
@@ -224,8 +229,11 @@ def payroll_rows(pay_run: PayRun) -> Iterator[list[Any]]:
             line.overtime_pay if not row.is_correction else ZERO,
             line.allowances if not row.is_correction else ZERO,
             row.amount,
+            row.withheld,
+            net,
             deduction,
-            row.amount - deduction,
+            net - deduction,
+            row.employer_cost,
         ]
 
 
@@ -252,10 +260,8 @@ def payroll_xlsx(pay_run: PayRun, target: IO[bytes]) -> int:
         cell.font = Font(bold=True)
         header.append(cell)
     sheet.append(header)
-    money_columns = {
-        PAYROLL_HEADER.index(n)
-        for n in ("overtime_pay", "allowances", "amount", "deductions", "net")
-    }
+    # Every column from overtime pay on is money.
+    money_columns = set(range(PAYROLL_HEADER.index("overtime_pay"), len(PAYROLL_HEADER)))
     count = 0
     for values in payroll_rows(pay_run):
         cells = []

@@ -9,13 +9,13 @@ from a background job; the last member posted approves the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from attendance.models import (
@@ -24,6 +24,7 @@ from attendance.models import (
     PayRun,
     PayRunLine,
     PayRunMember,
+    StatutoryDeduction,
     TimesheetChange,
     TimesheetLine,
     member_name,
@@ -32,7 +33,13 @@ from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.urls import absolute_url
 from attendance.services.ledger import ledger_post
 from attendance.services.messaging.email import notification_create
+from attendance.services.pay.deductions import (
+    deductions_for_run,
+    deductions_record,
+    shares_by_line,
+)
 from attendance.services.pay.rules import ZERO
+from attendance.services.pay.statutory_table import statutory_rates_missing_on, statutory_row_on
 from attendance.services.pay.timesheets import PayError, timesheet_record_change
 from attendance.services.people.roles import staff_with_permission
 
@@ -152,7 +159,21 @@ def pay_run_approval_problems(run: PayRun, by: User) -> list[str]:
             f"{len(stale)} of its lines changed since the run was drawn up. Delete this draft "
             "and draw it up again."
         )
+    no_rates = statutory_rates_missing_on(timezone.localdate())
+    if no_rates:
+        problems.append(no_rates)
     return problems
+
+
+def pay_month_of(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _rates_day(month: date) -> date:
+    """The day whose rates a month's deductions use: today, or the month's last day when the
+    approval job ran past its end (a row dated the 1st of next month is not this month's)."""
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    return min(timezone.localdate(), next_month - timedelta(days=1))
 
 
 def pay_run_begin_approval(*, pay_run: PayRun, by: User) -> list[tuple[int, str]]:
@@ -170,7 +191,8 @@ def pay_run_begin_approval(*, pay_run: PayRun, by: User) -> list[tuple[int, str]
             raise PayError(" ".join(problems))
         run.status = PayRun.Status.APPROVING
         run.approved_by = by
-        run.save(update_fields=["status", "approved_by"])
+        run.pay_month = pay_month_of(timezone.localdate())
+        run.save(update_fields=["status", "approved_by", "pay_month"])
         users = (
             run.lines.order_by("user__first_name", "user__last_name", "user_id")
             .values_list("user_id", "user__first_name", "user__last_name", "user__username")
@@ -219,17 +241,35 @@ def pay_run_approve_member(*, pay_run: PayRun, user_id: int, by: User | None) ->
             timesheet_record_change(line, Kind.PAID, by, {"paid_amount": paid}, str(run))
         assert before is not None and after is not None
         earned = sum((r.amount for r in rows), ZERO)
-        to_pay = max(ZERO, min(earned, -after))
+        month = run.pay_month or pay_month_of(timezone.localdate())
+        rates = statutory_row_on(_rates_day(month))
+        how, share = deductions_for_run(user_id=user_id, month=month, earned=earned, row=rates)
         member = PayRunMember.objects.create(
             pay_run=run,
             user_id=user_id,
             earned=earned,
+            withheld=share.withheld,
+            net=earned - share.withheld,
+            employer_cost=share.employer_cost,
+            classification=how.classification,
+            secondary=how.secondary,
+            statutory_rates=rates,
+            working=list(share.working),
             balance_before=before,
             balance_after=after,
-            deducted=max(ZERO, earned - to_pay),
-            to_pay=to_pay,
+            deducted=ZERO,
+            to_pay=ZERO,
         )
         member.user = rows[0].user
+        last = deductions_record(member=member, share=share, month=month, by=by or run.approved_by)
+        if last is not None:
+            after = last.balance_after
+        # What they owed the company (a positive balance before) is set against the net.
+        member.balance_after = after
+        member.to_pay = max(ZERO, min(member.net, -after))
+        member.deducted = max(ZERO, member.net - member.to_pay)
+        member.save(update_fields=["balance_after", "to_pay", "deducted"])
+        shares_by_line(rows, share)
         _payslip_email(member)
         _approve_if_complete(run)
     return member
@@ -302,10 +342,21 @@ class Payslip:
     member: PayRunMember
     lines: list[PayRunLine]
     entries: list[LedgerEntry]
+    deductions: list[StatutoryDeduction] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return member_name(self.member.user)
+
+    @property
+    def withheld(self) -> list[StatutoryDeduction]:
+        """Kept from the member's pay, in the law's order."""
+        return [d for d in self.deductions if d.kind in StatutoryDeduction.WITHHELD]
+
+    @property
+    def employer(self) -> list[StatutoryDeduction]:
+        """What the company pays on top, not taken from the member."""
+        return [d for d in self.deductions if d.kind in StatutoryDeduction.EMPLOYER]
 
 
 def payslip_for(member: PayRunMember) -> Payslip:
@@ -315,14 +366,19 @@ def payslip_for(member: PayRunMember) -> Payslip:
         .select_related("line__event")
         .order_by("line__event__starts_at", "pk")
     )
+    deductions = list(StatutoryDeduction.objects.filter(member=member).order_by("pk"))
+    types = ContentType.objects.get_for_models(PayRunLine, StatutoryDeduction)
     entries = list(
         LedgerEntry.objects.filter(
+            Q(source_type=types[PayRunLine], source_id__in=[row.pk for row in lines])
+            | Q(
+                source_type=types[StatutoryDeduction],
+                source_id__in=[d.pk for d in deductions],
+            ),
             user_id=member.user_id,
-            source_type=ContentType.objects.get_for_model(PayRunLine),
-            source_id__in=[row.pk for row in lines],
         ).order_by("created_at", "pk")
     )
-    return Payslip(member, lines, entries)
+    return Payslip(member, lines, entries, deductions)
 
 
 def _payslip_email(member: PayRunMember) -> EmailNotification | None:

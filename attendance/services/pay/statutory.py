@@ -6,7 +6,8 @@ is the law's (docs: MPESA_CRM_IMPLEMENTATION.md, "Statutory deductions"):
 
 1. NSSF on pensionable pay: Tier I = rate x min(gross, lower limit), Tier II = rate x
    (min(gross, upper limit) - lower limit).
-2. SHIF = rate x gross, at least the minimum.
+2. SHIF = rate x gross, at least the minimum, but never more than the pay left after NSSF
+   and AHL (whether the minimum binds a casual with little pay is not settled; see the docs).
 3. AHL = rate x gross (the employer adds the same again).
 4. Taxable pay = gross - the deductions the table says reduce it (NSSF up to the pension cap,
    SHIF, AHL).
@@ -153,14 +154,26 @@ def employee_month(gross: Decimal, rates: StatutoryRates, *, secondary: bool) ->
             f"({_pct(rates.nssf_employee_rate)}, limits {_kes(rates.nssf_lower_limit)} and "
             f"{_kes(rates.nssf_upper_limit)})"
         )
+    ahl = _round(rates.ahl_employee_rate * gross, unit)
+    if pays_nssf_and_shif:
         shif = _round(max(rates.shif_rate * gross, rates.shif_minimum), unit)
-        working.append(
-            f"SHIF: {_pct(rates.shif_rate)} of gross, at least {_kes(rates.shif_minimum)}"
-            f" = {_kes(shif)}"
-        )
+        # Whether the minimum applies to a casual who earned very little in the month is not
+        # settled law: it is taken only as far as the month's pay bears it, so a member is
+        # never left owing for having worked. A later run the same month tops it up.
+        bearable = max(ZERO, gross - nssf - ahl)
+        if shif > bearable:
+            shif = bearable
+            working.append(
+                f"SHIF: {_pct(rates.shif_rate)} of gross, at least {_kes(rates.shif_minimum)}, "
+                f"but no more than the pay left after NSSF and housing levy = {_kes(shif)}"
+            )
+        else:
+            working.append(
+                f"SHIF: {_pct(rates.shif_rate)} of gross, at least {_kes(rates.shif_minimum)}"
+                f" = {_kes(shif)}"
+            )
     else:
         working.append("NSSF and SHIF: none on a secondary employment (the rate table's rule)")
-    ahl = _round(rates.ahl_employee_rate * gross, unit)
     working.append(f"Housing levy: {_pct(rates.ahl_employee_rate)} of gross = {_kes(ahl)}")
     reducing = ZERO
     if rates.nssf_reduces_taxable:

@@ -20,6 +20,11 @@ class NoStatutoryRates(ServiceError):
 def statutory_rates_on(day: date) -> StatutoryRates:
     """The rates in force on `day`: the row with the latest date on or before it. A row dated
     next month changes nothing worked out for this one."""
+    return statutory_rates_of(statutory_row_on(day))
+
+
+def statutory_row_on(day: date) -> RatesRow:
+    """The rate table's row in force on `day` (NoStatutoryRates when there is none)."""
     row = (
         RatesRow.objects.filter(valid_from__lte=day)
         .prefetch_related("bands")
@@ -27,10 +32,19 @@ def statutory_rates_on(day: date) -> StatutoryRates:
         .first()
     )
     if row is None:
-        raise NoStatutoryRates(
-            f"No statutory rates are in force on {day:%d %b %Y}: add them under Statutory rates."
-        )
-    return statutory_rates_of(row)
+        raise NoStatutoryRates(_none_on(day))
+    return row
+
+
+def statutory_rates_missing_on(day: date) -> str | None:
+    """Why deductions cannot be worked out on `day` (None: a row is in force)."""
+    if RatesRow.objects.filter(valid_from__lte=day).exists():
+        return None
+    return _none_on(day)
+
+
+def _none_on(day: date) -> str:
+    return f"No statutory rates are in force on {day:%d %b %Y}: add them under Statutory rates."
 
 
 def statutory_rates_of(row: RatesRow) -> StatutoryRates:

@@ -32,6 +32,7 @@ urlpatterns = [
     path("pay/", pay.my_pay, name="my_pay"),
     path("pay/lines/<int:line_id>/dispute/", pay.dispute, name="pay_dispute"),
     path("pay/runs/<int:run_id>/", pay.payslip, name="payslip"),
+    path("pay/runs/<int:run_id>/pdf/", pay.payslip_pdf, name="payslip_pdf"),
     path("crew/assignments/", crew.assignments, name="crew_assignments"),
     path("crew/availability/", crew.availability, name="availability"),
     path("crew/open-roles/", crew.open_roles, name="open_roles"),

@@ -2,7 +2,7 @@
 on the ledger one entry each, on the payslip with their working, employer costs by event."""
 
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal as D
 
 import pytest
@@ -21,13 +21,13 @@ from attendance.models import (
     StatutoryRates,
     TimesheetLine,
 )
-from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import PayError, timesheet_approve
 from tests.support.auth import log_in_staff
 from tests.support.clock import NAIROBI
-from tests.support.factories import EventFactory, UserFactory
-from tests.support.pay import role_with, worked
+from tests.support.factories import UserFactory
+from tests.support.pay import paid_run as _run
+from tests.support.pay import worked_on as _worked_on
 
 MID_MARCH = datetime(2026, 3, 20, 12, 0, tzinfo=NAIROBI)
 
@@ -41,34 +41,6 @@ def march():
 @pytest.fixture
 def people(db):
     return tuple(UserFactory(username=n, is_staff=True) for n in ("mgr", "drafter", "checker"))
-
-
-def _worked_on(member, day, fee, people, month=3):
-    """`member` worked a day on `day` of `month` 2026 for `fee` (a day rate), approved."""
-    manager, *_ = people
-    starts = datetime(2026, month, day, 9, tzinfo=NAIROBI)
-    event = EventFactory(
-        name=f"Show {month}/{day}",
-        starts_at=starts,
-        ends_at=starts + timedelta(hours=8),
-        call_time=starts - timedelta(hours=1),
-    )
-    role = role_with(f"Day {fee}", day_rate=D(fee), hourly_rate=None, minimum_hours=D(0))
-    worked(event, member, role, "8")
-    crew_complete_event(event=event, by=manager)
-    timesheet_approve(lines=TimesheetLine.objects.filter(event=event), by=manager)
-    return event
-
-
-def _run(people, first, last, month=3):
-    _manager, drafter, checker = people
-    run = pay_run_create(
-        period_start=datetime(2026, month, first).date(),
-        period_end=datetime(2026, month, last).date(),
-        by=drafter,
-    )
-    pay_run_approve(pay_run=run, by=checker)
-    return run
 
 
 def _taken(member):

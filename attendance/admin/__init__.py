@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     payments,
     payouts,
     people,
+    returns,
     sms,
     statement,
     statutory,

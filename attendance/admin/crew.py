@@ -62,6 +62,8 @@ class CrewRoleForm(forms.ModelForm):
             "minimum_hours",
             "overtime_after_hours",
             "overtime_multiplier",
+            "sunday_multiplier",
+            "holiday_multiplier",
         )
 
     def clean(self):
@@ -76,6 +78,8 @@ class CrewRoleForm(forms.ModelForm):
                     minimum_hours=cleaned.get("minimum_hours") or Decimal(0),
                     overtime_after_hours=cleaned.get("overtime_after_hours"),
                     overtime_multiplier=cleaned.get("overtime_multiplier") or Decimal(1),
+                    sunday_multiplier=cleaned.get("sunday_multiplier") or Decimal(1),
+                    holiday_multiplier=cleaned.get("holiday_multiplier") or Decimal(1),
                 )
             )
         except PayRuleError as error:
@@ -90,6 +94,8 @@ RATE_FIELDS = {
     "minimum call": "minimum_hours",
     "overtime after": "overtime_after_hours",
     "overtime multiplier": "overtime_multiplier",
+    "Sunday multiplier": "sunday_multiplier",
+    "public holiday multiplier": "holiday_multiplier",
     "agreed fee": "agreed_fee",
     "transport": "transport_allowance",
     "meals": "meals_allowance",
@@ -114,10 +120,14 @@ class CrewRoleAdmin(admin.ModelAdmin):
                     "minimum_hours",
                     "overtime_after_hours",
                     "overtime_multiplier",
+                    "sunday_multiplier",
+                    "holiday_multiplier",
                 ),
                 "description": "A day rate, an hourly rate, or both: crew are paid whichever "
                 "is more. Overtime is paid on the hourly rate (or the day rate spread over the "
-                "hours before overtime).",
+                "hours before overtime). A show on a Sunday or a Kenyan public holiday is paid "
+                "times its multiplier, overtime at the better of the two multipliers; "
+                "allowances and agreed fees are not multiplied.",
             },
         ),
     )

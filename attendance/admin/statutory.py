@@ -9,7 +9,8 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from attendance.models import PayeBand, StatutoryProfile, StatutoryRates
+from attendance.models import PayeBand, PublicHoliday, StatutoryProfile, StatutoryRates
+from attendance.services.pay.holidays import holidays_in
 
 from .display import member_column
 
@@ -181,3 +182,24 @@ class StatutoryProfileAdmin(admin.ModelAdmin):
     @admin.display(description="Missing")
     def missing_numbers(self, obj):
         return ", ".join(obj.missing()) or "-"
+
+
+@admin.register(PublicHoliday)
+class PublicHolidayAdmin(admin.ModelAdmin):
+    """Days the government gazettes beyond the Act's list; the changelist shows this year's
+    and next year's holidays as pay counts them, so Finance sees what is there already."""
+
+    list_display = ("date", "name", "gazette_notice", "added_by")
+    fields = ("date", "name", "gazette_notice")
+    date_hierarchy = None
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.added_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def changelist_view(self, request, extra_context=None):
+        year = timezone.localdate().year
+        extra = dict(extra_context or {})
+        extra["holiday_years"] = [(y, holidays_in(y)) for y in (year, year + 1)]
+        return super().changelist_view(request, extra)

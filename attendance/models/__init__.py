@@ -5,7 +5,14 @@ from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification, MessageType
 from .operations import Alert, BeatRun
-from .pay import PayRun, PayRunLine, PayRunMember, TimesheetChange, TimesheetLine
+from .pay import (
+    PayRun,
+    PayRunLine,
+    PayRunMember,
+    PublicHoliday,
+    TimesheetChange,
+    TimesheetLine,
+)
 from .paybill import PaybillNotice, PaybillPayment, Reversal, ReversalResult
 from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
@@ -52,6 +59,7 @@ __all__ = [
     "PayoutResult",
     "PhoneVerification",
     "Profile",
+    "PublicHoliday",
     "ReplacementRequest",
     "Reversal",
     "ReversalResult",

@@ -34,6 +34,21 @@ class CrewRole(models.Model):
     overtime_multiplier = models.DecimalField(
         max_digits=3, decimal_places=2, default=Decimal("1.5")
     )
+    # Kenya's wage orders pay the weekly rest day and public holidays at twice the rate.
+    sunday_multiplier = models.DecimalField(
+        "Sunday multiplier",
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("2"),
+        help_text="Pay for a show on a Sunday is the usual pay times this (1 for none).",
+    )
+    holiday_multiplier = models.DecimalField(
+        "public holiday multiplier",
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("2"),
+        help_text="The same for a Kenyan public holiday, or a day Finance adds as gazetted.",
+    )
 
     class Meta:
         ordering = ["sort_order", "name"]
@@ -43,6 +58,10 @@ class CrewRole(models.Model):
                 & (Q(hourly_rate__isnull=True) | Q(hourly_rate__gte=0))
                 & Q(minimum_hours__gte=0, overtime_multiplier__gte=1),
                 name="crewrole_rates_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(sunday_multiplier__gte=1, holiday_multiplier__gte=1),
+                name="crewrole_day_multipliers_at_least_1",
             ),
         ]
 

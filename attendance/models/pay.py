@@ -238,3 +238,26 @@ class PayRunMember(models.Model):
 
     def __str__(self):
         return f"Payslip {self.pk} (pay run {self.pay_run_id})"
+
+
+class PublicHoliday(models.Model):
+    """A day off the Public Holidays Act's list that the government gazetted (a state funeral,
+    a census day): paid as a public holiday. The Act's own days come from the `holidays`
+    library (services/pay/holidays.py), so only the extras are kept here."""
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=100)
+    gazette_notice = models.CharField(
+        max_length=100, blank=True, help_text="The Kenya Gazette notice that declared it."
+    )
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date"]
+        verbose_name = "gazetted public holiday"
+
+    def __str__(self):
+        return f"{self.name} ({self.date:%d %b %Y})"

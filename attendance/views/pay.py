@@ -7,11 +7,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from attendance.models import Payout, PayRunMember, TimesheetLine
+from attendance.services.core.pdf import PdfUnavailable, html_to_pdf
 from attendance.services.pay.runs import payslip_for
 from attendance.services.pay.timesheets import (
     PayError,
@@ -83,9 +86,32 @@ def dispute(request, line_id):
 
 @login_required
 def payslip(request, run_id):
-    member = get_object_or_404(
+    return render(
+        request, "attendance/payslip.html", {"slip": payslip_for(_own_slip(request, run_id))}
+    )
+
+
+@login_required
+def payslip_pdf(request, run_id):
+    """The payslip as a PDF (an A4 page), for the member's records or a landlord's request."""
+    slip = payslip_for(_own_slip(request, run_id))
+    html = render_to_string("attendance/payslip_pdf.html", {"slip": slip}, request)
+    try:
+        pdf = html_to_pdf(html, base_url=request.build_absolute_uri("/"))
+    except PdfUnavailable as error:
+        messages.error(request, str(error))
+        return redirect("attendance:payslip", run_id)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="payslip-{slip.member.pay_run.period_end:%Y-%m-%d}-{run_id}.pdf"'
+    )
+    return response
+
+
+def _own_slip(request: HttpRequest, run_id: int) -> PayRunMember:
+    """The member's own payslip in that run: anyone else's is a 404."""
+    return get_object_or_404(
         PayRunMember.objects.select_related("pay_run", "user"),
         pay_run_id=run_id,
         user=request.user,
     )
-    return render(request, "attendance/payslip.html", {"slip": payslip_for(member)})

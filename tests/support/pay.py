@@ -1,7 +1,7 @@
 """States that pay tests start from: a member who worked an event, a role with rates, an
 approved pay run ready to pay out."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -10,6 +10,7 @@ from attendance.models import Attendance, PayRun, StatutoryProfile, TimesheetLin
 from attendance.services.crew.followup import crew_complete_event
 from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import timesheet_approve
+from tests.support.clock import NAIROBI
 from tests.support.factories import CrewRoleFactory, EventCrewFactory, EventFactory, UserFactory
 
 
@@ -32,7 +33,12 @@ def worked(event, user, role, hours, status="present"):
 
 
 def role_with(name, **rates):
-    """A crew role with these rates (the roles migrate creates exist already: set them)."""
+    """A crew role with these rates (the roles migrate creates exist already: set them).
+
+    Paid the same on every day unless the test sets a Sunday or public holiday multiplier:
+    a test not about day rates keeps its figures whatever day of the week CI runs it."""
+    rates.setdefault("sunday_multiplier", Decimal(1))
+    rates.setdefault("holiday_multiplier", Decimal(1))
     role = CrewRoleFactory(name=name)
     for field, value in rates.items():
         setattr(role, field, value)
@@ -64,3 +70,35 @@ def approved_run(phones, hours="6", engaged_as="contractor"):
     run = pay_run_create(period_start=day, period_end=day, by=finance)
     pay_run_approve(pay_run=run, by=checker)
     return PayRun.objects.get(pk=run.pk), members, finance
+
+
+def worked_on(member, day, fee, people, month=3):
+    """`member` worked a day on `day` of `month` 2026 for `fee` (a day rate), approved.
+    `people` is (manager, drafter, checker)."""
+    manager, *_ = people
+    starts = datetime(2026, month, day, 9, tzinfo=NAIROBI)
+    event = EventFactory(
+        name=f"Show {month}/{day}",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=8),
+        call_time=starts - timedelta(hours=1),
+    )
+    role = role_with(
+        f"Day {fee}", day_rate=Decimal(fee), hourly_rate=None, minimum_hours=Decimal(0)
+    )
+    worked(event, member, role, "8")
+    crew_complete_event(event=event, by=manager)
+    timesheet_approve(lines=TimesheetLine.objects.filter(event=event), by=manager)
+    return event
+
+
+def paid_run(people, first, last, month=3):
+    """A pay run of those days of `month` 2026, drawn up and approved by two people."""
+    _manager, drafter, checker = people
+    run = pay_run_create(
+        period_start=datetime(2026, month, first).date(),
+        period_end=datetime(2026, month, last).date(),
+        by=drafter,
+    )
+    pay_run_approve(pay_run=run, by=checker)
+    return run

@@ -37,6 +37,27 @@ class Rates:
     minimum_hours: Decimal = ZERO
     overtime_after_hours: Decimal | None = None
     overtime_multiplier: Decimal = Decimal("1.5")
+    sunday_multiplier: Decimal = Decimal("1")
+    holiday_multiplier: Decimal = Decimal("1")
+
+
+@dataclass(frozen=True)
+class Day:
+    """The kind of day a show fell on: a Sunday, a public holiday (by name), or neither."""
+
+    sunday: bool = False
+    holiday: str = ""  # its name; empty when it is not one
+
+    def multiplier(self, rates: Rates) -> tuple[Decimal, str]:
+        """The day's multiplier under `rates`, and words for it ("" on an ordinary day).
+        A public holiday on a Sunday pays the better of the two, never both."""
+        options = []
+        if self.holiday:
+            options.append((rates.holiday_multiplier, f"Public holiday ({self.holiday})"))
+        if self.sunday:
+            options.append((rates.sunday_multiplier, "Sunday"))
+        best = max(options, default=(Decimal(1), ""), key=lambda option: option[0])
+        return best if best[0] > 1 else (Decimal(1), "")
 
 
 @dataclass(frozen=True)
@@ -94,10 +115,13 @@ def check_rates(rates: Rates) -> None:
     ):
         if value is not None and not (0 <= value <= MAX_HOURS):
             raise PayRuleError(field, f"{field.capitalize()} must be 0 to {MAX_HOURS} hours.")
-    if not (1 <= rates.overtime_multiplier <= MAX_MULTIPLIER):
-        raise PayRuleError(
-            "overtime multiplier", f"The overtime multiplier must be 1 to {MAX_MULTIPLIER}."
-        )
+    for field, value in (
+        ("overtime multiplier", rates.overtime_multiplier),
+        ("Sunday multiplier", rates.sunday_multiplier),
+        ("public holiday multiplier", rates.holiday_multiplier),
+    ):
+        if not (1 <= value <= MAX_MULTIPLIER):
+            raise PayRuleError(field, f"The {field} must be 1 to {MAX_MULTIPLIER}.")
     if rates.overtime_after_hours is not None:
         if rates.overtime_after_hours == 0:
             raise PayRuleError("overtime after", "Overtime after 0 hours: leave it empty instead.")
@@ -120,6 +144,7 @@ def pay_for(
     attendance_status: str,
     agreed_fee: Decimal | None = None,
     allowances: Allowances = Allowances(),
+    day: Day = Day(),
 ) -> Pay:
     """What one assignment earns.
 
@@ -131,6 +156,11 @@ def pay_for(
     - An hourly rate pays the hours worked, at least the minimum call; past "overtime after"
       at the multiplier.
     - Both: whichever of the two pays the member more.
+    - On a Sunday or a public holiday (`day`) the pay for the show is multiplied by the role's
+      multiplier for that day, and overtime is paid at the better of the overtime multiplier
+      and the day's (Kenya's wage orders pay overtime on those days at twice the rate).
+      Allowances are not multiplied (they repay costs), nor is an agreed fee (agreed for
+      that day).
     Late members are paid for the hours they worked, by the same rules.
     """
     check_allowances(allowances)
@@ -148,15 +178,18 @@ def pay_for(
     check_rates(rates)
     if attendance_status == "excused":
         worked = rates.minimum_hours
+    multiplier, day_words = day.multiplier(rates)
     options = []
     if rates.day_rate is not None:
-        options.append(_day_pay(rates, worked))
+        options.append(_day_pay(rates, worked, multiplier))
     if rates.hourly_rate is not None:
-        options.append(_hourly_pay(rates, worked))
+        options.append(_hourly_pay(rates, worked, multiplier))
     best = max(options, key=lambda p: (p.base_pay + p.overtime_pay, p.base_pay))
     rule = best.rule
     if len(options) == 2:
         rule = f"{rule} (the better of day rate and hourly)"
+    if day_words:
+        rule = f"{day_words}: {_times(multiplier)}. {rule}"
     if attendance_status == "excused":
         rule = f"Excused: the call is paid. {rule}"
     return Pay(best.base_pay, best.overtime_hours, best.overtime_pay, allowance_total, rule)
@@ -168,27 +201,37 @@ def _overtime_hours(rates: Rates, worked: Decimal) -> Decimal:
     return max(ZERO, worked - rates.overtime_after_hours)
 
 
-def _day_pay(rates: Rates, worked: Decimal) -> Pay:
+def _times(multiplier: Decimal) -> str:
+    return f"{multiplier.normalize():f}x"
+
+
+def _day_pay(rates: Rates, worked: Decimal, multiplier: Decimal) -> Pay:
     assert rates.day_rate is not None
     overtime = _overtime_hours(rates, worked)
     rule = f"Day rate {kes(rates.day_rate)}"
+    if multiplier > 1:
+        rule += f" x {_times(multiplier)}"
     overtime_pay = ZERO
     if overtime:
         assert rates.overtime_after_hours is not None
         per_hour = rates.hourly_rate or rates.day_rate / rates.overtime_after_hours
-        overtime_pay = cents(per_hour * rates.overtime_multiplier * overtime)
-        rule += f" + {_hours_text(overtime)} overtime at {rates.overtime_multiplier.normalize():f}x"
-    return Pay(cents(rates.day_rate), overtime, overtime_pay, ZERO, rule)
+        at = max(rates.overtime_multiplier, multiplier)
+        overtime_pay = cents(per_hour * at * overtime)
+        rule += f" + {_hours_text(overtime)} overtime at {_times(at)}"
+    return Pay(cents(rates.day_rate * multiplier), overtime, overtime_pay, ZERO, rule)
 
 
-def _hourly_pay(rates: Rates, worked: Decimal) -> Pay:
+def _hourly_pay(rates: Rates, worked: Decimal, multiplier: Decimal) -> Pay:
     assert rates.hourly_rate is not None
     overtime = _overtime_hours(rates, worked)
     regular = max(worked - overtime, rates.minimum_hours)
     rule = f"{_hours_text(regular)} at {kes(rates.hourly_rate)}/h"
+    if multiplier > 1:
+        rule += f" x {_times(multiplier)}"
     if rates.minimum_hours and worked < rates.minimum_hours:
         rule += f" (minimum call {_hours_text(rates.minimum_hours)})"
-    overtime_pay = cents(rates.hourly_rate * rates.overtime_multiplier * overtime)
+    at = max(rates.overtime_multiplier, multiplier)
+    overtime_pay = cents(rates.hourly_rate * at * overtime)
     if overtime:
-        rule += f" + {_hours_text(overtime)} overtime at {rates.overtime_multiplier.normalize():f}x"
-    return Pay(cents(rates.hourly_rate * regular), overtime, overtime_pay, ZERO, rule)
+        rule += f" + {_hours_text(overtime)} overtime at {_times(at)}"
+    return Pay(cents(rates.hourly_rate * regular * multiplier), overtime, overtime_pay, ZERO, rule)

@@ -10,7 +10,7 @@ ledger's one-entry-per-source rule makes impossible to post twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from attendance.models import (
     Attendance,
     CrewRole,
     EmailNotification,
+    Event,
     EventCrew,
     PayRun,
     PayRunLine,
@@ -32,9 +33,11 @@ from attendance.models import (
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.urls import absolute_url
 from attendance.services.messaging.channels import member_message
+from attendance.services.pay.holidays import day_of, gazetted_between
 from attendance.services.pay.rules import (
     ZERO,
     Allowances,
+    Day,
     Pay,
     PayRuleError,
     Rates,
@@ -120,6 +123,8 @@ def _rates_from(role: CrewRole) -> Rates:
         minimum_hours=role.minimum_hours,
         overtime_after_hours=role.overtime_after_hours,
         overtime_multiplier=role.overtime_multiplier,
+        sunday_multiplier=role.sunday_multiplier,
+        holiday_multiplier=role.holiday_multiplier,
     )
 
 
@@ -131,7 +136,15 @@ def _allowances_of(assignment: EventCrew) -> Allowances:
     )
 
 
-def _pay_of(assignment: EventCrew, attendance: Attendance | None) -> tuple[Pay, Decimal, str]:
+def _show_day(event: Event, gazetted: dict[date, str] | None = None) -> Day:
+    """The day a show is paid by: the date it starts, Nairobi time (a show from Saturday
+    night into Sunday is Saturday's)."""
+    return day_of(timezone.localtime(event.starts_at).date(), gazetted)
+
+
+def _pay_of(
+    assignment: EventCrew, attendance: Attendance | None, day: Day | None = None
+) -> tuple[Pay, Decimal, str]:
     """(pay, hours, attendance status) of an assignment; a missing rate pays 0 and says so."""
     status = attendance.status if attendance is not None else "absent"
     hours = (attendance.hours_worked if attendance is not None else None) or ZERO
@@ -142,6 +155,7 @@ def _pay_of(assignment: EventCrew, attendance: Attendance | None) -> tuple[Pay, 
             attendance_status=status,
             agreed_fee=assignment.agreed_fee,
             allowances=_allowances_of(assignment),
+            day=day if day is not None else _show_day(assignment.event),
         )
     except PayRuleError as error:
         # Completion must not fail for want of a rate: the line says what to fix, and pays
@@ -229,10 +243,14 @@ def timesheet_create(
             user_id__in={x.user_id for x in assignments},
         )
     }
+    dates = [timezone.localtime(a.event.starts_at).date() for a in assignments]
+    gazetted = gazetted_between(min(dates), max(dates)) if dates else {}
     lines = []
     for assignment in assignments:
         pay, hours, status = _pay_of(
-            assignment, attendance.get((assignment.event_id, assignment.user_id))
+            assignment,
+            attendance.get((assignment.event_id, assignment.user_id)),
+            _show_day(assignment.event, gazetted),
         )
         line = TimesheetLine(
             assignment=assignment,

@@ -32,6 +32,7 @@ ROLES = {
         "bulkjob": ("view",),
         "alert": ("view", "view_dashboard"),
         "timesheetline": ("view", "change", "approve_timesheetline"),
+        "publicholiday": ("view",),
     },
     "Finance": {
         "auth.user": ("view",),
@@ -56,6 +57,8 @@ ROLES = {
         "statutoryrates": KEEP,
         "payeband": ALL,
         "statutoryprofile": KEEP,
+        "publicholiday": ALL,
+        "statutorydeduction": ("view",),
     },
 }
 

@@ -8,9 +8,11 @@ Then prints:
   by month, a name searched, one event) and of the pay run page, and of a member's My pay
   page, with production settings. Target: admin p95 < 300 ms, portal < 100 ms.
 - a pay run of one month (about 2,000 lines): drawing it up, the Approve request (checks, then
-  the run is frozen: target < 1 s), the background job that posts every earning and payslip
-  (members a second; target: inside the 300 s task limit), and its payroll as XLSX and CSV
-  with the memory they took (write-only mode: flat).
+  the run is frozen: target < 1 s), the background job that posts every earning, each
+  member's statutory deductions and payslip (members a second; target: inside the 300 s task
+  limit), and its payroll as XLSX and CSV with the memory they took (write-only mode: flat);
+- that month's statutory returns (P10 CSV, SHIF, NSSF, housing levy and withholding XLSX), each
+  file's time and peak memory, and 1,250 payslips as PDFs (`BENCH_PDFS`), in total and each.
 
 `BENCH_SCALE=0.1` builds a tenth.
 """
@@ -38,6 +40,7 @@ from common import Timer, log_in_staff, setup_django, time_pages
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 MEMBERS = max(int(2_000 * SCALE), 50)
+PDFS = int(os.environ.get("BENCH_PDFS", "1250"))
 EVENTS = max(int(3_000 * SCALE), 20)
 RUNS = 12
 
@@ -92,6 +95,7 @@ def month_run(admin, finance):
     lines = run.lines.count()
     emails_before = EmailNotification.objects.count()
     entries_before = LedgerEntry.objects.count()
+    earnings_before = LedgerEntry.objects.exclude(kind=LedgerEntry.Kind.DEDUCTION).count()
     # What the admin's Approve button does in its request, then what its background job does.
     with Timer() as begun:
         members = pay_run_begin_approval(pay_run=run, by=admin)
@@ -100,11 +104,14 @@ def month_run(admin, finance):
             pay_run_approve_member(pay_run=run, user_id=user_id, by=admin)
     run.refresh_from_db()
     posted = LedgerEntry.objects.count() - entries_before
+    # One entry per line (earning or correction); the statutory deductions besides.
+    earned = LedgerEntry.objects.exclude(kind=LedgerEntry.Kind.DEDUCTION).count() - earnings_before
     emails = EmailNotification.objects.count() - emails_before
     print(
         f"pay run of {first:%b %Y}: {lines:,} lines, {len(members):,} members; drawn up in "
         f"{drawn.seconds * 1000:.0f} ms; Approve (the request) {begun.seconds * 1000:.0f} ms; "
-        f"the job posted {posted:,} ledger entries and {emails:,} payslips in "
+        f"the job posted {posted:,} ledger entries ({earned:,} earnings, the rest statutory "
+        f"deductions) and {emails:,} payslips in "
         f"{approved.seconds:.1f} s ({len(members) / approved.seconds:.0f} members/s), "
         f"run {run.status}"
     )
@@ -121,9 +128,50 @@ def month_run(admin, finance):
         f"payroll XLSX: {xlsx.seconds * 1000:.0f} ms, peak {xlsx_peak / 2**20:.1f} MiB; "
         f"CSV: {csv.seconds * 1000:.0f} ms, {size / 1024:.0f} KiB, peak {csv_peak / 2**20:.1f} MiB"
     )
-    ok = begun.seconds < 1 and run.status == "approved" and posted == lines
+    ok = begun.seconds < 1 and run.status == "approved" and earned == lines
     ok &= emails == len(members) and approved.seconds < 300  # inside the task time limit
     return ok, run
+
+
+def returns_and_pdfs(run):
+    """The month's returns (each file's time and peak memory) and payslips as PDFs."""
+    from django.template.loader import render_to_string
+
+    from attendance.services.core.pdf import html_to_pdf
+    from attendance.services.jobs.returns import p10_csv, schedule_xlsx
+    from attendance.services.pay.runs import payslip_for
+
+    month = run.pay_month
+    parts = []
+    for name in ("p10", "shif", "nssf", "ahl", "wht"):
+        tracemalloc.start()
+        with Timer() as took:
+            if name == "p10":
+                rows = sum(1 for _ in p10_csv(month))
+            else:
+                with open(os.devnull, "wb") as sink:
+                    rows = schedule_xlsx(name, month, sink)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        parts.append(f"{name} {rows:,} rows {took.seconds * 1000:.0f} ms, {peak / 2**20:.1f} MiB")
+    print(f"returns of {month:%b %Y}: " + "; ".join(parts))
+    slips = list(run.members.select_related("user", "pay_run")[:PDFS])
+    times = []
+    with Timer() as all_pdfs:
+        for member in slips:
+            with Timer() as one:
+                context = {"slip": payslip_for(member)}
+                html = render_to_string("attendance/payslip_pdf.html", context)
+                pdf = html_to_pdf(html, base_url="http://testserver/")
+            assert pdf.startswith(b"%PDF")
+            times.append(one.seconds)
+    times.sort()
+    p95 = times[int(len(times) * 0.95) - 1] if times else 0
+    print(
+        f"payslip PDFs: {len(slips):,} in {all_pdfs.seconds:.1f} s on one process "
+        f"(p50 {times[len(times) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms each)"
+    )
+    return all_pdfs.seconds < 600
 
 
 def main():
@@ -141,6 +189,7 @@ def main():
     admin = User.objects.get(username="admin")
     finance = User.objects.get(username="finance")
     ok, run = month_run(admin, finance)
+    ok &= returns_and_pdfs(run)
     client = Client()
     log_in_staff(client, admin)
     line = TimesheetLine.objects.select_related("user", "event").order_by("-pk").first()

@@ -104,3 +104,26 @@ def test_balance_equals_sum_of_entries_under_concurrent_postings():
     for _, amount, after in running:
         total += amount
         assert after == total
+
+
+def test_several_entries_post_in_order_under_one_lock_and_a_repeat_posts_none(crew):
+    from attendance.services.ledger import Posting, ledger_post_many
+
+    first, second = EventFactory(), EventFactory()  # any rows can be an entry's source
+    postings = [
+        Posting(kind="deduction", amount=Decimal("300.00"), description="SHIF", source=first),
+        Posting(kind="adjustment", amount=Decimal("-45.50"), description="back", source=second),
+    ]
+    entries = ledger_post_many(user=crew, postings=postings)
+    assert [(e.amount, e.balance_after) for e in entries] == [
+        (Decimal("300.00"), Decimal("300.00")),
+        (Decimal("-45.50"), Decimal("254.50")),
+    ]
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == ledger_balance_from_entries(crew) == Decimal("254.50")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ledger_post_many(user=crew, postings=postings)
+    crew.profile.refresh_from_db()
+    assert crew.profile.balance == Decimal("254.50") and LedgerEntry.objects.count() == 2
+    with pytest.raises(LedgerError):
+        ledger_post_many(user=crew, postings=[Posting("deduction", Decimal(-1), "x", first)])

@@ -159,6 +159,15 @@ class PayRun(models.Model):
     pay_month = models.DateField(
         null=True, blank=True, help_text="The first day of the month its pay counts in."
     )
+    # The statutory rate row in force when approval began: every member of the run is worked
+    # out with it, even if the job runs past a new row's date.
+    statutory_rates = models.ForeignKey(
+        "attendance.StatutoryRates",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-period_end", "-id"]

@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -80,6 +81,49 @@ def ledger_post(
             source_id=source.pk if source is not None else None,
             receipt=receipt,
         )
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One entry of `ledger_post_many`: the same fields as `ledger_post`'s."""
+
+    kind: str
+    amount: Decimal
+    description: str
+    source: Model
+
+
+def ledger_post_many(
+    *, user: User, postings: list[Posting], created_by: User | None = None
+) -> list[LedgerEntry]:
+    """Several entries for one member at once, in order, under one lock of their balance:
+    what `ledger_post` does for each, in five queries whatever their number (a pay run's
+    deductions). The one-entry-per-source rule holds as there: a second attempt raises
+    IntegrityError and posts none of them."""
+    if not postings:
+        return []
+    deltas = [ledger_delta(kind=p.kind, amount=p.amount) for p in postings]
+    # No savepoint of its own: a refused posting fails the caller's transaction, which is
+    # what a pay run's member wants (two fewer round trips each).
+    with transaction.atomic(savepoint=False):
+        profile = Profile.objects.select_for_update().get(user=user)
+        entries = []
+        for posting, delta in zip(postings, deltas, strict=True):
+            profile.balance += delta
+            entries.append(
+                LedgerEntry(
+                    user=user,
+                    kind=posting.kind,
+                    amount=delta,
+                    balance_after=profile.balance,
+                    description=posting.description[:255],
+                    created_by=created_by,
+                    source_type=ContentType.objects.get_for_model(posting.source),
+                    source_id=posting.source.pk,
+                )
+            )
+        profile.save(update_fields=["balance", "updated_at"])
+        return LedgerEntry.objects.bulk_create(entries)
 
 
 def ledger_credit_payment(

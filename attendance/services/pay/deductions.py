@@ -24,7 +24,7 @@ from attendance.models import (
     StatutoryProfile,
 )
 from attendance.models import StatutoryRates as RatesRow
-from attendance.services.ledger import ledger_post
+from attendance.services.ledger import Posting, ledger_post_many
 from attendance.services.pay.rules import ZERO
 from attendance.services.pay.statutory import (
     EMPLOYEE,
@@ -47,8 +47,9 @@ class Engagement:
     fee_type: str = PROFESSIONAL
 
 
-def engagement_of(user_id: int) -> Engagement:
-    profile = StatutoryProfile.objects.filter(user_id=user_id).first()
+def engagement_of(user: User) -> Engagement:
+    """From the member's statutory profile (read with the user where it was selected)."""
+    profile = getattr(user, "statutory", None)
     if profile is None:
         return Engagement()  # a casual employee whose main job is with us
     return Engagement(profile.classification, profile.secondary_employment, profile.fee_type)
@@ -81,21 +82,23 @@ def month_so_far(user_id: int, month: date) -> Deductions:
     gross = PayRunMember.objects.filter(user_id=user_id, pay_run__pay_month=month).aggregate(
         gross=Sum("earned")
     )["gross"]
+    if gross is None:
+        return Deductions()  # the month's first payslip: nothing taken yet
     taken = dict(
         StatutoryDeduction.objects.filter(user_id=user_id, month=month)
         .values("kind")
         .annotate(total=Sum("amount"))
         .values_list("kind", "total")
     )
-    return Deductions(gross=gross or ZERO, **{kind: taken.get(kind, ZERO) for kind in Kind.values})
+    return Deductions(gross=gross, **{kind: taken.get(kind, ZERO) for kind in Kind.values})
 
 
 def deductions_for_run(
-    *, user_id: int, month: date, earned: Decimal, row: RatesRow
+    *, user: User, month: date, earned: Decimal, row: RatesRow
 ) -> tuple[Engagement, Deductions]:
     """This run's share of the member's month (`earned`: what this run pays them, gross)."""
-    how = engagement_of(user_id)
-    earlier = month_so_far(user_id, month)
+    how = engagement_of(user)
+    earlier = month_so_far(user.pk, month)
     share = month_true_up(
         max(ZERO, earlier.gross + earned),
         earlier,
@@ -109,33 +112,36 @@ def deductions_for_run(
 
 def deductions_record(
     *, member: PayRunMember, share: Deductions, month: date, by: User | None
-) -> LedgerEntry | None:
+) -> tuple[list[StatutoryDeduction], list[LedgerEntry]]:
     """Store the run's deductions for the member and post each one kept from pay to their
-    ledger (a refund, when the month's figure fell, as an adjustment back). Returns the last
-    ledger entry posted, or None when nothing was kept."""
-    last = None
+    ledger (a refund, when the month's figure fell, as an adjustment back), all under one
+    lock of their balance. Returns the rows and the ledger entries posted, in order."""
+    rows = StatutoryDeduction.objects.bulk_create(
+        [
+            StatutoryDeduction(
+                member=member, user_id=member.user_id, month=month, kind=kind, amount=amount
+            )
+            for kind in (*StatutoryDeduction.WITHHELD, *StatutoryDeduction.EMPLOYER)
+            if (amount := getattr(share, kind))
+        ]
+    )
     label = f"{month:%B %Y}"
-    for kind in (*StatutoryDeduction.WITHHELD, *StatutoryDeduction.EMPLOYER):
-        amount = getattr(share, kind)
-        if not amount:
-            continue
-        row = StatutoryDeduction.objects.create(
-            member=member, user_id=member.user_id, month=month, kind=kind, amount=amount
-        )
-        if kind in StatutoryDeduction.EMPLOYER:
+    postings = []
+    for row in rows:
+        if row.kind in StatutoryDeduction.EMPLOYER:
             continue  # the company's cost, not the member's: not on their ledger
-        name = Kind(kind).label
-        refund = amount < 0
-        last = ledger_post(
-            user=member.user,
-            kind=LedgerEntry.Kind.ADJUSTMENT if refund else LedgerEntry.Kind.DEDUCTION,
-            amount=amount,
-            description=f"{name} for {label}"
-            + (": less than earlier pay runs took, given back" if refund else ""),
-            created_by=by,
-            source=row,
+        name = Kind(row.kind).label
+        refund = row.amount < 0
+        postings.append(
+            Posting(
+                kind=LedgerEntry.Kind.ADJUSTMENT if refund else LedgerEntry.Kind.DEDUCTION,
+                amount=row.amount,
+                description=f"{name} for {label}"
+                + (": less than earlier pay runs took, given back" if refund else ""),
+                source=row,
+            )
         )
-    return last
+    return rows, ledger_post_many(user=member.user, postings=postings, created_by=by)
 
 
 def shares_by_line(rows: list[PayRunLine], share: Deductions) -> None:
@@ -145,9 +151,8 @@ def shares_by_line(rows: list[PayRunLine], share: Deductions) -> None:
     withheld = split_by_pay([row.amount for row in rows], share.withheld)
     employer = split_by_pay([row.amount for row in rows], share.employer_cost)
     for row, kept, cost in zip(rows, withheld, employer, strict=True):
-        if (kept, cost) != (row.withheld, row.employer_cost):
-            row.withheld, row.employer_cost = kept, cost
-            row.save(update_fields=["withheld", "employer_cost"])
+        row.withheld, row.employer_cost = kept, cost
+    PayRunLine.objects.bulk_update(rows, ["withheld", "employer_cost"])
 
 
 def split_by_pay(amounts: list[Decimal], total: Decimal) -> list[Decimal]:

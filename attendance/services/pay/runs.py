@@ -10,7 +10,7 @@ from a background job; the last member posted approves the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
@@ -169,13 +169,6 @@ def pay_month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-def _rates_day(month: date) -> date:
-    """The day whose rates a month's deductions use: today, or the month's last day when the
-    approval job ran past its end (a row dated the 1st of next month is not this month's)."""
-    next_month = (month + timedelta(days=32)).replace(day=1)
-    return min(timezone.localdate(), next_month - timedelta(days=1))
-
-
 def pay_run_begin_approval(*, pay_run: PayRun, by: User) -> list[tuple[int, str]]:
     """Finance approves: the run is checked (maker-checker, nothing changed) and becomes
     *being approved*, which freezes its lines. Returns its members (user id, name), whose
@@ -192,7 +185,8 @@ def pay_run_begin_approval(*, pay_run: PayRun, by: User) -> list[tuple[int, str]
         run.status = PayRun.Status.APPROVING
         run.approved_by = by
         run.pay_month = pay_month_of(timezone.localdate())
-        run.save(update_fields=["status", "approved_by", "pay_month"])
+        run.statutory_rates = statutory_row_on(timezone.localdate())
+        run.save(update_fields=["status", "approved_by", "pay_month", "statutory_rates"])
         users = (
             run.lines.order_by("user__first_name", "user__last_name", "user_id")
             .values_list("user_id", "user__first_name", "user__last_name", "user__username")
@@ -209,14 +203,16 @@ def pay_run_approve_member(*, pay_run: PayRun, user_id: int, by: User | None) ->
     whatever happens. The last member to be posted approves the run.
     """
     with transaction.atomic():
-        run = PayRun.objects.get(pk=pay_run.pk)
+        run = PayRun.objects.select_related("statutory_rates").get(pk=pay_run.pk)
         if run.status not in (PayRun.Status.APPROVING, PayRun.Status.APPROVED):
             raise PayError("This pay run is not being approved.")
         member = PayRunMember.objects.filter(pay_run=run, user_id=user_id).first()
         if member is not None:
             return member
         rows = list(
-            run.lines.filter(user_id=user_id).select_related("line__event", "user").order_by("pk")
+            run.lines.filter(user_id=user_id)
+            .select_related("line__event", "user__statutory")
+            .order_by("pk")
         )
         if not rows:
             raise PayError("This member has no lines in this pay run.")
@@ -227,8 +223,10 @@ def pay_run_approve_member(*, pay_run: PayRun, user_id: int, by: User | None) ->
             )
         }
         before = after = None
+        entries = []
         for row in rows:
             entry = _post(row, by or run.approved_by)
+            entries.append(entry)
             if before is None:
                 # Read from the posting itself, under the ledger's lock of the profile.
                 before = entry.balance_after - entry.amount
@@ -242,14 +240,19 @@ def pay_run_approve_member(*, pay_run: PayRun, user_id: int, by: User | None) ->
         assert before is not None and after is not None
         earned = sum((r.amount for r in rows), ZERO)
         month = run.pay_month or pay_month_of(timezone.localdate())
-        rates = statutory_row_on(_rates_day(month))
-        how, share = deductions_for_run(user_id=user_id, month=month, earned=earned, row=rates)
+        rates = run.statutory_rates or statutory_row_on(timezone.localdate())
+        how, share = deductions_for_run(user=rows[0].user, month=month, earned=earned, row=rates)
+        # Each deduction moves the balance by its amount, so the balance after them all is
+        # known now; what they owed the company (a positive balance) is set against the net.
+        net = earned - share.withheld
+        after += share.withheld
+        to_pay = max(ZERO, min(net, -after))
         member = PayRunMember.objects.create(
             pay_run=run,
             user_id=user_id,
             earned=earned,
             withheld=share.withheld,
-            net=earned - share.withheld,
+            net=net,
             employer_cost=share.employer_cost,
             classification=how.classification,
             secondary=how.secondary,
@@ -257,20 +260,19 @@ def pay_run_approve_member(*, pay_run: PayRun, user_id: int, by: User | None) ->
             working=list(share.working),
             balance_before=before,
             balance_after=after,
-            deducted=ZERO,
-            to_pay=ZERO,
+            deducted=max(ZERO, net - to_pay),
+            to_pay=to_pay,
         )
         member.user = rows[0].user
-        last = deductions_record(member=member, share=share, month=month, by=by or run.approved_by)
-        if last is not None:
-            after = last.balance_after
-        # What they owed the company (a positive balance before) is set against the net.
-        member.balance_after = after
-        member.to_pay = max(ZERO, min(member.net, -after))
-        member.deducted = max(ZERO, member.net - member.to_pay)
-        member.save(update_fields=["balance_after", "to_pay", "deducted"])
+        kept, taken = deductions_record(
+            member=member, share=share, month=month, by=by or run.approved_by
+        )
+        # The ledger's own figure, read under its lock, must be the one worked out above.
+        assert not taken or taken[-1].balance_after == after, "deductions moved the balance"
         shares_by_line(rows, share)
-        _payslip_email(member)
+        # The payslip from what was just written, in payslip_for's order: no reading back.
+        rows.sort(key=lambda r: (r.line.event.starts_at, r.pk))
+        _payslip_email(member, Payslip(member, rows, entries + taken, kept))
         _approve_if_complete(run)
     return member
 
@@ -381,10 +383,9 @@ def payslip_for(member: PayRunMember) -> Payslip:
     return Payslip(member, lines, entries, deductions)
 
 
-def _payslip_email(member: PayRunMember) -> EmailNotification | None:
+def _payslip_email(member: PayRunMember, slip: Payslip) -> EmailNotification | None:
     if not member.user.email:
         return None
-    slip = payslip_for(member)
     return notification_create(
         recipient=member.user.email,
         user=member.user,

@@ -13,6 +13,7 @@ class AttendanceConfig(AppConfig):
         from . import signals  # noqa: F401  (connects the profile-on-user-creation receiver)
         from .services.core.audit import audit_mark_access_change
         from .services.crew import replies  # noqa: F401  (reads incoming texts as crew answers)
+        from .services.pay import payslip_documents  # noqa: F401  (payslip PDFs for emails)
 
         pre_save.connect(audit_mark_access_change, sender=LogEntry, dispatch_uid="sf_audit_event")
 

@@ -295,11 +295,12 @@ def test_payslips_go_through_the_outbox_to_a_real_smtp_server_with_both_parts(
     # 3,600 gross less NSSF 216, SHIF 300 and housing levy 54.
     assert "Your payslip" in message["Subject"] and "KES 3,030.00" in message["Subject"]
     parts = {
-        part.get_content_type(): part.get_payload(decode=True).decode()
+        part.get_content_type(): part.get_payload(decode=True)
         for part in message.walk()
         if not part.is_multipart()
     }
-    for body in (parts["text/plain"], parts["text/html"]):
+    assert parts["application/pdf"].startswith(b"%PDF")  # the payslip, attached
+    for body in (parts["text/plain"].decode(), parts["text/html"].decode()):
         assert "Koroga Festival" in body and "KES 3,600.00" in body and "KES 3,030.00" in body
         assert "SHIF" in body and "KES 300.00" in body
         assert f"/pay/runs/{run.pk}/" in body

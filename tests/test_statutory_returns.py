@@ -183,3 +183,63 @@ def test_the_month_is_read_in_a_fixed_number_of_queries(march_paid, django_asser
     with django_assert_num_queries(3):  # payslips (with users), rate bands, deductions
         rows = month_of_returns(MARCH)
     assert len(rows) == 4
+
+
+def _pdf_text(data):
+    from pypdf import PdfReader
+
+    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_the_pdf_payslip_carries_the_html_payslips_figures(march_paid):
+    import re
+
+    slip = PayRunMember.objects.filter(user=march_paid["wanjiru"]).order_by("pk").last()
+    crew = Client()
+    crew.force_login(march_paid["wanjiru"])
+    html = crew.get(f"/pay/runs/{slip.pay_run_id}/").content.decode()
+    text = _pdf_text(crew.get(f"/pay/runs/{slip.pay_run_id}/pdf/").content)
+    figures = set(re.findall(r"KES [\d,]+\.\d\d", html))
+    # The second run of the month: gross 35,000, its share of the month's deductions, the net.
+    assert {"KES 35,000.00", f"KES {slip.net:,.2f}"} <= figures
+    for figure in figures:
+        assert figure in text, figure
+    assert "PAYE" in text and "How the deductions were worked out" in text
+
+
+def test_the_payslip_email_carries_its_pdf(people, smtp_server, django_capture_on_commit_callbacks):
+    member = UserFactory(email="wanjiru@example.com")
+    with (
+        time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=NAIROBI), tick=True),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        _worked_on(member, 3, "60000", people)
+        _run(people, 3, 3)
+    [message] = [m for m in smtp_server.messages if m["To"] == "wanjiru@example.com"]
+    [pdf] = [part for part in message.walk() if part.get_content_type() == "application/pdf"]
+    assert pdf.get_filename().startswith("payslip-2026-03-03-")
+    text = _pdf_text(pdf.get_payload(decode=True))
+    assert "KES 8,538.35" in text and "KES 45,311.65" in text
+
+
+def test_an_email_whose_pdf_cannot_be_made_goes_without_it(
+    people, smtp_server, django_capture_on_commit_callbacks, monkeypatch
+):
+    from attendance.services.core.pdf import PdfUnavailable
+    from attendance.services.messaging import email
+
+    def no_pango(member_id):
+        raise PdfUnavailable("PDFs cannot be made on this server")
+
+    monkeypatch.setitem(email.DOCUMENTS, "payslip", no_pango)
+    member = UserFactory(email="otieno@example.com")
+    with (
+        time_machine.travel(datetime(2026, 3, 20, 12, tzinfo=NAIROBI), tick=True),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        _worked_on(member, 3, "8000", people)
+        _run(people, 3, 3)
+    [message] = [m for m in smtp_server.messages if m["To"] == "otieno@example.com"]
+    assert not [p for p in message.walk() if p.get_content_type() == "application/pdf"]
+    [plain] = [p for p in message.walk() if p.get_content_type() == "text/plain"]
+    assert "/pay/runs/" in plain.get_payload(decode=True).decode()

@@ -9,13 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from attendance.models import Payout, PayRunMember, TimesheetLine
-from attendance.services.core.pdf import PdfUnavailable, html_to_pdf
-from attendance.services.pay.runs import payslip_for
+from attendance.services.core.pdf import PdfUnavailable
+from attendance.services.pay.payslip_documents import payslip_pdf as payslip_pdf_bytes
+from attendance.services.pay.runs import payslip_for, payslip_pdf_name
 from attendance.services.pay.timesheets import (
     PayError,
     timesheet_can_dispute,
@@ -94,17 +94,14 @@ def payslip(request, run_id):
 @login_required
 def payslip_pdf(request, run_id):
     """The payslip as a PDF (an A4 page), for the member's records or a landlord's request."""
-    slip = payslip_for(_own_slip(request, run_id))
-    html = render_to_string("attendance/payslip_pdf.html", {"slip": slip}, request)
+    member = _own_slip(request, run_id)
     try:
-        pdf = html_to_pdf(html, base_url=request.build_absolute_uri("/"))
+        pdf = payslip_pdf_bytes(member)
     except PdfUnavailable as error:
         messages.error(request, str(error))
         return redirect("attendance:payslip", run_id)
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = (
-        f'attachment; filename="payslip-{slip.member.pay_run.period_end:%Y-%m-%d}-{run_id}.pdf"'
-    )
+    response["Content-Disposition"] = f'attachment; filename="{payslip_pdf_name(member)}"'
     return response
 
 

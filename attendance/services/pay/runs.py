@@ -32,7 +32,7 @@ from attendance.models import (
 from attendance.services.core.audit import AuditEvent, audit_record
 from attendance.services.core.urls import absolute_url
 from attendance.services.ledger import ledger_post
-from attendance.services.messaging.email import notification_create
+from attendance.services.messaging.email import Attachment, notification_create
 from attendance.services.pay.deductions import (
     deductions_for_run,
     deductions_record,
@@ -383,13 +383,25 @@ def payslip_for(member: PayRunMember) -> Payslip:
     return Payslip(member, lines, entries, deductions)
 
 
+def payslip_pdf_name(member: PayRunMember) -> str:
+    return f"payslip-{member.pay_run.period_end:%Y-%m-%d}-{member.pay_run_id}.pdf"
+
+
 def _payslip_email(member: PayRunMember, slip: Payslip) -> EmailNotification | None:
+    """The payslip by email, its PDF attached when the email is sent (payslip_documents)."""
     if not member.user.email:
         return None
+    pdf = Attachment(
+        filename=payslip_pdf_name(member),
+        mimetype="application/pdf",
+        document="payslip",
+        ref=member.pk,
+    )
     return notification_create(
         recipient=member.user.email,
         user=member.user,
         notification_type=EmailNotification.Type.PAYSLIP,
+        attachments=(pdf,),
         context={
             "slip": slip,
             "run": member.pay_run,

@@ -262,7 +262,8 @@ def test_pay_pages_cost_the_same_queries_for_1_and_200_lines(
         # the event page with its pay inline (and every other inline)
         # +1: texts beside the emails; +1: whether it has a manager (warned if not);
         # +1: the run of show.
-        f"/admin/attendance/event/{event.pk}/change/": 23,
+        # +1: its labour cost.
+        f"/admin/attendance/event/{event.pk}/change/": 24,
         # +1: its payouts; +2: rates in force, members missing statutory numbers.
         f"/admin/attendance/payrun/{run.pk}/change/": 18,
         "/admin/attendance/timesheetline/": 9,

@@ -173,6 +173,14 @@ def test_employer_costs_are_split_over_the_events_by_pay(march, people):
     assert by_event == {small.pk: D("1875.00"), large.pk: D("2625.00")}
     kept = PayRunLine.objects.aggregate(w=Sum("withheld"))["w"]
     assert kept == PayRunMember.objects.get().withheld
+    # The event's page says what its crew cost.
+    from attendance.services.pay.deductions import event_labour_cost
+
+    cost = event_labour_cost(large.pk)
+    assert (cost.paid, cost.employer, cost.total) == (D("35000"), D("2625"), D("37625"))
+    staff = log_in_staff(Client(), UserFactory(is_staff=True, is_superuser=True))
+    page = staff.get(f"/admin/attendance/event/{large.pk}/change/").content.decode()
+    assert "KES 35,000.00 gross pay + KES 2,625.00 employer" in page
 
 
 def test_a_new_month_starts_afresh(people):

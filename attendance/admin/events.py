@@ -27,7 +27,9 @@ from attendance.services.crew.events import (
     event_save,
 )
 from attendance.services.crew.followup import crew_briefing_targets, crew_complete_event
+from attendance.services.pay.deductions import event_labour_cost
 from attendance.venue_location import coordinates_from_map_link, parse_coordinates
+from attendance.wording import kes
 
 from .attendance import AddAttendanceInline, AttendanceInline, save_attendance_formset
 from .board import StaffingBoardMixin
@@ -226,9 +228,22 @@ class EventAdmin(
         ),
         ("Details", {"fields": ("description", "special_instructions")}),
         ("Crew: confirmed / needed", {"fields": ("staffing",)}),
+        ("Labour cost", {"fields": ("labour_cost",)}),
         ("Communication", {"fields": ("communication_history",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("staffing", "communication_history")
+    readonly_fields = ("staffing", "communication_history", "labour_cost")
+
+    @admin.display(description="Paid so far")
+    def labour_cost(self, obj):
+        if obj.pk is None:
+            return "-"
+        cost = event_labour_cost(obj.pk)
+        if not cost.paid:
+            return "Nothing yet: the crew's pay counts here once a pay run with it is approved."
+        return (
+            f"{kes(cost.paid)} gross pay + {kes(cost.employer)} employer's NSSF and housing "
+            f"levy = {kes(cost.total)}"
+        )
 
     @admin.display(description="Per role")
     def staffing(self, obj):

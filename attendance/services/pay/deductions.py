@@ -170,3 +170,22 @@ def split_by_pay(amounts: list[Decimal], total: Decimal) -> list[Decimal]:
     for i in by_remainder[:left]:
         shares[i] += CENT
     return [share * sign for share in shares]
+
+
+@dataclass(frozen=True)
+class LabourCost:
+    paid: Decimal  # gross pay in approved pay runs
+    employer: Decimal  # the employer's NSSF and housing levy on it
+
+    @property
+    def total(self) -> Decimal:
+        return self.paid + self.employer
+
+
+def event_labour_cost(event_id: int) -> LabourCost:
+    """What an event's crew cost the company so far: the pay of approved runs and each line's
+    share of the employer's contributions. One query."""
+    totals = PayRunLine.objects.filter(
+        line__event_id=event_id, pay_run__status=PayRun.Status.APPROVED
+    ).aggregate(paid=Sum("amount"), employer=Sum("employer_cost"))
+    return LabourCost(totals["paid"] or ZERO, totals["employer"] or ZERO)

@@ -12,7 +12,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
 FROM python:3.11-slim-bookworm
-# Pango and fonts for the PDF call sheets (WeasyPrint).
+# Pango and fonts for the PDFs: call sheets, payslips and P9 cards (WeasyPrint).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 \
       libharfbuzz-subset0 fonts-dejavu-core \

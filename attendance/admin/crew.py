@@ -25,6 +25,7 @@ from attendance.services.crew.assignments import (
     crew_update,
 )
 from attendance.services.crew.followup import crew_complete
+from attendance.services.pay.assignment_pay import pay_assignment_set, pay_role_save
 from attendance.services.pay.rules import (
     Allowances,
     PayRuleError,
@@ -33,7 +34,6 @@ from attendance.services.pay.rules import (
     check_amount,
     check_rates,
 )
-from attendance.services.pay.timesheets import pay_assignment_set, pay_role_save
 from attendance.wording import kes
 
 from .display import (

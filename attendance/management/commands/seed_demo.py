@@ -44,9 +44,9 @@ from attendance.services.crew.availability import availability_mark
 from attendance.services.crew.offers import crew_ask_replacement, crew_offer
 from attendance.services.crew.track_record import crew_rate
 from attendance.services.ledger import ledger_add_by_hand
+from attendance.services.pay.assignment_pay import pay_role_save
 from attendance.services.pay.runs import pay_run_approve, pay_run_create
 from attendance.services.pay.timesheets import (
-    pay_role_save,
     timesheet_approve,
     timesheet_create,
     timesheet_dispute,

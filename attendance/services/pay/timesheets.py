@@ -1,5 +1,5 @@
-"""Crew pay: rates, timesheet lines from attendance, disputes and their approval (pay runs:
-pay_runs.py).
+"""Crew pay: timesheet lines from attendance, disputes and their approval (what an assignment
+pays: assignment_pay.py; pay runs: runs.py).
 
 Two people touch every shilling (maker-checker): an event manager approves the lines of an
 event, and a Finance member who did not last set any amount in it approves the pay run. Only
@@ -10,7 +10,7 @@ ledger's one-entry-per-source rule makes impossible to post twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -21,9 +21,7 @@ from django.utils import timezone
 
 from attendance.models import (
     Attendance,
-    CrewRole,
     EmailNotification,
-    Event,
     EventCrew,
     PayRun,
     PayRunLine,
@@ -33,19 +31,13 @@ from attendance.models import (
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.urls import absolute_url
 from attendance.services.messaging.channels import member_message
-from attendance.services.pay.holidays import day_of, gazetted_between
+from attendance.services.pay.assignment_pay import pay_of, show_day
+from attendance.services.pay.holidays import gazetted_between
 from attendance.services.pay.rules import (
-    ZERO,
-    Allowances,
-    Day,
     Pay,
     PayRuleError,
-    Rates,
     cents,
-    check_allowances,
     check_amount,
-    check_rates,
-    pay_for,
 )
 
 Status = TimesheetLine.Status
@@ -68,100 +60,7 @@ class PayError(ServiceError):
     """Something a person asked for that pay rules do not allow; the message says why."""
 
 
-# --- Rates and what an assignment is agreed to pay ---------------------------------------
-
-
-def pay_role_save(*, role: CrewRole) -> CrewRole:
-    """Save a crew role with its rates; PayRuleError (naming the field) if they cannot be
-    paid. A role without any rate is allowed: its lines say to set one."""
-    if role.day_rate is not None or role.hourly_rate is not None:
-        check_rates(_rates_from(role))
-    role.save()
-    return role
-
-
-def pay_assignment_set(
-    *,
-    assignment: EventCrew,
-    agreed_fee: Decimal | None,
-    transport: Decimal,
-    meals: Decimal,
-    per_diem: Decimal,
-) -> bool:
-    """The fee and allowances agreed for one assignment; True if anything changed. A line
-    already worked out keeps its amount until a manager recalculates it."""
-    check_amount("agreed fee", agreed_fee)
-    check_allowances(Allowances(transport=transport, meals=meals, per_diem=per_diem))
-    values = {
-        "agreed_fee": agreed_fee,
-        "transport_allowance": transport,
-        "meals_allowance": meals,
-        "per_diem": per_diem,
-    }
-    if all(getattr(assignment, name) == value for name, value in values.items()):
-        return False
-    EventCrew.objects.filter(pk=assignment.pk).update(**values, updated_at=timezone.now())
-    for name, value in values.items():
-        setattr(assignment, name, value)
-    return True
-
-
 # --- Timesheet lines ---------------------------------------------------------------------
-
-
-def _rates_of(assignment: EventCrew) -> Rates | None:
-    role = assignment.role
-    if role.day_rate is None and role.hourly_rate is None:
-        return None
-    return _rates_from(role)
-
-
-def _rates_from(role: CrewRole) -> Rates:
-    return Rates(
-        day_rate=role.day_rate,
-        hourly_rate=role.hourly_rate,
-        minimum_hours=role.minimum_hours,
-        overtime_after_hours=role.overtime_after_hours,
-        overtime_multiplier=role.overtime_multiplier,
-        sunday_multiplier=role.sunday_multiplier,
-        holiday_multiplier=role.holiday_multiplier,
-    )
-
-
-def _allowances_of(assignment: EventCrew) -> Allowances:
-    return Allowances(
-        transport=assignment.transport_allowance,
-        meals=assignment.meals_allowance,
-        per_diem=assignment.per_diem,
-    )
-
-
-def _show_day(event: Event, gazetted: dict[date, str] | None = None) -> Day:
-    """The day a show is paid by: the date it starts, Nairobi time (a show from Saturday
-    night into Sunday is Saturday's)."""
-    return day_of(timezone.localtime(event.starts_at).date(), gazetted)
-
-
-def _pay_of(
-    assignment: EventCrew, attendance: Attendance | None, day: Day | None = None
-) -> tuple[Pay, Decimal, str]:
-    """(pay, hours, attendance status) of an assignment; a missing rate pays 0 and says so."""
-    status = attendance.status if attendance is not None else "absent"
-    hours = (attendance.hours_worked if attendance is not None else None) or ZERO
-    try:
-        pay = pay_for(
-            rates=_rates_of(assignment),
-            hours=hours,
-            attendance_status=status,
-            agreed_fee=assignment.agreed_fee,
-            allowances=_allowances_of(assignment),
-            day=day if day is not None else _show_day(assignment.event),
-        )
-    except PayRuleError as error:
-        # Completion must not fail for want of a rate: the line says what to fix, and pays
-        # nothing until a manager fixes it and works it out again.
-        pay = Pay(ZERO, ZERO, ZERO, ZERO, f"Not worked out: {error} Then recalculate.")
-    return pay, hours, status
 
 
 def _apply(line: TimesheetLine, pay: Pay, hours: Decimal, status: str) -> dict:
@@ -247,10 +146,10 @@ def timesheet_create(
     gazetted = gazetted_between(min(dates), max(dates)) if dates else {}
     lines = []
     for assignment in assignments:
-        pay, hours, status = _pay_of(
+        pay, hours, status = pay_of(
             assignment,
             attendance.get((assignment.event_id, assignment.user_id)),
-            _show_day(assignment.event, gazetted),
+            show_day(assignment.event, gazetted),
         )
         line = TimesheetLine(
             assignment=assignment,
@@ -304,7 +203,7 @@ def timesheet_recalculate(*, line: TimesheetLine, by: User, now: datetime | None
     with transaction.atomic():
         line = _locked(line)
         attendance = Attendance.objects.filter(event_id=line.event_id, user_id=line.user_id).first()
-        pay, hours, status = _pay_of(line.assignment, attendance)
+        pay, hours, status = pay_of(line.assignment, attendance)
         old_amount = line.amount
         changes = _apply(line, pay, hours, status)
         was_held = line.held

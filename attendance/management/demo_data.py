@@ -90,3 +90,26 @@ DEMO_RATES = {
     "DJ": ("5000", None, "0", None),
     "Video technician": ("3000", "400", "6", "10"),
 }
+
+
+# How the accountant engaged three demo members: a casual employee with every number, the DJ
+# as a contractor on fees, a rigger whose main job is elsewhere (secondary employment).
+DEMO_STATUTORY = {
+    "wanjiku": {
+        "kra_pin": "A012345678Z",
+        "id_number": "23456781",
+        "nssf_number": "2001234567",
+        "shif_number": "CR5647382910",
+    },
+    "njeri": {
+        "kra_pin": "A098765432B",
+        "classification": "contractor",
+        "classification_reason": "Hired per booking with her own equipment; invoices.",
+    },
+    "kiprop": {
+        "kra_pin": "A011122233C",
+        "id_number": "30111222",
+        "secondary_employment": True,
+        "classification_reason": "Full-time rigger at a venue; gigs with us on weekends.",
+    },
+}

@@ -18,6 +18,7 @@ from attendance.management.demo_data import (
     CREW,
     DEMO_PASSWORD,
     DEMO_RATES,
+    DEMO_STATUTORY,
     EVENTS,
     ROLE_OF,
     today_event_start,
@@ -272,29 +273,9 @@ class Command(BaseCommand):
         self._demo_paybill(wanjiku)
 
     def _demo_statutory(self):
-        """How the accountant engaged three members (the others are casual employees with
-        their numbers still to add, which the draft pay run lists): a casual employee with
-        every number, the DJ as a contractor on fees, a rigger whose main job is elsewhere."""
-        engaged = {
-            "wanjiku": {
-                "kra_pin": "A012345678Z",
-                "id_number": "23456781",
-                "nssf_number": "2001234567",
-                "shif_number": "CR5647382910",
-            },
-            "njeri": {
-                "kra_pin": "A098765432B",
-                "classification": StatutoryProfile.Classification.CONTRACTOR,
-                "classification_reason": "Hired per booking with her own equipment; invoices.",
-            },
-            "kiprop": {
-                "kra_pin": "A011122233C",
-                "id_number": "30111222",
-                "secondary_employment": True,
-                "classification_reason": "Full-time rigger at a venue; gigs with us on weekends.",
-            },
-        }
-        for username, numbers in engaged.items():
+        """How the accountant engaged three members (demo_data.DEMO_STATUTORY); the others
+        are casual employees with their numbers still to add, which the draft pay run lists."""
+        for username, numbers in DEMO_STATUTORY.items():
             StatutoryProfile.objects.update_or_create(
                 user=User.objects.get(username=username), defaults=numbers
             )

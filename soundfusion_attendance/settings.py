@@ -451,7 +451,14 @@ LOGGING: dict[str, Any] = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes logs every login at INFO ("Deleted 0 failed login attempts"): noise.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # WeasyPrint logs seven INFO "steps" per PDF: a pay run's payslip emails would bury the
+        # workers' own lines.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 # Workers log through this configuration too (JSON lines included), not Celery's own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

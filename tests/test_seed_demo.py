@@ -200,3 +200,11 @@ def test_the_logs_of_a_year_are_seeded_once_and_spread_over_their_window(db):
     assert {r.path_info for r in sign_ins} == {"/accounts/login/", "/admin/login/"}
     call_command("seed_demo", texts=90, task_results=60, sign_ins=70, quiet=True)  # tops up
     assert (texts.count(), results.count(), sign_ins.count()) == (90, 60, 70)
+
+
+def test_pdfs_made_for_payslip_emails_do_not_fill_the_log_with_their_steps():
+    import logging
+
+    # WeasyPrint logs seven INFO lines per PDF; the demo's console and the workers' logs
+    # would carry thousands for one pay run.
+    assert logging.getLogger("weasyprint").getEffectiveLevel() >= logging.WARNING

@@ -1,5 +1,6 @@
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -11,7 +12,7 @@ from django.utils import timezone
 from attendance.models import EmailNotification, MessageChannel, SmsMessage
 from attendance.phones import normalise_phone
 from attendance.services.core.urls import absolute_url
-from attendance.services.messaging.channels import member_channel
+from attendance.services.messaging.channels import member_can_text, member_channel
 from attendance.services.messaging.email import notification_create
 from attendance.services.messaging.sms import sms_create
 
@@ -71,7 +72,8 @@ class OutboxPasswordResetForm(PasswordResetForm):
             )
             return
         link = absolute_url("password_reset_confirm", uidb64=context["uid"], token=context["token"])
-        by_text = member_channel(user) != MessageChannel.EMAIL and user.profile.phone_number
+        # A reset link goes by SMS, never WhatsApp: texts reach the SIM the member proved.
+        by_text = member_channel(user) != MessageChannel.EMAIL and member_can_text(user)
         if by_text:
             sms_create(
                 user=user,
@@ -133,16 +135,38 @@ class PhoneCodeForm(forms.Form):
     )
 
 
+CHANNEL_CHOICES = [("sms", "SMS"), ("email", "Email"), ("both", "Both SMS and email")]
+
+
 class MessageChannelForm(forms.Form):
     message_channel = forms.ChoiceField(
         label="Send me invitations, reminders and receipts by",
-        choices=[
-            ("sms", "SMS"),
-            ("email", "Email"),
-            ("both", "Both SMS and email"),
-        ],
+        choices=CHANNEL_CHOICES,
         widget=forms.RadioSelect,
     )
+    whatsapp_number = forms.CharField(
+        label="WhatsApp number",
+        required=False,
+        max_length=20,
+        help_text="Leave it empty to use your M-Pesa number.",
+        widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"}),
+    )
+
+    def __init__(self, *args: Any, whatsapp: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if whatsapp:
+            field = self.fields["message_channel"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [
+                ("whatsapp", "WhatsApp (a text when WhatsApp cannot reach me)"),
+                *CHANNEL_CHOICES,
+            ]
+        else:
+            del self.fields["whatsapp_number"]
+
+    def clean_whatsapp_number(self) -> str:
+        number = self.cleaned_data.get("whatsapp_number", "").strip()
+        return normalise_phone(number) if number else ""
 
 
 class UnavailableDatesForm(forms.Form):

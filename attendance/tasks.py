@@ -32,6 +32,15 @@ from attendance.services.messaging.sms_inbox import (  # noqa: F401  (registers 
     sms_callback_process_task,
     sms_callbacks_process_pending,
 )
+from attendance.services.messaging.whatsapp import (  # noqa: F401  (registers the delivery tasks)
+    whatsapp_deliver_batch_task,
+    whatsapp_deliver_task,
+    whatsapp_sweep,
+)
+from attendance.services.messaging.whatsapp_inbox import (  # noqa: F401  (registers the task)
+    whatsapp_webhook_process_task,
+    whatsapp_webhooks_process_pending,
+)
 from attendance.services.ops.alerts import alerts_check
 from attendance.services.ops.health import beat_job
 from attendance.services.payments import (  # noqa: F401  (registers the callback batch task)
@@ -65,7 +74,13 @@ def notifications_sweep_task() -> dict:
 @shared_task(ignore_result=False)
 @beat_job
 def sms_sweep_task() -> dict:
-    return {**sms_sweep(), "callbacks": sms_callbacks_process_pending()}
+    # WhatsApp's messages and webhooks too: the same job for the other phone channel.
+    return {
+        **sms_sweep(),
+        "callbacks": sms_callbacks_process_pending(),
+        "whatsapp": whatsapp_sweep(),
+        "whatsapp_webhooks": whatsapp_webhooks_process_pending(),
+    }
 
 
 @shared_task(ignore_result=False)

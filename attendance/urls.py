@@ -49,6 +49,7 @@ urlpatterns = [
         name="api_reversal_result",
     ),
     path("api/sms/<str:kind>/<str:token>/", webhooks.sms_callback, name="api_sms_callback"),
+    path("api/whatsapp/webhook/", webhooks.whatsapp_webhook, name="api_whatsapp_webhook"),
     path("api/health/", health.health, name="health"),
     path("api/ready/", health.ready, name="ready"),
     path("api/metrics/", health.metrics, name="metrics"),

@@ -574,6 +574,42 @@ if SMS_ENABLED and not DEBUG and not AT_API_KEY:
         "SMS_ENABLED needs AT_API_KEY (or AT_API_KEY_FILE): the Africa's Talking API key."
     )
 
+# --- WhatsApp (Meta's WhatsApp Business Cloud API) --------------------------------------------
+# Off until the company has a WhatsApp Business number with approved templates; then members
+# who choose WhatsApp on their Account page get their messages there (SMS, then email, when
+# WhatsApp cannot reach them). See MPESA_CRM_IMPLEMENTATION.md, "WhatsApp go-live".
+WHATSAPP_ENABLED = env_bool("WHATSAPP_ENABLED", False)
+WHATSAPP_BASE_URL = env.str("WHATSAPP_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+# Pinned: webhook bodies also depend on the version the app is subscribed with.
+WHATSAPP_GRAPH_VERSION = env.str("WHATSAPP_GRAPH_VERSION", default="v24.0")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+WHATSAPP_WABA_ID = env.str("WHATSAPP_WABA_ID", default="")
+# A system user's token (long-lived), not a user token from the App Dashboard (hours).
+WHATSAPP_ACCESS_TOKEN = env_secret("WHATSAPP_ACCESS_TOKEN")
+# Keys the X-Hub-Signature-256 HMAC of every webhook POST (App Dashboard, Settings, Basic).
+WHATSAPP_APP_SECRET = env_secret("WHATSAPP_APP_SECRET")
+# Typed into the App Dashboard's "Verify token" field; used only by the GET handshake.
+WHATSAPP_VERIFY_TOKEN = env_secret("WHATSAPP_VERIFY_TOKEN")
+WHATSAPP_CONNECT_TIMEOUT = env.float("WHATSAPP_CONNECT_TIMEOUT", default=3.05)
+WHATSAPP_READ_TIMEOUT = env.float("WHATSAPP_READ_TIMEOUT", default=10.05)
+WHATSAPP_MAX_ATTEMPTS = env.int("WHATSAPP_MAX_ATTEMPTS", default=5)
+# Meta batches up to 1,000 updates in one POST.
+WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=1_048_576)
+WHATSAPP_WEBHOOK_MAX_ATTEMPTS = env.int("WHATSAPP_WEBHOOK_MAX_ATTEMPTS", default=5)
+if WHATSAPP_ENABLED and not DEBUG:
+    _missing = [
+        name
+        for name in (
+            "WHATSAPP_PHONE_NUMBER_ID",
+            "WHATSAPP_ACCESS_TOKEN",
+            "WHATSAPP_APP_SECRET",
+            "WHATSAPP_VERIFY_TOKEN",
+        )
+        if not globals()[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"WHATSAPP_ENABLED needs {', '.join(_missing)}.")
+
 # --- M-Pesa (Daraja) ----------------------------------------------------------------------
 MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="sandbox")
 if MPESA_ENVIRONMENT not in {"sandbox", "production"}:

@@ -278,6 +278,33 @@ def at_sms(settings):
 
 
 @pytest.fixture
+def wa(settings):
+    """The local WhatsApp Cloud API simulator over real HTTP, WhatsApp turned on and pointed
+    at it. Statuses and replies go nowhere until a test points them at a live server."""
+    from attendance.services.messaging import whatsapp
+    from attendance.whatsapp.simulator import WhatsAppSimulator
+
+    simulator = WhatsAppSimulator(status_delay=0.05).start()
+    settings.WHATSAPP_ENABLED = True
+    settings.WHATSAPP_BASE_URL = simulator.url
+    settings.WHATSAPP_PHONE_NUMBER_ID = simulator.state.phone_number_id
+    settings.WHATSAPP_ACCESS_TOKEN = simulator.state.access_token
+    settings.WHATSAPP_APP_SECRET = simulator.state.app_secret
+    settings.WHATSAPP_VERIFY_TOKEN = "test-verify-token"
+    whatsapp._clients.clear()
+    yield simulator
+    simulator.stop()
+    whatsapp._clients.clear()
+
+
+@pytest.fixture
+def wa_to_live_server(wa, live_server):
+    """Statuses and replies from the WhatsApp simulator reach the app over HTTP, signed."""
+    wa.state.webhook_url = f"{live_server.url}/api/whatsapp/webhook/"
+    return live_server
+
+
+@pytest.fixture
 def sms_to_live_server(at_sms, live_server, settings):
     """Delivery reports and replies from the simulator reach the app over HTTP."""
     base = f"{live_server.url}/api/sms"

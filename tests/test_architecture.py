@@ -26,6 +26,7 @@ BASE = (
     "attendance.ics",
     "attendance.wording",
     "attendance.simulators",
+    "attendance.whatsapp",
     "attendance.account_codes",
     "attendance.venue_codes",
     "attendance.venue_location",

@@ -312,8 +312,10 @@ def message_badge(row):
     delivery = getattr(row, "delivery_status", "")
     if row.status == "sent" and delivery:
         lowered = delivery.lower()
-        if lowered == "success":
+        if lowered in {"success", "delivered"}:
             return status_badge("delivered", "Delivered")
+        if lowered == "read":  # WhatsApp's blue ticks
+            return status_badge("delivered", "Read")
         if lowered in {"failed", "rejected", "expired"}:
             return status_badge("failed", f"Undelivered ({delivery})")
         return status_badge("sent", delivery)

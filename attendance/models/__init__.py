@@ -18,6 +18,7 @@ from .payments import MpesaCallback, MpesaPayment
 from .payouts import Payout, PayoutResult
 from .people import (
     Department,
+    Language,
     LedgerEntry,
     MessageChannel,
     PhoneVerification,
@@ -29,6 +30,7 @@ from .showday import RunOfShowBlock, ShowDayNotice
 from .sms import SmsCallback, SmsMessage
 from .statement import StatementImport, StatementRow
 from .statutory import PayeBand, StatutoryDeduction, StatutoryProfile, StatutoryRates
+from .whatsapp import WhatsAppInbound, WhatsAppMessage, WhatsAppWebhook
 
 __all__ = [
     "Alert",
@@ -44,6 +46,7 @@ __all__ = [
     "Event",
     "EventCrew",
     "EventRoleRequirement",
+    "Language",
     "LedgerEntry",
     "MessageChannel",
     "MessageType",
@@ -75,5 +78,8 @@ __all__ = [
     "TimesheetChange",
     "TimesheetLine",
     "Unavailability",
+    "WhatsAppInbound",
+    "WhatsAppMessage",
+    "WhatsAppWebhook",
     "member_name",
 ]

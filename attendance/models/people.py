@@ -32,6 +32,14 @@ class MessageChannel(models.TextChoices):
     EMAIL = "email", "Email"
     SMS = "sms", "SMS"
     BOTH = "both", "Email and SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+
+
+class Language(models.TextChoices):
+    """The language a member reads: the portal's and their messages' (admin stays English)."""
+
+    ENGLISH = "en", "English"
+    KISWAHILI = "sw", "Kiswahili"
 
 
 class Profile(models.Model):
@@ -56,7 +64,7 @@ class Profile(models.Model):
     )
     message_channel = models.CharField(
         "messages by",
-        max_length=5,
+        max_length=8,
         choices=MessageChannel.choices,
         blank=True,
         default=MessageChannel.DEFAULT,
@@ -65,6 +73,18 @@ class Profile(models.Model):
     # SMS stops until staff or the member clear it.
     sms_blocked_at = models.DateTimeField("SMS blocked", null=True, blank=True)
     sms_blocked_reason = models.CharField(max_length=60, blank=True)
+    language = models.CharField(max_length=5, choices=Language.choices, default=Language.ENGLISH)
+    # WhatsApp: the number the member chose (their M-Pesa number unless they gave another),
+    # when they agreed to our messages there (Meta requires the opt-in, and we keep when),
+    # and when they said STOP. Blocked: Meta says the number is not on WhatsApp (131026).
+    whatsapp_number = KenyanPhoneField("WhatsApp number", blank=True)
+    whatsapp_opted_in_at = models.DateTimeField("WhatsApp opt-in", null=True, blank=True)
+    whatsapp_opted_out_at = models.DateTimeField("WhatsApp opt-out", null=True, blank=True)
+    whatsapp_blocked_at = models.DateTimeField("WhatsApp blocked", null=True, blank=True)
+    whatsapp_blocked_reason = models.CharField(max_length=120, blank=True)
+    # When the member last wrote to us on WhatsApp (the message's own timestamp): for 24 hours
+    # after it, free-form messages may go to them (Meta's customer-service window).
+    whatsapp_last_inbound_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The secret of the member's calendar feed (/calendar/<token>.ics); empty: no feed. A new
     # one replaces it when they ask, and the old address is then a 404.
     calendar_token = models.CharField(

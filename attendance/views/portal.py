@@ -287,7 +287,14 @@ def account(request):
     profile = request.user.profile
     form = PhoneNumberForm()
     code_form = PhoneCodeForm()
-    channel_form = MessageChannelForm(initial={"message_channel": member_channel_choice(profile)})
+    whatsapp = settings.WHATSAPP_ENABLED
+    channel_form = MessageChannelForm(
+        initial={
+            "message_channel": member_channel_choice(profile),
+            "whatsapp_number": format_phone(profile.whatsapp_number),
+        },
+        whatsapp=whatsapp,
+    )
     if request.method == "POST" and request.POST.get("calendar") in ("start", "stop"):
         if request.POST["calendar"] == "start":
             renewed = bool(profile.calendar_token)
@@ -303,13 +310,24 @@ def account(request):
             messages.success(request, "Calendar feed stopped: its address no longer works.")
         return redirect(reverse("attendance:account") + "#calendar")
     if request.method == "POST" and "message_channel" in request.POST:
-        channel_form = MessageChannelForm(request.POST)
+        channel_form = MessageChannelForm(request.POST, whatsapp=whatsapp)
         if channel_form.is_valid():
             channel = channel_form.cleaned_data["message_channel"]
-            profile_set_channel(user=request.user, channel=channel)
-            shown = {"sms": "SMS", "email": "email", "both": "SMS and email"}[channel]
-            messages.success(request, f"Saved. We will contact you by {shown}.")
-            return redirect("attendance:account")
+            number = channel_form.cleaned_data.get("whatsapp_number", "")
+            if channel == "whatsapp" and not (number or profile.phone_number):
+                channel_form.add_error(
+                    "whatsapp_number", "Type your WhatsApp number, or add your M-Pesa number first."
+                )
+            else:
+                profile_set_channel(user=request.user, channel=channel, whatsapp_number=number)
+                shown = {
+                    "sms": "SMS",
+                    "email": "email",
+                    "both": "SMS and email",
+                    "whatsapp": f"WhatsApp on {format_phone(number or profile.phone_number)}",
+                }[channel]
+                messages.success(request, f"Saved. We will contact you by {shown}.")
+                return redirect("attendance:account")
     elif request.method == "POST" and "code" in request.POST:
         code_form = PhoneCodeForm(request.POST)
         if code_form.is_valid():
@@ -353,6 +371,7 @@ def account(request):
             "channel_form": channel_form,
             "profile": profile,
             "sms_enabled": settings.SMS_ENABLED,
+            "whatsapp_enabled": whatsapp,
             "feed_url": calendar_feed_url(profile),
             "feed_webcal": calendar_feed_url(profile, webcal=True),
         },

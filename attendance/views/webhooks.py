@@ -1,11 +1,13 @@
 """What providers post to us: Safaricom's STK callbacks, Paybill (C2B) validations and
-confirmations and payout results, Africa's Talking's delivery reports and incoming texts.
+confirmations and payout results, Africa's Talking's delivery reports and incoming texts,
+Meta's WhatsApp statuses and messages.
 
-Each is authenticated first (the secret token in its URL; a wrong one is a 404 with nothing
-stored), then handed whole to its inbox, which stores it raw and commits it before anything
-else (`services/core/inbox.py`). No webhook answers 5xx: Safaricom does not retry whatever
-we say, and AT's retries are undocumented, so a failure to store is logged loudly and the
-reconcilers ask the provider later.
+Each is authenticated first (the secret token in its URL, or for WhatsApp the signature of
+the body; a wrong one is a 404 or 403 with nothing stored), then handed whole to its inbox,
+which stores it raw and commits it before anything else (`services/core/inbox.py`). Only
+WhatsApp's webhook answers 5xx when storing fails, because Meta retries for a day or more:
+Safaricom does not retry whatever we say, and AT's retries are undocumented, so for them a
+failure to store is logged loudly and the reconcilers ask the provider later.
 """
 
 import hmac
@@ -15,11 +17,13 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
 from attendance.middleware import client_address
 from attendance.models import SmsCallback
 from attendance.services.core.inbox import Received, read_body
 from attendance.services.messaging.sms_inbox import sms_callback_receive
+from attendance.services.messaging.whatsapp_inbox import whatsapp_webhook_receive
 from attendance.services.payments import callback_receive
 from attendance.services.payments.paybill_inbox import (
     paybill_confirmation_receive,
@@ -27,6 +31,7 @@ from attendance.services.payments.paybill_inbox import (
 )
 from attendance.services.payments.reversal_inbox import reversal_result_receive
 from attendance.services.payouts import payout_result_receive
+from attendance.whatsapp.webhook import signature_ok
 
 logger = logging.getLogger(__name__)
 PAYOUT_KINDS = {"result", "timeout", "status", "balance"}
@@ -164,3 +169,35 @@ def sms_callback(request: HttpRequest, kind: str, token: str) -> HttpResponse:
         status=received.http_status,
         content_type="text/plain",
     )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
+    """Meta's WhatsApp webhook. GET is the verification handshake (our verify token, answered
+    with Meta's challenge); every POST must carry `X-Hub-Signature-256`, the HMAC of its raw
+    bytes keyed with the app secret, checked before anything is stored (403 otherwise)."""
+    if request.method == "GET":
+        if request.GET.get("hub.mode") == "subscribe" and _token_ok(
+            request.GET.get("hub.verify_token", ""), settings.WHATSAPP_VERIFY_TOKEN
+        ):
+            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+        logger.warning(
+            "WhatsApp handshake with a wrong verify token from %s", client_address(request)
+        )
+        return HttpResponse("Forbidden", status=403, content_type="text/plain")
+    body = read_body(request, settings.WHATSAPP_WEBHOOK_MAX_BYTES + 1)
+    if not signature_ok(
+        body, request.headers.get("X-Hub-Signature-256", ""), settings.WHATSAPP_APP_SECRET
+    ):
+        logger.warning("WhatsApp webhook with a bad signature from %s", client_address(request))
+        return HttpResponse("Forbidden", status=403, content_type="text/plain")
+    try:
+        whatsapp_webhook_receive(body=body, remote_addr=client_address(request))
+    except Exception:
+        # Meta retries anything but 200 for a day or more: this one comes back.
+        logger.exception("Could not store a WhatsApp webhook")
+        return HttpResponse("Not stored", status=503, content_type="text/plain")
+    # 200 even for a signed body we cannot read: it is kept for staff, and a retry would not
+    # read better.
+    return HttpResponse("OK", content_type="text/plain")

@@ -4,6 +4,8 @@
   pointed at it, so "Pay with M-Pesa" works end to end without credentials;
 - the local Africa's Talking simulator (unless AT_API_KEY is set): crew get invitations,
   reminders and receipts by SMS, logged on this console;
+- the local WhatsApp Cloud API simulator (unless WHATSAPP_ACCESS_TOKEN is set): members who
+  chose WhatsApp get templates with buttons, logged here, and can answer as themselves;
 - task processing: with a broker (REDIS_URL), a Celery worker with beat in a subprocess;
   without one, tasks already run in-process and a small thread runs the periodic jobs.
 """
@@ -27,6 +29,7 @@ from attendance.services.payments.paybill_registration import (
     paybill_register_urls,
 )
 from attendance.sms.simulator import AfricasTalkingSimulator
+from attendance.whatsapp.simulator import WhatsAppSimulator
 
 
 class Command(BaseCommand):
@@ -36,8 +39,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--simulator-port", type=int, default=8001)
         parser.add_argument("--sms-simulator-port", type=int, default=8002)
+        parser.add_argument("--whatsapp-simulator-port", type=int, default=8003)
 
-    def handle(self, *args, port, simulator_port, sms_simulator_port, **options):
+    def handle(
+        self, *args, port, simulator_port, sms_simulator_port, whatsapp_simulator_port, **options
+    ):
         worker = None
         if "SITE_URL" not in os.environ:
             # Links in emails sent while the demo runs point at the port it serves on.
@@ -79,6 +85,8 @@ class Command(BaseCommand):
             )
         if not settings.AT_API_KEY:
             self._start_sms_simulator(port, sms_simulator_port)
+        if not settings.WHATSAPP_ACCESS_TOKEN:
+            self._start_whatsapp_simulator(port, whatsapp_simulator_port)
         if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
             settings.EMAIL_BACKEND = "attendance.management.demo_console.OneLineEmailBackend"
         logging.getLogger("django.server").addFilter(not_a_static_file)
@@ -128,6 +136,30 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  curl -X POST {sms.url}/simulator/reply -d "
             """'{"from": "+254712345001", "text": "YES 1234"}'"""
+        )
+
+    def _start_whatsapp_simulator(self, port: int, wa_port: int) -> None:
+        simulator = WhatsAppSimulator(port=wa_port, status_delay=2.0).start()
+        simulator.state.webhook_url = f"http://127.0.0.1:{port}/api/whatsapp/webhook/"
+        demo = {
+            "WHATSAPP_ENABLED": True,
+            "WHATSAPP_BASE_URL": simulator.url,
+            "WHATSAPP_PHONE_NUMBER_ID": simulator.state.phone_number_id,
+            "WHATSAPP_ACCESS_TOKEN": simulator.state.access_token,
+            "WHATSAPP_APP_SECRET": simulator.state.app_secret,
+            "WHATSAPP_VERIFY_TOKEN": "sim-verify-token",
+        }
+        for name, value in demo.items():
+            setattr(settings, name, value)
+            os.environ[name] = str(value)  # the Celery worker, if one starts, reads these
+        logging.getLogger("attendance.whatsapp.simulator").setLevel(logging.INFO)
+        self.stdout.write(f"WhatsApp simulator (Cloud API) on {simulator.url}: messages logged;")
+        self.stdout.write("  numbers ending 81 never read, 82 outside the window (131047), 83 not")
+        self.stdout.write("  on WhatsApp (131026), 84 out of order, 85 each status twice, 86 no")
+        self.stdout.write("  status. Press a button or write as a member (Achieng uses WhatsApp):")
+        self.stdout.write(
+            f"  curl -X POST {simulator.url}/simulator/reply -d "
+            """'{"from": "254733345003", "button": "Nitakuja"}'"""
         )
 
     def _periodic_jobs(self):

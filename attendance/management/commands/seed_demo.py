@@ -106,6 +106,11 @@ class Command(BaseCommand):
                 self._user(u, first, last, phone, department=dept, skills=skills)
                 for u, first, last, phone, dept, skills in CREW
             ]
+            # Achieng reads Kiswahili and chose WhatsApp: her invitations come as the
+            # template with Nitakuja / Siwezi buttons (the simulator's log shows them).
+            Profile.objects.filter(
+                user__username="achieng", whatsapp_opted_in_at__isnull=True
+            ).update(message_channel="whatsapp", whatsapp_opted_in_at=timezone.now(), language="sw")
             self._demo_events(admin, manager, members)
             demo_show_day(admin, members, self.stderr)
             self._demo_pay(admin, manager, finance)

@@ -23,6 +23,7 @@ from attendance.models import (
     EventCrew,
     SmsMessage,
     TimesheetLine,
+    WhatsAppMessage,
     member_name,
 )
 from attendance.services.attendance import (
@@ -231,9 +232,10 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
 
 def crew_invite(
     *, assignment: EventCrew, now: datetime | None = None
-) -> EmailNotification | SmsMessage:
+) -> EmailNotification | SmsMessage | WhatsAppMessage:
     """Send the invitation: by email event, role, call time, map, instructions, .ics, answer
-    links; by SMS the essentials, a short link to the answer page and the reply code.
+    links; by SMS the essentials, a short link to the answer page and the reply code; by
+    WhatsApp the template with Confirm / Decline buttons.
 
     Sending again is allowed while the member has not answered (a lost message). A member on
     standby is invited out of turn (the manager's choice). Raises CrewError if they have
@@ -396,7 +398,8 @@ def crew_decline(
     """The member cannot work the event (before it starts); the reason is optional.
 
     `via` decides who hears of it, so nobody gets a message twice: "portal" (the member and
-    the managers), "sms" (the member was answered by text: email only for them), "replaced"
+    the managers), "sms" or "whatsapp" (the member was answered where they wrote: email only
+    for them), "replaced"
     (a manager approved their replacement: the caller sends the one message, and the
     managers decided it themselves)."""
     now = now or timezone.now()
@@ -427,7 +430,9 @@ def crew_decline(
             if via != "replaced":
                 crew_tell_managers_of_decline(current, replacements)
                 if current.invitation_sent:
-                    crew_tell_member_off(current, removed=False, text=via != "sms")
+                    crew_tell_member_off(
+                        current, removed=False, text=via not in ("sms", "whatsapp")
+                    )
     keep_in_step(assignment, current)
     return current
 

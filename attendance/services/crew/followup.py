@@ -10,7 +10,14 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from attendance.models import Attendance, EmailNotification, Event, EventCrew, SmsMessage
+from attendance.models import (
+    Attendance,
+    EmailNotification,
+    Event,
+    EventCrew,
+    SmsMessage,
+    WhatsAppMessage,
+)
 from attendance.services.attendance import attendance_close_at_end
 from attendance.services.core.urls import absolute_url
 from attendance.services.crew.assignments import CrewError
@@ -87,7 +94,9 @@ def crew_briefing_targets(*, event: Event) -> list[int]:
     return list(confirmed.filter(reachable).values_list("pk", flat=True))
 
 
-def crew_brief_one(*, assignment: EventCrew) -> EmailNotification | SmsMessage | None:
+def crew_brief_one(
+    *, assignment: EventCrew
+) -> EmailNotification | SmsMessage | WhatsAppMessage | None:
     """Email one confirmed member the briefing: instructions, and who works their role.
 
     Raises CrewError if they are not confirmed (any more).

@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH, assignment_ics
-from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
+from attendance.models import EmailNotification, Event, EventCrew, SmsMessage, WhatsAppMessage
 from attendance.services.core.urls import absolute_url
 from attendance.services.crew.staffing import event_contacts, event_staffing
 from attendance.services.messaging.channels import member_message
@@ -115,7 +115,7 @@ def crew_email(
     context: dict,
     attachments: tuple[Attachment, ...] = (),
     sms_context: dict | None = None,
-) -> EmailNotification | SmsMessage | None:
+) -> EmailNotification | SmsMessage | WhatsAppMessage | None:
     """A message to the member about this assignment (email and/or SMS, as they chose),
     linked to it for the portal and admin. None if nothing can reach them."""
     return member_message(

@@ -1,10 +1,13 @@
-"""Crew answering an invitation by text: "YES 1234", "no 1234 sick", or a bare "Yes".
+"""Crew answering an invitation by text or WhatsApp: "YES 1234", "no 1234 sick", a bare
+"Yes", or a tap on the invitation's Confirm / Decline buttons.
 
-An incoming SMS reaches here through the SMS inbox (`messaging/sms_inbox.py`), already stored
-raw and committed, inside its savepoint. A reply is matched by the sender's number *and* the
-invitation's code, so a text from another phone changes nothing; a bare YES/NO answers the
-member's one open invitation, or asks which one. The wording of every answer is the
-`crew_reply` SMS template's.
+An incoming SMS reaches here through the SMS inbox (`messaging/sms_inbox.py`), a WhatsApp
+message through the WhatsApp inbox (`messaging/whatsapp_inbox.py`), already stored raw and
+committed, inside its savepoint. A reply is matched by the sender's number *and* the
+invitation's code (or the button's invitation, which must be the sender's), so a message from
+another phone changes nothing; a bare YES/NO answers the member's one open invitation, or asks
+which one. The wording of every answer is the `crew_reply` template's, sent back the way the
+member wrote (SMS, or WhatsApp inside the window they just opened).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from attendance.models import EventCrew, MessageType, Profile, SmsCallback
+from attendance.models import EventCrew, MessageType, Profile, SmsCallback, WhatsAppInbound
 from attendance.phones import mask_phone, normalise_phone
 from attendance.services.core.inbox import Outcome
 from attendance.services.messaging.sms import sms_create
 from attendance.services.messaging.sms_inbox import sms_on_incoming
+from attendance.services.messaging.whatsapp import whatsapp_reply_text
+from attendance.services.messaging.whatsapp_inbox import whatsapp_on_incoming
 from attendance.sms.callbacks import parse_incoming, parse_reply
 
 from .assignments import CrewError, crew_confirm, crew_decline
@@ -59,30 +64,94 @@ def crew_reply_apply(row: SmsCallback) -> Outcome:
     if reply is None:
         row.detail = "Not a YES/NO answer: kept for staff."
         return Outcome.UNMATCHED
+    outcome = _reply_apply(profile, row, reply, via="sms")
+    logger.info("SMS reply from %s: %s", mask_phone(phone), outcome.value)
+    return outcome
+
+
+def crew_whatsapp_reply_apply(inbound: WhatsAppInbound, profile: Profile) -> Outcome:
+    """Apply one WhatsApp message from a member: a tap on an invitation's button (its payload
+    names the invitation, which must be theirs), or a typed YES/NO like a text."""
+    if inbound.kind in (WhatsAppInbound.Kind.BUTTON, WhatsAppInbound.Kind.INTERACTIVE):
+        pressed = _button(inbound, profile)
+        if pressed is None:
+            return Outcome.UNMATCHED
+        assignment, accept = pressed
+        inbound.crew_assignment = assignment
+        if assignment.status == (
+            EventCrew.Status.CONFIRMED if accept else EventCrew.Status.DECLINED
+        ):
+            # A second tap on the same button (or Meta's repeat of it): answered already.
+            inbound.detail = "The same answer again: nothing more to do."
+            return Outcome.DUPLICATE
+        return _decide(profile, inbound, assignment, accept, reason="", via="whatsapp")
+    reply = parse_reply(inbound.text) if inbound.text else None
+    if reply is None:
+        inbound.detail = "Not a YES/NO answer: kept for staff."
+        return Outcome.UNMATCHED
+    return _reply_apply(profile, inbound, reply, via="whatsapp")
+
+
+_BUTTON_WORDS = {"confirm": True, "nitakuja": True, "decline": False, "siwezi": False}
+
+
+def _button(inbound: WhatsAppInbound, profile: Profile) -> tuple[EventCrew, bool] | None:
+    """The invitation and the answer a tap means, or None (with the reason in `detail`). The
+    payload is ours (`crew:<id>:yes`); without it, the label and the message it answers."""
+    parts = inbound.payload.split(":")
+    if len(parts) == 3 and parts[0] == "crew" and parts[1].isdigit() and parts[2] in ("yes", "no"):
+        pk, accept = int(parts[1]), parts[2] == "yes"
+        match = EventCrew.objects.filter(pk=pk)
+    elif inbound.text.strip().lower() in _BUTTON_WORDS and inbound.context_id:
+        accept = _BUTTON_WORDS[inbound.text.strip().lower()]
+        match = EventCrew.objects.filter(whatsapp_messages__provider_message_id=inbound.context_id)
+    else:
+        inbound.detail = "A button that is not one of ours: kept for staff."
+        return None
+    assignment = (
+        match.select_related("event", "role", "user")
+        .filter(user=profile.user, invitation_sent=True)
+        .first()
+    )
+    if assignment is None:
+        # Someone else's invitation (or one withdrawn): nothing changes, nobody is told.
+        inbound.detail = "A button for an invitation that is not this member's: nothing done."
+        return None
+    return assignment, accept
+
+
+def _reply_apply(profile: Profile, row: Any, reply: Any, *, via: str) -> Outcome:
     if reply.code is None:
-        assignment = _only_open_invitation(profile, row)
+        assignment = _only_open_invitation(profile, row, via=via)
         if assignment is None:
             return Outcome.PROCESSED if row.detail.startswith("Answered") else Outcome.UNMATCHED
     else:
-        assignment = _by_code(profile, row, reply.code)
+        assignment = _by_code(profile, row, reply.code, via=via)
         if assignment is None:
             return Outcome.UNMATCHED
     row.crew_assignment = assignment
+    return _decide(profile, row, assignment, reply.accept, reason=reply.reason, via=via)
+
+
+def _decide(
+    profile: Profile, row: Any, assignment: EventCrew, accept: bool, *, reason: str, via: str
+) -> Outcome:
     try:
-        if reply.accept:
+        if accept:
             crew_confirm(assignment=assignment)
-            _answer(profile, assignment, "confirmed", call_time=assignment.expected_call_time)
+            _answer(
+                profile, assignment, "confirmed", via=via, call_time=assignment.expected_call_time
+            )
         else:
-            crew_decline(assignment=assignment, reason=reply.reason, via="sms")
-            _answer(profile, assignment, "declined")
+            crew_decline(assignment=assignment, reason=reason, via=via)
+            _answer(profile, assignment, "declined", via=via)
     except CrewError as refused:
         row.detail = f"Refused: {refused}"
-        _answer(profile, assignment, "refused", reason=str(refused))
-    logger.info("SMS reply from %s applied to assignment %s", mask_phone(phone), assignment.pk)
+        _answer(profile, assignment, "refused", via=via, reason=str(refused))
     return Outcome.PROCESSED
 
 
-def _by_code(profile: Profile, row: SmsCallback, code: str) -> EventCrew | None:
+def _by_code(profile: Profile, row: Any, code: str, *, via: str) -> EventCrew | None:
     wrong = _recent_wrong_codes(profile)
     if wrong >= WRONG_CODE_LIMIT:
         # Someone may be guessing codes with this number (the callback token is all it takes
@@ -99,23 +168,27 @@ def _by_code(profile: Profile, row: SmsCallback, code: str) -> EventCrew | None:
     if assignment is None:
         row.detail = f"{WRONG_CODE_PREFIX}: no invitation with code {code} for this number."
         if wrong + 1 < WRONG_CODE_LIMIT:
-            _answer(profile, None, "wrong_code", code=code)
+            _answer(profile, None, "wrong_code", via=via, code=code)
         elif wrong + 1 == WRONG_CODE_LIMIT:
-            _answer(profile, None, "too_many_codes")
+            _answer(profile, None, "too_many_codes", via=via)
     return assignment
 
 
 def _recent_wrong_codes(profile: Profile) -> int:
     since = timezone.now() - timedelta(seconds=WRONG_CODE_WINDOW_SECONDS)
-    return SmsCallback.objects.filter(
+    by_sms = SmsCallback.objects.filter(
         kind=SmsCallback.Kind.INCOMING,
         user=profile.user,
         received_at__gte=since,
         detail__startswith=WRONG_CODE_PREFIX,
     ).count()
+    by_whatsapp = WhatsAppInbound.objects.filter(
+        user=profile.user, received_at__gte=since, detail__startswith=WRONG_CODE_PREFIX
+    ).count()
+    return by_sms + by_whatsapp
 
 
-def _only_open_invitation(profile: Profile, row: SmsCallback) -> EventCrew | None:
+def _only_open_invitation(profile: Profile, row: Any, *, via: str) -> EventCrew | None:
     """A bare YES/NO: the member's one invitation waiting for an answer, or None after
     texting them what to send (each open invitation with its code, or that none waits)."""
     waiting = list(
@@ -131,23 +204,34 @@ def _only_open_invitation(profile: Profile, row: SmsCallback) -> EventCrew | Non
     if len(waiting) == 1:
         return waiting[0]
     if not waiting:
-        _answer(profile, None, "none_waiting")
+        _answer(profile, None, "none_waiting", via=via)
     else:
         choices = [
             {"name": a.event.name, "starts_at": a.event.starts_at, "code": a.reply_code}
             for a in waiting[:3]
         ]
-        _answer(profile, None, "which_one", choices=choices)
+        _answer(profile, None, "which_one", via=via, choices=choices)
     row.detail = f"Answered: a bare reply with {len(waiting)} open invitation(s)."
     return None
 
 
-def _answer(profile: Profile, assignment: EventCrew | None, reply: str, **context: Any) -> None:
-    # By SMS whatever their channel: they texted us.
-    if profile.sms_blocked_at is not None or not settings.SMS_ENABLED:
-        return
+def _answer(
+    profile: Profile, assignment: EventCrew | None, reply: str, *, via: str, **context: Any
+) -> None:
+    # The way they wrote, whatever their channel: by WhatsApp in the window they just opened
+    # (SMS if WhatsApp cannot), by SMS to a text.
     if assignment is not None:
         context["event_name"] = assignment.event.name
+    if via == "whatsapp" and whatsapp_reply_text(
+        profile=profile,
+        notification_type=MessageType.CREW_REPLY,
+        context={"reply": reply, **context},
+        event=assignment.event if assignment else None,
+        crew_assignment=assignment,
+    ):
+        return
+    if profile.sms_blocked_at is not None or not settings.SMS_ENABLED:
+        return
     sms_create(
         user=profile.user,
         phone_number=profile.phone_number,
@@ -159,3 +243,4 @@ def _answer(profile: Profile, assignment: EventCrew | None, reply: str, **contex
 
 
 sms_on_incoming(crew_reply_apply)
+whatsapp_on_incoming(crew_whatsapp_reply_apply)

@@ -1,9 +1,11 @@
-"""Which channel a message to a member takes: email, SMS or both, as they chose.
+"""Which channel a message to a member takes: email, SMS, both, or WhatsApp, as they chose.
 
-Services that tell a member something call `member_message`; it writes the rows (email and/or
-SMS) in the caller's transaction. A member who takes texts only still gets the email written,
-`held`: it goes out once if the text cannot reach them (opted out, invalid number, reported
-undelivered, outcome unknown), so nothing important is lost silently.
+Services that tell a member something call `member_message`; it writes the rows in the
+caller's transaction. A member who takes texts or WhatsApp still gets the email written,
+`held`: it goes out once if nothing else reaches them (opted out, invalid number, reported
+undelivered, outcome unknown), so nothing important is lost silently. WhatsApp's next channel
+is SMS (when the member can get texts), then that held email: each message goes by one of
+them, never by two by accident.
 """
 
 from __future__ import annotations
@@ -13,9 +15,24 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from attendance.models import EmailNotification, MessageChannel, Profile, SmsMessage
-from attendance.services.messaging.email import Attachment, notification_create
+from attendance.models import (
+    EmailNotification,
+    MessageChannel,
+    Profile,
+    SmsMessage,
+    WhatsAppMessage,
+)
+from attendance.services.messaging.email import (
+    Attachment,
+    notification_create,
+    notification_release_held,
+)
 from attendance.services.messaging.sms import SMS_TYPES, sms_create
+from attendance.services.messaging.whatsapp import (
+    whatsapp_can_carry,
+    whatsapp_create,
+    whatsapp_usable,
+)
 
 Channel = MessageChannel
 
@@ -27,15 +44,25 @@ def _profile(user: User) -> Profile | None:
         return None
 
 
-def member_channel(user: User) -> str:
-    """ "email", "sms" or "both": what this member gets, given what can reach them now."""
-    if not settings.SMS_ENABLED:
-        return Channel.EMAIL
+def member_can_text(user: User) -> bool:
+    """Can an SMS reach this member now (texts on, a number, not blocked)?"""
     profile = _profile(user)
-    can_text = bool(profile and profile.phone_number and profile.sms_blocked_at is None)
-    if not can_text:
-        return Channel.EMAIL
+    return bool(
+        settings.SMS_ENABLED and profile and profile.phone_number and profile.sms_blocked_at is None
+    )
+
+
+def member_channel(user: User) -> str:
+    """ "email", "sms", "both" or "whatsapp": what this member gets, given what can reach
+    them now."""
+    profile = _profile(user)
     chosen = (profile.message_channel if profile else "") or settings.SMS_DEFAULT_CHANNEL
+    if chosen == Channel.WHATSAPP:
+        if whatsapp_usable(profile):
+            return Channel.WHATSAPP
+        chosen = settings.SMS_DEFAULT_CHANNEL  # they chose WhatsApp; it cannot reach them
+    if not member_can_text(user):
+        return Channel.EMAIL
     if not user.email:
         return Channel.SMS
     return chosen
@@ -47,7 +74,7 @@ def member_channel_choice(profile: Profile) -> str:
 
 
 def member_reachable(user: User) -> bool:
-    """Can any message reach this member (an email address, or texts they can get)?"""
+    """Can any message reach this member (an email address, texts or WhatsApp)?"""
     return bool(user.email) or member_channel(user) != Channel.EMAIL
 
 
@@ -60,12 +87,17 @@ def member_message(
     sms_context: dict | None = None,
     text: bool = True,
     **links: Any,
-) -> EmailNotification | SmsMessage | None:
+) -> EmailNotification | SmsMessage | WhatsAppMessage | None:
     """Tell a member something on their channel(s). Returns the row they will see first (the
     text when one is sent), or None when nothing can reach them. `sms_context` adds to the
     context of the text only (a short link instead of two long ones). `text=False`: email
     only, because the member has just been answered by text about the same thing."""
     channel = member_channel(user)
+    if channel == Channel.WHATSAPP and (
+        not text or not whatsapp_can_carry(user.profile, notification_type)
+    ):
+        # No template for it and the member's window is closed: the next channel.
+        channel = Channel.SMS if member_can_text(user) else Channel.EMAIL
     if notification_type not in SMS_TYPES or not text:
         channel = Channel.EMAIL
     email = None
@@ -76,16 +108,30 @@ def member_message(
             notification_type=notification_type,
             context=context,
             attachments=attachments,
-            hold=channel == Channel.SMS,
+            hold=channel in (Channel.SMS, Channel.WHATSAPP),
             **links,
         )
     if channel == Channel.EMAIL:
         return email
+    if channel == Channel.WHATSAPP:
+        sent = whatsapp_create(
+            user=user,
+            notification_type=notification_type,
+            context={**context, **(sms_context or {})},
+            fallback_email=email,
+            **links,
+        )
+        if sent is not None:
+            return sent
+        if not member_can_text(user):
+            if email is not None:
+                notification_release_held(notification_id=email.pk)
+            return email
     return sms_create(
         user=user,
         phone_number=user.profile.phone_number,
         notification_type=notification_type,
         context={**context, **(sms_context or {})},
-        fallback_email=email if channel == Channel.SMS else None,
+        fallback_email=email if channel in (Channel.SMS, Channel.WHATSAPP) else None,
         **links,
     )

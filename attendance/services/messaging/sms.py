@@ -80,13 +80,15 @@ def sms_create(
     context: dict,
     event: Event | None = None,
     fallback_email: EmailNotification | None = None,
+    text: str | None = None,
     **links: Any,
 ) -> SmsMessage:
     """Render and store a text, and queue its sending for after the transaction commits.
 
     `fallback_email` is an email written `held` beside it: it is sent (once) if this text
     fails for good. A template that fails to render gives a row that is already failed, and
-    releases the fallback at once.
+    releases the fallback at once. `text`: already written (a WhatsApp message going by SMS
+    instead carries the text rendered beside it), not rendered again.
     """
     context = {"site_url": settings.SITE_URL, "recipient_user": user, **context}
     row = SmsMessage(
@@ -98,7 +100,9 @@ def sms_create(
         **links,
     )
     try:
-        row.message = sms_render(notification_type, context)
+        row.message = (
+            sms_clean(text) if text is not None else sms_render(notification_type, context)
+        )
     except (TemplateDoesNotExist, TemplateSyntaxError) as error:
         row.status = Status.FAILED
         row.last_error = f"Template error: {error!r}"

@@ -26,11 +26,14 @@ def profile_set_phone(*, user: User, phone_number: str, changed: bool = True) ->
     return profile
 
 
-def profile_set_channel(*, user: User, channel: str) -> Profile:
-    """How the member wants invitations, reminders and receipts: email, SMS or both.
+def profile_set_channel(*, user: User, channel: str, whatsapp_number: str = "") -> Profile:
+    """How the member wants invitations, reminders and receipts: email, SMS, both or WhatsApp.
 
     Choosing SMS again after a block means the member says texts reach them now (they opted
-    back in with the network): the block is lifted and the next text tries.
+    back in with the network): the block is lifted and the next text tries. Choosing WhatsApp
+    is the opt-in Meta requires: when, kept on the profile (a new one after a STOP), with the
+    number (`whatsapp_number`, or "" for their M-Pesa number); it lifts a block, as a new
+    number or the member's word that WhatsApp now works.
     """
     if channel not in MessageChannel.values:
         raise ValueError(channel)
@@ -40,6 +43,19 @@ def profile_set_channel(*, user: User, channel: str) -> Profile:
     if channel in (MessageChannel.SMS, MessageChannel.BOTH) and profile.sms_blocked_at:
         profile.sms_blocked_at, profile.sms_blocked_reason = None, ""
         fields += ["sms_blocked_at", "sms_blocked_reason"]
+    if channel == MessageChannel.WHATSAPP:
+        if profile.whatsapp_opted_in_at is None or profile.whatsapp_opted_out_at is not None:
+            profile.whatsapp_opted_in_at = timezone.now()
+        profile.whatsapp_opted_out_at = None
+        profile.whatsapp_number = whatsapp_number
+        profile.whatsapp_blocked_at, profile.whatsapp_blocked_reason = None, ""
+        fields += [
+            "whatsapp_opted_in_at",
+            "whatsapp_opted_out_at",
+            "whatsapp_number",
+            "whatsapp_blocked_at",
+            "whatsapp_blocked_reason",
+        ]
     profile.updated_at = timezone.now()
     profile.save(update_fields=fields)
     return profile

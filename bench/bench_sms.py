@@ -34,6 +34,7 @@ os.environ.update(
         "SECURE_SSL_REDIRECT": "False",
         "LOG_LEVEL": "ERROR",
         "CELERY_TASK_ALWAYS_EAGER": "True",
+        "SINGLE_BOX": "True",  # tasks run in this process, on purpose
         "MPESA_CONSUMER_KEY": "sim-consumer-key",
         "MPESA_CONSUMER_SECRET": "sim-consumer-secret",
         "MPESA_PASS_KEY": "sim-pass-key",

@@ -8,6 +8,7 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from attendance.models import EmailNotification, MessageChannel, SmsMessage
 from attendance.phones import normalise_phone
@@ -33,10 +34,10 @@ class OutboxPasswordResetForm(PasswordResetForm):
     """
 
     email = forms.CharField(
-        label="Email address or M-Pesa number",
+        label=_("Email address or M-Pesa number"),
         max_length=254,
         widget=forms.TextInput(attrs={"autocomplete": "username"}),
-        help_text="We send the link the way you get our messages: by text or by email.",
+        help_text=_("We send the link the way you get our messages: by text or by email."),
     )
 
     def clean_email(self) -> str:
@@ -47,7 +48,7 @@ class OutboxPasswordResetForm(PasswordResetForm):
             return normalise_phone(value)
         except ValidationError as error:
             raise ValidationError(
-                "Type the email address on your account, or your M-Pesa number."
+                _("Type the email address on your account, or your M-Pesa number.")
             ) from error
 
     def get_users(self, email):
@@ -107,18 +108,18 @@ class PhoneNumberForm(forms.Form):
     """A new M-Pesa number, with the password again: the number is where pay goes."""
 
     phone_number = forms.CharField(
-        label="New M-Pesa number",
+        label=_("New M-Pesa number"),
         max_length=20,  # before normalising: "+254 (712) 345-678" is longer than what is stored
-        help_text="We text a code to it; the number is used once you type the code here.",
+        help_text=_("We text a code to it; the number is used once you type the code here."),
         widget=forms.TextInput(
             attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"},
         ),
     )
     password = forms.CharField(
-        label="Your password",
+        label=_("Your password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Your pay goes to this number, so we ask for it again.",
+        help_text=_("Your pay goes to this number, so we ask for it again."),
     )
 
     def clean_phone_number(self) -> str:
@@ -127,7 +128,7 @@ class PhoneNumberForm(forms.Form):
 
 class PhoneCodeForm(forms.Form):
     code = forms.CharField(
-        label="Code from the text",
+        label=_("Code from the text"),
         max_length=12,
         widget=forms.TextInput(
             attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9 ]*"}
@@ -135,20 +136,20 @@ class PhoneCodeForm(forms.Form):
     )
 
 
-CHANNEL_CHOICES = [("sms", "SMS"), ("email", "Email"), ("both", "Both SMS and email")]
+CHANNEL_CHOICES = [("sms", _("SMS")), ("email", _("Email")), ("both", _("Both SMS and email"))]
 
 
 class MessageChannelForm(forms.Form):
     message_channel = forms.ChoiceField(
-        label="Send me invitations, reminders and receipts by",
+        label=_("Send me invitations, reminders and receipts by"),
         choices=CHANNEL_CHOICES,
         widget=forms.RadioSelect,
     )
     whatsapp_number = forms.CharField(
-        label="WhatsApp number",
+        label=_("WhatsApp number"),
         required=False,
         max_length=20,
-        help_text="Leave it empty to use your M-Pesa number.",
+        help_text=_("Leave it empty to use your M-Pesa number."),
         widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"}),
     )
 
@@ -158,7 +159,7 @@ class MessageChannelForm(forms.Form):
             field = self.fields["message_channel"]
             assert isinstance(field, forms.ChoiceField)
             field.choices = [
-                ("whatsapp", "WhatsApp (a text when WhatsApp cannot reach me)"),
+                ("whatsapp", _("WhatsApp (a text when WhatsApp cannot reach me)")),
                 *CHANNEL_CHOICES,
             ]
         else:
@@ -169,11 +170,22 @@ class MessageChannelForm(forms.Form):
         return normalise_phone(number) if number else ""
 
 
+class LanguageForm(forms.Form):
+    # Each language named in itself: a member who cannot read the page can still find theirs.
+    language = forms.ChoiceField(
+        label=_("Language of this site and of our messages to you"),
+        choices=[("en", "English"), ("sw", "Kiswahili")],
+        widget=forms.RadioSelect,
+    )
+
+
 class UnavailableDatesForm(forms.Form):
-    starts_on = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    starts_on = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     ends_on = forms.DateField(
-        label="To (leave empty for one day)",
+        label=_("To (leave empty for one day)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    reason = forms.CharField(label="Reason (only managers see it)", max_length=200, required=False)
+    reason = forms.CharField(
+        label=_("Reason (only managers see it)"), max_length=200, required=False
+    )

@@ -9,11 +9,14 @@ from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils import translation
 
 from attendance import metrics
+from attendance.models.people import django_language
 from soundfusion_attendance.logs import request_id
 
 request_logger = logging.getLogger("soundfusion.request")
+SESSION_LANGUAGE = "sf_language"
 # A request id a balancer or client sent is kept if it looks like one (it ends up in logs).
 _GIVEN_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -84,3 +87,37 @@ class AuditContextMiddleware(AuditlogMiddleware):
         if user is None or not user.is_authenticated:
             return self.get_response(request)
         return super().__call__(request)
+
+
+class MemberLanguageMiddleware:
+    """The language of a signed-in member's pages is the one on their Account page, on every
+    device; admin is English whatever the browser says (staff share one vocabulary with the
+    docs and each other). After AuthenticationMiddleware; LocaleMiddleware, before it, has
+    chosen for visitors not signed in.
+
+    The choice is kept in the session (set at login and when it changes), so a page costs no
+    query for it; a session from before this reads the profile once."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        language = None
+        if request.path.startswith("/admin/"):
+            language = settings.LANGUAGE_CODE
+        elif SESSION_LANGUAGE in request.session:
+            language = request.session[SESSION_LANGUAGE]
+        else:
+            user = getattr(request, "user", None)
+            profile = getattr(user, "profile", None) if user and user.is_authenticated else None
+            if profile is not None:
+                language = request.session[SESSION_LANGUAGE] = django_language(profile.language)
+        if language is not None:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        return self.get_response(request)
+
+
+def remember_language(request: HttpRequest, language: str) -> None:
+    """Keep a member's choice for their session's next pages (login, the Account page)."""
+    request.session[SESSION_LANGUAGE] = django_language(language)

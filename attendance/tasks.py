@@ -40,6 +40,7 @@ from attendance.services.messaging.whatsapp import (  # noqa: F401  (registers t
 from attendance.services.messaging.whatsapp_inbox import (  # noqa: F401  (registers the task)
     whatsapp_webhook_process_task,
     whatsapp_webhooks_process_pending,
+    whatsapp_webhooks_process_received_task,
 )
 from attendance.services.ops.alerts import alerts_check
 from attendance.services.ops.health import beat_job

@@ -14,6 +14,7 @@ import hmac
 import time
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 SECONDS = 45  # how often the code on the screen changes
 
@@ -45,16 +46,18 @@ def venue_code_seconds_left(now: float | None = None) -> int:
 
 def venue_code_check(event_id: int, code: str, now: float | None = None) -> None:
     """Raise VenueCodeError unless `code` is this event's code of now or the window before."""
-    window_text, _, signature = str(code).partition("-")
+    window_text, _dash, signature = str(code).partition("-")
     if not window_text.isdigit() or not signature:
-        raise VenueCodeError("This is not a venue code. Scan the code on the screen at the venue.")
+        raise VenueCodeError(
+            _("This is not a venue code. Scan the code on the screen at the venue.")
+        )
     window = int(window_text)
     if not hmac.compare_digest(signature, _sign(event_id, window)):
         raise VenueCodeError(
-            "This code is not this event's. Scan the code on the screen at your event's venue."
+            _("This code is not this event's. Scan the code on the screen at your event's venue.")
         )
     current = _window(time.time() if now is None else now)
     if window > current or window < current - 1:
         raise VenueCodeError(
-            "This code has expired: it changes every minute. Scan the code on the screen again."
+            _("This code has expired: it changes every minute. Scan the code on the screen again.")
         )

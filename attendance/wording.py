@@ -4,7 +4,52 @@ texts' parts (a text is 160 characters, so what it says is cut with care)."""
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+# Django's own words for dates, named here so that our catalogue (locale/sw) carries them:
+# its Kiswahili abbreviations are not the ones Kenyan calendars and phones use.
+DATE_WORDS = (
+    gettext_noop("Mon"),
+    gettext_noop("Tue"),
+    gettext_noop("Wed"),
+    gettext_noop("Thu"),
+    gettext_noop("Fri"),
+    gettext_noop("Sat"),
+    gettext_noop("Sun"),
+    gettext_noop("Monday"),
+    gettext_noop("Tuesday"),
+    gettext_noop("Wednesday"),
+    gettext_noop("Thursday"),
+    gettext_noop("Friday"),
+    gettext_noop("Saturday"),
+    gettext_noop("Sunday"),
+    gettext_noop("jan"),
+    gettext_noop("feb"),
+    gettext_noop("mar"),
+    gettext_noop("apr"),
+    gettext_noop("may"),
+    gettext_noop("jun"),
+    gettext_noop("jul"),
+    gettext_noop("aug"),
+    gettext_noop("sep"),
+    gettext_noop("oct"),
+    gettext_noop("nov"),
+    gettext_noop("dec"),
+    gettext_noop("January"),
+    gettext_noop("February"),
+    gettext_noop("March"),
+    gettext_noop("April"),
+    gettext_noop("May"),
+    gettext_noop("June"),
+    gettext_noop("July"),
+    gettext_noop("August"),
+    gettext_noop("September"),
+    gettext_noop("October"),
+    gettext_noop("November"),
+    gettext_noop("December"),
+)
 
 
 def sms_fit(value: object, length: int | str) -> str:
@@ -23,11 +68,27 @@ def sms_fit(value: object, length: int | str) -> str:
 
 
 def sms_when(value: datetime | None) -> str:
-    """`Sat 5 Dec 16:00` in Nairobi time: a date a phone screen shows whole."""
+    """`Sat 5 Dec 16:00` (`Jmos 5 Des 16:00`) in Nairobi time: a date a phone screen shows
+    whole, in the language being rendered."""
+    if not value:
+        return ""
+    return dateformat.format(timezone.localtime(value), "D j M H:i")
+
+
+def when_words(value: datetime | None) -> str:
+    """`today at 16:00`, `tomorrow at 16:00`, `on Sat 5 Dec at 16:00` (`leo saa 16:00` ...):
+    by the real date in Nairobi, so a reminder sent on the day never says "tomorrow"."""
     if not value:
         return ""
     local = timezone.localtime(value)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    days = (local.date() - timezone.localdate()).days
+    time = f"{local:%H:%M}"
+    if days == 0:
+        return _("today at %(time)s") % {"time": time}
+    if days == 1:
+        return _("tomorrow at %(time)s") % {"time": time}
+    day = dateformat.format(local, "D j M")
+    return _("on %(day)s at %(time)s") % {"day": day, "time": time}
 
 
 def kes(value: Decimal | int | float | str, *, whole: bool = False) -> str:

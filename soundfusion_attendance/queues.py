@@ -43,6 +43,7 @@ _PURPOSE_OF = {
     "attendance.tasks.whatsapp_deliver_task": MESSAGES,
     "attendance.tasks.whatsapp_deliver_batch_task": MESSAGES,
     "attendance.tasks.whatsapp_webhook_process_task": MESSAGES,
+    "attendance.tasks.whatsapp_webhooks_process_received_task": MESSAGES,
     "attendance.tasks.bulk_job_run_task": BACKGROUND,
     "attendance.tasks.bulk_jobs_resume_task": BACKGROUND,
 }

@@ -116,9 +116,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of a visitor not signed in: their cookie, else their browser's.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in member's own language (their profile's); admin always English.
+    "attendance.middleware.MemberLanguageMiddleware",
     # request.user.is_verified(): has this session passed the second factor (staff).
     "django_otp.middleware.OTPMiddleware",
     # Who and from where, for the audit trail's rows written during the request.
@@ -237,6 +241,12 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
 
 # --- Locale -------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
+# The crew portal and crew messages speak English or Kiswahili, as each member chooses on their
+# Account page (attendance.middleware.MemberLanguageMiddleware); admin stays English.
+LANGUAGES = [("en-gb", "English"), ("sw", "Kiswahili")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "sf_language"
+LANGUAGE_COOKIE_SECURE = not DEBUG
 # Our own date and time formats (24-hour, "5 Dec 2026, 19:02"): soundfusion_attendance/formats.
 FORMAT_MODULE_PATH = ["soundfusion_attendance.formats"]
 TIME_ZONE = "Africa/Nairobi"

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.decorators.cache import cache_page
+from django.views.i18n import JavaScriptCatalog
 
 from attendance.forms import OutboxPasswordResetForm
 
@@ -12,6 +14,13 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
+    # The portal scripts' words in the member's language (the URL names the language, so a
+    # browser's cached copy never answers for another).
+    path(
+        "jsi18n/",
+        cache_page(3600)(JavaScriptCatalog.as_view(domain="djangojs")),
+        name="javascript-catalog",
+    ),
     path("", include("attendance.urls")),
 ]
 

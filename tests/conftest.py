@@ -9,6 +9,9 @@ from django.db import connection
 
 from soundfusion_attendance.celery import app as celery_app
 
+# Fixtures shared by several test files (a test file never imports another).
+pytest_plugins = ["tests.support.portal_world"]
+
 # In CI (REQUIRE_SERVICES=1) a test that needs PostgreSQL, Redis or Chromium must run: a missing
 # service is a failure there, not a skip.
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -83,6 +86,18 @@ def _tasks_run_in_process():
 def _media_in_a_temporary_folder(settings, tmp_path):
     # Export files written by background jobs land in the test's own folder.
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_the_test_says():
+    """A request's language stays active in its thread (Django activates, never resets): the
+    next test starts in English whatever the last one's member read."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from .people import (
     MessageChannel,
     PhoneVerification,
     Profile,
+    django_language,
     member_name,
 )
 from .scheduling import ReplacementRequest, Unavailability
@@ -81,5 +82,6 @@ __all__ = [
     "WhatsAppInbound",
     "WhatsAppMessage",
     "WhatsAppWebhook",
+    "django_language",
     "member_name",
 ]

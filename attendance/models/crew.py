@@ -4,6 +4,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 
 def _money(label: str, help_text: str = "", **kwargs: Any) -> models.DecimalField:
@@ -105,15 +106,15 @@ class EventCrew(models.Model):
     """
 
     class Status(models.TextChoices):
-        INVITED = "invited", "Invited"
-        CONFIRMED = "confirmed", "Confirmed"
-        DECLINED = "declined", "Declined"
-        COMPLETED = "completed", "Completed"
+        INVITED = "invited", pgettext_lazy("assignment status", "Invited")
+        CONFIRMED = "confirmed", pgettext_lazy("assignment status", "Confirmed")
+        DECLINED = "declined", pgettext_lazy("assignment status", "Declined")
+        COMPLETED = "completed", pgettext_lazy("assignment status", "Completed")
         # Waiting for a place: invited in turn when someone drops out
         # (services/crew/assignments.py).
-        STANDBY = "standby", "Standby"
+        STANDBY = "standby", pgettext_lazy("assignment status", "Standby")
         # The member offered themselves for an open role; the manager accepts or declines.
-        OFFERED = "offered", "Offered"
+        OFFERED = "offered", pgettext_lazy("assignment status", "Offered")
 
     event = models.ForeignKey("attendance.Event", on_delete=models.CASCADE, related_name="crew")
     user = models.ForeignKey(

@@ -4,6 +4,7 @@ from urllib.parse import quote_plus
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import pgettext_lazy
 
 # The beat looks this far ahead for "role still short" alerts.
 SHORT_ALERT_MAX_HOURS = 72
@@ -11,10 +12,10 @@ SHORT_ALERT_MAX_HOURS = 72
 
 class Event(models.Model):
     class Status(models.TextChoices):
-        PLANNED = "planned", "Planned"
-        CONFIRMED = "confirmed", "Confirmed"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        PLANNED = "planned", pgettext_lazy("event status", "Planned")
+        CONFIRMED = "confirmed", pgettext_lazy("event status", "Confirmed")
+        COMPLETED = "completed", pgettext_lazy("event status", "Completed")
+        CANCELLED = "cancelled", pgettext_lazy("event status", "Cancelled")
 
     name = models.CharField(max_length=200)
     client = models.CharField(max_length=200, blank=True)
@@ -144,29 +145,29 @@ class Attendance(models.Model):
     """One person at one event: when they arrived and left, judged against their call time."""
 
     class Status(models.TextChoices):
-        EXPECTED = "expected", "Not checked in"
-        PRESENT = "present", "Present"
-        LATE = "late", "Late"
-        ABSENT = "absent", "Absent"
-        EXCUSED = "excused", "Excused"
+        EXPECTED = "expected", pgettext_lazy("attendance status", "Not checked in")
+        PRESENT = "present", pgettext_lazy("attendance status", "Present")
+        LATE = "late", pgettext_lazy("attendance status", "Late")
+        ABSENT = "absent", pgettext_lazy("attendance status", "Absent")
+        EXCUSED = "excused", pgettext_lazy("attendance status", "Excused")
 
     class Method(models.TextChoices):
-        SELF = "self", "Self (portal button)"
-        QR = "qr", "Venue QR code"
-        LOCATION = "gps", "Location at the venue"
-        ADMIN = "admin", "Recorded by staff"
+        SELF = "self", pgettext_lazy("check-in", "Self (portal button)")
+        QR = "qr", pgettext_lazy("check-in", "Venue QR code")
+        LOCATION = "gps", pgettext_lazy("check-in", "Location at the venue")
+        ADMIN = "admin", pgettext_lazy("check-in", "Recorded by staff")
 
     class Arrival(models.TextChoices):
-        ON_MY_WAY = "on_way", "On my way"
-        CANT_COME = "cant", "Can't make it"
+        ON_MY_WAY = "on_way", pgettext_lazy("check-in", "On my way")
+        CANT_COME = "cant", pgettext_lazy("check-in", "Can't make it")
 
     class Flag(models.TextChoices):
         """Why a check-in or check-out is not proven. Never a refusal: see venue_location."""
 
-        PLAIN = "plain", "Button, no proof"
-        NO_FIX = "no_fix", "Location refused or unavailable"
-        WEAK_FIX = "weak_fix", "Location too imprecise"
-        OUTSIDE = "outside", "Location away from the venue"
+        PLAIN = "plain", pgettext_lazy("check-in", "Button, no proof")
+        NO_FIX = "no_fix", pgettext_lazy("check-in", "Location refused or unavailable")
+        WEAK_FIX = "weak_fix", pgettext_lazy("check-in", "Location too imprecise")
+        OUTSIDE = "outside", pgettext_lazy("check-in", "Location away from the venue")
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attendances")
     user = models.ForeignKey(

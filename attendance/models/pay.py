@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import pgettext_lazy
 
 ZERO = Decimal("0.00")
 
@@ -24,10 +25,10 @@ class TimesheetLine(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", "Awaiting approval"
-        DISPUTED = "disputed", "Disputed"
-        APPROVED = "approved", "Approved"
-        PAID = "paid", "In an approved pay run"
+        OPEN = "open", pgettext_lazy("timesheet line status", "Awaiting approval")
+        DISPUTED = "disputed", pgettext_lazy("timesheet line status", "Disputed")
+        APPROVED = "approved", pgettext_lazy("timesheet line status", "Approved")
+        PAID = "paid", pgettext_lazy("timesheet line status", "In an approved pay run")
 
     assignment = models.OneToOneField(
         "attendance.EventCrew", on_delete=models.PROTECT, related_name="timesheet"

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 from .fields import KenyanPhoneField
 from .inbox import INBOX_OPEN, InboxRow
@@ -17,11 +18,11 @@ class MpesaPayment(models.Model):
     """
 
     class Status(models.TextChoices):
-        INITIATED = "initiated", "Initiated"
-        PENDING = "pending", "Waiting for the customer"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        INITIATED = "initiated", pgettext_lazy("payment status", "Initiated")
+        PENDING = "pending", pgettext_lazy("payment status", "Waiting for the customer")
+        COMPLETED = "completed", pgettext_lazy("payment status", "Completed")
+        FAILED = "failed", pgettext_lazy("payment status", "Failed")
+        CANCELLED = "cancelled", pgettext_lazy("payment status", "Cancelled")
 
     OPEN = (Status.INITIATED, Status.PENDING)
     FINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)

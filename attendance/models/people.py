@@ -6,6 +6,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from attendance.account_codes import account_code_for
 from attendance.phones import format_phone
@@ -40,6 +41,12 @@ class Language(models.TextChoices):
 
     ENGLISH = "en", "English"
     KISWAHILI = "sw", "Kiswahili"
+
+
+def django_language(language: str) -> str:
+    """The Django language (settings.LANGUAGES) for a member's choice: English is British
+    English, whose formats are ours (24-hour, day before month)."""
+    return "sw" if language == Language.KISWAHILI else "en-gb"
 
 
 class Profile(models.Model):
@@ -180,15 +187,15 @@ class LedgerEntry(models.Model):
     """
 
     class Kind(models.TextChoices):
-        CHARGE = "charge", "Charge"
-        PAYMENT = "payment", "Payment"
-        ADJUSTMENT = "adjustment", "Adjustment"
+        CHARGE = "charge", _("Charge")
+        PAYMENT = "payment", _("Payment")
+        ADJUSTMENT = "adjustment", _("Adjustment")
         # Pay for work (a pay run's approval): lowers what the member owes.
-        EARNING = "earning", "Earning"
+        EARNING = "earning", _("Earning")
         # PAYE, SHIF, housing levy, NSSF or withholding tax kept from pay (a StatutoryDeduction).
-        DEDUCTION = "deduction", "Statutory deduction"
+        DEDUCTION = "deduction", _("Statutory deduction")
         # Pay sent to the member by M-Pesa: brings a credit back toward zero.
-        PAYOUT = "payout", "Payout"
+        PAYOUT = "payout", _("Payout")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ledger_entries"

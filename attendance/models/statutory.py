@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 ZERO = Decimal("0.00")
 KRA_PIN = RegexValidator(
@@ -205,13 +206,13 @@ class StatutoryDeduction(models.Model):
     earlier runs that month already took, so the rows of a month add up to the month."""
 
     class Kind(models.TextChoices):
-        PAYE = "paye", "PAYE"
-        SHIF = "shif", "SHIF"
-        AHL = "ahl", "Housing levy"
-        NSSF = "nssf", "NSSF"
-        WHT = "wht", "Withholding tax"
-        EMPLOYER_NSSF = "employer_nssf", "NSSF (employer)"
-        EMPLOYER_AHL = "employer_ahl", "Housing levy (employer)"
+        PAYE = "paye", _("PAYE")
+        SHIF = "shif", _("SHIF")
+        AHL = "ahl", _("Housing levy")
+        NSSF = "nssf", _("NSSF")
+        WHT = "wht", _("Withholding tax")
+        EMPLOYER_NSSF = "employer_nssf", _("NSSF (employer)")
+        EMPLOYER_AHL = "employer_ahl", _("Housing levy (employer)")
 
     WITHHELD = (Kind.NSSF, Kind.SHIF, Kind.AHL, Kind.PAYE, Kind.WHT)  # the law's order
     EMPLOYER = (Kind.EMPLOYER_NSSF, Kind.EMPLOYER_AHL)

@@ -5,7 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 
 from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, Event
 from attendance.services.core.errors import ServiceError
@@ -102,7 +103,7 @@ def _proof(event: Event, position: Position | None) -> Judgement:
     is known. A member the rules would leave with no way to check in is told how instead."""
     if event.venue_position is None and not event.plain_check_in:
         raise AttendanceError(
-            "Check in by scanning the venue's QR code: ask the crew chief to show it."
+            _("Check in by scanning the venue's QR code: ask the crew chief to show it.")
         )
     return judge_position(position, venue=event.venue_position, radius_m=event.venue_radius_m)
 
@@ -144,15 +145,18 @@ def attendance_check_in(
             Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
         )
         if attendance.check_in_at is not None:
-            raise AttendanceError("You are already checked in.")
+            raise AttendanceError(_("You are already checked in."))
         if not _event_is_on(attendance):
-            raise AttendanceError("This event has been cancelled.")
+            raise AttendanceError(_("This event has been cancelled."))
         opens, closes = attendance_checkin_window(attendance)
         local_opens = timezone.localtime(opens)
         if now < opens:
-            raise AttendanceError(f"Check-in opens at {local_opens:%H:%M} on {local_opens:%d %b}.")
+            raise AttendanceError(
+                _("Check-in opens at %(time)s on %(day)s.")
+                % {"time": f"{local_opens:%H:%M}", "day": dateformat.format(local_opens, "j M")}
+            )
         if now > closes:
-            raise AttendanceError("Check-in for this event has closed. Ask the event manager.")
+            raise AttendanceError(_("Check-in for this event has closed. Ask the event manager."))
         attendance.check_in_at = now
         attendance.check_in_method = method
         attendance.check_in_flag = flag
@@ -186,13 +190,13 @@ def attendance_check_out(
             Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
         )
         if attendance.check_in_at is None:
-            raise AttendanceError("Check in first.")
+            raise AttendanceError(_("Check in first."))
         if attendance.check_out_at is not None:
-            raise AttendanceError("You have already checked out.")
+            raise AttendanceError(_("You have already checked out."))
         if now > _checkout_deadline(attendance):
-            raise AttendanceError("Check-out has closed. Ask the event manager to record it.")
+            raise AttendanceError(_("Check-out has closed. Ask the event manager to record it."))
         if now <= attendance.check_in_at:
-            raise AttendanceError("Check-out must come after check-in.")
+            raise AttendanceError(_("Check-out must come after check-in."))
         attendance.check_out_at = now
         attendance.check_out_method = (
             Attendance.Method.LOCATION if judgement.at_venue else Attendance.Method.SELF
@@ -248,9 +252,9 @@ def attendance_check_times(*, check_in_at: datetime | None, check_out_at: dateti
     Raises AttendanceError with a message that names the check-out (the field to fix).
     """
     if check_out_at and not check_in_at:
-        raise AttendanceError("A check-out needs a check-in.")
+        raise AttendanceError(_("A check-out needs a check-in."))
     if check_out_at and check_in_at and check_out_at <= check_in_at:
-        raise AttendanceError("Check-out must come after check-in.")
+        raise AttendanceError(_("Check-out must come after check-in."))
 
 
 def attendance_correct(

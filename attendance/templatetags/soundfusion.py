@@ -1,14 +1,13 @@
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django import template
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.utils import timezone
 
 from attendance.models import LedgerEntry, member_name
 from attendance.phones import format_phone, mask_phone
-from attendance.wording import kes, sms_fit, sms_when
+from attendance.wording import kes, sms_fit, sms_when, when_words
 
 register = template.Library()
 
@@ -66,19 +65,7 @@ register.filter("sms_fit", sms_fit)
 register.filter("sms_when", sms_when)
 
 
-@register.filter
-def when_words(value: datetime | None) -> str:
-    """`today at 16:00`, `tomorrow at 16:00`, `on Sat 5 Dec at 16:00`: by the real date in
-    Nairobi, so a reminder sent on the day never says "tomorrow"."""
-    if not value:
-        return ""
-    local = timezone.localtime(value)
-    days = (local.date() - timezone.localdate()).days
-    if days == 0:
-        return f"today at {local:%H:%M}"
-    if days == 1:
-        return f"tomorrow at {local:%H:%M}"
-    return f"on {local:%a} {local.day} {local:%b} at {local:%H:%M}"
+register.filter("when_words", when_words)
 
 
 @register.filter

@@ -6,7 +6,8 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance.forms import UnavailableDatesForm
@@ -109,11 +110,11 @@ def confirm(request, crew_id):
     except CrewError as error:
         messages.error(request, str(error))
     else:
-        call = timezone.localtime(assignment.expected_call_time)
+        call = dateformat.format(timezone.localtime(assignment.expected_call_time), "D j M, H:i")
         messages.success(
             request,
-            f"Confirmed: {assignment.event.name} as {assignment.role}. "
-            f"Call time {call:%a} {call.day} {call:%b, %H:%M}.",
+            _("Confirmed: %(event)s as %(role)s. Call time %(call)s.")
+            % {"event": assignment.event.name, "role": assignment.role, "call": call},
         )
     return back(request, default="attendance:crew_assignments")
 
@@ -127,7 +128,10 @@ def decline(request, crew_id):
     except CrewError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Declined: {assignment.event.name}. The managers can see it.")
+        messages.success(
+            request,
+            _("Declined: %(event)s. The managers can see it.") % {"event": assignment.event.name},
+        )
     return back(request, default="attendance:crew_assignments")
 
 
@@ -142,8 +146,12 @@ def leave_waiting(request, crew_id):
     except CrewError as error:
         messages.error(request, str(error))
     else:
-        said = "You left the standby list" if left == "standby" else "Your offer is withdrawn"
-        messages.success(request, f"{said}: {name}.")
+        said = (
+            _("You left the standby list: %(event)s.")
+            if left == "standby"
+            else _("Your offer is withdrawn: %(event)s.")
+        )
+        messages.success(request, said % {"event": name})
     return back(request, default="attendance:crew_assignments")
 
 
@@ -195,7 +203,7 @@ def availability(request):
     if request.method == "POST" and "remove" in request.POST:
         if not availability_remove(user=request.user, pk=_int(request.POST["remove"])):
             raise Http404("Not yours")
-        messages.success(request, "Removed: you are available on those dates again.")
+        messages.success(request, _("Removed: you are available on those dates again."))
         return redirect("attendance:availability")
     if request.method == "POST":
         form = UnavailableDatesForm(request.POST)
@@ -205,13 +213,13 @@ def availability(request):
             except AvailabilityError as error:
                 form.add_error(None, str(error))
             else:
-                said = f"Saved: you cannot work {row}."
+                said = _("Saved: you cannot work %(dates)s.") % {"dates": row}
                 if clashes:
                     names = ", ".join(a.event.name for a in clashes)
-                    said += (
-                        f" You are confirmed for {names} then: the event manager has been told. "
+                    said += " " + _(
+                        "You are confirmed for %(events)s then: the event manager has been told. "
                         "Call them too."
-                    )
+                    ) % {"events": names}
                 messages.success(request, said)
                 return redirect("attendance:availability")
     return render(
@@ -238,7 +246,8 @@ def open_roles(request):
         else:
             messages.success(
                 request,
-                f"Offer sent: {role} at {event.name}. The event manager will answer you.",
+                _("Offer sent: %(role)s at %(event)s. The event manager will answer you.")
+                % {"role": role, "event": event.name},
             )
         return redirect("attendance:open_roles")
     return render(request, "attendance/open_roles.html", {"roles": open_roles_for(request.user)})
@@ -269,8 +278,10 @@ def ask_replacement(request, crew_id):
             else:
                 messages.success(
                     request,
-                    "Asked. You stay on the crew until the event manager approves; "
-                    "you will get their answer by email.",
+                    _(
+                        "Asked. You stay on the crew until the event manager approves; "
+                        "you will get their answer by email."
+                    ),
                 )
                 return redirect("attendance:crew_assignments")
     return render(

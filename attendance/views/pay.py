@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from attendance.models import Payout, PayRunMember, TimesheetLine
@@ -80,7 +81,7 @@ def dispute(request, line_id):
     except PayError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, "Sent to the event manager. You will see their answer here.")
+        messages.success(request, _("Sent to the event manager. You will see their answer here."))
     return redirect("attendance:my_pay")
 
 

@@ -10,12 +10,21 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from attendance.forms import MessageChannelForm, PhoneCodeForm, PhoneNumberForm
-from attendance.models import Attendance, Event, EventCrew, LedgerEntry, MpesaPayment
+from attendance.forms import LanguageForm, MessageChannelForm, PhoneCodeForm, PhoneNumberForm
+from attendance.middleware import remember_language
+from attendance.models import (
+    Attendance,
+    Event,
+    EventCrew,
+    LedgerEntry,
+    MpesaPayment,
+    django_language,
+)
 from attendance.phones import format_phone
 from attendance.services.attendance import (
     AttendanceError,
@@ -41,7 +50,7 @@ from attendance.services.people.phones import (
     phone_change_pending,
     phone_change_start,
 )
-from attendance.services.people.profiles import profile_set_channel
+from attendance.services.people.profiles import profile_set_channel, profile_set_language
 from attendance.venue_codes import VenueCodeError, venue_code_check
 from attendance.venue_location import Position
 
@@ -189,7 +198,8 @@ def check_in(request, event_id):
         local = timezone.localtime(attendance.check_in_at)
         messages.success(
             request,
-            f"Checked in at {local:%H:%M} ({attendance.get_status_display().lower()}).",
+            _("Checked in at %(time)s (%(status)s).")
+            % {"time": f"{local:%H:%M}", "status": attendance.get_status_display().lower()},
         )
     return back(request)
 
@@ -209,8 +219,12 @@ def venue_check_in(request, event_id, code):
             local = timezone.localtime(attendance.check_in_at)
             messages.success(
                 request,
-                f"Checked in at {local:%H:%M} with the venue's code"
-                + (f" ({attendance.get_status_display().lower()})." if now else " (already)."),
+                (
+                    _("Checked in at %(time)s with the venue's code (%(status)s).")
+                    if now
+                    else _("Checked in at %(time)s with the venue's code (already).")
+                )
+                % {"time": f"{local:%H:%M}", "status": attendance.get_status_display().lower()},
             )
         return redirect("attendance:event_detail", event_id)
     problem = ""
@@ -251,7 +265,9 @@ def check_out(request, event_id):
     except AttendanceError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Checked out. {attendance.hours_worked} hours worked.")
+        messages.success(
+            request, _("Checked out. %(hours)s hours worked.") % {"hours": attendance.hours_worked}
+        )
     return back(request)
 
 
@@ -295,19 +311,38 @@ def account(request):
         },
         whatsapp=whatsapp,
     )
+    language_form = LanguageForm(initial={"language": profile.language})
+    if request.method == "POST" and "language" in request.POST:
+        language_form = LanguageForm(request.POST)
+        if language_form.is_valid():
+            chosen = language_form.cleaned_data["language"]
+            profile_set_language(user=request.user, language=chosen)
+            translation.activate(django_language(chosen))  # the next words are in it already
+            remember_language(request, chosen)
+            messages.success(request, _("Saved: this site and our messages are in English."))
+            response = redirect(reverse("attendance:account") + "#language")
+            # For the sign-in page on this phone after logging out.
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                django_language(chosen),
+                max_age=365 * 24 * 3600,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                samesite="Lax",
+            )
+            return response
     if request.method == "POST" and request.POST.get("calendar") in ("start", "stop"):
         if request.POST["calendar"] == "start":
             renewed = bool(profile.calendar_token)
             calendar_feed_start(user=request.user)
             messages.success(
                 request,
-                "New calendar address made: the old one no longer works."
+                _("New calendar address made: the old one no longer works.")
                 if renewed
-                else "Your calendar address is ready: add it to your phone's calendar below.",
+                else _("Your calendar address is ready: add it to your phone's calendar below."),
             )
         else:
             calendar_feed_stop(user=request.user)
-            messages.success(request, "Calendar feed stopped: its address no longer works.")
+            messages.success(request, _("Calendar feed stopped: its address no longer works."))
         return redirect(reverse("attendance:account") + "#calendar")
     if request.method == "POST" and "message_channel" in request.POST:
         channel_form = MessageChannelForm(request.POST, whatsapp=whatsapp)
@@ -316,17 +351,21 @@ def account(request):
             number = channel_form.cleaned_data.get("whatsapp_number", "")
             if channel == "whatsapp" and not (number or profile.phone_number):
                 channel_form.add_error(
-                    "whatsapp_number", "Type your WhatsApp number, or add your M-Pesa number first."
+                    "whatsapp_number",
+                    _("Type your WhatsApp number, or add your M-Pesa number first."),
                 )
             else:
                 profile_set_channel(user=request.user, channel=channel, whatsapp_number=number)
                 shown = {
-                    "sms": "SMS",
-                    "email": "email",
-                    "both": "SMS and email",
-                    "whatsapp": f"WhatsApp on {format_phone(number or profile.phone_number)}",
+                    "sms": _("SMS"),
+                    "email": _("email"),
+                    "both": _("SMS and email"),
+                    "whatsapp": _("WhatsApp on %(number)s")
+                    % {"number": format_phone(number or profile.phone_number)},
                 }[channel]
-                messages.success(request, f"Saved. We will contact you by {shown}.")
+                messages.success(
+                    request, _("Saved. We will contact you by %(way)s.") % {"way": shown}
+                )
                 return redirect("attendance:account")
     elif request.method == "POST" and "code" in request.POST:
         code_form = PhoneCodeForm(request.POST)
@@ -339,12 +378,14 @@ def account(request):
                 code_form.add_error("code", str(error))
             else:
                 messages.success(
-                    request, f"Saved. Your M-Pesa number is {format_phone(profile.phone_number)}."
+                    request,
+                    _("Saved. Your M-Pesa number is %(number)s.")
+                    % {"number": format_phone(profile.phone_number)},
                 )
                 return redirect("attendance:account")
     elif request.method == "POST" and request.POST.get("phone") == "cancel":
         phone_change_cancel(user=request.user)
-        messages.success(request, "Number change cancelled: your number stays as it was.")
+        messages.success(request, _("Number change cancelled: your number stays as it was."))
         return redirect("attendance:account")
     elif request.method == "POST":
         form = PhoneNumberForm(request.POST)
@@ -359,7 +400,10 @@ def account(request):
                 form.add_error(None, str(error))
             else:
                 number = format_phone(form.cleaned_data["phone_number"])
-                messages.success(request, f"We texted a code to {number}: type it below.")
+                messages.success(
+                    request,
+                    _("We texted a code to %(number)s: type it below.") % {"number": number},
+                )
                 return redirect(reverse("attendance:account") + "#phone-code")
     return render(
         request,
@@ -369,6 +413,7 @@ def account(request):
             "code_form": code_form,
             "pending_phone": phone_change_pending(request.user),
             "channel_form": channel_form,
+            "language_form": language_form,
             "profile": profile,
             "sms_enabled": settings.SMS_ENABLED,
             "whatsapp_enabled": whatsapp,

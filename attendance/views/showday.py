@@ -1,10 +1,13 @@
 """The member's side of show day: "are you coming?" and the call sheet."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 
 from attendance.models import Attendance, EventCrew
 from attendance.services.attendance import AttendanceError
@@ -17,9 +20,11 @@ from attendance.services.crew.arrivals import (
 from attendance.services.crew.callsheet import call_sheet_for
 from attendance.services.crew.showday import show_answer_coming
 
-ANSWERED: dict[str, str] = {
-    Attendance.Arrival.ON_MY_WAY: "Thanks: the crew chief knows you are on your way.",
-    Attendance.Arrival.CANT_COME: "Thanks for telling us: the event's managers have been told.",
+ANSWERED: dict[str, Any] = {
+    Attendance.Arrival.ON_MY_WAY: gettext_lazy("Thanks: the crew chief knows you are on your way."),
+    Attendance.Arrival.CANT_COME: gettext_lazy(
+        "Thanks for telling us: the event's managers have been told."
+    ),
 }
 
 

@@ -5,6 +5,7 @@
 // it never turns the member away. Without JavaScript the form is sent plain (also flagged).
 (function () {
   "use strict";
+  var gettext = window.gettext || function (text) { return text; };
   var ERRORS = {1: "denied", 2: "unavailable", 3: "timeout"};
 
   function send(form, fields) {
@@ -25,7 +26,7 @@
     var button = form.querySelector("button[type=submit]");
     var status = form.querySelector("[data-locate-status]");
     if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
-    if (status) status.textContent = "Finding your location\u2026";
+    if (status) status.textContent = gettext("Finding your location\u2026");
     if (!navigator.geolocation) { send(form, {location_error: "unsupported"}); return; }
     navigator.geolocation.getCurrentPosition(
       function (position) {

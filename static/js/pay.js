@@ -14,6 +14,11 @@
   var owed = Number(form.dataset.owed || 0);
   var POLL_MS = 2000, GIVE_UP_MS = 3 * 60 * 1000, MAX_ERRORS = 5;
   var following = null;  // the payment this page reports on; a new tap replaces it
+  // The words, in the member's language: Django's catalogue (/jsi18n/), loaded before this.
+  var gettext = window.gettext || function (text) { return text; };
+  function fill(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_match, name) { return values[name]; });
+  }
 
   function show(text, kind, options) {
     options = options || {};
@@ -39,7 +44,7 @@
       again.type = "button";
       again.className = "btn secondary";
       again.id = "pay-check-again";
-      again.textContent = "Check again";
+      again.textContent = gettext("Check again");
       again.addEventListener("click", options.retry);
       var row = document.createElement("div");
       row.className = "actions";
@@ -56,8 +61,8 @@
 
   function loggedOut() {
     var login = "/accounts/login/?next=" + encodeURIComponent(window.location.pathname);
-    show("Your session has ended. Please log in again to see how the payment went.", "warning",
-      { link: { href: login, text: "Log in" } });
+    show(gettext("Your session has ended. Please log in again to see how the payment went."), "warning",
+      { link: { href: login, text: gettext("Log in") } });
     button.disabled = false;
   }
 
@@ -93,7 +98,7 @@
   // late payment (matched when its callback arrives) can still change that.
   function follow(paymentId, started, lateOnly, errors) {
     following = paymentId;
-    if (!lateOnly) show("Check your phone and enter your M-Pesa PIN. Waiting for M-Pesa (this can take up to a minute)...", "warning", { busy: true });
+    if (!lateOnly) show(gettext("Check your phone and enter your M-Pesa PIN. Waiting for M-Pesa (this can take up to a minute)..."), "warning", { busy: true });
     fetch(form.dataset.statusUrl + "?payment_id=" + encodeURIComponent(paymentId), {
       credentials: "same-origin", headers: { Accept: "application/json" }
     })
@@ -102,26 +107,25 @@
         if (paymentId !== following) return;
         if (!answer.ok) return Promise.reject({ status: answer.status });
         var data = answer.data;
-        var code = data.receipt_number || "to follow";
+        var code = data.receipt_number || gettext("to follow");
         if (data.status === "completed" && data.needs_review) {
           // Money moved, but the amount, the phone or the match needs a person's look.
-          show("M-Pesa received your payment (code " + code +
-            "). Our team checks it before your balance is updated.", "warning");
+          show(fill(gettext("M-Pesa received your payment (code %(code)s). Our team checks it before your balance is updated."), { code: code }), "warning");
           button.disabled = false;
         } else if (data.status === "completed") {
-          show("Paid, thank you. M-Pesa code " + code + ".", "success");
+          show(fill(gettext("Paid, thank you. M-Pesa code %(code)s."), { code: code }), "success");
           button.disabled = false;
           // Reload for the new balance and history; the thank-you stays on the new page.
           setTimeout(function () {
             window.location.assign(form.dataset.homeUrl + "?paid=" + encodeURIComponent(paymentId));
           }, 2500);
         } else if (!lateOnly && (data.status === "failed" || data.status === "cancelled")) {
-          show("Not paid: " + (data.explanation || data.status_display) + " You can try again.", "error");
+          show(fill(gettext("Not paid: %(why)s You can try again."), { why: data.explanation || data.status_display }), "error");
           button.disabled = false;
         } else if (Date.now() - started > GIVE_UP_MS) {
           stopped(paymentId, lateOnly, lateOnly
-            ? "No payment arrived from M-Pesa. If money left your account, it will show here once M-Pesa confirms it."
-            : "M-Pesa has not answered yet. If you paid, your balance updates when it does.");
+            ? gettext("No payment arrived from M-Pesa. If money left your account, it will show here once M-Pesa confirms it.")
+            : gettext("M-Pesa has not answered yet. If you paid, your balance updates when it does."));
         } else {
           setTimeout(function () { follow(paymentId, started, lateOnly, 0); }, POLL_MS);
         }
@@ -132,7 +136,7 @@
         errors += 1;
         if (errors >= MAX_ERRORS || Date.now() - started > GIVE_UP_MS) {
           stopped(paymentId, lateOnly,
-            "We cannot reach Sound Fusion to check the payment right now. Your payment is not lost: check again in a moment.");
+            gettext("We cannot reach Sound Fusion to check the payment right now. Your payment is not lost: check again in a moment."));
         } else {
           setTimeout(function () { follow(paymentId, started, lateOnly, errors); }, POLL_MS);
         }
@@ -142,7 +146,7 @@
   function send() {
     following = null;
     button.disabled = true;
-    show("Sending the payment prompt to your phone...", "", { busy: true });
+    show(gettext("Sending the payment prompt to your phone..."), "", { busy: true });
     var body = { amount: Number(form.amount.value), phone: form.phone.value, purpose: "Balance payment" };
     fetch(form.dataset.requestUrl, {
       method: "POST",
@@ -158,7 +162,7 @@
         var data = answer.data;
         if (!data.success) {
           var noAnswer = data.error && data.error.code === "daraja_no_answer" && data.payment_id;
-          show(data.error ? data.error.message : "Something went wrong.", noAnswer ? "warning" : "error");
+          show(data.error ? data.error.message : gettext("Something went wrong."), noAnswer ? "warning" : "error");
           button.disabled = false;
           if (noAnswer) follow(data.payment_id, Date.now(), true, 0);
           return;
@@ -167,7 +171,7 @@
       })
       .catch(function (problem) {
         if (problem && problem.loggedOut) return loggedOut();
-        show("No connection to Sound Fusion. Nothing was sent; check your network and try again.", "error");
+        show(gettext("No connection to Sound Fusion. Nothing was sent; check your network and try again."), "error");
         button.disabled = false;
       });
   }
@@ -179,9 +183,10 @@
     var amount = Number(form.amount.value);
     if (owed && amount > owed) {
       // Paying more than is owed is allowed (it becomes credit), but never by a slip of a finger.
-      document.getElementById("pay-confirm-text").textContent = "You owe " + kes(owed) +
-        ". Pay " + kes(amount) + " anyway? The " + kes(amount - owed) + " over becomes credit.";
-      document.getElementById("pay-confirm-yes").textContent = "Pay " + kes(amount);
+      document.getElementById("pay-confirm-text").textContent = fill(
+        gettext("You owe %(owed)s. Pay %(amount)s anyway? The %(over)s over becomes credit."),
+        { owed: kes(owed), amount: kes(amount), over: kes(amount - owed) });
+      document.getElementById("pay-confirm-yes").textContent = fill(gettext("Pay %(amount)s"), { amount: kes(amount) });
       confirmBox.hidden = false;
       document.getElementById("pay-confirm-yes").focus();
       return;

@@ -3,6 +3,7 @@
 // the page (never poll forever, never go quiet).
 (function () {
   "use strict";
+  var gettext = window.gettext || function (text) { return text; };
   window.sfPoll = function (options) {
     var every = options.every || 2000;
     var maxErrors = options.maxErrors || 5;
@@ -17,7 +18,7 @@
     }
     function tick() {
       if (Date.now() - started > giveUpAfter) {
-        say("This page stopped updating itself. Reload it to see the latest.");
+        say(gettext("This page stopped updating itself. Reload it to see the latest."));
         return;
       }
       fetch(options.url(), { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -29,7 +30,7 @@
         .catch(function () {
           errors += 1;
           if (errors === maxErrors) {
-            say("We cannot reach the server to update this page. Reload it in a moment.");
+            say(gettext("We cannot reach the server to update this page. Reload it in a moment."));
           }
           // keepTrying: a screen left on all day goes on asking, at most every maxDelay.
           if (errors < maxErrors || options.keepTrying) {

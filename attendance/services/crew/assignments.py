@@ -13,7 +13,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 
 from attendance.models import (
     Attendance,
@@ -34,7 +35,7 @@ from attendance.services.attendance import (
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.rows import keep_in_step
 from attendance.services.crew.availability import unavailable_for
-from attendance.services.crew.events import event_changes_in_words
+from attendance.services.crew.events import event_changes_lazily
 from attendance.services.crew.links import crew_answer_url, crew_short_url, give_codes
 from attendance.services.crew.notices import (
     crew_calendar_file,
@@ -69,9 +70,9 @@ class RoleFilled(CrewError):
 def crew_check_assignable(*, event: Event) -> None:
     """Raise CrewError if nobody can be put on this event's crew any more."""
     if event.status == Event.Status.CANCELLED:
-        raise CrewError(f"{event.name} is cancelled.")
+        raise CrewError(_("%(event)s is cancelled.") % {"event": event.name})
     if event.ends_at <= timezone.now():
-        raise CrewError(f"{event.name} is already over.")
+        raise CrewError(_("%(event)s is already over.") % {"event": event.name})
 
 
 def crew_assign(
@@ -195,9 +196,7 @@ def crew_update(
                 attachments=(crew_calendar_file(current),),
                 # The text says what changed ("call Mon 7 Dec 15:00, pickup 13:30 at …").
                 sms_context={
-                    "what": event_changes_in_words(
-                        current.event, changes, current.expected_call_time
-                    )
+                    "what": event_changes_lazily(current.event, changes, current.expected_call_time)
                 },
             )
     keep_in_step(assignment, current)
@@ -245,13 +244,13 @@ def crew_invite(
     with transaction.atomic():
         current = _locked(assignment)
         if current.status == Status.OFFERED:
-            raise CrewError("offered themselves: accept or decline the offer on the board.")
+            raise CrewError(_("offered themselves: accept or decline the offer on the board."))
         if current.status not in (Status.INVITED, Status.STANDBY):
             raise CrewError(f"already answered ({current.get_status_display()}).")
         current.status, current.standby_since = Status.INVITED, None
         _ensure_not_started(current, now)
         if not member_reachable(current.user):
-            raise CrewError("no email address, and no phone number that takes SMS.")
+            raise CrewError(_("no email address, and no phone number that takes SMS."))
         give_codes(current)
         notification = crew_email(
             current,
@@ -353,14 +352,14 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
         if current.status == Status.CONFIRMED:
             return current
         if current.status == Status.COMPLETED:
-            raise CrewError("This assignment is already completed.")
+            raise CrewError(_("This assignment is already completed."))
         if current.status == Status.STANDBY:
             raise CrewError(
-                f"You are on standby for {current.event.name}: if a place opens, you will be "
-                "invited."
+                _("You are on standby for %(event)s: if a place opens, you will be invited.")
+                % {"event": current.event.name}
             )
         if current.status == Status.OFFERED:
-            raise CrewError("Your offer is with the event manager: they will answer you.")
+            raise CrewError(_("Your offer is with the event manager: they will answer you."))
         _ensure_not_started(current, now)
         clash = crew_conflicts(
             user=current.user, event=current.event, call_time=current.call_time
@@ -368,8 +367,11 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
         if clash is not None:
             when = timezone.localtime(clash.event.starts_at)
             raise CrewError(
-                f"You are already confirmed for {clash.event.name} ({when:%a %d %b, %H:%M}), "
-                "which overlaps this event. Decline one of them first or call the event manager."
+                _(
+                    "You are already confirmed for %(event)s (%(when)s), which overlaps this "
+                    "event. Decline one of them first or call the event manager."
+                )
+                % {"event": clash.event.name, "when": dateformat.format(when, "D j M, H:i")}
             )
         filled = role_places_left(event_id=current.event_id, role_id=current.role_id, lock=True)
         if filled == 0:
@@ -407,7 +409,7 @@ def crew_decline(
     with transaction.atomic():
         current = _locked(assignment)
         if current.status == Status.COMPLETED:
-            raise CrewError("This assignment is already completed.")
+            raise CrewError(_("This assignment is already completed."))
         if current.status == Status.DECLINED and not reason:
             return current
         _ensure_not_started(current, now)
@@ -450,10 +452,11 @@ def _locked(assignment: EventCrew) -> EventCrew:
 
 def _ensure_not_started(assignment: EventCrew, now: datetime) -> None:
     if assignment.event.status == Event.Status.CANCELLED:
-        raise CrewError(f"{assignment.event.name} has been cancelled.")
+        raise CrewError(_("%(event)s has been cancelled.") % {"event": assignment.event.name})
     if assignment.event.starts_at <= now:
         raise CrewError(
-            f"{assignment.event.name} has already started; call the event manager instead."
+            _("%(event)s has already started; call the event manager instead.")
+            % {"event": assignment.event.name}
         )
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from attendance.models import EmailNotification, Event, EventCrew, Unavailability
 from attendance.services.core.errors import ServiceError
@@ -38,11 +39,11 @@ def availability_mark(
     ends_on = ends_on or starts_on
     today = timezone.localdate()
     if ends_on < starts_on:
-        raise AvailabilityError("The last date is before the first.")
+        raise AvailabilityError(_("The last date is before the first."))
     if ends_on < today:
-        raise AvailabilityError("Those dates are in the past.")
+        raise AvailabilityError(_("Those dates are in the past."))
     if (ends_on - starts_on).days >= MAX_DAYS:
-        raise AvailabilityError(f"Mark at most {MAX_DAYS} days at a time.")
+        raise AvailabilityError(_("Mark at most %(days)s days at a time.") % {"days": MAX_DAYS})
     reason = " ".join(reason.split())[:200]
     with transaction.atomic():
         row = Unavailability.objects.create(
@@ -56,7 +57,7 @@ def availability_mark(
 
 def availability_remove(*, user: User, pk: int) -> bool:
     """The member can work those dates after all. False if it is not theirs (or gone)."""
-    deleted, _ = Unavailability.objects.filter(user=user, pk=pk).delete()
+    deleted, _by_model = Unavailability.objects.filter(user=user, pk=pk).delete()
     return bool(deleted)
 
 

@@ -1,9 +1,11 @@
+from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from attendance.ics import CANCEL, PUBLISH
 from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
@@ -169,32 +171,44 @@ def event_changes_in_words(event: Event, changes: list[dict], call_time: datetim
     )
     call = call_time or event.call_time
     words = {
-        "call_time": f"call {sms_when(call)}",
-        "starts_at": f"starts {sms_when(event.starts_at)}",
-        "ends_at": f"ends {sms_when(event.ends_at)}",
-        "venue": f"now at {sms_fit(event.venue, 32)}",
-        "special_instructions": "new instructions",
-        "venue_map_url": "new map link",
+        "call_time": _("call %(when)s") % {"when": sms_when(call)},
+        "starts_at": _("starts %(when)s") % {"when": sms_when(event.starts_at)},
+        "ends_at": _("ends %(when)s") % {"when": sms_when(event.ends_at)},
+        "venue": _("now at %(venue)s") % {"venue": sms_fit(event.venue, 32)},
+        "special_instructions": _("new instructions"),
+        "venue_map_url": _("new map link"),
     }
 
     def word(change: dict) -> str:
         if change["field"] == "run_of_show":
-            return f"{sms_fit(change['label'].lower(), 16)} {change['after'] or 'dropped'}"
+            return f"{sms_fit(change['label'].lower(), 16)} {change['after'] or _('dropped')}"
         if change["field"] == "role":
-            return f"role {sms_fit(change['after'], 20)}"
+            return _("role %(role)s") % {"role": sms_fit(change["after"], 20)}
         if change["field"] == "pickup":
-            return f"pickup {sms_fit(change['after'] or 'cancelled', 24)}"
+            return _("pickup %(pickup)s") % {
+                "pickup": sms_fit(change["after"] or _("cancelled"), 24)
+            }
         return words[change["field"]]
 
+    # Kiswahili words are longer: the same text has less room for them.
+    room = TEXT_ROOM - (12 if translation.get_language() == "sw" else 0)
     parts: list[str] = []
     for n, change in enumerate(shown):
         left = len(shown) - n - 1
-        more = f", +{left} more" if left else ""
+        more = ", " + _("+%(count)s more") % {"count": left} if left else ""
         candidate = ", ".join([*parts, word(change)])
-        if len(candidate + more) > TEXT_ROOM and parts:
-            return ", ".join(parts) + f", +{len(shown) - n} more"
+        if len(candidate + more) > room and parts:
+            return ", ".join(parts) + ", " + _("+%(count)s more") % {"count": len(shown) - n}
         parts.append(word(change))
     return ", ".join(parts)
+
+
+def event_changes_lazily(
+    event: Event, changes: list[dict], call_time: datetime | None
+) -> Callable[[], str]:
+    """`event_changes_in_words` worked out when the text is rendered, so in the language of
+    the member it is for (a template calls a callable it is given)."""
+    return lambda: event_changes_in_words(event, changes, call_time)
 
 
 def event_notify_updated(*, event: Event, changes: list[dict]) -> dict[str, int]:
@@ -225,7 +239,7 @@ def event_notify_updated(*, event: Event, changes: list[dict]) -> dict[str, int]
             # The updated (or cancelled) calendar entry, for those who have one.
             attachments=(crew_calendar_file(assignment, method=method),) if assignment else (),
             sms_context={
-                "what": event_changes_in_words(
+                "what": event_changes_lazily(
                     event, changes, assignment.expected_call_time if assignment else None
                 )
             },

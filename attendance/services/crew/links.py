@@ -9,6 +9,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from attendance.models import Event, EventCrew
 from attendance.services.core.errors import ServiceError
@@ -17,7 +19,9 @@ from attendance.services.core.urls import absolute_url
 Status = EventCrew.Status
 ANSWERS = ("confirm", "decline")
 _ANSWER_SALT = "attendance.crew.answer"
-_INVALID_LINK = "This link is not valid. Open the crew portal to answer the invitation."
+_INVALID_LINK = gettext_lazy(
+    "This link is not valid. Open the crew portal to answer the invitation."
+)
 
 
 class CrewLinkError(ServiceError):
@@ -54,17 +58,17 @@ def crew_answer_link_check(*, crew_id: int, token: str) -> tuple[EventCrew, str]
         pk, user_id, action = signing.loads(token, salt=_ANSWER_SALT, max_age=max_age)
     except signing.SignatureExpired:
         raise CrewLinkError(
-            "This link has expired. Open the crew portal to answer the invitation.", expired=True
+            _("This link has expired. Open the crew portal to answer the invitation."), expired=True
         ) from None
     except (signing.BadSignature, ValueError, TypeError):
-        raise CrewLinkError(_INVALID_LINK) from None
+        raise CrewLinkError(str(_INVALID_LINK)) from None
     assignment = (
         EventCrew.objects.select_related("event", "role", "user")
         .filter(pk=pk, user_id=user_id)
         .first()
     )
     if pk != crew_id or action not in ANSWERS or assignment is None:
-        raise CrewLinkError(_INVALID_LINK)
+        raise CrewLinkError(str(_INVALID_LINK))
     return assignment, action
 
 
@@ -80,7 +84,7 @@ def give_codes(assignment: EventCrew) -> None:
     """The invitation's short-link code and reply code (set on the row; the caller saves)."""
     if not assignment.link_code:
         assignment.link_code = "".join(
-            secrets.choice(_LINK_ALPHABET) for _ in range(LINK_CODE_LENGTH)
+            secrets.choice(_LINK_ALPHABET) for _n in range(LINK_CODE_LENGTH)
         )
     if not assignment.reply_code:
         # Unique among the member's open invitations; the sender's number does the rest.

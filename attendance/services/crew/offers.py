@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from attendance.models import (
     CrewRole,
@@ -111,7 +112,10 @@ def open_roles_for(member: User, *, now: datetime | None = None) -> list[OpenRol
 def crew_offer(*, member: User, event: Event, role: CrewRole) -> EventCrew:
     """The member offers to work the role; the event's managers are asked to decide."""
     if not any(o.event.pk == event.pk and o.role.pk == role.pk for o in open_roles_for(member)):
-        raise CrewError(f"{role} at {event.name} is not open to you any more.")
+        raise CrewError(
+            _("%(role)s at %(event)s is not open to you any more.")
+            % {"role": role, "event": event.name}
+        )
     try:
         with transaction.atomic():
             offer = EventCrew.objects.create(
@@ -122,7 +126,9 @@ def crew_offer(*, member: User, event: Event, role: CrewRole) -> EventCrew:
                 responded_at=timezone.now(),
             )
     except IntegrityError:
-        raise CrewError(f"You are already on the crew of {event.name}.") from None
+        raise CrewError(
+            _("You are already on the crew of %(event)s.") % {"event": event.name}
+        ) from None
     _tell_managers(event, "offer", offer=offer)
     return offer
 
@@ -136,7 +142,7 @@ def crew_offer_accept(*, assignment: EventCrew, by: User | None = None) -> Event
             status=Status.INVITED, assigned_by=by, updated_at=timezone.now()
         )
         if not updated:
-            raise CrewError("This offer has already been answered.")
+            raise CrewError(_("This offer has already been answered."))
         current = EventCrew.objects.select_related("event", "role", "user").get(pk=assignment.pk)
         try:
             crew_confirm(assignment=current)
@@ -159,7 +165,7 @@ def crew_offer_decline(*, assignment: EventCrew, by: User | None = None, note: s
             .first()
         )
         if offer is None:
-            raise CrewError("This offer has already been answered.")
+            raise CrewError(_("This offer has already been answered."))
         audit_record(
             AuditEvent.OFFER_DECLINED,
             actor=by,
@@ -189,18 +195,22 @@ def crew_ask_replacement(
 ) -> ReplacementRequest:
     """A confirmed member asks to be replaced; they stay confirmed until a manager approves."""
     if assignment.status != Status.CONFIRMED:
-        raise CrewError("Only confirmed work can be handed over.")
+        raise CrewError(_("Only confirmed work can be handed over."))
     if assignment.event.starts_at <= timezone.now():
-        raise CrewError(f"{assignment.event.name} has started: call the event manager.")
+        raise CrewError(
+            _("%(event)s has started: call the event manager.") % {"event": assignment.event.name}
+        )
     if proposed is not None and proposed not in replacement_candidates(assignment):
-        raise CrewError(f"{member_name(proposed)} cannot take this role on this event.")
+        raise CrewError(
+            _("%(name)s cannot take this role on this event.") % {"name": member_name(proposed)}
+        )
     try:
         with transaction.atomic():
             request = ReplacementRequest.objects.create(
                 assignment=assignment, proposed=proposed, reason=" ".join(reason.split())[:300]
             )
     except IntegrityError:
-        raise CrewError("You have already asked; the event manager will answer.") from None
+        raise CrewError(_("You have already asked; the event manager will answer.")) from None
     _tell_managers(assignment.event, "replacement", offer=assignment, request=request)
     return request
 
@@ -218,7 +228,7 @@ def crew_replacement_decide(
             .get(pk=request.pk)
         )
         if current.status != ReplacementRequest.Status.PENDING:
-            raise CrewError("This request has already been answered.")
+            raise CrewError(_("This request has already been answered."))
         assignment = current.assignment
         current.status = (
             ReplacementRequest.Status.APPROVED if approve else ReplacementRequest.Status.REFUSED
@@ -323,7 +333,7 @@ def crew_leave_waiting(*, assignment: EventCrew) -> str:
         current = EventCrew.objects.select_for_update(of=("self",)).filter(pk=assignment.pk)
         row = current.select_related("event").first()
         if row is None or row.status not in (Status.STANDBY, Status.OFFERED):
-            raise CrewError("You are not waiting for a place on this event any more.")
+            raise CrewError(_("You are not waiting for a place on this event any more."))
         left = "standby" if row.status == Status.STANDBY else "offer"
         row.delete()
     return left

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from attendance.models import (
     Attendance,
@@ -276,15 +277,15 @@ def show_answer_coming(
     same again changes nothing."""
     now = now or timezone.now()
     if answer not in Attendance.Arrival.values:
-        raise AttendanceError("Choose 'On my way' or 'Can't make it'.")
+        raise AttendanceError(_("Choose 'On my way' or 'Can't make it'."))
     with transaction.atomic():
         current = (
             Attendance.objects.select_for_update().select_related("event").get(pk=attendance.pk)
         )
         if current.check_in_at is not None:
-            raise AttendanceError("You are checked in already: nothing to tell.")
+            raise AttendanceError(_("You are checked in already: nothing to tell."))
         if current.event.status not in ON or now >= current.event.ends_at:
-            raise AttendanceError("This event is over or cancelled: nothing to tell.")
+            raise AttendanceError(_("This event is over or cancelled: nothing to tell."))
         if current.arrival_answer == answer:
             return Answered(current, False)
         current.arrival_answer = answer

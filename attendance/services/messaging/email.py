@@ -17,9 +17,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
-from attendance.models import EmailNotification, Event
+from attendance.models import EmailNotification, Event, Profile, django_language
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.outbox import (
     DeliveryResult,
@@ -74,6 +74,25 @@ def _document(attachment: dict) -> bytes | None:
         return None
 
 
+def _names(notification_type: str, suffix: str) -> list[str]:
+    """The templates of one part of an email, the active language's first: crew emails are
+    written again in Kiswahili (`emails/sw/`), staff emails exist in English only."""
+    names = [f"attendance/emails/{notification_type}{suffix}"]
+    if translation.get_language() == "sw":
+        names.insert(0, f"attendance/emails/sw/{notification_type}{suffix}")
+    return names
+
+
+def in_language_of(user: User | None) -> translation.override:
+    """Render in the recipient's language (their Account page's choice); staff and anyone
+    without a profile read English."""
+    try:
+        language = user.profile.language if user is not None else ""
+    except Profile.DoesNotExist:
+        language = ""
+    return translation.override(django_language(language))
+
+
 def notification_create(
     *,
     recipient: str,
@@ -104,10 +123,11 @@ def notification_create(
         **links,
     )
     try:
-        base = f"attendance/emails/{notification_type}"
-        row.subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())[:255]
-        row.message = render_to_string(f"{base}.txt", context)
-        row.html_message = render_to_string(f"{base}.html", context)
+        with in_language_of(user):
+            subject = render_to_string(_names(notification_type, "_subject.txt"), context)
+            row.subject = " ".join(subject.split())[:255]
+            row.message = render_to_string(_names(notification_type, ".txt"), context)
+            row.html_message = render_to_string(_names(notification_type, ".html"), context)
     except (TemplateDoesNotExist, TemplateSyntaxError) as error:
         row.subject = row.subject or f"({notification_type})"
         row.status = Status.FAILED

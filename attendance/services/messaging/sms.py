@@ -20,7 +20,7 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncMonth
 from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from attendance.models import EmailNotification, Event, Profile, SmsMessage
 from attendance.phones import mask_phone
@@ -36,7 +36,7 @@ from attendance.services.core.outbox import (
     outbox_requeue,
     outbox_sweep,
 )
-from attendance.services.messaging.email import notification_release_held
+from attendance.services.messaging.email import in_language_of, notification_release_held
 from attendance.sms.client import SmsClient, SmsError
 from attendance.sms.segments import sms_clean, sms_segments
 
@@ -67,9 +67,14 @@ SMS_TYPES = frozenset(
 
 
 def sms_render(notification_type: str, context: dict) -> str:
-    """The text of one SMS, GSM-7-safe where the words allow. Raises TemplateDoesNotExist."""
-    text = render_to_string(f"attendance/sms/{notification_type}.txt", context)
-    return sms_clean(text)
+    """The text of one SMS in the active language, GSM-7-safe where the words allow. Each
+    language has its own file (`sms/sw/<type>.txt`): a text is too short for a sentence to be
+    translated on its own, it is written again to fit 160 characters. Raises
+    TemplateDoesNotExist."""
+    names = [f"attendance/sms/{notification_type}.txt"]
+    if translation.get_language() == "sw":
+        names.insert(0, f"attendance/sms/sw/{notification_type}.txt")
+    return sms_clean(render_to_string(names, context))
 
 
 def sms_create(
@@ -100,9 +105,10 @@ def sms_create(
         **links,
     )
     try:
-        row.message = (
-            sms_clean(text) if text is not None else sms_render(notification_type, context)
-        )
+        with in_language_of(user):
+            row.message = (
+                sms_clean(text) if text is not None else sms_render(notification_type, context)
+            )
     except (TemplateDoesNotExist, TemplateSyntaxError) as error:
         row.status = Status.FAILED
         row.last_error = f"Template error: {error!r}"

@@ -32,7 +32,7 @@ from django.contrib.auth.models import User
 from django.template import Context, Template, TemplateDoesNotExist, TemplateSyntaxError
 from django.utils import timezone, translation
 
-from attendance.models import EmailNotification, Profile, WhatsAppMessage
+from attendance.models import EmailNotification, Profile, WhatsAppMessage, django_language
 from attendance.phones import mask_phone
 from attendance.services.core.outbox import (
     DeliveryResult,
@@ -103,7 +103,7 @@ def template_values(
     template: WhatsAppTemplate, language: str, context: dict
 ) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
     """The template's parameters and button payloads for this message, in its language."""
-    with translation.override(language):
+    with translation.override(django_language(language)):
         ctx = Context(context)
         params = [(name, _param(snippet, ctx)) for name, snippet in template.params]
         payloads = tuple(_param(snippet, ctx)[:256] for snippet in template.payloads)
@@ -147,7 +147,7 @@ def whatsapp_create(
         **links,
     )
     try:
-        with translation.override(language):
+        with translation.override(django_language(language)):
             row.fallback_text = (
                 sms_render(notification_type, context) if notification_type in SMS_TYPES else ""
             )
@@ -308,6 +308,7 @@ WHATSAPP_OUTBOX = Outbox(
     queue=_queue,
     max_attempts=lambda: settings.WHATSAPP_MAX_ATTEMPTS,
     on_failed=_failed,
+    sent_together=True,  # _send skips a row a status named: a retry after a crash is safe
 )
 
 

@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 
 from attendance.models import PayRunMember
 from attendance.services.core.pdf import html_to_pdf
-from attendance.services.messaging.email import document_register
+from attendance.services.messaging.email import document_register, in_language_of
 
 from .runs import payslip_for
 
@@ -16,8 +16,10 @@ PAYSLIP = "payslip"
 
 
 def payslip_pdf(member: PayRunMember) -> bytes:
-    """One A4 page with what the HTML payslip shows (PdfUnavailable without Pango)."""
-    html = render_to_string("attendance/payslip_pdf.html", {"slip": payslip_for(member)})
+    """One A4 page with what the HTML payslip shows, in the member's language, whoever asks
+    for it (the email worker, the portal). PdfUnavailable without Pango."""
+    with in_language_of(member.user):
+        html = render_to_string("attendance/payslip_pdf.html", {"slip": payslip_for(member)})
     return html_to_pdf(html, base_url=settings.SITE_URL)
 
 

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
 
 from attendance.models import (
     Attendance,
@@ -192,7 +193,7 @@ def _locked(line: TimesheetLine) -> TimesheetLine:
         .get(pk=line.pk)
     )
     if PayRunLine.objects.filter(line=locked, pay_run__status=PayRun.Status.APPROVING).exists():
-        raise PayError("This line is being paid right now; try again in a minute.")
+        raise PayError(_("This line is being paid right now; try again in a minute."))
     return locked
 
 
@@ -249,7 +250,7 @@ def timesheet_adjust(
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
-        raise PayError("Say why the amount changes: the member and Finance will read it.")
+        raise PayError(_("Say why the amount changes: the member and Finance will read it."))
     new_amount = _parse_amount("amount", amount)
     with transaction.atomic():
         line = _locked(line)
@@ -276,11 +277,11 @@ def timesheet_keep(
     """Answer a dispute by keeping the amount, saying why."""
     reason = reason.strip()
     if not reason:
-        raise PayError("Say why the amount stays as it is: the member will read it.")
+        raise PayError(_("Say why the amount stays as it is: the member will read it."))
     with transaction.atomic():
         line = _locked(line)
         if line.status != Status.DISPUTED:
-            raise PayError("This line is not disputed.")
+            raise PayError(_("This line is not disputed."))
         line.status = Status.OPEN
         line.dispute_answer = reason[:500]
         line.save(update_fields=["status", "dispute_answer"])
@@ -320,22 +321,23 @@ def timesheet_dispute(
     now = now or timezone.now()
     reason = " ".join(reason.split())
     if not reason:
-        raise PayError("Say what is wrong, for example the hours you worked.")
+        raise PayError(_("Say what is wrong, for example the hours you worked."))
     if len(reason) > 500:
-        raise PayError("Keep the reason under 500 characters.")
+        raise PayError(_("Keep the reason under 500 characters."))
     with transaction.atomic():
         line = _locked(line)
         if line.user_id != user.pk:
-            raise PayError("This is not your line.")
+            raise PayError(_("This is not your line."))
         if line.status == Status.DISPUTED:
-            raise PayError("You have already disputed this line; the event manager will answer.")
+            raise PayError(_("You have already disputed this line; the event manager will answer."))
         if line.status == Status.PAID:
-            raise PayError("This line has been paid. Ask the office if something is wrong.")
+            raise PayError(_("This line has been paid. Ask the office if something is wrong."))
         closes = timesheet_dispute_closes(line)
         if now > closes:
             local = timezone.localtime(closes)
             raise PayError(
-                f"Disputes for this line closed on {local:%a %d %b at %H:%M}. Ask the office."
+                _("Disputes for this line closed on %(when)s. Ask the office.")
+                % {"when": dateformat.format(local, "D j M, H:i")}
             )
         before = line.status
         line.status = Status.DISPUTED

@@ -8,6 +8,9 @@ wire detail and stay in `result_description`.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from attendance.models import MpesaPayment
 from attendance.services.core.errors import ServiceError
 
@@ -27,29 +30,31 @@ MAY_STILL_BE_PAID = (PUSH_UNANSWERED, EXPIRED)
 
 # What members read when a prompt did not end in a payment (Daraja's own text is kept too).
 RESULT_HINTS = {
-    "1": "Not enough money in the M-Pesa account.",
-    "2": "The amount is below M-Pesa's minimum.",
-    "3": "The amount is above M-Pesa's maximum.",
-    "4": "The M-Pesa daily limit has been reached.",
-    "8": "The payment would exceed the account's maximum balance.",
-    "17": "The same amount was just paid; wait two minutes before trying again.",
-    "26": "M-Pesa was too busy to take the payment; try again in a few minutes.",
-    "1001": "Another M-Pesa payment was in progress on the phone; wait a minute and try again.",
-    "1019": "The prompt expired before it was answered.",
-    "1025": "The prompt could not be sent to the phone.",
-    "1032": "The prompt was cancelled on the phone.",
-    "1037": "The phone could not be reached or did not answer in time.",
-    "2001": "The M-Pesa PIN was wrong.",
-    "2028": "M-Pesa did not permit this payment (wrong till or paybill setup).",
-    "8006": "The M-Pesa account's security credential is locked.",
-    "9999": "M-Pesa had a problem on its side; try again in a few minutes.",
-    "SFC_IC0003": "M-Pesa does not know our till or paybill (a setup problem at our end).",
+    "1": _("Not enough money in the M-Pesa account."),
+    "2": _("The amount is below M-Pesa's minimum."),
+    "3": _("The amount is above M-Pesa's maximum."),
+    "4": _("The M-Pesa daily limit has been reached."),
+    "8": _("The payment would exceed the account's maximum balance."),
+    "17": _("The same amount was just paid; wait two minutes before trying again."),
+    "26": _("M-Pesa was too busy to take the payment; try again in a few minutes."),
+    "1001": _("Another M-Pesa payment was in progress on the phone; wait a minute and try again."),
+    "1019": _("The prompt expired before it was answered."),
+    "1025": _("The prompt could not be sent to the phone."),
+    "1032": _("The prompt was cancelled on the phone."),
+    "1037": _("The phone could not be reached or did not answer in time."),
+    "2001": _("The M-Pesa PIN was wrong."),
+    "2028": _("M-Pesa did not permit this payment (wrong till or paybill setup)."),
+    "8006": _("The M-Pesa account's security credential is locked."),
+    "9999": _("M-Pesa had a problem on its side; try again in a few minutes."),
+    "SFC_IC0003": _("M-Pesa does not know our till or paybill (a setup problem at our end)."),
 }
 _OWN_CODE_WORDS = {
-    PUSH_NOT_SENT: "Nothing was sent to the phone. Please try again in a minute.",
-    PUSH_REFUSED: "M-Pesa did not take the request. Nothing was paid.",
-    PUSH_UNANSWERED: "M-Pesa did not answer. If the prompt still arrives and you pay, we check it.",
-    EXPIRED: "M-Pesa did not confirm the payment in time. If you paid, it still shows up here.",
+    PUSH_NOT_SENT: _("Nothing was sent to the phone. Please try again in a minute."),
+    PUSH_REFUSED: _("M-Pesa did not take the request. Nothing was paid."),
+    PUSH_UNANSWERED: _(
+        "M-Pesa did not answer. If the prompt still arrives and you pay, we check it."
+    ),
+    EXPIRED: _("M-Pesa did not confirm the payment in time. If you paid, it still shows up here."),
 }
 
 
@@ -81,16 +86,18 @@ def payment_explanation(payment: MpesaPayment) -> str:
     person holding the phone, and it always says whether money moved.
     """
     if payment.status == Status.CANCELLED:
-        return "The prompt was cancelled on the phone. Nothing was paid."
+        return gettext("The prompt was cancelled on the phone. Nothing was paid.")
     if payment.status != Status.FAILED:
         return ""
     code = payment.result_code
     if code in RESULT_HINTS:
-        return f"{RESULT_HINTS[code]} Nothing was paid."
-    return _OWN_CODE_WORDS.get(code, "M-Pesa did not complete the payment. Nothing was paid.")
+        return gettext("%(what)s Nothing was paid.") % {"what": RESULT_HINTS[code]}
+    return str(
+        _OWN_CODE_WORDS.get(code, _("M-Pesa did not complete the payment. Nothing was paid."))
+    )
 
 
 def failure_description(result_description: str, result_code: str) -> str:
     """Safaricom's description with our plain-language hint after it, for staff and members."""
-    hint = RESULT_HINTS.get(result_code, "")
+    hint = str(RESULT_HINTS.get(result_code, ""))
     return " ".join(part for part in (result_description, f"({hint})" if hint else "") if part)

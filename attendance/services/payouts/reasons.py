@@ -9,46 +9,52 @@ keeps Daraja's own words.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
 class NotPaid:
-    reason: str  # what happened, for the member and Finance
-    member_action: str  # what the member can do (empty: nothing, we fix it)
+    # What members read is translated when it is rendered (their language); Finance's words
+    # are English, as admin is.
+    reason: Any  # what happened, for the member and Finance
+    member_action: Any  # what the member can do (empty: nothing, we fix it)
     finance_action: str
-    text: str  # both, in the few words a text has room for
+    text: Any  # both, in the few words a text has room for
 
 
 NUMBER = NotPaid(
-    "M-Pesa says the number is not a registered M-Pesa line",
-    "Check the M-Pesa number on your Account page; Finance will pay again once it is right.",
+    _("M-Pesa says the number is not a registered M-Pesa line"),
+    _("Check the M-Pesa number on your Account page; Finance will pay again once it is right."),
     "Ask the member to check their number, then Pay again.",
-    "the number is not on M-Pesa. Check it on your Account page",
+    _("the number is not on M-Pesa. Check it on your Account page"),
 )
 OURS = NotPaid(
-    "M-Pesa refused our payout account's credentials or setup",
+    _("M-Pesa refused our payout account's credentials or setup"),
     "",
     "Check the B2C initiator, its password (it lapses every 90 days) and the shortcode's "
     "products on the M-Pesa portal, then Pay again.",
-    "a problem at our end. Finance will pay again",
+    _("a problem at our end. Finance will pay again"),
 )
 FLOAT = NotPaid(
-    "our M-Pesa payout account did not have enough money",
+    _("our M-Pesa payout account did not have enough money"),
     "",
     "Move funds from the Working (MMF) to the Utility account, then Pay again.",
-    "a problem at our end. Finance will pay again",
+    _("a problem at our end. Finance will pay again"),
 )
 LIMIT = NotPaid(
-    "it would take the member's M-Pesa over its daily limit or maximum balance",
-    "Your M-Pesa cannot take this amount today; Finance will pay again tomorrow.",
+    _("it would take the member's M-Pesa over its daily limit or maximum balance"),
+    _("Your M-Pesa cannot take this amount today; Finance will pay again tomorrow."),
     "Pay again tomorrow, or split the amount.",
-    "your M-Pesa limit. Finance will pay again tomorrow",
+    _("your M-Pesa limit. Finance will pay again tomorrow"),
 )
 NOT_OWED = NotPaid(
-    "the member's balance changed after the pay run was approved and nothing is owed now",
+    _("the member's balance changed after the pay run was approved and nothing is owed now"),
     "",
     "Nothing to do: the balance is settled.",
-    "your balance changed and nothing is owed now",
+    _("your balance changed and nothing is owed now"),
 )
 
 REASONS: dict[str, NotPaid] = {
@@ -73,8 +79,8 @@ def payout_not_paid_words(code: str, description: str) -> NotPaid:
     if known is not None:
         return known
     return NotPaid(
-        f"M-Pesa did not pay it ({description.strip() or f'code {code}'})",
-        "Finance will look at it and pay again.",
+        format_lazy(_("M-Pesa did not pay it ({why})"), why=description.strip() or f"code {code}"),
+        _("Finance will look at it and pay again."),
         "Check the payout on the M-Pesa portal before paying again.",
-        "M-Pesa did not pay it. Finance will look at it",
+        _("M-Pesa did not pay it. Finance will look at it"),
     )

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from attendance.models import EmailNotification, PhoneVerification, Profile
 from attendance.phones import format_phone, mask_phone
@@ -50,23 +52,28 @@ def phone_owner(phone: str, *, other_than: User) -> Profile | None:
 def phone_change_start(*, user: User, phone_number: str, password: str) -> PhoneVerification:
     """Text a code to `phone_number` (normalised) for `user`. Raises PhoneChangeError."""
     if not user.check_password(password):
-        raise PhoneChangeError("That is not your password. Type the one you log in with.")
+        raise PhoneChangeError(_("That is not your password. Type the one you log in with."))
     profile = user.profile
     if phone_number == profile.phone_number:
-        raise PhoneChangeError(f"{format_phone(phone_number)} is your number already.")
+        raise PhoneChangeError(
+            _("%(number)s is your number already.") % {"number": format_phone(phone_number)}
+        )
     if phone_owner(phone_number, other_than=user) is not None:
         raise PhoneChangeError(
-            f"{format_phone(phone_number)} is on another member's account. If it is yours "
-            "now, ask the office to move it."
+            _(
+                "%(number)s is on another member's account. If it is yours now, ask the office "
+                "to move it."
+            )
+            % {"number": format_phone(phone_number)}
         )
     if not settings.SMS_ENABLED:
         raise PhoneChangeError(
-            "Texts are switched off here, so the number cannot be checked: ask the office."
+            _("Texts are switched off here, so the number cannot be checked: ask the office.")
         )
     now = timezone.now()
     recent = PhoneVerification.objects.filter(user=user, created_at__gte=now - timedelta(hours=1))
     if recent.count() >= MAX_CODES_PER_HOUR:
-        raise PhoneChangeError("Too many codes asked for in an hour: try again later.")
+        raise PhoneChangeError(_("Too many codes asked for in an hour: try again later."))
     code = f"{secrets.randbelow(1_000_000):06d}"
     with transaction.atomic():
         PhoneVerification.objects.filter(user=user, confirmed_at=None, ended_at=None).update(
@@ -112,7 +119,7 @@ def phone_change_confirm(*, user: User, code: str) -> Profile:
             .first()
         )
         if pending is None or pending.expires_at <= timezone.now():
-            raise PhoneChangeError("That code has expired: ask for a new one.")
+            raise PhoneChangeError(_("That code has expired: ask for a new one."))
         pending.attempts += 1
         if hmac.compare_digest(pending.code_hash, _hash(user.pk, pending.phone_number, code)):
             pending.confirmed_at = timezone.now()
@@ -120,10 +127,14 @@ def phone_change_confirm(*, user: User, code: str) -> Profile:
             return _apply(user, pending.phone_number)
         if pending.attempts >= MAX_WRONG_CODES:
             pending.ended_at = timezone.now()
-            problem = "Too many wrong codes: ask for a new one."
+            problem = _("Too many wrong codes: ask for a new one.")
         else:
             left = MAX_WRONG_CODES - pending.attempts
-            problem = f"That is not the code we texted. {left} tries left."
+            problem = ngettext(
+                "That is not the code we texted. %(left)s try left.",
+                "That is not the code we texted. %(left)s tries left.",
+                left,
+            ) % {"left": left}
         pending.save(update_fields=["attempts", "ended_at"])
     raise PhoneChangeError(problem)
 
@@ -132,12 +143,16 @@ def _apply(user: User, phone: str) -> Profile:
     profile = Profile.objects.select_for_update().get(user=user)
     old = profile.phone_number
     if phone_owner(phone, other_than=user) is not None:
-        raise PhoneChangeError(f"{format_phone(phone)} is on another member's account now.")
+        raise PhoneChangeError(
+            _("%(number)s is on another member's account now.") % {"number": format_phone(phone)}
+        )
     try:
         with transaction.atomic():
             profile = profile_set_phone(user=user, phone_number=phone)
     except IntegrityError as error:  # another member took it a moment ago
-        raise PhoneChangeError(f"{format_phone(phone)} is on another member's account.") from error
+        raise PhoneChangeError(
+            _("%(number)s is on another member's account.") % {"number": format_phone(phone)}
+        ) from error
     audit_record(
         AuditEvent.PHONE_CHANGED,
         actor=user,

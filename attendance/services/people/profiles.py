@@ -1,7 +1,7 @@
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from attendance.models import MessageChannel, Profile
+from attendance.models import Language, MessageChannel, Profile
 
 
 def profile_set_phone(*, user: User, phone_number: str, changed: bool = True) -> Profile:
@@ -58,4 +58,16 @@ def profile_set_channel(*, user: User, channel: str, whatsapp_number: str = "") 
         ]
     profile.updated_at = timezone.now()
     profile.save(update_fields=fields)
+    return profile
+
+
+def profile_set_language(*, user: User, language: str) -> Profile:
+    """The language the member reads: the portal's, and every message we send them from now
+    on (email, SMS, WhatsApp). Admin stays English."""
+    if language not in Language.values:
+        raise ValueError(language)
+    profile = user.profile
+    profile.language = language
+    profile.updated_at = timezone.now()
+    profile.save(update_fields=["language", "updated_at"])
     return profile

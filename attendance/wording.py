@@ -3,8 +3,10 @@ texts' parts (a text is 160 characters, so what it says is cut with care)."""
 
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.utils import dateformat, timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -100,3 +102,9 @@ def kes(value: Decimal | int | float | str, *, whole: bool = False) -> str:
     amount = amount.quantize(places, rounding=ROUND_HALF_UP)
     sign = "-" if amount < 0 else ""
     return f"{sign}KES {abs(amount):,}"
+
+
+def when_lazily(value: datetime) -> Any:
+    """`Sat 05 Dec 2026, 16:00` in the language of whoever reads it: worked out when it is
+    rendered (a change found in an admin request, read in a member's Kiswahili message)."""
+    return lazy(lambda: dateformat.format(timezone.localtime(value), "D d M Y, H:i"), str)()

@@ -20,6 +20,7 @@ from attendance.models import (
     PayoutResult,
     ReversalResult,
     SmsCallback,
+    WhatsAppWebhook,
 )
 from attendance.models.inbox import InboxStatus as S
 from attendance.services.core.inbox import INBOXES, Outcome, inbox_for
@@ -31,6 +32,7 @@ from tests.support.factories import (
     ReversalResultFactory,
     SmsCallbackFactory,
     UserFactory,
+    WhatsAppWebhookFactory,
 )
 
 # Each inbox, with a factory of its rows and the setting that bounds its attempts.
@@ -40,6 +42,7 @@ INBOX_ROWS = {
     "sms": (SmsCallback, SmsCallbackFactory, "SMS_CALLBACK_MAX_ATTEMPTS"),
     "paybill": (PaybillNotice, PaybillNoticeFactory, "MPESA_CALLBACK_MAX_ATTEMPTS"),
     "reversals": (ReversalResult, ReversalResultFactory, "PAYOUT_RESULT_MAX_ATTEMPTS"),
+    "whatsapp": (WhatsAppWebhook, WhatsAppWebhookFactory, "WHATSAPP_WEBHOOK_MAX_ATTEMPTS"),
 }
 
 
@@ -53,7 +56,14 @@ def kind(request):
 
 
 def test_every_inbox_model_is_registered_with_the_machine():
-    assert set(INBOXES) == {MpesaCallback, PayoutResult, SmsCallback, PaybillNotice, ReversalResult}
+    assert set(INBOXES) == {
+        MpesaCallback,
+        PayoutResult,
+        SmsCallback,
+        PaybillNotice,
+        ReversalResult,
+        WhatsAppWebhook,
+    }
 
 
 @pytest.mark.django_db

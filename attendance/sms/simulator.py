@@ -23,8 +23,6 @@ POST an incoming message to `incoming_url`, as AT does for a reply to our shortc
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import threading
@@ -35,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from attendance.phones import mask_phone
-from attendance.simulators import SimulatorServer
+from attendance.simulators import SimulatorServer, TimedPosts
 
 from .segments import sms_segments
 
@@ -59,32 +57,19 @@ class AtSimulatorState:
         self.messages: list[dict] = []
         self.throttled: set[str] = set()
         self.stats = {"send": 0, "auth_failed": 0, "throttled": 0, "reports_sent": 0}
-        self._reports: list[tuple[float, int, dict]] = []
-        self._order = itertools.count()
-        self._wake = threading.Condition(self.lock)
-        threading.Thread(target=self._post_reports, daemon=True).start()
+        self._reports = TimedPosts(self._post_report)
 
     def count(self, name: str) -> None:
         with self.lock:
             self.stats[name] += 1
 
     def schedule(self, delay: float, report: dict) -> None:
-        with self._wake:
-            heapq.heappush(self._reports, (time.monotonic() + delay, next(self._order), report))
-            self._wake.notify()
+        self._reports.schedule(delay, report)
 
-    def _post_reports(self) -> None:
-        # One thread posts every report in time order, so 2,000 messages are not 2,000 timers.
-        while True:
-            with self._wake:
-                while not self._reports or self._reports[0][0] > time.monotonic():
-                    timeout = self._reports[0][0] - time.monotonic() if self._reports else None
-                    self._wake.wait(timeout)
-                _, _, report = heapq.heappop(self._reports)
-                url = self.report_url
-            if url:
-                post_form(url, report)
-                self.count("reports_sent")
+    def _post_report(self, report: dict) -> None:
+        if self.report_url:
+            post_form(self.report_url, report)
+            self.count("reports_sent")
 
 
 def post_form(url: str, fields: dict) -> None:

@@ -4,6 +4,7 @@ from decimal import Decimal
 from django import template
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.utils.translation import gettext
 
 from attendance.models import LedgerEntry, member_name
 from attendance.phones import format_phone, mask_phone
@@ -73,7 +74,9 @@ def timeuntil_words(value: timedelta) -> str:
     """A timedelta as people say it: `4 h 10 min`, `25 min`."""
     minutes = max(int(value.total_seconds() // 60), 0)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    if hours:
+        return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    return gettext("%(minutes)s min") % {"minutes": minutes}
 
 
 @register.filter(name="member_name")

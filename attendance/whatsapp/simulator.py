@@ -28,8 +28,6 @@ template with buttons sent to them, with its payload and `context.id`. It opens 
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import logging
 import threading
@@ -41,7 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse
 
 from attendance.phones import mask_phone
-from attendance.simulators import SimulatorServer
+from attendance.simulators import SimulatorServer, TimedPosts
 
 from .templates import BY_NAME
 from .webhook import signature_for
@@ -84,36 +82,23 @@ class WaSimulatorState:
         self.windows: dict[str, float] = {}
         self.throttled: set[str] = set()
         self.stats = {"send": 0, "auth_failed": 0, "refused": 0, "webhooks_sent": 0}
-        self._queue: list[tuple[float, int, bytes]] = []
-        self._order = itertools.count()
-        self._wake = threading.Condition(self.lock)
-        threading.Thread(target=self._post_webhooks, daemon=True).start()
+        self._webhooks = TimedPosts(self._post_webhook)
 
     def count(self, name: str) -> None:
         with self.lock:
             self.stats[name] += 1
 
     def schedule(self, delay: float, body: dict) -> None:
-        raw = json.dumps(body, separators=(",", ":")).encode()
-        with self._wake:
-            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), raw))
-            self._wake.notify()
+        self._webhooks.schedule(delay, json.dumps(body, separators=(",", ":")).encode())
 
     def window_open(self, wa_id: str) -> bool:
         with self.lock:
             return time.time() - self.windows.get(wa_id, 0) < WINDOW_SECONDS
 
-    def _post_webhooks(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue or self._queue[0][0] > time.monotonic():
-                    timeout = self._queue[0][0] - time.monotonic() if self._queue else None
-                    self._wake.wait(timeout)
-                _, _, raw = heapq.heappop(self._queue)
-                url = self.webhook_url
-            if url:
-                post_signed(url, raw, self.app_secret)
-                self.count("webhooks_sent")
+    def _post_webhook(self, raw: bytes) -> None:
+        if self.webhook_url:
+            post_signed(self.webhook_url, raw, self.app_secret)
+            self.count("webhooks_sent")
 
 
 def post_signed(url: str, raw: bytes, secret: str) -> int:

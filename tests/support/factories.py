@@ -149,6 +149,14 @@ class SmsCallbackFactory(_InboxRowFactory):
     provider_id = factory.Sequence(lambda n: f"ATXid_{n}")
 
 
+class WhatsAppWebhookFactory(_InboxRowFactory):
+    class Meta:
+        model = "attendance.WhatsAppWebhook"
+
+    kind = "status"
+    provider_id = factory.Sequence(lambda n: f"wamid.TEST{n}")
+
+
 class PaybillNoticeFactory(_InboxRowFactory):
     class Meta:
         model = "attendance.PaybillNotice"

@@ -7,7 +7,7 @@ answer timestamps stay in step whichever door (portal, email link, admin, beat) 
 
 import logging
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from attendance.models import (
     Attendance,
@@ -49,6 +50,7 @@ from attendance.services.crew.staffing import (
     role_places_open,
 )
 from attendance.services.messaging.channels import member_reachable
+from attendance.wording import when_lazily
 
 logger = logging.getLogger(__name__)
 Status = EventCrew.Status
@@ -157,7 +159,7 @@ def crew_update(
             changes.append(
                 {
                     "field": "pickup",
-                    "label": "Pickup",
+                    "label": _LABELS["pickup"],
                     "before": old_pickup,
                     "after": _pickup_words(current),
                 }
@@ -477,10 +479,20 @@ def _pickup_words(assignment: EventCrew) -> str:
     return " at ".join(part for part in (when, assignment.pickup_point) if part)
 
 
-def _change(field: str, label: str, before: object, after: object) -> dict:
-    def shown(value: object) -> str:
+# What each change is called in the member's message, in their language.
+_LABELS = {
+    "role": gettext_lazy("Role"),
+    "call_time": gettext_lazy("Your call time"),
+    "special_instructions": gettext_lazy("Instructions for you"),
+    "pickup": gettext_lazy("Pickup"),
+}
+
+
+def _change(field: str, label: Any, before: object, after: object) -> dict:
+    def shown(value: object) -> object:
         if isinstance(value, datetime):
-            return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
+            return when_lazily(value)
         return str(value) if value else ""
 
+    label = _LABELS.get(field, label)
     return {"field": field, "label": label, "before": shown(before), "after": shown(after)}

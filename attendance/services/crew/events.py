@@ -4,8 +4,9 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from attendance.ics import CANCEL, PUBLISH
 from attendance.models import EmailNotification, Event, EventCrew, SmsMessage
@@ -13,22 +14,23 @@ from attendance.services.core.urls import absolute_url
 from attendance.services.crew.notices import crew_calendar_file
 from attendance.services.messaging.channels import member_message
 from attendance.services.messaging.email import notification_create
-from attendance.wording import sms_fit, sms_when
+from attendance.wording import sms_fit, sms_when, when_lazily
 
 # What crew need to hear about when it changes, with the label they read.
+# The labels are read in each member's language (lazy: translated when the message renders).
 NOTIFY_ON_CHANGE = {
-    "starts_at": "Start",
-    "ends_at": "End",
-    "call_time": "Call time",
-    "venue": "Venue",
-    "venue_map_url": "Map link",
-    "special_instructions": "Special instructions",
+    "starts_at": gettext_lazy("Start"),
+    "ends_at": gettext_lazy("End"),
+    "call_time": gettext_lazy("Call time"),
+    "venue": gettext_lazy("Venue"),
+    "venue_map_url": gettext_lazy("Map link"),
+    "special_instructions": gettext_lazy("Special instructions"),
 }
 
 
 def _display(value: object) -> object:
     if isinstance(value, datetime):
-        return timezone.localtime(value).strftime("%a %d %b %Y, %H:%M")
+        return when_lazily(value)
     return value
 
 
@@ -97,7 +99,7 @@ def event_save(*, event: Event, by: User | None = None, announce: bool = True) -
                     0,
                     {
                         "field": "status",
-                        "label": "Status",
+                        "label": gettext_lazy("Status"),
                         "before": before.get_status_display(),
                         "after": event.get_status_display(),
                     },

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -47,3 +47,26 @@ class TimedPosts:
                     self._wake.wait(timeout)
                 _, _, item = heapq.heappop(self._due)
             self._post(item)
+
+
+class BackgroundSimulator:
+    """A simulator served from a background thread (tests, `make run`): its handler class is
+    bound to its `state`, which the test or the demo reads and steers."""
+
+    def __init__(self, *, host: str, port: int, handler: type, state: Any):
+        self.state = state
+        bound = type("BoundHandler", (handler,), {"state": state})
+        self.server = SimulatorServer((host, port), bound)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
+
+    def start(self) -> Self:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

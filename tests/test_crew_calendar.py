@@ -9,12 +9,12 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from attendance.models import EmailNotification, Event, EventCrew
+from attendance.services.crew.assignment_changes import crew_update
 from attendance.services.crew.assignments import (
     crew_confirm,
     crew_decline,
     crew_invite,
     crew_remove,
-    crew_update,
 )
 from attendance.services.crew.calendar import calendar_feed_start, calendar_feed_stop
 from attendance.services.crew.events import event_save

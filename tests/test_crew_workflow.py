@@ -326,7 +326,7 @@ def test_staffing_counts_filled_and_needed_per_role(crew, other_crew):
 
 def test_changing_a_confirmed_members_call_time_tells_them_and_moves_their_attendance(crew, staff):
     from attendance.models import AttendanceCorrection
-    from attendance.services.crew.assignments import crew_update
+    from attendance.services.crew.assignment_changes import crew_update
 
     assignment = EventCrewFactory(user=crew)
     crew_confirm(assignment=assignment)

@@ -25,7 +25,8 @@ from attendance.models import (
 )
 from attendance.services.attendance import attendance_check_in, attendance_expect
 from attendance.services.crew.arrivals import arrivals_board
-from attendance.services.crew.assignments import CrewError, crew_update
+from attendance.services.crew.assignment_changes import crew_update
+from attendance.services.crew.assignments import CrewError
 from attendance.services.crew.showday import (
     show_answer_coming,
     show_day_run,

@@ -260,11 +260,15 @@ def test_throughput_errors_are_retried_and_sent_once(
 ):
     settings.NOTIFICATION_RETRY_BASE_SECONDS = 0
     member = on_whatsapp(phone="254712345687")  # the first send answers 130429
-    _invite(member, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        crew_invite(assignment=EventCrewFactory(user=member))
     message = WhatsAppMessage.objects.get(user=member)
-    if message.status == "queued":  # the eager retry is Celery's, due now
-        whatsapp_deliver(message_id=message.pk)
-        message.refresh_from_db()
+    first = whatsapp_deliver(message_id=message.pk)
+    assert first.outcome == "retry" and "130429" in first.error
+    message.refresh_from_db()
+    assert (message.status, message.failed_attempts) == ("queued", 1)
+    assert whatsapp_deliver(message_id=message.pk).outcome == "sent"
+    message.refresh_from_db()
     assert message.status == "sent" and message.failed_attempts == 1
     assert len(_sent(wa, "254712345687")) == 1
     assert message.error_code == 130429

@@ -17,12 +17,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from attendance.models import BulkJob, CrewRole, Event, EventCrew, member_name
+from attendance.services.crew.assignment_changes import crew_update
 from attendance.services.crew.assignments import (
     CrewError,
     crew_assign,
     crew_check_assignable,
     crew_invite,
-    crew_update,
 )
 from attendance.services.crew.followup import crew_complete
 from attendance.services.pay.assignment_pay import pay_assignment_set, pay_role_save

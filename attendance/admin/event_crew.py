@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from attendance.models import Event, EventCrew, EventRoleRequirement, member_name
-from attendance.services.crew.assignments import CrewError, crew_assign, crew_remove, crew_update
+from attendance.services.crew.assignment_changes import crew_update
+from attendance.services.crew.assignments import CrewError, crew_assign, crew_remove
 from attendance.services.crew.availability import unavailable_for
 from attendance.services.crew.staffing import crew_conflicts, event_staffing
 

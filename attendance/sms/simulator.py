@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from attendance.phones import mask_phone
-from attendance.simulators import SimulatorServer, TimedPosts
+from attendance.simulators import BackgroundSimulator, TimedPosts
 
 from .segments import sms_segments
 
@@ -245,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._json(200, {"posted": fields["id"]})
 
 
-class AfricasTalkingSimulator:
+class AfricasTalkingSimulator(BackgroundSimulator):
     """Run the simulator in a background thread (tests, `make run`)."""
 
     def __init__(
@@ -257,20 +257,5 @@ class AfricasTalkingSimulator:
         api_key: str = "sim-at-api-key",
         report_delay: float = 1.0,
     ):
-        self.state = AtSimulatorState(username=username, api_key=api_key, report_delay=report_delay)
-        handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = SimulatorServer((host, port), handler)
-        self.server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
-
-    def start(self) -> AfricasTalkingSimulator:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        state = AtSimulatorState(username=username, api_key=api_key, report_delay=report_delay)
+        super().__init__(host=host, port=port, handler=Handler, state=state)

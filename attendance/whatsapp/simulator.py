@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse
 
 from attendance.phones import mask_phone
-from attendance.simulators import SimulatorServer, TimedPosts
+from attendance.simulators import BackgroundSimulator, TimedPosts
 
 from .templates import BY_NAME
 from .webhook import signature_for
@@ -407,7 +407,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._json(200, {"posted": message["id"], "status": status})
 
 
-class WhatsAppSimulator:
+class WhatsAppSimulator(BackgroundSimulator):
     """Run the simulator in a background thread (tests, `make run`)."""
 
     def __init__(
@@ -420,24 +420,10 @@ class WhatsAppSimulator:
         phone_number_id: str = "106540352242922",
         status_delay: float = 1.0,
     ):
-        self.state = WaSimulatorState(
+        state = WaSimulatorState(
             access_token=access_token,
             app_secret=app_secret,
             phone_number_id=phone_number_id,
             delay=status_delay,
         )
-        handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self.server = SimulatorServer((host, port), handler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
-
-    def start(self) -> WhatsAppSimulator:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(host=host, port=port, handler=Handler, state=state)

@@ -1,5 +1,6 @@
-"""Event crew: assign, invite, answer (reminders, the briefing and completion are in
-crew_followup.py, what staffing looks like in staffing.py).
+"""Event crew: assign, invite, answer (a member's role, call time or pickup changed:
+assignment_changes.py; reminders, the briefing and completion: followup.py; what staffing
+looks like: staffing.py).
 
 Every change of an assignment goes through here, so the attendance list, the emails and the
 answer timestamps stay in step whichever door (portal, email link, admin, beat) it came from.
@@ -7,7 +8,6 @@ answer timestamps stay in step whichever door (portal, email link, admin, beat) 
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,7 +15,6 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from attendance.models import (
     Attendance,
@@ -29,14 +28,12 @@ from attendance.models import (
     member_name,
 )
 from attendance.services.attendance import (
-    attendance_correct,
     attendance_expect,
     attendance_remove,
 )
 from attendance.services.core.errors import ServiceError
 from attendance.services.core.rows import keep_in_step
 from attendance.services.crew.availability import unavailable_for
-from attendance.services.crew.events import event_changes_lazily
 from attendance.services.crew.links import crew_answer_url, crew_short_url, give_codes
 from attendance.services.crew.notices import (
     crew_calendar_file,
@@ -50,7 +47,6 @@ from attendance.services.crew.staffing import (
     role_places_open,
 )
 from attendance.services.messaging.channels import member_reachable
-from attendance.wording import when_lazily
 
 logger = logging.getLogger(__name__)
 Status = EventCrew.Status
@@ -110,105 +106,10 @@ def crew_assign(
         raise CrewError(f"{member_name(user)} is already on the crew of {event.name}.") from None
 
 
-def crew_update(
-    *,
-    assignment: EventCrew,
-    role: CrewRole | None = None,
-    call_time: datetime | Literal[False] | None = None,
-    notes: str | None = None,
-    pickup_point: str | None = None,
-    pickup_at: datetime | Literal[False] | None = None,
-    by: User | None = None,
-) -> list[dict]:
-    """Change role, personal call time, instructions or pickup; tell the member what changed
-    if they know of the assignment (one message, the calendar entry moved on once).
-
-    `call_time=None` leaves it as it is; pass `False` to clear it. A confirmed member's
-    attendance record follows the call time (kept as a correction by `by`). Returns the
-    changes.
-    """
-    with transaction.atomic():
-        current = _locked(assignment)
-        changes = []
-        if role is not None and role != current.role:
-            changes.append(_change("role", "Role", current.role, role))
-            current.role = role
-        if call_time is not None:
-            new_call = call_time or None
-            if new_call != current.call_time:
-                changes.append(
-                    _change(
-                        "call_time",
-                        "Your call time",
-                        current.expected_call_time,
-                        new_call or current.event.call_time,
-                    )
-                )
-                current.call_time = new_call
-        if notes is not None and notes != current.notes:
-            changes.append(
-                _change("special_instructions", "Instructions for you", current.notes, notes)
-            )
-            current.notes = notes
-        old_pickup = _pickup_words(current)
-        if pickup_point is not None:
-            current.pickup_point = pickup_point.strip()
-        if pickup_at is not None:
-            current.pickup_at = pickup_at or None
-        if _pickup_words(current) != old_pickup:
-            changes.append(
-                {
-                    "field": "pickup",
-                    "label": _LABELS["pickup"],
-                    "before": old_pickup,
-                    "after": _pickup_words(current),
-                }
-            )
-        if not changes:
-            return []
-        current.calendar_sequence += 1
-        current.save(
-            update_fields=[
-                "role",
-                "call_time",
-                "notes",
-                "pickup_point",
-                "pickup_at",
-                "calendar_sequence",
-                "updated_at",
-            ]
-        )
-        if current.status == Status.CONFIRMED:
-            attendance = attendance_expect(event=current.event, user=current.user)
-            if attendance.call_time != current.call_time:
-                attendance_correct(
-                    attendance=attendance,
-                    by=by,
-                    call_time=current.call_time,
-                    reason="Call time changed on the crew assignment",
-                )
-        told = current.status == Status.CONFIRMED or (
-            current.status == Status.INVITED and current.invitation_sent
-        )
-        if told:
-            crew_email(
-                current,
-                EmailNotification.Type.EVENT_UPDATED,
-                {"changes": changes},
-                attachments=(crew_calendar_file(current),),
-                # The text says what changed ("call Mon 7 Dec 15:00, pickup 13:30 at …").
-                sms_context={
-                    "what": event_changes_lazily(current.event, changes, current.expected_call_time)
-                },
-            )
-    keep_in_step(assignment, current)
-    return changes
-
-
 def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
     """Take a member off an event; their attendance row goes too unless they checked in."""
     with transaction.atomic():
-        current = _locked(assignment)
+        current = lock_assignment(assignment)
         if TimesheetLine.objects.filter(assignment=current).exists():
             # Their pay line (and perhaps a payslip) stands on this assignment.
             raise CrewError(
@@ -244,7 +145,7 @@ def crew_invite(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        current = _locked(assignment)
+        current = lock_assignment(assignment)
         if current.status == Status.OFFERED:
             raise CrewError(_("offered themselves: accept or decline the offer on the board."))
         if current.status not in (Status.INVITED, Status.STANDBY):
@@ -350,7 +251,7 @@ def crew_confirm(*, assignment: EventCrew, now: datetime | None = None) -> Event
         # The member's row first: two confirmations of overlapping events at the same moment
         # would otherwise each find no conflict and both succeed.
         get_user_model().objects.select_for_update().filter(pk=assignment.user_id).exists()
-        current = _locked(assignment)
+        current = lock_assignment(assignment)
         if current.status == Status.CONFIRMED:
             return current
         if current.status == Status.COMPLETED:
@@ -409,7 +310,7 @@ def crew_decline(
     now = now or timezone.now()
     reason = " ".join(reason.split())[:500]
     with transaction.atomic():
-        current = _locked(assignment)
+        current = lock_assignment(assignment)
         if current.status == Status.COMPLETED:
             raise CrewError(_("This assignment is already completed."))
         if current.status == Status.DECLINED and not reason:
@@ -444,7 +345,8 @@ def crew_decline(
 # --- Internals ------------------------------------------------------------------------------
 
 
-def _locked(assignment: EventCrew) -> EventCrew:
+def lock_assignment(assignment: EventCrew) -> EventCrew:
+    """The assignment, locked for a change (its event, role and member loaded)."""
     return (
         EventCrew.objects.select_for_update(of=("self",))
         .select_related("event", "role", "user")
@@ -469,30 +371,3 @@ def _forget_attendance(assignment: EventCrew, *, by: User | None, reason: str) -
         event=assignment.event_id, user=assignment.user_id, check_in_at__isnull=True
     ):
         attendance_remove(attendance=attendance, by=by, reason=reason)
-
-
-def _pickup_words(assignment: EventCrew) -> str:
-    """ "15:00 at Sarit Centre", as the member reads it ("" for no pickup)."""
-    when = (
-        timezone.localtime(assignment.pickup_at).strftime("%H:%M") if assignment.pickup_at else ""
-    )
-    return " at ".join(part for part in (when, assignment.pickup_point) if part)
-
-
-# What each change is called in the member's message, in their language.
-_LABELS = {
-    "role": gettext_lazy("Role"),
-    "call_time": gettext_lazy("Your call time"),
-    "special_instructions": gettext_lazy("Instructions for you"),
-    "pickup": gettext_lazy("Pickup"),
-}
-
-
-def _change(field: str, label: Any, before: object, after: object) -> dict:
-    def shown(value: object) -> object:
-        if isinstance(value, datetime):
-            return when_lazily(value)
-        return str(value) if value else ""
-
-    label = _LABELS.get(field, label)
-    return {"field": field, "label": label, "before": shown(before), "after": shown(after)}

@@ -273,9 +273,12 @@ def _apply_message(row: WhatsAppWebhook, message: InboundMessage) -> Outcome:
     profile = _profile_for(message.sender)
     if profile is not None:
         # The member's row is the lock: two deliveries of one message, or two taps, are
-        # taken one after the other.
-        Profile.objects.select_for_update().filter(pk=profile.pk).first()
-        profile.refresh_from_db()
+        # taken one after the other (and the profile read after the lock is the current one).
+        profile = (
+            Profile.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .get(pk=profile.pk)
+        )
     try:
         with transaction.atomic():
             inbound = WhatsAppInbound.objects.create(

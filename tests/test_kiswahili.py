@@ -12,18 +12,24 @@ from types import SimpleNamespace
 
 import polib
 import pytest
+import time_machine
+from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from attendance.models import Profile, SmsMessage
+from attendance.models import Profile, SmsMessage, TimesheetLine
 from attendance.services.messaging.sms import SMS_TYPES, sms_create, sms_render
 from attendance.services.messaging.whatsapp import template_values
+from attendance.services.pay.holidays import day_of
+from attendance.services.pay.rules import Rates, pay_for
+from attendance.services.pay.words import in_reader_language
 from attendance.sms.callbacks import parse_reply
 from attendance.sms.segments import sms_segments
 from attendance.whatsapp.templates import TEMPLATES
 from attendance.wording import sms_when, when_words
 from tests.support.factories import UserFactory
 from tests.support.i18n import ROOT, english_left
+from tests.support.pay import paid_run, worked_on
 from tests.support.sms_samples import NAIROBI, sms_sample_context
 
 CATALOGUE = ROOT / "locale/sw/LC_MESSAGES/django.po"
@@ -225,3 +231,52 @@ def test_a_member_who_reads_kiswahili_gets_kiswahili_emails_and_staff_english_on
     )
     assert kiswahili.subject.startswith("Bado umesajiliwa") and "Habari" in kiswahili.message
     assert english.subject.startswith("Still checked in") and "Hello" in english.message
+
+
+def test_how_pay_was_worked_out_reads_in_the_readers_language():
+    # Jamhuri Day: a holiday at double pay, day rate against hourly, 2 h overtime.
+    pay = pay_for(
+        rates=Rates(
+            day_rate=Decimal("1500"),
+            hourly_rate=Decimal("200"),
+            overtime_after_hours=Decimal("8"),
+            holiday_multiplier=Decimal("2"),
+        ),
+        hours=Decimal("10"),
+        attendance_status="present",
+        day=day_of(datetime(2026, 12, 12).date(), gazetted={}),
+    )
+    assert pay.rule == (
+        "Public holiday (Jamhuri Day): 2x. 8 h at KES 200.00/h x 2x + 2 h overtime at 2x"
+        " (the better of day rate and hourly)"
+    )
+    with translation.override("sw"):
+        assert in_reader_language(pay.words) == (
+            "Sikukuu ya umma (Siku ya Jamhuri): 2x. saa 8 kwa KES 200.00 kwa saa x 2x"
+            " + saa 2 za ziada kwa 2x (kilicho bora kati ya kiwango cha siku na cha saa)"
+        )
+    # A line saved before phrases were kept reads as it was written.
+    with translation.override("sw"):
+        assert in_reader_language("Day rate KES 1,500.00") == "Day rate KES 1,500.00"
+
+
+@pytest.mark.django_db
+def test_a_kiswahili_members_payslip_says_how_in_kiswahili_and_finance_reads_english():
+    with time_machine.travel(datetime(2026, 3, 20, 12, 0, tzinfo=NAIROBI), tick=True):
+        people = tuple(UserFactory(is_staff=True) for _ in range(3))
+        member = UserFactory(profile__language="sw")
+        worked_on(member, 3, "60000", people)
+        run = paid_run(people, 3, 3)
+    line = TimesheetLine.objects.get(user=member)
+    assert line.rule == "Day rate KES 60,000.00"  # admin and exports stay English
+    client = Client()
+    client.force_login(member)
+    page = client.get(reverse("attendance:payslip", args=[run.pk])).text
+    for words in (
+        "Kiwango cha siku KES 60,000.00",
+        "Malipo kamili ya mwezi: KES 60,000.00",
+        "Ushuru wa nyumba: 1.5 % ya malipo kamili = KES 900.00",
+        "Kodi KES 10,938.35 - punguzo la kodi la binafsi KES 2,400.00",
+    ):
+        assert words in page, words
+    assert "Gross pay for the month" not in page and "Day rate" not in page

@@ -180,6 +180,7 @@ def _worked_line(row, role_pay: dict) -> TimesheetLine:
         attendance_status="present",
         hours=Decimal("8.00"),
         rule=pay.rule,
+        rule_words=pay.words,
         base_pay=pay.base_pay,
         overtime_hours=pay.overtime_hours,
         overtime_pay=pay.overtime_pay,

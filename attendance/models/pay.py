@@ -49,6 +49,8 @@ class TimesheetLine(models.Model):
     hours = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
     overtime_hours = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
     rule = models.CharField(max_length=255, help_text="How the pay was worked out, in words.")
+    # The same as phrases (services/pay/words.py), so the member reads it in their language.
+    rule_words = models.JSONField(default=list, blank=True)
     base_pay = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
     overtime_pay = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
     allowances = models.DecimalField(max_digits=10, decimal_places=2, default=ZERO)
@@ -234,6 +236,8 @@ class PayRunMember(models.Model):
         related_name="+",
         help_text="The rate row the deductions were worked out with.",
     )
+    # How the deductions were worked out, a step per item: each a list of phrases
+    # (services/pay/words.py) read in the reader's language; older rows hold English text.
     working = models.JSONField(default=list, blank=True)
     balance_before = models.DecimalField(max_digits=12, decimal_places=2)
     balance_after = models.DecimalField(max_digits=12, decimal_places=2)

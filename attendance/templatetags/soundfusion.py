@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 
 from attendance.models import LedgerEntry, member_name
 from attendance.phones import format_phone, mask_phone
+from attendance.services.pay.words import in_reader_language
 from attendance.wording import kes, sms_fit, sms_when, when_words
 
 register = template.Library()
@@ -77,6 +78,13 @@ def timeuntil_words(value: timedelta) -> str:
     if hours:
         return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
     return gettext("%(minutes)s min") % {"minutes": minutes}
+
+
+@register.filter
+def said(words: list | str | None, fallback: str = "") -> str:
+    """Pay's phrases (a payslip line's how, a deductions step) in the reader's language;
+    `fallback` (the English text kept beside them) when a line has none."""
+    return in_reader_language(words) if words else fallback
 
 
 @register.filter(name="member_name")

@@ -24,6 +24,7 @@ from attendance.services.pay.rules import (
     check_rates,
     pay_for,
 )
+from attendance.services.pay.words import phrase
 
 
 def pay_role_save(*, role: CrewRole) -> CrewRole:
@@ -112,5 +113,5 @@ def pay_of(
     except PayRuleError as error:
         # Completion must not fail for want of a rate: the line says what to fix, and pays
         # nothing until a manager fixes it and works it out again.
-        pay = Pay(ZERO, ZERO, ZERO, ZERO, f"Not worked out: {error} Then recalculate.")
+        pay = Pay(ZERO, ZERO, ZERO, ZERO, phrase("not_worked_out", error=str(error)))
     return pay, hours, status

@@ -18,9 +18,9 @@ from attendance.models import PublicHoliday
 from .rules import Day
 
 
-@lru_cache(maxsize=16)
-def _act_holidays(year: int) -> dict[date, str]:
-    return dict(holiday_calendar.country_holidays("KE", language="en_KE", years=year).items())
+@lru_cache(maxsize=32)
+def _act_holidays(year: int, language: str = "en_KE") -> dict[date, str]:
+    return dict(holiday_calendar.country_holidays("KE", language=language, years=year).items())
 
 
 def day_of(day: date, gazetted: dict[date, str] | None = None) -> Day:
@@ -28,8 +28,11 @@ def day_of(day: date, gazetted: dict[date, str] | None = None) -> Day:
     per day when many days are asked about."""
     if gazetted is None:
         gazetted = gazetted_between(day, day)
-    name = gazetted.get(day) or _act_holidays(day.year).get(day, "")
-    return Day(sunday=day.weekday() == 6, holiday=name)
+    if day in gazetted:  # Finance's own name, in the one language they gave it
+        return Day(sunday=day.weekday() == 6, holiday=gazetted[day])
+    name = _act_holidays(day.year).get(day, "")
+    name_sw = _act_holidays(day.year, "sw").get(day, "") if name else ""
+    return Day(sunday=day.weekday() == 6, holiday=name, holiday_sw=name_sw)
 
 
 def gazetted_between(first: date, last: date) -> dict[date, str]:

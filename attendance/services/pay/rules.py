@@ -13,6 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from attendance.services.core.errors import ServiceError
 from attendance.wording import kes
 
+from .words import Parts, english, phrase
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 # Above these a figure is a typing mistake, not a rate: refused with the field's name.
@@ -47,17 +49,19 @@ class Day:
 
     sunday: bool = False
     holiday: str = ""  # its name; empty when it is not one
+    holiday_sw: str = ""  # its Kiswahili name, where the calendar has one
 
-    def multiplier(self, rates: Rates) -> tuple[Decimal, str]:
-        """The day's multiplier under `rates`, and words for it ("" on an ordinary day).
+    def multiplier(self, rates: Rates) -> tuple[Decimal, Parts]:
+        """The day's multiplier under `rates`, and words for it ([] on an ordinary day).
         A public holiday on a Sunday pays the better of the two, never both."""
-        options = []
+        options: list[tuple[Decimal, Parts]] = []
         if self.holiday:
-            options.append((rates.holiday_multiplier, f"Public holiday ({self.holiday})"))
+            name = {"en": self.holiday, "sw": self.holiday_sw or self.holiday}
+            options.append((rates.holiday_multiplier, phrase("holiday", name=name)))
         if self.sunday:
-            options.append((rates.sunday_multiplier, "Sunday"))
-        best = max(options, default=(Decimal(1), ""), key=lambda option: option[0])
-        return best if best[0] > 1 else (Decimal(1), "")
+            options.append((rates.sunday_multiplier, phrase("sunday")))
+        best = max(options, default=(Decimal(1), []), key=lambda option: option[0])
+        return best if best[0] > 1 else (Decimal(1), [])
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,12 @@ class Pay:
     overtime_hours: Decimal
     overtime_pay: Decimal
     allowances: Decimal
-    rule: str
+    words: Parts  # how it was worked out (`words.py`)
+
+    @property
+    def rule(self) -> str:
+        """How it was worked out, in English (admin, exports, audit)."""
+        return english(self.words)
 
     @property
     def total(self) -> Decimal:
@@ -88,8 +97,8 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _hours_text(value: Decimal) -> str:
-    return f"{value.normalize():f} h"
+def _hours_text(value: Decimal) -> Parts:
+    return phrase("hours", hours=f"{value.normalize():f}")
 
 
 def check_amount(field: str, value: Decimal | None, *, maximum: Decimal = MAX_RATE) -> None:
@@ -168,11 +177,18 @@ def pay_for(
         raise PayRuleError("hours", f"Hours worked must be 0 to {MAX_HOURS}.")
     worked = hours or ZERO
     if attendance_status not in PAID_STATUSES and attendance_status != "excused":
-        return Pay(ZERO, ZERO, ZERO, ZERO, f"{attendance_status.capitalize()}: no pay.")
+        unpaid = "absent" if attendance_status == "absent" else "not_checked_in"
+        return Pay(ZERO, ZERO, ZERO, ZERO, phrase(unpaid))
     allowance_total = cents(allowances.total)
     if agreed_fee is not None:
         check_amount("agreed fee", agreed_fee)
-        return Pay(cents(agreed_fee), ZERO, ZERO, allowance_total, f"Agreed fee {kes(agreed_fee)}")
+        return Pay(
+            cents(agreed_fee),
+            ZERO,
+            ZERO,
+            allowance_total,
+            phrase("agreed_fee", fee=kes(agreed_fee)),
+        )
     if rates is None:
         raise PayRuleError("rate", "This role has no rate: set one on the crew role.")
     check_rates(rates)
@@ -185,14 +201,14 @@ def pay_for(
     if rates.hourly_rate is not None:
         options.append(_hourly_pay(rates, worked, multiplier))
     best = max(options, key=lambda p: (p.base_pay + p.overtime_pay, p.base_pay))
-    rule = best.rule
+    words = best.words
     if len(options) == 2:
-        rule = f"{rule} (the better of day rate and hourly)"
+        words = words + phrase("better_of")
     if day_words:
-        rule = f"{day_words}: {_times(multiplier)}. {rule}"
+        words = phrase("day_kind", day=day_words, times=_times(multiplier)) + words
     if attendance_status == "excused":
-        rule = f"Excused: the call is paid. {rule}"
-    return Pay(best.base_pay, best.overtime_hours, best.overtime_pay, allowance_total, rule)
+        words = phrase("excused") + words
+    return Pay(best.base_pay, best.overtime_hours, best.overtime_pay, allowance_total, words)
 
 
 def _overtime_hours(rates: Rates, worked: Decimal) -> Decimal:
@@ -208,30 +224,30 @@ def _times(multiplier: Decimal) -> str:
 def _day_pay(rates: Rates, worked: Decimal, multiplier: Decimal) -> Pay:
     assert rates.day_rate is not None
     overtime = _overtime_hours(rates, worked)
-    rule = f"Day rate {kes(rates.day_rate)}"
+    words = phrase("day_rate", rate=kes(rates.day_rate))
     if multiplier > 1:
-        rule += f" x {_times(multiplier)}"
+        words += phrase("times", times=_times(multiplier))
     overtime_pay = ZERO
     if overtime:
         assert rates.overtime_after_hours is not None
         per_hour = rates.hourly_rate or rates.day_rate / rates.overtime_after_hours
         at = max(rates.overtime_multiplier, multiplier)
         overtime_pay = cents(per_hour * at * overtime)
-        rule += f" + {_hours_text(overtime)} overtime at {_times(at)}"
-    return Pay(cents(rates.day_rate * multiplier), overtime, overtime_pay, ZERO, rule)
+        words += phrase("overtime", hours=_hours_text(overtime), times=_times(at))
+    return Pay(cents(rates.day_rate * multiplier), overtime, overtime_pay, ZERO, words)
 
 
 def _hourly_pay(rates: Rates, worked: Decimal, multiplier: Decimal) -> Pay:
     assert rates.hourly_rate is not None
     overtime = _overtime_hours(rates, worked)
     regular = max(worked - overtime, rates.minimum_hours)
-    rule = f"{_hours_text(regular)} at {kes(rates.hourly_rate)}/h"
+    words = phrase("hourly", hours=_hours_text(regular), rate=kes(rates.hourly_rate))
     if multiplier > 1:
-        rule += f" x {_times(multiplier)}"
+        words += phrase("times", times=_times(multiplier))
     if rates.minimum_hours and worked < rates.minimum_hours:
-        rule += f" (minimum call {_hours_text(rates.minimum_hours)})"
+        words += phrase("minimum_call", hours=_hours_text(rates.minimum_hours))
     at = max(rates.overtime_multiplier, multiplier)
     overtime_pay = cents(rates.hourly_rate * at * overtime)
     if overtime:
-        rule += f" + {_hours_text(overtime)} overtime at {_times(at)}"
-    return Pay(cents(rates.hourly_rate * regular * multiplier), overtime, overtime_pay, ZERO, rule)
+        words += phrase("overtime", hours=_hours_text(overtime), times=_times(at))
+    return Pay(cents(rates.hourly_rate * regular * multiplier), overtime, overtime_pay, ZERO, words)

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from .words import Parts, phrase
+
 ZERO = Decimal("0.00")
 
 EMPLOYEE, CONTRACTOR = "employee", "contractor"
@@ -85,7 +87,7 @@ class Deductions:
     wht: Decimal = ZERO
     employer_nssf: Decimal = ZERO
     employer_ahl: Decimal = ZERO
-    working: tuple[str, ...] = field(default=(), compare=False)
+    working: tuple[Parts, ...] = field(default=(), compare=False)  # a step each (words.py)
 
     @property
     def withheld(self) -> Decimal:
@@ -122,7 +124,7 @@ def _pct(rate: Decimal) -> str:
     return f"{(rate * 100).normalize():f} %"
 
 
-def band_tax(taxable: Decimal, bands: tuple[Band, ...]) -> tuple[Decimal, list[str]]:
+def band_tax(taxable: Decimal, bands: tuple[Band, ...]) -> tuple[Decimal, list[Parts]]:
     """The tax on `taxable` by the bands, exact, with one line of working per band used."""
     tax, left, working = Decimal(0), taxable, []
     for band in bands:
@@ -130,7 +132,9 @@ def band_tax(taxable: Decimal, bands: tuple[Band, ...]) -> tuple[Decimal, list[s
         if part <= 0:
             break
         tax += part * band.rate
-        working.append(f"{_kes(part)} at {_pct(band.rate)} = {_kes(part * band.rate)}")
+        working.append(
+            phrase("tax_band", part=_kes(part), rate=_pct(band.rate), tax=_kes(part * band.rate))
+        )
         left -= part
     return tax, working
 
@@ -138,7 +142,7 @@ def band_tax(taxable: Decimal, bands: tuple[Band, ...]) -> tuple[Decimal, list[s
 def employee_month(gross: Decimal, rates: StatutoryRates, *, secondary: bool) -> Deductions:
     """An employee's deductions and the employer's costs on `gross`, their month's pay."""
     unit = rates.unit
-    working = [f"Gross pay for the month: {_kes(gross)}"]
+    working = [phrase("gross", amount=_kes(gross))]
     if gross <= 0:
         return Deductions(gross=gross, working=tuple(working))
     pays_nssf_and_shif = not secondary or rates.secondary_nssf_and_shif
@@ -150,9 +154,15 @@ def employee_month(gross: Decimal, rates: StatutoryRates, *, secondary: bool) ->
         )
         nssf = _round(tier1 + tier2, unit)
         working.append(
-            f"NSSF: Tier I {_kes(tier1)} + Tier II {_kes(tier2)} = {_kes(nssf)} "
-            f"({_pct(rates.nssf_employee_rate)}, limits {_kes(rates.nssf_lower_limit)} and "
-            f"{_kes(rates.nssf_upper_limit)})"
+            phrase(
+                "nssf",
+                tier1=_kes(tier1),
+                tier2=_kes(tier2),
+                nssf=_kes(nssf),
+                rate=_pct(rates.nssf_employee_rate),
+                lower=_kes(rates.nssf_lower_limit),
+                upper=_kes(rates.nssf_upper_limit),
+            )
         )
     ahl = _round(rates.ahl_employee_rate * gross, unit)
     if pays_nssf_and_shif:
@@ -161,20 +171,20 @@ def employee_month(gross: Decimal, rates: StatutoryRates, *, secondary: bool) ->
         # settled law: it is taken only as far as the month's pay bears it, so a member is
         # never left owing for having worked. A later run the same month tops it up.
         bearable = max(ZERO, gross - nssf - ahl)
-        if shif > bearable:
+        capped = shif > bearable
+        if capped:
             shif = bearable
-            working.append(
-                f"SHIF: {_pct(rates.shif_rate)} of gross, at least {_kes(rates.shif_minimum)}, "
-                f"but no more than the pay left after NSSF and housing levy = {_kes(shif)}"
+        working.append(
+            phrase(
+                "shif_capped" if capped else "shif",
+                rate=_pct(rates.shif_rate),
+                minimum=_kes(rates.shif_minimum),
+                shif=_kes(shif),
             )
-        else:
-            working.append(
-                f"SHIF: {_pct(rates.shif_rate)} of gross, at least {_kes(rates.shif_minimum)}"
-                f" = {_kes(shif)}"
-            )
+        )
     else:
-        working.append("NSSF and SHIF: none on a secondary employment (the rate table's rule)")
-    working.append(f"Housing levy: {_pct(rates.ahl_employee_rate)} of gross = {_kes(ahl)}")
+        working.append(phrase("no_nssf_shif"))
+    working.append(phrase("housing_levy", rate=_pct(rates.ahl_employee_rate), ahl=_kes(ahl)))
     reducing = ZERO
     if rates.nssf_reduces_taxable:
         reducing += min(nssf, rates.pension_cap)
@@ -183,28 +193,25 @@ def employee_month(gross: Decimal, rates: StatutoryRates, *, secondary: bool) ->
     if rates.ahl_reduces_taxable:
         reducing += ahl
     taxable = max(ZERO, gross - reducing)
-    working.append(f"Taxable pay: {_kes(gross)} - {_kes(reducing)} = {_kes(taxable)}")
+    working.append(
+        phrase("taxable", gross=_kes(gross), reducing=_kes(reducing), taxable=_kes(taxable))
+    )
     if secondary:
         tax = taxable * rates.secondary_rate
         relief = ZERO
-        working.append(
-            f"Tax: secondary employment, {_pct(rates.secondary_rate)} of all of it "
-            f"= {_kes(tax)}, no personal relief"
-        )
+        working.append(phrase("secondary_tax", rate=_pct(rates.secondary_rate), tax=_kes(tax)))
     else:
         tax, steps = band_tax(taxable, rates.bands)
         relief = rates.personal_relief
-        working.extend(f"Tax band: {step}" for step in steps)
-        working.append(f"Tax {_kes(tax)} - personal relief {_kes(rates.personal_relief)}")
+        working.extend(steps)
+        working.append(phrase("relief", tax=_kes(tax), relief=_kes(rates.personal_relief)))
     paye = _round(max(Decimal(0), tax - relief), unit)
-    working.append(f"PAYE: {_kes(paye)}")
+    working.append(phrase("paye", paye=_kes(paye)))
     employer_nssf = ZERO
     if pays_nssf_and_shif:
         employer_nssf = _round(rates.nssf_employer_rate * min(gross, rates.nssf_upper_limit), unit)
     employer_ahl = _round(rates.ahl_employer_rate * gross, unit)
-    working.append(
-        f"The company adds: NSSF {_kes(employer_nssf)}, housing levy {_kes(employer_ahl)}"
-    )
+    working.append(phrase("employer_adds", nssf=_kes(employer_nssf), ahl=_kes(employer_ahl)))
     return Deductions(
         gross=gross,
         nssf=nssf,
@@ -224,14 +231,12 @@ def contractor_month(gross: Decimal, rates: StatutoryRates, *, fee_type: str) ->
     """Withholding tax on a contractor's fees for the month: none below the threshold; at or
     above it, the fee type's rate on the whole month's fees."""
     rate = rates.wht_contractual_rate if fee_type == CONTRACTUAL else rates.wht_professional_rate
-    working = [f"Fees for the month: {_kes(gross)}"]
+    working = [phrase("fees", amount=_kes(gross))]
     if gross < rates.wht_threshold:
-        working.append(
-            f"Withholding tax: none, the month's fees are under {_kes(rates.wht_threshold)}"
-        )
+        working.append(phrase("no_wht", threshold=_kes(rates.wht_threshold)))
         return Deductions(gross=gross, working=tuple(working))
     wht = _round(rate * gross, rates.unit)
-    working.append(f"Withholding tax: {_pct(rate)} of the month's fees = {_kes(wht)}")
+    working.append(phrase("wht", rate=_pct(rate), wht=_kes(wht)))
     return Deductions(gross=gross, wht=wht, working=tuple(working))
 
 
@@ -266,8 +271,7 @@ def month_true_up(
     if earlier.gross:
         working = (
             *whole.working,
-            f"Deducted by earlier pay runs this month: {_kes(earlier.withheld)}; "
-            f"this run: {_kes(share.withheld)}",
+            phrase("earlier_runs", earlier=_kes(earlier.withheld), now=_kes(share.withheld)),
         )
         share = replace(share, working=working)
     return share

@@ -73,6 +73,7 @@ def _apply(line: TimesheetLine, pay: Pay, hours: Decimal, status: str) -> dict:
     line.overtime_pay = pay.overtime_pay
     line.allowances = pay.allowances
     line.rule = pay.rule[:255]
+    line.rule_words = pay.words
     if pay.total + line.adjustment < 0:
         # A manager's earlier cut can take a line to nothing, never below.
         line.adjustment = -pay.total

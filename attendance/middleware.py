@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils import translation
+from django.utils.cache import patch_cache_control
 
 from attendance import metrics
 from attendance.models.people import django_language
@@ -121,3 +122,20 @@ class MemberLanguageMiddleware:
 def remember_language(request: HttpRequest, language: str) -> None:
     """Keep a member's choice for their session's next pages (login, the Account page)."""
     request.session[SESSION_LANGUAGE] = django_language(language)
+
+
+class PrivatePagesMiddleware:
+    """A signed-in person's pages are never stored by the browser (`Cache-Control: private,
+    no-store`): after they log out, Back or the next person on a shared phone finds nothing of
+    theirs in its cache. Responses that set their own caching (the calendar feed, the app's
+    files) keep it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if "Cache-Control" not in response and user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

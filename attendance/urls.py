@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from .views import api, crew, health, pay, portal, showday, sms, webhooks
+from .views import api, app, crew, health, pay, portal, showday, sms, webhooks
 
 app_name = "attendance"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     # callback URLs, so new pushes use the one above.
     path("api/mpesa/callback/<str:token>/", webhooks.mpesa_callback, name="api_mpesa_callback"),
     path("", portal.home, name="home"),
+    path("manifest.webmanifest", app.manifest, name="manifest"),
+    path("sw.js", app.service_worker, name="service_worker"),
+    path("offline/", app.offline, name="offline"),
     path("events/<int:event_id>/", portal.event_detail, name="event_detail"),
     path("events/<int:event_id>/check-in/", portal.check_in, name="check_in"),
     path(

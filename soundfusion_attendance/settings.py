@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # A signed-in member's own language (their profile's); admin always English.
     "attendance.middleware.MemberLanguageMiddleware",
+    # A signed-in person's pages are not kept by the browser (Back after logout shows none).
+    "attendance.middleware.PrivatePagesMiddleware",
     # request.user.is_verified(): has this session passed the second factor (staff).
     "django_otp.middleware.OTPMiddleware",
     # Who and from where, for the audit trail's rows written during the request.

@@ -5,6 +5,7 @@ from django.views.decorators.cache import cache_page
 from django.views.i18n import JavaScriptCatalog
 
 from attendance.forms import OutboxPasswordResetForm
+from attendance.views import app
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,6 +14,8 @@ urlpatterns = [
         auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm),
         name="password_reset",
     ),
+    # Before Django's own: logging out also empties the browser's caches of the site.
+    path("accounts/logout/", app.LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     # The portal scripts' words in the member's language (the URL names the language, so a
     # browser's cached copy never answers for another).

@@ -186,7 +186,7 @@ def insert_committed(sql: str, params: list[Any]) -> int:
     for attempt in (1, 2):
         # Django would check the connection first (CONN_HEALTH_CHECKS, a SELECT 1 before the
         # request's first query): the retry below does that job, so the INSERT goes alone.
-        connection.health_check_done = True
+        connection.health_check_done = True  # type: ignore[attr-defined]  # not in the stubs
         try:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)

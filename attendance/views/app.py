@@ -1,0 +1,146 @@
+"""The portal as an installable app: its manifest, its service worker and its offline page.
+
+The worker lives at the site root (`/sw.js`) so that its scope is the whole portal. It
+precaches only what is the same for everyone (the portal's CSS, scripts, icons and the offline
+page in each language) and never stores a member's pages: pages go to the network, and only
+when the network fails does the offline page answer. Its text names a version drawn from those
+files, so a release that changes any of them changes the worker and phones update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.staticfiles import finders
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+# What a phone keeps for when it has no signal: the same for every member.
+PRECACHED_STATIC = (
+    "css/app.css",
+    "img/favicon.svg",
+    "icons/icon-192.png",
+    "icons/icon-512.png",
+    "js/locate.js",
+    "js/submit_once.js",
+    "js/pwa.js",
+)
+THEME_COLOUR = "#14121a"  # the portal's top bar
+BRAND_COLOUR = "#6b2bd9"
+
+
+@require_GET
+def manifest(request: HttpRequest) -> JsonResponse:
+    """The web app manifest (what "Install" and "Add to Home Screen" read)."""
+    icons = [
+        {"src": static("icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+        {"src": static("icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+        {
+            "src": static("icons/icon-512-maskable.png"),
+            "sizes": "512x512",
+            "type": "image/png",
+            "purpose": "maskable",
+        },
+    ]
+    body = {
+        "id": "/?source=pwa",
+        "name": _("Sound Fusion crew"),
+        "short_name": "SF Crew",
+        "description": _("Your events, check-in, pay and balance at Sound Fusion."),
+        "lang": translation.get_language(),
+        "start_url": reverse("attendance:home") + "?source=pwa",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": THEME_COLOUR,
+        "theme_color": THEME_COLOUR,
+        "icons": icons,
+    }
+    response = JsonResponse(body, content_type="application/manifest+json")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@lru_cache(maxsize=4)
+def _precache(offline_urls: tuple[str, ...]) -> tuple[list[str], str]:
+    """The worker's precache list and its version: a hash of every precached file's bytes
+    and its URL (hashed names in production), the worker's own template and the offline
+    page's words, so a release that changes any of them makes a new worker."""
+    urls = [static(path) for path in PRECACHED_STATIC]
+    digest = hashlib.sha256()
+    for path, url in zip(PRECACHED_STATIC, urls, strict=True):
+        digest.update(url.encode())
+        found = finders.find(path)
+        if found:
+            with open(found, "rb") as file:
+                digest.update(file.read())
+    # The offline page's template and words: a new translation reaches the phones too.
+    for source in (
+        settings.BASE_DIR / "templates/attendance/sw.js",
+        settings.BASE_DIR / "templates/attendance/offline.html",
+        *sorted(settings.BASE_DIR.glob("locale/*/LC_MESSAGES/django.mo")),
+    ):
+        digest.update(source.read_bytes())
+    return urls + list(offline_urls), digest.hexdigest()[:12]
+
+
+def offline_urls() -> dict[str, str]:
+    """The offline page in each language, as the worker keeps it."""
+    return {
+        code.split("-")[0]: f"{reverse('attendance:offline')}?lang={code}"
+        for code, _name in settings.LANGUAGES
+    }
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    offline = offline_urls()
+    urls, version = _precache(tuple(offline.values()))
+    script = render(
+        request,
+        "attendance/sw.js",
+        {
+            "version": version,
+            "precache": json.dumps(urls),
+            "offline": json.dumps(offline),
+            "default_language": json.dumps(settings.LANGUAGE_CODE.split("-")[0]),
+        },
+        content_type="text/javascript; charset=utf-8",
+    )
+    # Browsers look for a new worker on every visit when it may not be cached.
+    script["Cache-Control"] = "no-cache"
+    return script
+
+
+@require_GET
+def offline(request: HttpRequest) -> HttpResponse:
+    """What a phone shows when a page cannot load. Kept by the worker per language (`lang`),
+    so it is the same for every member: it names nobody and holds nothing of theirs."""
+    language = request.GET.get("lang", "")
+    if language not in dict(settings.LANGUAGES):
+        language = translation.get_language()
+    with translation.override(language):
+        # As for a visitor: no menu of the member's, and their pending messages left unread.
+        context = {"user": AnonymousUser(), "messages": ()}
+        response = render(request, "attendance/offline.html", context)
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logging out also empties what this browser kept of the site (its HTTP cache and the
+    app's caches), so whoever uses the phone next sees none of this member's pages."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = '"cache"'
+        return response

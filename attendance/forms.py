@@ -153,17 +153,20 @@ class MessageChannelForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "tel"}),
     )
 
-    def __init__(self, *args: Any, whatsapp: bool = False, **kwargs: Any):
+    def __init__(self, *args: Any, whatsapp: bool = False, push: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        field = self.fields["message_channel"]
+        assert isinstance(field, forms.ChoiceField)
+        choices = list(CHANNEL_CHOICES)
         if whatsapp:
-            field = self.fields["message_channel"]
-            assert isinstance(field, forms.ChoiceField)
-            field.choices = [
-                ("whatsapp", _("WhatsApp (a text when WhatsApp cannot reach me)")),
-                *CHANNEL_CHOICES,
-            ]
+            choices.insert(0, ("whatsapp", _("WhatsApp (a text when WhatsApp cannot reach me)")))
         else:
             del self.fields["whatsapp_number"]
+        if push:  # only once a phone of theirs has notifications on
+            choices.insert(
+                0, ("push", _("Notifications on my phone (a text when they cannot reach me)"))
+            )
+        field.choices = choices
 
     def clean_whatsapp_number(self) -> str:
         number = self.cleaned_data.get("whatsapp_number", "").strip()

@@ -23,6 +23,11 @@ from attendance.services.messaging.email import (  # noqa: F401  (registers the 
     notification_sweep,
     notifications_deliver_batch_task,
 )
+from attendance.services.messaging.push import (  # noqa: F401  (registers the delivery tasks)
+    push_deliver_batch_task,
+    push_deliver_task,
+    push_sweep,
+)
 from attendance.services.messaging.sms import (  # noqa: F401  (registers the delivery tasks)
     sms_deliver_batch_task,
     sms_deliver_task,
@@ -75,12 +80,14 @@ def notifications_sweep_task() -> dict:
 @shared_task(ignore_result=False)
 @beat_job
 def sms_sweep_task() -> dict:
-    # WhatsApp's messages and webhooks too: the same job for the other phone channel.
+    # WhatsApp's messages and webhooks and the app's notifications too: the same job for the
+    # other phone channels.
     return {
         **sms_sweep(),
         "callbacks": sms_callbacks_process_pending(),
         "whatsapp": whatsapp_sweep(),
         "whatsapp_webhooks": whatsapp_webhooks_process_pending(),
+        "push": push_sweep(),
     }
 
 

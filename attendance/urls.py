@@ -23,6 +23,11 @@ urlpatterns = [
         portal.venue_check_in,
         name="venue_check_in",
     ),
+    path(
+        "events/<int:event_id>/check-in/sent-later/",
+        app.check_in_sent_later,
+        name="check_in_sent_later",
+    ),
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),
     path("events/<int:event_id>/coming/", showday.coming, name="coming"),
     path("events/<int:event_id>/call-sheet/", showday.call_sheet, name="call_sheet"),
@@ -44,6 +49,8 @@ urlpatterns = [
     path("crew/<int:crew_id>/decline/", crew.decline, name="crew_decline"),
     path("crew/<int:crew_id>/leave/", crew.leave_waiting, name="crew_leave_waiting"),
     path("crew/<int:crew_id>/answer/<str:token>/", crew.answer, name="crew_answer"),
+    path("crew/<int:crew_id>/answer/<str:token>/now/", crew.answer_now, name="crew_answer_now"),
+    path("account/push/", app.push_subscription, name="push_subscription"),
     path("api/payouts/<str:kind>/<str:token>/", webhooks.payout_result, name="api_payout_result"),
     path("api/paybill/<str:kind>/<str:token>/", webhooks.paybill, name="api_paybill"),
     path(

@@ -40,6 +40,8 @@ _PURPOSE_OF = {
     "attendance.tasks.sms_deliver_batch_task": MESSAGES,
     "attendance.tasks.sms_sweep_task": MESSAGES,
     "attendance.tasks.sms_callback_process_task": MESSAGES,
+    "attendance.tasks.push_deliver_task": MESSAGES,
+    "attendance.tasks.push_deliver_batch_task": MESSAGES,
     "attendance.tasks.whatsapp_deliver_task": MESSAGES,
     "attendance.tasks.whatsapp_deliver_batch_task": MESSAGES,
     "attendance.tasks.whatsapp_webhook_process_task": MESSAGES,

@@ -531,6 +531,8 @@ CHECKIN_OPENS_MINUTES_BEFORE = env.int("CHECKIN_OPENS_MINUTES_BEFORE", default=6
 CHECKIN_CLOSES_MINUTES_AFTER = env.int("CHECKIN_CLOSES_MINUTES_AFTER", default=240)
 # Check-out is possible until this long after the event's end.
 CHECKOUT_CLOSES_HOURS_AFTER_END = env.int("CHECKOUT_CLOSES_HOURS_AFTER_END", default=12)
+# A check-in made at the venue with no signal counts if it reaches us within this long.
+OFFLINE_CHECK_IN_MAX_HOURS = env.int("OFFLINE_CHECK_IN_MAX_HOURS", default=12)
 
 # --- Event crew ---------------------------------------------------------------------------
 # Confirm/decline links in invitations stop working after this many days (and at the latest
@@ -621,6 +623,18 @@ if WHATSAPP_ENABLED and not DEBUG:
     ]
     if _missing:
         raise ImproperlyConfigured(f"WHATSAPP_ENABLED needs {', '.join(_missing)}.")
+
+# --- Web push (the app's notifications) -----------------------------------------------------
+# The VAPID private key, base64url of its 32 raw bytes: `python manage.py vapid_keys` makes a
+# pair. Made once and kept: a new key makes every member's phone subscribe again.
+VAPID_PRIVATE_KEY = env_secret("VAPID_PRIVATE_KEY")
+# How a push service's operator reaches us (RFC 8292: mailto: or https:).
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:crew@soundfusion.co.ke")
+WEBPUSH_ENABLED = bool(VAPID_PRIVATE_KEY)
+WEBPUSH_TIMEOUT = env.float("WEBPUSH_TIMEOUT", default=10.0)
+WEBPUSH_MAX_ATTEMPTS = env.int("WEBPUSH_MAX_ATTEMPTS", default=5)
+# How long a push service keeps a notification for a phone that is off (seconds).
+WEBPUSH_TTL_SECONDS = env.int("WEBPUSH_TTL_SECONDS", default=6 * 3600)
 
 # --- M-Pesa (Daraja) ----------------------------------------------------------------------
 MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="sandbox")

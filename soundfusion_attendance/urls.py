@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.decorators.cache import cache_page
-from django.views.i18n import JavaScriptCatalog
 
 from attendance.forms import OutboxPasswordResetForm
 from attendance.views import app
@@ -21,7 +20,7 @@ urlpatterns = [
     # browser's cached copy never answers for another).
     path(
         "jsi18n/",
-        cache_page(3600)(JavaScriptCatalog.as_view(domain="djangojs")),
+        cache_page(3600)(app.javascript_catalog),
         name="javascript-catalog",
     ),
     path("", include("attendance.urls")),

@@ -313,6 +313,20 @@ def wa(settings):
 
 
 @pytest.fixture
+def push_service(settings):
+    """The web push service stand-in over real HTTP, with a VAPID key: push is on. Devices are
+    `push_service.new_device(scenario)`; what each received, decrypted, is in its log."""
+    from attendance.push.keys import new_key_pair
+    from attendance.push.simulator import PushServiceSimulator
+
+    simulator = PushServiceSimulator(quiet=True).start()
+    settings.VAPID_PRIVATE_KEY = new_key_pair()[0]
+    settings.WEBPUSH_ENABLED = True
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
 def wa_to_live_server(wa, live_server):
     """Statuses and replies from the WhatsApp simulator reach the app over HTTP, signed."""
     wa.state.webhook_url = f"{live_server.url}/api/whatsapp/webhook/"

@@ -27,6 +27,7 @@ BASE = (
     "attendance.wording",
     "attendance.simulators",
     "attendance.whatsapp",
+    "attendance.push",
     "attendance.account_codes",
     "attendance.venue_codes",
     "attendance.venue_location",

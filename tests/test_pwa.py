@@ -17,6 +17,7 @@ from tests.support.browser import (
     log_in,
     open_page,
     small_tap_targets,
+    wait_until_the_worker_controls,
 )
 from tests.support.devtools import Offline
 from tests.support.factories import UserFactory
@@ -44,9 +45,10 @@ def test_the_service_worker_is_served_from_the_root_and_names_its_version(client
     assert response["Content-Type"].startswith("text/javascript")
     assert response["Cache-Control"] == "no-cache"
     script = response.content.decode()
-    _, version = app._precache(tuple(app.offline_urls().values()))
+    _, version = app.worker_precache()
     assert f'const VERSION = "{version}";' in script
     assert '"/offline/?lang=sw"' in script and '"/static/css/app.css"' in script
+    assert '"/jsi18n/?l=sw"' in script
     assert "&quot;" not in script  # JSON as written, not HTML-escaped
 
 
@@ -94,18 +96,6 @@ def test_a_signed_in_members_pages_are_never_kept_by_the_browser(client):
     assert logout["Clear-Site-Data"] == '"cache"'
 
 
-def _controlled(driver) -> bool:
-    """Wait until the service worker controls the page (a reload after its first install)."""
-    driver.execute_async_script(
-        "const done = arguments[0]; navigator.serviceWorker.ready.then(() => done(true));"
-    )
-    if not driver.execute_script("return !!navigator.serviceWorker.controller"):
-        driver.refresh()
-    return WebDriverWait(driver, WAIT_SECONDS).until(
-        lambda d: d.execute_script("return !!navigator.serviceWorker.controller")
-    )
-
-
 def _cached_urls(driver) -> list[str]:
     return driver.execute_async_script(
         """const done = arguments[0];
@@ -121,7 +111,7 @@ def test_chromium_finds_the_portal_installable_and_shows_the_offline_page(
     browser, live_server, world
 ):
     log_in(browser, live_server, "wanjiku", PASSWORD, "/")
-    assert _controlled(browser)
+    wait_until_the_worker_controls(browser)
     manifest = browser.execute_cdp_cmd("Page.getAppManifest", {})
     assert manifest["errors"] == [] and manifest["url"].endswith("/manifest.webmanifest")
     assert browser.execute_cdp_cmd("Page.getInstallabilityErrors", {}) == {
@@ -148,7 +138,7 @@ def test_after_logout_the_next_member_on_the_phone_sees_nothing_of_the_first(
     other.set_password(PASSWORD)
     other.save()
     log_in(browser, live_server, "wanjiku", PASSWORD, "/balance/")
-    assert _controlled(browser)
+    wait_until_the_worker_controls(browser)
     assert "Lost XLR" in browser.find_element("tag name", "main").text
     # Whatever a page might have put in the app's caches goes at logout.
     browser.execute_async_script(
@@ -163,7 +153,7 @@ def test_after_logout_the_next_member_on_the_phone_sees_nothing_of_the_first(
     WebDriverWait(browser, WAIT_SECONDS).until(lambda d: "/accounts/login/" in d.current_url)
     assert "Lost XLR" not in browser.find_element("tag name", "body").text
     log_in(browser, live_server, "otieno", PASSWORD, "/")
-    assert _controlled(browser)
+    wait_until_the_worker_controls(browser)
     with Offline(browser):
         open_page(browser, f"{live_server.url}/balance/")
         assert "Lost XLR" not in browser.find_element("tag name", "body").text

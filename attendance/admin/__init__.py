@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     payments,
     payouts,
     people,
+    push,
     returns,
     sms,
     statement,

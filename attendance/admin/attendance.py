@@ -9,7 +9,13 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, BulkJob
+from attendance.models import (
+    Attendance,
+    AttendanceCorrection,
+    AttendanceRemoval,
+    BulkJob,
+    RefusedCheckIn,
+)
 from attendance.services.attendance import (
     CORRECTABLE_FIELDS,
     AttendanceError,
@@ -167,6 +173,21 @@ class AttendanceRemovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("=user__username", "event__name")
     ordering = ("-removed_at", "-id")
     readonly_fields = ("event", "user", "record", "removed_by", "removed_at", "reason")
+    member = member_column()
+
+
+@admin.register(RefusedCheckIn)
+class RefusedCheckInAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Check-ins made with no signal that did not prove presence when sent (a venue code not
+    valid at the time the phone claimed, a time ahead of ours or too long ago): refused, and
+    kept for the event manager to ask about."""
+
+    list_display = ("received_at", "event", "member", "claimed_at", "reason")
+    list_select_related = ("event", "user")
+    list_filter = (("received_at", admin.DateFieldListFilter),)
+    search_fields = ("=user__username", "event__name")
+    ordering = ("-received_at", "-id")
+    readonly_fields = ("event", "user", "code", "claimed_at", "received_at", "reason")
     member = member_column()
 
 

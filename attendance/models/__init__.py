@@ -1,7 +1,7 @@
 """Every model of the app, re-exported so that the label stays `attendance`."""
 
 from .crew import CrewRole, EventCrew, EventRoleRequirement
-from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event
+from .events import Attendance, AttendanceCorrection, AttendanceRemoval, Event, RefusedCheckIn
 from .jobs import BulkJob, BulkJobItem
 from .notifications import EmailNotification, MessageType
 from .operations import Alert, BeatRun
@@ -26,6 +26,7 @@ from .people import (
     django_language,
     member_name,
 )
+from .push import PushMessage, PushSubscription
 from .scheduling import ReplacementRequest, Unavailability
 from .showday import RunOfShowBlock, ShowDayNotice
 from .sms import SmsCallback, SmsMessage
@@ -64,6 +65,9 @@ __all__ = [
     "PhoneVerification",
     "Profile",
     "PublicHoliday",
+    "PushMessage",
+    "PushSubscription",
+    "RefusedCheckIn",
     "ReplacementRequest",
     "Reversal",
     "ReversalResult",

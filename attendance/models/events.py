@@ -4,6 +4,7 @@ from urllib.parse import quote_plus
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import pgettext_lazy
 
 # The beat looks this far ahead for "role still short" alerts.
@@ -186,6 +187,8 @@ class Attendance(models.Model):
     check_out_flag = models.CharField(max_length=8, choices=Flag.choices, blank=True)
     # How far from the venue the phone said it was (the position itself is not kept).
     check_in_distance_m = models.PositiveIntegerField(null=True, blank=True)
+    # A check-in made at the venue with no signal arrives later: when it reached us.
+    check_in_sent_at = models.DateTimeField(null=True, blank=True)
     check_out_distance_m = models.PositiveIntegerField(null=True, blank=True)
     hours_worked = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     # The member's answer to "are you coming?" on the day.
@@ -240,7 +243,11 @@ class Attendance(models.Model):
 
     @property
     def check_in_proof(self) -> str:
-        return proof_in_words(self.check_in_method, self.check_in_flag, self.check_in_distance_m)
+        proof = proof_in_words(self.check_in_method, self.check_in_flag, self.check_in_distance_m)
+        if self.check_in_sent_at and proof:
+            sent = timezone.localtime(self.check_in_sent_at)
+            proof += f", made with no signal, sent {sent:%H:%M}"
+        return proof
 
     @property
     def check_out_proof(self) -> str:
@@ -273,6 +280,29 @@ def proof_in_words(method: str, flag: str, distance_m: int | None) -> str:
 
 def _distance(metres: int) -> str:
     return f"{metres} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
+class RefusedCheckIn(models.Model):
+    """A check-in made with no signal and sent later that did not prove presence at the time it
+    claimed (a venue code not valid then, a time in the future or too long ago): refused, and
+    kept here for the event manager."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="refused_check_ins")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refused_check_ins"
+    )
+    code = models.CharField(max_length=80, blank=True)
+    claimed_at = models.DateTimeField(help_text="When the phone says the check-in was made.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "refused offline check-in"
+        indexes = [models.Index(fields=["event", "-received_at"], name="refused_checkin_event")]
+
+    def __str__(self):
+        return f"{self.user} at {self.event.name}: {self.reason}"
 
 
 class AttendanceRemoval(models.Model):

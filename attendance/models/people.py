@@ -34,6 +34,7 @@ class MessageChannel(models.TextChoices):
     SMS = "sms", "SMS"
     BOTH = "both", "Email and SMS"
     WHATSAPP = "whatsapp", "WhatsApp"
+    PUSH = "push", "App notifications"
 
 
 class Language(models.TextChoices):

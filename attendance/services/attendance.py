@@ -8,7 +8,13 @@ from django.db import transaction
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
-from attendance.models import Attendance, AttendanceCorrection, AttendanceRemoval, Event
+from attendance.models import (
+    Attendance,
+    AttendanceCorrection,
+    AttendanceRemoval,
+    Event,
+    RefusedCheckIn,
+)
 from attendance.services.core.errors import ServiceError
 from attendance.venue_codes import VenueCodeError, venue_code_check
 from attendance.venue_location import Judgement, Position, judge_position
@@ -96,6 +102,69 @@ def attendance_check_in_at_venue(
         if attendance.check_in_at is not None:  # the other tap of a double scan won
             return attendance, False
         raise
+
+
+# A phone's clock may run a little ahead of ours: a check-in "from the future" by less than
+# this is taken as made now.
+CLOCK_AHEAD = timedelta(minutes=2)
+
+
+def attendance_check_in_sent_later(
+    *, attendance: Attendance, code: str, claimed_at: datetime, now: datetime | None = None
+) -> tuple[Attendance, bool]:
+    """A check-in made at the venue with no signal (the venue's QR code scanned, kept on the
+    phone) and sent when the phone had signal again.
+
+    Accepted only if the code was this event's code at the time the phone claims, and that time
+    is plausible: not ahead of ours (beyond CLOCK_AHEAD), not older than
+    OFFLINE_CHECK_IN_MAX_HOURS, and inside the event's check-in window. The check-in is
+    recorded at the claimed time, as proven by the code, with when it reached us. Returns
+    (attendance, checked_in_now); sent twice, it checks in once. Anything else raises
+    AttendanceError and is kept as a RefusedCheckIn for the event manager.
+    """
+    now = now or timezone.now()
+    if now < claimed_at <= now + CLOCK_AHEAD:
+        claimed_at = now
+    try:
+        _offline_proof(attendance, code, claimed_at, now)
+    except AttendanceError as error:
+        RefusedCheckIn.objects.create(
+            event_id=attendance.event_id,
+            user_id=attendance.user_id,
+            code=str(code)[:80],
+            claimed_at=claimed_at,
+            reason=str(error)[:300],
+        )
+        raise
+    try:
+        with transaction.atomic():
+            checked_in = attendance_check_in(
+                attendance=attendance, now=claimed_at, method=Attendance.Method.QR
+            )
+            checked_in.check_in_sent_at = now
+            checked_in.save(update_fields=["check_in_sent_at"])
+    except AttendanceError:
+        attendance.refresh_from_db()
+        if attendance.check_in_at is not None:  # sent twice, or checked in meanwhile
+            return attendance, False
+        raise  # the event's rules (cancelled, window): said to the member, not a forgery
+    return checked_in, True
+
+
+def _offline_proof(attendance: Attendance, code: str, claimed_at: datetime, now: datetime) -> None:
+    """Raise AttendanceError unless `code` proves presence at `claimed_at`, a plausible time."""
+    if claimed_at > now:
+        raise AttendanceError(
+            _("This check-in says it was made later than now. Check your phone's clock.")
+        )
+    if now - claimed_at > timedelta(hours=settings.OFFLINE_CHECK_IN_MAX_HOURS):
+        raise AttendanceError(
+            _("This check-in was kept on the phone too long to count. Ask the event manager.")
+        )
+    try:
+        venue_code_check(attendance.event_id, code, claimed_at.timestamp())
+    except VenueCodeError as error:
+        raise AttendanceError(str(error)) from error
 
 
 def _proof(event: Event, position: Position | None) -> Judgement:

@@ -11,19 +11,33 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
+from django.views.i18n import JavaScriptCatalog
+
+from attendance.models import Attendance, MessageChannel
+from attendance.services.attendance import attendance_check_in_sent_later
+from attendance.services.messaging.push import (
+    PushSubscriptionError,
+    push_subscribe,
+    push_unsubscribe,
+)
+from attendance.services.people.profiles import profile_set_channel
+
+from .api import api_endpoint, error_response
 
 # What a phone keeps for when it has no signal: the same for every member.
 PRECACHED_STATIC = (
@@ -33,7 +47,9 @@ PRECACHED_STATIC = (
     "icons/icon-512.png",
     "js/locate.js",
     "js/submit_once.js",
+    "js/checkin_queue.js",
     "js/pwa.js",
+    "js/push.js",
 )
 THEME_COLOUR = "#14121a"  # the portal's top bar
 BRAND_COLOUR = "#6b2bd9"
@@ -93,6 +109,11 @@ def _precache(offline_urls: tuple[str, ...]) -> tuple[list[str], str]:
     return urls + list(offline_urls), digest.hexdigest()[:12]
 
 
+def catalogue_urls() -> list[str]:
+    """The scripts' words in each language (base.html asks for them by language)."""
+    return [f"{reverse('javascript-catalog')}?l={code}" for code, _name in settings.LANGUAGES]
+
+
 def offline_urls() -> dict[str, str]:
     """The offline page in each language, as the worker keeps it."""
     return {
@@ -101,10 +122,15 @@ def offline_urls() -> dict[str, str]:
     }
 
 
+def worker_precache() -> tuple[list[str], str]:
+    """What the worker keeps, and its version."""
+    return _precache((*offline_urls().values(), *catalogue_urls()))
+
+
 @require_GET
 def service_worker(request: HttpRequest) -> HttpResponse:
     offline = offline_urls()
-    urls, version = _precache(tuple(offline.values()))
+    urls, version = worker_precache()
     script = render(
         request,
         "attendance/sw.js",
@@ -113,6 +139,8 @@ def service_worker(request: HttpRequest) -> HttpResponse:
             "precache": json.dumps(urls),
             "offline": json.dumps(offline),
             "default_language": json.dumps(settings.LANGUAGE_CODE.split("-")[0]),
+            "queue_script": json.dumps(static("js/checkin_queue.js")),
+            "icon": json.dumps(static("icons/icon-192.png")),
         },
         content_type="text/javascript; charset=utf-8",
     )
@@ -130,10 +158,23 @@ def offline(request: HttpRequest) -> HttpResponse:
         language = translation.get_language()
     with translation.override(language):
         # As for a visitor: no menu of the member's, and their pending messages left unread.
-        context = {"user": AnonymousUser(), "messages": ()}
+        context = {"user": AnonymousUser(), "messages": (), "offline_page": True}
         response = render(request, "attendance/offline.html", context)
     response["Cache-Control"] = "no-cache"
     return response
+
+
+_catalogue = JavaScriptCatalog.as_view(domain="djangojs")
+
+
+def javascript_catalog(request: HttpRequest) -> HttpResponseBase:
+    """The portal scripts' words in the language the URL names (`?l=sw`), else the request's:
+    the app keeps one copy per language, fetched by whoever was on the page then."""
+    language = request.GET.get("l", "")
+    if language in dict(settings.LANGUAGES):
+        with translation.override(language):
+            return _catalogue(request)
+    return _catalogue(request)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -144,3 +185,82 @@ class LogoutView(auth_views.LogoutView):
         response = super().post(request, *args, **kwargs)
         response["Clear-Site-Data"] = '"cache"'
         return response
+
+
+@api_endpoint("POST")
+def check_in_sent_later(request: HttpRequest, event_id: int) -> JsonResponse:
+    """A check-in the phone kept while it had no signal (the venue's code and the time it was
+    made, by the phone's clock set to ours), sent now. JSON in and out; CSRF-checked like
+    every POST. Sent twice, it checks in once."""
+    attendance = get_object_or_404(
+        Attendance.objects.select_related("event"), event_id=event_id, user=request.user
+    )
+    try:
+        sent = json.loads(request.body)
+        code = str(sent["code"])
+        claimed_at = datetime.fromtimestamp(int(sent["made_at"]) / 1000, tz=UTC)
+        made_by = int(sent.get("member") or 0) or request.user.pk
+    except (ValueError, KeyError, TypeError, OverflowError, OSError, AttributeError):
+        return error_response("bad_request", _("This check-in could not be read."), 400)
+    if made_by != request.user.pk:
+        # Kept on a phone shared with someone else, who is logged in now: it waits for its
+        # member (the phone keeps it), and never checks in whoever holds the phone.
+        return error_response("not_yours", _("This check-in was made by someone else."), 409)
+    attendance, now = attendance_check_in_sent_later(
+        attendance=attendance, code=code, claimed_at=claimed_at
+    )
+    local = timezone.localtime(attendance.check_in_at)
+    return JsonResponse(
+        {
+            "success": True,
+            "checked_in_now": now,
+            "event": attendance.event.name,
+            "message": _("Checked in at %(event)s at %(time)s with the venue's code.")
+            % {"event": attendance.event.name, "time": f"{local:%H:%M}"},
+        }
+    )
+
+
+@api_endpoint("POST")
+def push_subscription(request: HttpRequest) -> JsonResponse:
+    """The Account page's "Turn on notifications" on this phone: the browser's subscription,
+    kept for the member, whose messages then come as notifications (their channel choice is
+    now the app's). `{"off": true, "endpoint": …}` forgets this phone."""
+    user = request.user
+    assert isinstance(user, User)  # api_endpoint answered 401 otherwise
+    try:
+        sent = json.loads(request.body)
+        if not isinstance(sent, dict):
+            raise ValueError(sent)
+    except ValueError:
+        return error_response("bad_request", _("This could not be read."), 400)
+    if sent.get("off"):
+        push_unsubscribe(user=user, endpoint=str(sent.get("endpoint", "")))
+        return JsonResponse(
+            {"success": True, "on": False, "message": _("Notifications are off on this phone.")}
+        )
+    try:
+        push_subscribe(
+            user=user,
+            subscription=sent.get("subscription"),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except PushSubscriptionError:
+        return error_response(
+            "bad_subscription", _("This browser gave us something we cannot use."), 400
+        )
+    if sent.get("refresh"):
+        # The page keeps the server's copy in step with the phone's (an endpoint can change):
+        # not a new choice of channel.
+        return JsonResponse({"success": True, "on": True, "message": ""})
+    profile_set_channel(user=user, channel=MessageChannel.PUSH)
+    return JsonResponse(
+        {
+            "success": True,
+            "on": True,
+            "message": _(
+                "Notifications are on: invitations, reminders and show-day messages now come "
+                "to this phone, and by text when it cannot be reached."
+            ),
+        }
+    )

@@ -4,10 +4,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance.forms import UnavailableDatesForm
@@ -194,6 +195,37 @@ def answer(request, crew_id, token):
         },
         status=409 if refusal else 200,
     )
+
+
+@csrf_exempt  # the signed token is the credential: no cookie, no page (the app's worker)
+@require_POST
+def answer_now(request: HttpRequest, crew_id: int, token: str) -> JsonResponse:
+    """Confirm / Decline pressed on the app's notification: the answer link's token, sent by
+    the service worker, answered in JSON (the worker shows the words). Same rules as the page:
+    answered once, capacity lock, standby."""
+    try:
+        assignment, action = crew_answer_link_check(crew_id=crew_id, token=token)
+    except CrewLinkError as error:
+        return JsonResponse(
+            {"done": False, "message": str(error)}, status=410 if error.expired else 404
+        )
+    try:
+        if action == "confirm":
+            assignment = crew_confirm(assignment=assignment)
+            words = _("Confirmed: %(event)s, call time %(time)s. Thank you.") % {
+                "event": assignment.event.name,
+                "time": dateformat.format(
+                    timezone.localtime(assignment.expected_call_time), "D j M, H:i"
+                ),
+            }
+        else:
+            assignment = crew_decline(assignment=assignment)
+            words = _("Declined: %(event)s. Thank you for telling us.") % {
+                "event": assignment.event.name
+            }
+    except CrewError as refused:
+        return JsonResponse({"done": False, "message": str(refused)}, status=409)
+    return JsonResponse({"done": True, "message": words})
 
 
 @login_required

@@ -42,6 +42,7 @@ from attendance.services.crew.calendar import (
     calendar_feed_url,
 )
 from attendance.services.messaging.channels import member_channel_choice
+from attendance.services.messaging.push import push_device_count, push_public_key
 from attendance.services.payments.amounts import prompt_amount_for, prompt_limits
 from attendance.services.people.phones import (
     PhoneChangeError,
@@ -304,12 +305,14 @@ def account(request):
     form = PhoneNumberForm()
     code_form = PhoneCodeForm()
     whatsapp = settings.WHATSAPP_ENABLED
+    push_devices = push_device_count(request.user)
     channel_form = MessageChannelForm(
         initial={
             "message_channel": member_channel_choice(profile),
             "whatsapp_number": format_phone(profile.whatsapp_number),
         },
         whatsapp=whatsapp,
+        push=bool(push_devices),
     )
     language_form = LanguageForm(initial={"language": profile.language})
     if request.method == "POST" and "language" in request.POST:
@@ -345,7 +348,7 @@ def account(request):
             messages.success(request, _("Calendar feed stopped: its address no longer works."))
         return redirect(reverse("attendance:account") + "#calendar")
     if request.method == "POST" and "message_channel" in request.POST:
-        channel_form = MessageChannelForm(request.POST, whatsapp=whatsapp)
+        channel_form = MessageChannelForm(request.POST, whatsapp=whatsapp, push=bool(push_devices))
         if channel_form.is_valid():
             channel = channel_form.cleaned_data["message_channel"]
             number = channel_form.cleaned_data.get("whatsapp_number", "")
@@ -362,6 +365,7 @@ def account(request):
                     "both": _("SMS and email"),
                     "whatsapp": _("WhatsApp on %(number)s")
                     % {"number": format_phone(number or profile.phone_number)},
+                    "push": _("notifications on your phone"),
                 }[channel]
                 messages.success(
                     request, _("Saved. We will contact you by %(way)s.") % {"way": shown}
@@ -417,6 +421,8 @@ def account(request):
             "profile": profile,
             "sms_enabled": settings.SMS_ENABLED,
             "whatsapp_enabled": whatsapp,
+            "push_key": push_public_key(),
+            "push_devices": push_devices,
             "feed_url": calendar_feed_url(profile),
             "feed_webcal": calendar_feed_url(profile, webcal=True),
         },

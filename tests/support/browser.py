@@ -200,3 +200,16 @@ def _has_an_app(username: str) -> None:
     from tests.support.auth import app_device
 
     app_device(get_user_model().objects.get(username=username))
+
+
+def wait_until_the_worker_controls(driver) -> None:
+    """Wait until the app's service worker controls the page: it installs on the first page
+    and takes the open pages as it activates; a page that loaded before that is reloaded."""
+    driver.execute_async_script(
+        "const done = arguments[0]; navigator.serviceWorker.ready.then(() => done(true));"
+    )
+    if not driver.execute_script("return !!navigator.serviceWorker.controller"):
+        driver.refresh()
+    WebDriverWait(driver, WAIT_SECONDS).until(
+        lambda d: d.execute_script("return !!navigator.serviceWorker.controller")
+    )

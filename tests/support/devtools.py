@@ -36,8 +36,74 @@ class DevTools:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply.get("result", {})
 
+    def events(self, method: str, seconds: float = 5.0) -> list[dict]:
+        """The `method` events that arrive within `seconds` (after a command enabled them)."""
+        import time
+
+        found, until = [], time.monotonic() + seconds
+        self.socket.settimeout(0.2)
+        while time.monotonic() < until:
+            try:
+                message = json.loads(self.socket.recv())
+            except websocket.WebSocketTimeoutException:
+                if found:
+                    break
+                continue
+            if message.get("method") == method:
+                found.append(message["params"])
+        self.socket.settimeout(10)
+        return found
+
     def close(self) -> None:
         self.socket.close()
+
+
+def in_service_worker(driver, expression: str):
+    """Evaluate `expression` (a promise is awaited) inside the page's service worker."""
+    tools = DevTools(driver)
+    try:
+        for target in tools.send("Target.getTargets")["targetInfos"]:
+            if target["type"] == "service_worker":
+                session = tools.send(
+                    "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+                )["sessionId"]
+                result = tools.send(
+                    "Runtime.evaluate",
+                    {"expression": expression, "awaitPromise": True, "returnByValue": True},
+                    session,
+                )
+                return result.get("result", {}).get("value")
+        raise AssertionError("no service worker")
+    finally:
+        tools.close()
+
+
+def deliver_push(driver, origin: str, data: str) -> None:
+    """Hand a push message to the page's service worker as the browser does when its push
+    service delivers one (a trusted `push` event): the leg from the vendor's service to the
+    phone, which no test here can reach."""
+    tools = DevTools(driver)
+    try:
+        page = next(
+            t for t in tools.send("Target.getTargets")["targetInfos"] if t["type"] == "page"
+        )
+        session = tools.send(
+            "Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}
+        )["sessionId"]
+        tools.send("ServiceWorker.enable", session=session)
+        registrations = [
+            r
+            for event in tools.events("ServiceWorker.workerRegistrationUpdated")
+            for r in event["registrations"]
+            if not r.get("isDeleted") and r["scopeURL"] == f"{origin}/"
+        ]
+        tools.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": origin, "registrationId": registrations[-1]["registrationId"], "data": data},
+            session,
+        )
+    finally:
+        tools.close()
 
 
 class Offline:

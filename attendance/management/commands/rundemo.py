@@ -6,6 +6,8 @@
   reminders and receipts by SMS, logged on this console;
 - the local WhatsApp Cloud API simulator (unless WHATSAPP_ACCESS_TOKEN is set): members who
   chose WhatsApp get templates with buttons, logged here, and can answer as themselves;
+- the local web push service stand-in: a VAPID key for the demo (kept in var/), and James
+  Mutua's phone with notifications on, so his invitation shows here as the stand-in got it;
 - task processing: with a broker (REDIS_URL), a Celery worker with beat in a subprocess;
   without one, tasks already run in-process and a small thread runs the periodic jobs.
 """
@@ -18,16 +20,22 @@ import threading
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from attendance.management.demo_console import not_a_static_file
+from attendance.models import MessageChannel, PushSubscription
 from attendance.mpesa.simulator import SANDBOX_PASSKEY, DarajaSimulator
+from attendance.push.keys import new_key_pair
+from attendance.push.simulator import PushServiceSimulator
+from attendance.services.messaging.push import push_subscribe
 from attendance.services.ops.schedules import PERIODIC_TASKS
 from attendance.services.payments.paybill_registration import (
     paybill_register_pull,
     paybill_register_urls,
 )
+from attendance.services.people.profiles import profile_set_channel
 from attendance.sms.simulator import AfricasTalkingSimulator
 from attendance.whatsapp.simulator import WhatsAppSimulator
 
@@ -40,9 +48,17 @@ class Command(BaseCommand):
         parser.add_argument("--simulator-port", type=int, default=8001)
         parser.add_argument("--sms-simulator-port", type=int, default=8002)
         parser.add_argument("--whatsapp-simulator-port", type=int, default=8003)
+        parser.add_argument("--push-service-port", type=int, default=8004)
 
     def handle(
-        self, *args, port, simulator_port, sms_simulator_port, whatsapp_simulator_port, **options
+        self,
+        *args,
+        port,
+        simulator_port,
+        sms_simulator_port,
+        whatsapp_simulator_port,
+        push_service_port,
+        **options,
     ):
         worker = None
         if "SITE_URL" not in os.environ:
@@ -87,6 +103,8 @@ class Command(BaseCommand):
             self._start_sms_simulator(port, sms_simulator_port)
         if not settings.WHATSAPP_ACCESS_TOKEN:
             self._start_whatsapp_simulator(port, whatsapp_simulator_port)
+        if not settings.VAPID_PRIVATE_KEY:
+            self._start_push_service(push_service_port)
         if settings.EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":
             settings.EMAIL_BACKEND = "attendance.management.demo_console.OneLineEmailBackend"
         logging.getLogger("django.server").addFilter(not_a_static_file)
@@ -161,6 +179,26 @@ class Command(BaseCommand):
             f"  curl -X POST {simulator.url}/simulator/reply -d "
             """'{"from": "254733345003", "button": "Nitakuja"}'"""
         )
+
+    def _start_push_service(self, push_port: int) -> None:
+        # One key for the demo, kept beside its database: phones subscribe with it.
+        key_file = settings.BASE_DIR / "var" / "demo-vapid-key"
+        if not key_file.exists():
+            key_file.parent.mkdir(exist_ok=True)
+            key_file.write_text(new_key_pair()[0])
+        settings.VAPID_PRIVATE_KEY = key_file.read_text().strip()
+        settings.WEBPUSH_ENABLED = True
+        os.environ["VAPID_PRIVATE_KEY"] = settings.VAPID_PRIVATE_KEY  # for a Celery worker
+        service = PushServiceSimulator(port=push_port).start()
+        # A browser here has no vendor push service to subscribe with (no internet): James
+        # Mutua's "phone" is one of the stand-in's, subscribed as his browser would be.
+        member = User.objects.filter(username="mutua").first()
+        if member is not None:
+            PushSubscription.objects.filter(user=member).delete()
+            push_subscribe(user=member, subscription=service.new_device(), user_agent="Demo phone")
+            profile_set_channel(user=member, channel=MessageChannel.PUSH)
+        self.stdout.write(f"Web push stand-in on {service.url}: notifications are logged here;")
+        self.stdout.write("  James Mutua (mutua) has notifications on: his invitations show here.")
 
     def _periodic_jobs(self):
         # What beat does in production, for a demo without a broker.

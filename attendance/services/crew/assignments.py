@@ -22,9 +22,7 @@ from attendance.models import (
     EmailNotification,
     Event,
     EventCrew,
-    SmsMessage,
     TimesheetLine,
-    WhatsAppMessage,
     member_name,
 )
 from attendance.services.attendance import (
@@ -46,7 +44,7 @@ from attendance.services.crew.staffing import (
     role_places_left,
     role_places_open,
 )
-from attendance.services.messaging.channels import member_reachable
+from attendance.services.messaging.channels import MemberMessage, member_reachable
 
 logger = logging.getLogger(__name__)
 Status = EventCrew.Status
@@ -132,9 +130,7 @@ def crew_remove(*, assignment: EventCrew, by: User | None = None) -> None:
 # --- Inviting -------------------------------------------------------------------------------
 
 
-def crew_invite(
-    *, assignment: EventCrew, now: datetime | None = None
-) -> EmailNotification | SmsMessage | WhatsAppMessage:
+def crew_invite(*, assignment: EventCrew, now: datetime | None = None) -> MemberMessage:
     """Send the invitation: by email event, role, call time, map, instructions, .ics, answer
     links; by SMS the essentials, a short link to the answer page and the reply code; by
     WhatsApp the template with Confirm / Decline buttons.

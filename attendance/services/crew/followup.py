@@ -15,8 +15,6 @@ from attendance.models import (
     EmailNotification,
     Event,
     EventCrew,
-    SmsMessage,
-    WhatsAppMessage,
 )
 from attendance.services.attendance import attendance_close_at_end
 from attendance.services.core.urls import absolute_url
@@ -24,6 +22,7 @@ from attendance.services.crew.assignments import CrewError
 from attendance.services.crew.callsheet import call_sheet_for
 from attendance.services.crew.notices import crew_email
 from attendance.services.crew.staffing import crew_roster
+from attendance.services.messaging.channels import MemberMessage
 from attendance.services.pay.timesheets import timesheet_create
 
 Status = EventCrew.Status
@@ -94,9 +93,7 @@ def crew_briefing_targets(*, event: Event) -> list[int]:
     return list(confirmed.filter(reachable).values_list("pk", flat=True))
 
 
-def crew_brief_one(
-    *, assignment: EventCrew
-) -> EmailNotification | SmsMessage | WhatsAppMessage | None:
+def crew_brief_one(*, assignment: EventCrew) -> MemberMessage | None:
     """Email one confirmed member the briefing: instructions, and who works their role.
 
     Raises CrewError if they are not confirmed (any more).

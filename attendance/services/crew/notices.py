@@ -11,10 +11,10 @@ from typing import Any
 from django.utils import timezone
 
 from attendance.ics import CANCEL, PUBLISH, assignment_ics
-from attendance.models import EmailNotification, Event, EventCrew, SmsMessage, WhatsAppMessage
+from attendance.models import EmailNotification, Event, EventCrew
 from attendance.services.core.urls import absolute_url
 from attendance.services.crew.staffing import event_contacts, event_staffing
-from attendance.services.messaging.channels import member_message
+from attendance.services.messaging.channels import MemberMessage, member_message
 from attendance.services.messaging.email import Attachment, notification_create
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def crew_email(
     context: dict,
     attachments: tuple[Attachment, ...] = (),
     sms_context: dict | None = None,
-) -> EmailNotification | SmsMessage | WhatsAppMessage | None:
+) -> MemberMessage | None:
     """A message to the member about this assignment (email and/or SMS, as they chose),
     linked to it for the portal and admin. None if nothing can reach them."""
     return member_message(

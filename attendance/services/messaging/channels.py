@@ -1,11 +1,13 @@
-"""Which channel a message to a member takes: email, SMS, both, or WhatsApp, as they chose.
+"""Which channel a message to a member takes: email, SMS, both, WhatsApp or the app's
+notifications (push), as they chose.
 
 Services that tell a member something call `member_message`; it writes the rows in the
 caller's transaction. A member who takes texts or WhatsApp still gets the email written,
 `held`: it goes out once if nothing else reaches them (opted out, invalid number, reported
 undelivered, outcome unknown), so nothing important is lost silently. WhatsApp's next channel
 is SMS (when the member can get texts), then that held email: each message goes by one of
-them, never by two by accident.
+them, never by two by accident. Push is the same: the four messages a phone should show at
+once go as notifications; when no device of the member takes one, by SMS, else the email.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from attendance.models import (
     EmailNotification,
     MessageChannel,
     Profile,
+    PushMessage,
     SmsMessage,
     WhatsAppMessage,
 )
@@ -27,6 +30,7 @@ from attendance.services.messaging.email import (
     notification_create,
     notification_release_held,
 )
+from attendance.services.messaging.push import PUSH_TYPES, push_create, push_usable
 from attendance.services.messaging.sms import SMS_TYPES, sms_create
 from attendance.services.messaging.whatsapp import (
     whatsapp_can_carry,
@@ -35,6 +39,8 @@ from attendance.services.messaging.whatsapp import (
 )
 
 Channel = MessageChannel
+# The row a member sees first, whichever channel carried it.
+MemberMessage = EmailNotification | SmsMessage | WhatsAppMessage | PushMessage
 
 
 def _profile(user: User) -> Profile | None:
@@ -53,10 +59,14 @@ def member_can_text(user: User) -> bool:
 
 
 def member_channel(user: User) -> str:
-    """ "email", "sms", "both" or "whatsapp": what this member gets, given what can reach
-    them now."""
+    """ "email", "sms", "both", "whatsapp" or "push": what this member gets, given what can
+    reach them now."""
     profile = _profile(user)
     chosen = (profile.message_channel if profile else "") or settings.SMS_DEFAULT_CHANNEL
+    if chosen == Channel.PUSH:
+        if push_usable(user):
+            return Channel.PUSH
+        chosen = settings.SMS_DEFAULT_CHANNEL  # no phone of theirs has notifications on now
     if chosen == Channel.WHATSAPP:
         if whatsapp_usable(profile):
             return Channel.WHATSAPP
@@ -87,12 +97,15 @@ def member_message(
     sms_context: dict | None = None,
     text: bool = True,
     **links: Any,
-) -> EmailNotification | SmsMessage | WhatsAppMessage | None:
+) -> MemberMessage | None:
     """Tell a member something on their channel(s). Returns the row they will see first (the
     text when one is sent), or None when nothing can reach them. `sms_context` adds to the
     context of the text only (a short link instead of two long ones). `text=False`: email
     only, because the member has just been answered by text about the same thing."""
     channel = member_channel(user)
+    if channel == Channel.PUSH and (not text or notification_type not in PUSH_TYPES):
+        # The app shows only what a phone should show at once: the rest by text or email.
+        channel = Channel.SMS if member_can_text(user) else Channel.EMAIL
     if channel == Channel.WHATSAPP and (
         not text or not whatsapp_can_carry(user.profile, notification_type)
     ):
@@ -108,11 +121,26 @@ def member_message(
             notification_type=notification_type,
             context=context,
             attachments=attachments,
-            hold=channel in (Channel.SMS, Channel.WHATSAPP),
+            hold=channel in (Channel.SMS, Channel.WHATSAPP, Channel.PUSH),
             **links,
         )
     if channel == Channel.EMAIL:
         return email
+    if channel == Channel.PUSH:
+        pushed = push_create(
+            user=user,
+            notification_type=notification_type,
+            context={**context, **(sms_context or {})},
+            fallback_email=email,
+            **links,
+        )
+        if pushed is not None:
+            return pushed
+        channel = Channel.SMS if member_can_text(user) else Channel.EMAIL
+        if channel == Channel.EMAIL:
+            if email is not None:
+                notification_release_held(notification_id=email.pk)
+            return email
     if channel == Channel.WHATSAPP:
         sent = whatsapp_create(
             user=user,
@@ -132,6 +160,6 @@ def member_message(
         phone_number=user.profile.phone_number,
         notification_type=notification_type,
         context={**context, **(sms_context or {})},
-        fallback_email=email if channel in (Channel.SMS, Channel.WHATSAPP) else None,
+        fallback_email=email if channel in (Channel.SMS, Channel.WHATSAPP, Channel.PUSH) else None,
         **links,
     )

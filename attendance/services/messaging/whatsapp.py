@@ -46,8 +46,8 @@ from attendance.services.core.outbox import (
     outbox_requeue,
     outbox_sweep,
 )
-from attendance.services.messaging.email import notification_release_held
-from attendance.services.messaging.sms import SMS_TYPES, sms_create, sms_render
+from attendance.services.messaging.next_channel import send_by_next_channel
+from attendance.services.messaging.sms import SMS_TYPES, sms_render
 from attendance.whatsapp.client import WhatsAppClient, WhatsAppError, template_content
 from attendance.whatsapp.templates import BY_TYPE, WhatsAppTemplate
 
@@ -263,42 +263,9 @@ def whatsapp_block_member(*, user_id: int, reason: str) -> None:
 
 
 def whatsapp_fall_back(row: WhatsAppMessage) -> bool:
-    """WhatsApp will not carry this message: send it by the member's next channel, once.
-    The next channel is SMS when the member can get texts, else the email held beside it.
-    True if this call did it."""
-    now = timezone.now()
-    if not WhatsAppMessage.objects.filter(pk=row.pk, fell_back_at__isnull=True).update(
-        fell_back_at=now
-    ):
-        return False
-    row.fell_back_at = now
-    profile = Profile.objects.filter(user=row.user_id).first()
-    can_text = bool(
-        settings.SMS_ENABLED
-        and profile is not None
-        and profile.phone_number
-        and profile.sms_blocked_at is None
-        and row.fallback_text
-    )
-    if can_text:
-        assert profile is not None
-        sms = sms_create(
-            user=profile.user,
-            phone_number=profile.phone_number,
-            notification_type=row.notification_type,
-            context={},
-            text=row.fallback_text,
-            fallback_email=row.fallback_email,
-            event_id=row.event_id,
-            crew_assignment_id=row.crew_assignment_id,
-            payment_id=row.payment_id,
-        )
-        WhatsAppMessage.objects.filter(pk=row.pk).update(fallback_sms=sms)
-        row.fallback_sms = sms
-        return True
-    if row.fallback_email_id is not None:
-        notification_release_held(notification_id=row.fallback_email_id)
-    return True
+    """WhatsApp will not carry this message: send it by the member's next channel, once
+    (next_channel.py). True if this call did it."""
+    return send_by_next_channel(row)
 
 
 WHATSAPP_OUTBOX = Outbox(

@@ -224,6 +224,8 @@ def test_the_account_page_keeps_a_phones_subscription(push_service):
 def test_a_member_turns_notifications_on_and_confirms_from_the_notification(
     browser, live_server, world, push_service, settings
 ):
+    from selenium.webdriver.support.ui import WebDriverWait
+
     from tests.support.browser import (
         log_in,
         open_page,
@@ -245,10 +247,14 @@ def test_a_member_turns_notifications_on_and_confirms_from_the_notification(
     browser.execute_cdp_cmd(
         "Page.addScriptToEvaluateOnNewDocument",
         {
-            "source": "PushManager.prototype.subscribe = function () { const d = "
+            "source": "const d = "
             + json.dumps(device)
-            + "; return Promise.resolve({endpoint: d.endpoint, toJSON: () => d,"
-            " unsubscribe: () => Promise.resolve(true)}); };"
+            + "; const s = {endpoint: d.endpoint, toJSON: () => d,"
+            " unsubscribe: () => Promise.resolve(true)};"
+            " PushManager.prototype.subscribe = function () {"
+            " localStorage.setItem('test-subscribed', '1'); return Promise.resolve(s); };"
+            " PushManager.prototype.getSubscription = function () {"
+            " return Promise.resolve(localStorage.getItem('test-subscribed') ? s : null); };"
         },
     )
     log_in(browser, live_server, "wanjiku", PASSWORD, "/account/")
@@ -258,6 +264,13 @@ def test_a_member_turns_notifications_on_and_confirms_from_the_notification(
     wait_for_text(browser, "#push-status", "Notifications are on")
     assert browser.find_element("id", "push-off").is_displayed()
     assert not browser.find_element("id", "push-on").is_displayed()
+    # Any page tells us the phone's subscription again, once a day (it may change).
+    PushSubscription.objects.update(p256dh="B" + "x" * 86)
+    open_page(browser, f"{live_server.url}/")
+    WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script("return localStorage.getItem('sf-push-told')")
+    )
+    assert PushSubscription.objects.get().p256dh == device["keys"]["p256dh"]
     assert PushSubscription.objects.get(user=member).endpoint == device["endpoint"]
     member.profile.refresh_from_db()
     assert member.profile.message_channel == "push"

@@ -1,7 +1,8 @@
 // The Account page's "Turn on notifications": asks the browser's permission on that tap (never
 // on page load), subscribes this phone with our VAPID key and gives the subscription to the
-// server. "Turn off on this phone" undoes it. On each visit a phone already subscribed sends its
-// subscription again (`refresh`), so the server's copy follows the push service's.
+// server. "Turn off on this phone" undoes it. A phone already subscribed sends its subscription
+// again here (`refresh`), and pwa.js does once a day, so the server's copy follows the push
+// service's.
 (function () {
   "use strict";
   var section = document.getElementById("push");

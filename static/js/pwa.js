@@ -79,6 +79,29 @@
     });
   }
 
+  // A phone with notifications on tells us its subscription again once a day: a push service
+  // may change a subscription's address, and no event says so everywhere.
+  if (body.dataset.member && !offlinePage && "serviceWorker" in navigator && "PushManager" in window) {
+    var today = new Date().toDateString();
+    var told = null;
+    try { told = localStorage.getItem("sf-push-told"); } catch (e) { /* private mode */ }
+    if (told !== body.dataset.member + ":" + today) {
+      navigator.serviceWorker.ready.then(function (registration) {
+        return registration.pushManager.getSubscription();
+      }).then(function (subscription) {
+        if (!subscription) return;
+        return fetch("/account/push/", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+          body: JSON.stringify({ subscription: subscription.toJSON(), refresh: true }),
+        }).then(function (response) {
+          if (response.ok) localStorage.setItem("sf-push-told", body.dataset.member + ":" + today);
+        });
+      }).catch(function () { /* tomorrow, then */ });
+    }
+  }
+
   // The venue's page, loaded before the signal went: the tap is kept instead of lost.
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -7,6 +7,7 @@ payslip's lines always add up to its total.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -49,7 +50,8 @@ class Day:
 
     sunday: bool = False
     holiday: str = ""  # its name; empty when it is not one
-    holiday_sw: str = ""  # its Kiswahili name, where the calendar has one
+    # Its Kiswahili name, where the calendar has one: words, not a different day for pay.
+    holiday_sw: str = dataclasses.field(default="", compare=False)
 
     def multiplier(self, rates: Rates) -> tuple[Decimal, Parts]:
         """The day's multiplier under `rates`, and words for it ([] on an ordinary day).

@@ -41,6 +41,7 @@ from attendance.models import (
 )
 from attendance.push.client import PushClient, PushError
 from attendance.push.keys import private_key_from, public_key_of
+from attendance.services.core.errors import ServiceError
 from attendance.services.core.outbox import (
     DeliveryResult,
     Outbox,
@@ -69,8 +70,10 @@ PUSH_TYPES: dict[str, str] = {
 MAX_SUBSCRIPTIONS = 10  # a member's devices; the oldest goes when an eleventh subscribes
 
 
-class PushSubscriptionError(ValueError):
+class PushSubscriptionError(ServiceError):
     """What the browser sent is not a push subscription."""
+
+    code = "bad_subscription"
 
 
 # --- Subscriptions ----------------------------------------------------------------------------

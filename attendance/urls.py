@@ -25,7 +25,7 @@ urlpatterns = [
     ),
     path(
         "events/<int:event_id>/check-in/sent-later/",
-        app.check_in_sent_later,
+        portal.check_in_sent_later,
         name="check_in_sent_later",
     ),
     path("events/<int:event_id>/check-out/", portal.check_out, name="check_out"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
 from functools import lru_cache
 
 from django.conf import settings
@@ -20,16 +19,15 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django.views.i18n import JavaScriptCatalog
 
-from attendance.models import Attendance, MessageChannel
-from attendance.services.attendance import attendance_check_in_sent_later
+from attendance.models import MessageChannel
 from attendance.services.messaging.push import (
     PushSubscriptionError,
     push_subscribe,
@@ -185,40 +183,6 @@ class LogoutView(auth_views.LogoutView):
         response = super().post(request, *args, **kwargs)
         response["Clear-Site-Data"] = '"cache"'
         return response
-
-
-@api_endpoint("POST")
-def check_in_sent_later(request: HttpRequest, event_id: int) -> JsonResponse:
-    """A check-in the phone kept while it had no signal (the venue's code and the time it was
-    made, by the phone's clock set to ours), sent now. JSON in and out; CSRF-checked like
-    every POST. Sent twice, it checks in once."""
-    attendance = get_object_or_404(
-        Attendance.objects.select_related("event"), event_id=event_id, user=request.user
-    )
-    try:
-        sent = json.loads(request.body)
-        code = str(sent["code"])
-        claimed_at = datetime.fromtimestamp(int(sent["made_at"]) / 1000, tz=UTC)
-        made_by = int(sent.get("member") or 0) or request.user.pk
-    except (ValueError, KeyError, TypeError, OverflowError, OSError, AttributeError):
-        return error_response("bad_request", _("This check-in could not be read."), 400)
-    if made_by != request.user.pk:
-        # Kept on a phone shared with someone else, who is logged in now: it waits for its
-        # member (the phone keeps it), and never checks in whoever holds the phone.
-        return error_response("not_yours", _("This check-in was made by someone else."), 409)
-    attendance, now = attendance_check_in_sent_later(
-        attendance=attendance, code=code, claimed_at=claimed_at
-    )
-    local = timezone.localtime(attendance.check_in_at)
-    return JsonResponse(
-        {
-            "success": True,
-            "checked_in_now": now,
-            "event": attendance.event.name,
-            "message": _("Checked in at %(event)s at %(time)s with the venue's code.")
-            % {"event": attendance.event.name, "time": f"{local:%H:%M}"},
-        }
-    )
 
 
 @api_endpoint("POST")

@@ -1,13 +1,14 @@
 """The crew portal: what a member sees on their phone."""
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -32,6 +33,7 @@ from attendance.services.attendance import (
     attendance_can_check_out,
     attendance_check_in_at_venue,
     attendance_check_in_from_portal,
+    attendance_check_in_sent_later,
     attendance_check_out,
     attendance_checkin_window,
 )
@@ -54,6 +56,8 @@ from attendance.services.people.phones import (
 from attendance.services.people.profiles import profile_set_channel, profile_set_language
 from attendance.venue_codes import VenueCodeError, venue_code_check
 from attendance.venue_location import Position
+
+from .api import api_endpoint, error_response
 
 
 def _own_attendance(request: HttpRequest, event_id: int) -> Attendance:
@@ -237,6 +241,38 @@ def venue_check_in(request, event_id, code):
         request,
         "attendance/venue_check_in.html",
         {"attendance": attendance, "event": attendance.event, "code": code, "problem": problem},
+    )
+
+
+@api_endpoint("POST")
+def check_in_sent_later(request: HttpRequest, event_id: int) -> JsonResponse:
+    """A check-in the phone kept while it had no signal (the venue's code and the time it was
+    made, by the phone's clock set to ours), sent now. JSON in and out; CSRF-checked like
+    every POST. Sent twice, it checks in once."""
+    attendance = _own_attendance(request, event_id)
+    try:
+        sent = json.loads(request.body)
+        code = str(sent["code"])
+        claimed_at = datetime.fromtimestamp(int(sent["made_at"]) / 1000, tz=UTC)
+        made_by = int(sent.get("member") or 0) or request.user.pk
+    except (ValueError, KeyError, TypeError, OverflowError, OSError, AttributeError):
+        return error_response("bad_request", _("This check-in could not be read."), 400)
+    if made_by != request.user.pk:
+        # Kept on a phone shared with someone else, who is logged in now: it waits for its
+        # member (the phone keeps it), and never checks in whoever holds the phone.
+        return error_response("not_yours", _("This check-in was made by someone else."), 409)
+    attendance, now = attendance_check_in_sent_later(
+        attendance=attendance, code=code, claimed_at=claimed_at
+    )
+    local = timezone.localtime(attendance.check_in_at)
+    return JsonResponse(
+        {
+            "success": True,
+            "checked_in_now": now,
+            "event": attendance.event.name,
+            "message": _("Checked in at %(event)s at %(time)s with the venue's code.")
+            % {"event": attendance.event.name, "time": f"{local:%H:%M}"},
+        }
     )
 
 

@@ -34,7 +34,6 @@ from django.utils.translation import gettext as _
 from attendance.models import (
     EmailNotification,
     MessageType,
-    Profile,
     PushMessage,
     PushSubscription,
     django_language,
@@ -166,8 +165,8 @@ def push_create(
     does not carry this type or the member has no device: the caller uses the next channel."""
     if notification_type not in PUSH_TYPES or not push_usable(user):
         return None
-    profile = Profile.objects.filter(user=user).first()
-    language = django_language(profile.language if profile else "")
+    # The profile channels.py read is cached on the user: no second query for the language.
+    language = django_language(user.profile.language)
     context = {"site_url": settings.SITE_URL, "recipient_user": user, **context}
     row = PushMessage(
         user=user,
